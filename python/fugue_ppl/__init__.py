@@ -1,0 +1,1 @@
+from fugue_ppl._distributions import *  # noqa

@@ -1,0 +1,76 @@
+# C++ declarations: values, numpy's BitGenerator interface, distributions.
+from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libcpp cimport bool as cbool
+
+
+cdef extern from "numpy/random/bitgen.h":
+    ctypedef struct bitgen_t:
+        void* state
+
+
+cdef extern from "fugue/value.hpp" namespace "fugue" nogil:
+    cpdef enum class ValueKind "fugue::ValueKind" (uint8_t):
+        Float
+        Int
+        Bool
+
+    cdef cppclass CValue "fugue::Value":
+        ValueKind kind
+        double f
+        int64_t i
+        cbool b
+        @staticmethod
+        CValue of_float(double) noexcept
+        @staticmethod
+        CValue of_int(int64_t) noexcept
+        @staticmethod
+        CValue of_bool(cbool) noexcept
+        double as_double() noexcept
+        cbool operator==(const CValue&) noexcept
+
+
+cdef extern from "fugue/distributions.hpp" namespace "fugue" nogil:
+    cdef enum class DistKind "fugue::DistKind" (uint8_t):
+        Normal
+        Uniform
+        LogNormal
+        Exponential
+        Beta
+        Gamma
+        Bernoulli
+        Binomial
+        Categorical
+        Poisson
+        StudentT
+        Cauchy
+        Laplace
+        Weibull
+        ChiSquared
+        InverseGamma
+        DiscreteUniform
+
+    cdef struct CParamError "fugue::ParamError":
+        int code
+        const char* param
+        double value
+        const char* rule
+
+    cdef cppclass CDist "fugue::Dist":
+        DistKind kind
+        double p[3]
+        int64_t i[2]
+        const double* probs
+        int64_t n_probs
+        double c[3]
+
+    ValueKind value_kind(DistKind) noexcept
+    const char* dist_name(DistKind) noexcept
+    cbool init_dist(CDist&, CParamError*) noexcept
+    CValue sample(const CDist&, bitgen_t*) noexcept
+    double log_prob(const CDist&, double) noexcept
+    double log_prob_value(const CDist&, const CValue&) noexcept
+    void sample_fill_f64(const CDist&, bitgen_t*, double*, size_t) noexcept
+    void sample_fill_i64(const CDist&, bitgen_t*, int64_t*, size_t) noexcept
+    void sample_fill_bool(const CDist&, bitgen_t*, uint8_t*, size_t) noexcept
+    void log_prob_fill(const CDist&, const double*, double*, size_t) noexcept
+    void log_prob_fill_i64(const CDist&, const int64_t*, double*, size_t) noexcept

@@ -1,0 +1,149 @@
+"""The fugue-ppl exception hierarchy.
+
+Every error raised by fugue-ppl derives from :class:`FugueError`. Where upstream
+Fugue defines an error code, the class carries it as ``code``:
+
+====  =========================================================
+code  meaning
+====  =========================================================
+100   invalid mean / location
+101   invalid variance / scale
+102   invalid probability
+103   invalid range
+104   invalid shape
+105   invalid rate
+106   invalid count
+301   address conflict (an address used twice in one run)
+302   unexpected model structure (address missing from a base trace)
+500   trace address not found
+600   type mismatch
+601   invalid observation or factor (NaN / infinite)
+====  =========================================================
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FugueError",
+    "InvalidParameters",
+    "AddressConflict",
+    "UnexpectedModelStructure",
+    "TraceAddressNotFound",
+    "TypeMismatch",
+    "InvalidObservation",
+    "EffectOutsideRun",
+    "ValidationError",
+    "ConfigError",
+    "InferenceTimeout",
+    "CircuitOpenError",
+]
+
+
+class FugueError(Exception):
+    """Base class of every fugue-ppl error.
+
+    Attributes
+    ----------
+    code : int or None
+        Fugue's error code, when one applies.
+    """
+
+    code: int | None = None
+
+    def __init__(self, message: str, *, code: int | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        msg = super().__str__()
+        return f"[{self.code}] {msg}" if self.code is not None else msg
+
+
+class InvalidParameters(FugueError, ValueError):
+    """A distribution parameter is invalid (codes 100-106).
+
+    Attributes
+    ----------
+    distribution : str
+        The distribution's name, e.g. ``"Normal"``.
+    parameter : str
+        The parameter's name, e.g. ``"sigma"``.
+    value : object
+        The offending value.
+    """
+
+    def __init__(self, distribution: str, parameter: str, value, rule: str, code: int):
+        self.distribution = distribution
+        self.parameter = parameter
+        self.value = value
+        self.rule = rule
+        super().__init__(f"{distribution}: parameter {parameter}={value!r} {rule}", code=code)
+
+    def __reduce__(self):
+        return (type(self), (self.distribution, self.parameter, self.value, self.rule, self.code))
+
+
+class _AddressError(FugueError):
+    def __init__(self, message: str, address: str | None = None):
+        self.address = address
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (type(self), (self.args[0], self.address))
+
+
+class AddressConflict(_AddressError, ValueError):
+    """An address was used twice in one run (code 301)."""
+
+    code = 301
+
+
+class UnexpectedModelStructure(_AddressError, KeyError):
+    """The model visited an address the base trace does not have (code 302)."""
+
+    code = 302
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return f"[{self.code}] {self.args[0]}"
+
+
+class TraceAddressNotFound(_AddressError, KeyError):
+    """A trace has no choice at the requested address (code 500)."""
+
+    code = 500
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.args[0]}"
+
+
+class TypeMismatch(_AddressError, TypeError):
+    """A value has a different type than expected (code 600)."""
+
+    code = 600
+
+
+class InvalidObservation(_AddressError, ValueError):
+    """An observed value or a factor is NaN or infinite where it may not be (code 601)."""
+
+    code = 601
+
+
+class EffectOutsideRun(FugueError, RuntimeError):
+    """``sample``, ``observe`` or ``factor`` was called outside ``run``."""
+
+
+class ValidationError(FugueError, ValueError):
+    """Input validation failed."""
+
+
+class ConfigError(FugueError, ValueError):
+    """The configuration is invalid."""
+
+
+class InferenceTimeout(FugueError, TimeoutError):
+    """A run exceeded its deadline."""
+
+
+class CircuitOpenError(FugueError, RuntimeError):
+    """The circuit breaker refuses calls."""
