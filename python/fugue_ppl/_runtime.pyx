@@ -1,1 +1,1060 @@
-# placeholder
+# cython: boundscheck=False, wraparound=False
+"""The runtime: effects (sample / observe / factor), run, traces, handlers
+and the trace pool.
+
+The state of a run lives in a C++ ``Run`` on the stack of :func:`run`; the
+innermost run of each thread is found through a C++ ``thread_local``, so runs
+in different threads never see each other and nested runs restore the outer
+one.
+"""
+
+cimport cython
+from cpython.dict cimport PyDict_GetItem
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.long cimport PyLong_AsLongLong
+from cpython.object cimport PyObject
+from cython.operator cimport dereference as deref
+from libc.math cimport isfinite
+from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libcpp.memory cimport unique_ptr
+from libcpp.mutex cimport mutex
+from libcpp.utility cimport move
+
+import math
+import operator
+import warnings
+from collections import namedtuple
+
+import numpy as np
+
+from fugue_ppl._cdist cimport CDist, CValue, ValueKind, bitgen_t, value_kind
+from fugue_ppl._cruntime cimport (
+    AddrId, CAddressTable, CChoice, CEffectResult, ChoiceKind, CPoolStats, CRun, CTrace,
+    CTracePool, HandlerMode, Status, current_run, kFlagFallback, kNoAddr, monotonic_ns,
+    set_current_run,
+)
+from fugue_ppl._distributions cimport Distribution, as_generator, bitgen_of
+
+from fugue_ppl.errors import (
+    AddressConflict, EffectOutsideRun, FugueError, FugueWarning, InferenceTimeout,
+    InvalidObservation, TraceAddressNotFound, TypeMismatch, UnexpectedModelStructure,
+)
+
+__all__ = [
+    "sample", "observe", "factor", "run", "addr", "Trace", "Choice", "TracePool", "PoolStats",
+    "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
+    "SafeScoreGivenTrace", "PooledPriorHandler", "trace_buffer_allocations",
+]
+
+
+# ================================================================ addresses
+
+# str -> id (Python int) and id -> str, both mutated only with the GIL held,
+# mirroring the C++ AddressTable that hands out the ids.
+cdef dict _ids = {}
+cdef list _names = []
+
+
+cdef AddrId _intern(object a) except? 0xFFFFFFFF:
+    if type(a) is not str:
+        if isinstance(a, str):
+            a = str(a)
+            return _addr_id(a)
+        raise TypeError(f"an address must be a str (use fp.addr(name, i) for indexed "
+                        f"addresses), got {type(a).__name__}")
+    if not a:
+        raise ValueError("an address must not be empty")
+    try:
+        encoded = (<str>a).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"address {a!r} is not valid unicode") from None
+    cdef AddrId i = CAddressTable.global_().intern(encoded)
+    while len(_names) <= i:
+        _names.append(None)
+    _names[i] = a
+    _ids[a] = i
+    return i
+
+
+cdef inline AddrId _addr_id(object a) except? 0xFFFFFFFF:
+    cdef PyObject* o = PyDict_GetItem(_ids, a)
+    if o != NULL:
+        return <AddrId><object>o
+    return _intern(a)
+
+
+cdef inline AddrId _find_id(object a) except? 0xFFFFFFFE:
+    # The id of `a` or kNoAddr when `a` was never used as an address.
+    cdef PyObject* o = PyDict_GetItem(_ids, a)
+    if o != NULL:
+        return <AddrId><object>o
+    if not isinstance(a, str):
+        raise TypeError(f"trace addresses are str, got {type(a).__name__}")
+    return kNoAddr
+
+
+cdef inline str _name(AddrId i):
+    return <str>_names[i]
+
+
+cdef object _NO_INDEX = object()
+cdef dict _addr_cache = {}          # name -> list of cached "name[i]" strings
+cdef Py_ssize_t _ADDR_CACHE_MAX = 1 << 16
+
+
+cdef str _escape(str s):
+    if not any(ch in s for ch in "\\[],'"):
+        return s
+    return (s.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+             .replace(",", "\\,").replace("'", "\\'"))
+
+
+cdef str _component(object i):
+    if isinstance(i, (bool, np.bool_)):
+        raise TypeError("addr: an index must be an int or a str, got bool")
+    if isinstance(i, str):
+        return "'" + _escape(i) + "'"
+    try:
+        return str(operator.index(i))
+    except TypeError:
+        raise TypeError(f"addr: an index must be an int or a str, got {type(i).__name__}") from None
+
+
+cdef str _addr_slow(object name, tuple indices):
+    if not isinstance(name, str):
+        raise TypeError(f"addr: name must be a str, got {type(name).__name__}")
+    if not name:
+        raise ValueError("addr: name must not be empty")
+    cdef str base = _escape(name)
+    if not indices:
+        return base
+    cdef str s = base + "[" + ",".join([_component(i) for i in indices]) + "]"
+    cdef list lst
+    cdef Py_ssize_t k
+    if len(indices) == 1 and type(indices[0]) is int and 0 <= indices[0] < _ADDR_CACHE_MAX:
+        k = indices[0]
+        lst = _addr_cache.get(name)
+        if lst is None:
+            lst = []
+            _addr_cache[name] = lst
+        if len(lst) <= k:
+            lst.extend([None] * (k + 1 - len(lst)))
+        lst[k] = s
+        _addr_id(s)           # intern now: later lookups hit the same object
+    return s
+
+
+def addr(name, i=_NO_INDEX, *indices):
+    """Build an indexed address, e.g. ``addr("x", 3)`` -> ``"x[3]"``.
+
+    The encoding is injective: two different ``(name, *indices)`` inputs never
+    give the same address (``[``, ``]``, ``,``, ``'`` and ``\\`` in names and
+    string indices are escaped; string indices are quoted). Addresses with one
+    small non-negative int index are cached, so ``addr("x", i)`` in a loop
+    costs no string formatting after the first run.
+
+    Parameters
+    ----------
+    name : str
+        Non-empty base name.
+    *indices : int or str
+        Index components.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    TypeError
+        ``name`` is not a str, or an index is not an int or a str.
+
+    Examples
+    --------
+    >>> import fugue_ppl as fp
+    >>> fp.addr("x", 3), fp.addr("w", 1, 2), fp.addr("y", "a")
+    ('x[3]', 'w[1,2]', "y['a']")
+    """
+    cdef list lst
+    if type(i) is int and type(name) is str and not indices:
+        lst = <list>_addr_cache.get(name)
+        if lst is not None and 0 <= i < len(lst):
+            s = lst[i]
+            if s is not None:
+                return s
+    if i is _NO_INDEX:
+        return _addr_slow(name, ())
+    return _addr_slow(name, (i,) + indices)
+
+
+# ================================================================ values
+
+cdef inline object _box(CValue v):
+    if v.kind == ValueKind.Float:
+        return v.f
+    if v.kind == ValueKind.Int:
+        return v.i
+    return True if v.b else False
+
+
+cdef str _kind_name(ValueKind k):
+    if k == ValueKind.Float:
+        return "float"
+    if k == ValueKind.Int:
+        return "int"
+    return "bool"
+
+
+cdef int _unbox(object x, CValue* out) except -1:
+    # A Python value as a CValue; -1 with TypeError for non-numbers.
+    t = type(x)
+    if t is float:
+        out[0] = CValue.of_float(PyFloat_AS_DOUBLE(x))
+    elif t is bool:
+        out[0] = CValue.of_bool(x is True)
+    elif t is int:
+        try:
+            out[0] = CValue.of_int(PyLong_AsLongLong(x))
+        except OverflowError:
+            out[0] = CValue.of_float(float(x))
+    elif isinstance(x, (np.bool_, bool)):
+        out[0] = CValue.of_bool(bool(x))
+    elif isinstance(x, (np.integer, int)):
+        return _unbox(int(x), out)
+    elif isinstance(x, (np.floating, float)):
+        out[0] = CValue.of_float(float(x))
+    else:
+        raise TypeError(type(x).__name__)
+    return 0
+
+
+# ================================================================ traces
+
+Choice = namedtuple("Choice", ["address", "value", "log_prob", "kind", "fallback"])
+Choice.__doc__ = """One choice of a trace.
+
+Attributes
+----------
+address : str
+value : float, int or bool
+log_prob : float
+    Log-probability of the value under the distribution at the site.
+kind : {"sample", "observe"}
+fallback : bool
+    True when the value was substituted by a fallback.
+"""
+
+
+cdef object _make_choice(const CChoice* c):
+    return Choice(_name(c.addr), _box(c.value), c.log_prob,
+                  "sample" if c.kind == ChoiceKind.Sample else "observe",
+                  (c.flags & kFlagFallback) != 0)
+
+
+@cython.freelist(32)
+@cython.no_gc
+cdef class Trace:
+    """The record of one model run.
+
+    Choices are kept in execution order, observations included. A trace is a
+    read-only mapping from address to value (``trace["x"]``, ``in``, ``len``,
+    iteration over addresses) with the run's log-weights.
+
+    A trace produced by a pooled run goes back to its pool when released
+    (:meth:`release`, a ``with`` block, or garbage collection); using it after
+    an explicit release raises :class:`~fugue_ppl.errors.FugueError`.
+
+    Examples
+    --------
+    >>> import fugue_ppl as fp
+    >>> def model():
+    ...     return fp.sample("x", fp.Normal(0.0, 1.0))
+    >>> value, trace = fp.run(fp.PriorHandler(rng=1), model)
+    >>> trace["x"] == value, len(trace), trace.log_prior == trace.choice("x").log_prob
+    (True, 1, True)
+    """
+
+    cdef unique_ptr[CTrace] _t
+    cdef TracePool _pool
+
+    def __init__(self):
+        if not self._t:
+            self._t.reset(new CTrace())
+
+    def __dealloc__(self):
+        if self._pool is not None and self._t:
+            self._pool.c.get().release(move(self._t))
+
+    cdef inline CTrace* _get(self) except NULL:
+        if not self._t:
+            raise FugueError("this trace was released to its pool and can no longer be used")
+        return self._t.get()
+
+    cdef const CChoice* _lookup(self, object address) except? NULL:
+        cdef CTrace* t = self._get()
+        cdef AddrId i = _find_id(address)
+        cdef const CChoice* c = NULL
+        if i != kNoAddr:
+            c = t.find(i)
+        if c == NULL:
+            raise TraceAddressNotFound(f"trace has no choice at address {address!r}", address)
+        return c
+
+    # ---- weights
+    @property
+    def log_prior(self):
+        """Sum of the log-probabilities of the sampled choices."""
+        return self._get().log_prior()
+
+    @property
+    def log_likelihood(self):
+        """Sum of the log-probabilities of the observations."""
+        return self._get().log_likelihood()
+
+    @property
+    def log_factors(self):
+        """Sum of the ``factor`` log-weights."""
+        return self._get().log_factors()
+
+    @property
+    def total_log_weight(self):
+        """``log_prior + log_likelihood + log_factors``."""
+        return self._get().total_log_weight()
+
+    @property
+    def released(self):
+        """True once the trace went back to its pool."""
+        return not self._t
+
+    # ---- mapping
+    def __len__(self):
+        return self._get().size()
+
+    def __contains__(self, address):
+        cdef CTrace* t = self._get()
+        if not isinstance(address, str):
+            return False
+        cdef AddrId i = _find_id(address)
+        return i != kNoAddr and t.find(i) != NULL
+
+    def __getitem__(self, address):
+        return _box(self._lookup(address).value)
+
+    def get(self, address, default=None):
+        """The value at ``address``, or ``default`` when absent."""
+        cdef CTrace* t = self._get()
+        if not isinstance(address, str):
+            return default
+        cdef AddrId i = _find_id(address)
+        cdef const CChoice* c = t.find(i) if i != kNoAddr else NULL
+        return default if c == NULL else _box(c.value)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def keys(self):
+        """Addresses in execution order."""
+        cdef CTrace* t = self._get()
+        return [_name(t.at(k).addr) for k in range(t.size())]
+
+    def values(self):
+        """Values in execution order."""
+        cdef CTrace* t = self._get()
+        return [_box(t.at(k).value) for k in range(t.size())]
+
+    def items(self):
+        """``(address, value)`` pairs in execution order."""
+        cdef CTrace* t = self._get()
+        return [(_name(t.at(k).addr), _box(t.at(k).value)) for k in range(t.size())]
+
+    def to_dict(self):
+        """``{address: value}`` in execution order."""
+        return dict(self.items())
+
+    def choice(self, address):
+        """The :class:`Choice` at ``address``.
+
+        Raises
+        ------
+        TraceAddressNotFound
+            No choice at ``address`` (code 500).
+        """
+        return _make_choice(self._lookup(address))
+
+    @property
+    def choices(self):
+        """All choices, as :class:`Choice` tuples in execution order."""
+        cdef CTrace* t = self._get()
+        return [_make_choice(&t.at(k)) for k in range(t.size())]
+
+    def to_numpy(self):
+        """The choices as a numpy structured array.
+
+        Fields: ``address`` (object), ``kind`` (``"sample"``/``"observe"``),
+        ``value`` (float64; bools and ints converted), ``log_prob`` (float64),
+        ``fallback`` (bool).
+        """
+        cdef CTrace* t = self._get()
+        cdef Py_ssize_t n = t.size(), k
+        out = np.empty(n, dtype=[("address", object), ("kind", "U7"), ("value", np.float64),
+                                 ("log_prob", np.float64), ("fallback", np.bool_)])
+        for k in range(n):
+            c = &t.at(k)
+            out[k] = (_name(c.addr), "sample" if c.kind == ChoiceKind.Sample else "observe",
+                      c.value.as_double(), c.log_prob, (c.flags & kFlagFallback) != 0)
+        return out
+
+    # ---- typed access
+    cdef object _typed(self, object address, ValueKind want):
+        cdef const CChoice* c = self._lookup(address)
+        if c.value.kind != want:
+            raise TypeMismatch(f"address {address!r} holds a {_kind_name(c.value.kind)}, "
+                               f"not a {_kind_name(want)}", address)
+        return _box(c.value)
+
+    def get_float(self, address):
+        """The float at ``address``.
+
+        Raises
+        ------
+        TraceAddressNotFound
+            No choice at ``address`` (code 500).
+        TypeMismatch
+            The value is an int or a bool (code 600).
+        """
+        return self._typed(address, ValueKind.Float)
+
+    def get_int(self, address):
+        """The int at ``address`` (raises like :meth:`get_float`)."""
+        return self._typed(address, ValueKind.Int)
+
+    def get_bool(self, address):
+        """The bool at ``address`` (raises like :meth:`get_float`)."""
+        return self._typed(address, ValueKind.Bool)
+
+    get_f64 = get_float
+    get_i64 = get_int
+
+    # ---- copy, equality, pickle
+    def copy(self):
+        """An independent (unpooled) copy."""
+        cdef Trace other = Trace.__new__(Trace)
+        other._t.reset(new CTrace(deref(self._get())))
+        return other
+
+    def __copy__(self):
+        return self.copy()
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
+    def __eq__(self, other):
+        if not isinstance(other, Trace):
+            return NotImplemented
+        return deref(self._get()) == deref((<Trace>other)._get())
+
+    __hash__ = None
+
+    def __reduce__(self):
+        cdef CTrace* t = self._get()
+        cdef Py_ssize_t k
+        state = []
+        for k in range(t.size()):
+            c = &t.at(k)
+            state.append((_name(c.addr), <int>c.kind, <int>c.flags, <int>c.value.kind,
+                          _box(c.value), c.log_prob))
+        return (_trace_from_state, (state, t.log_prior(), t.log_likelihood(), t.log_factors()))
+
+    @staticmethod
+    def from_dict(values):
+        """A trace holding the sampled values ``{address: value}``.
+
+        Useful as the base of :class:`ScoreGivenTrace` or
+        :class:`ReplayHandler` with values from elsewhere. Log-probabilities
+        are 0; bools, ints and floats keep their type.
+
+        Raises
+        ------
+        TypeError
+            A value is not a number or a bool, or an address is not a str.
+        """
+        cdef Trace tr = Trace()
+        cdef CChoice c
+        for a, v in dict(values).items():
+            c.addr = _addr_id(a)
+            c.kind = ChoiceKind.Sample
+            c.flags = 0
+            c.log_prob = 0.0
+            try:
+                _unbox(v, &c.value)
+            except TypeError:
+                raise TypeMismatch(f"Trace.from_dict: the value at {a!r} must be a number or a "
+                                   f"bool, got {type(v).__name__}", a) from None
+            tr._t.get().add(c)
+        return tr
+
+    # ---- pool
+    def release(self):
+        """Give the trace back to its pool (no-op for an unpooled trace).
+
+        Afterwards the trace can no longer be used. Releasing twice is an
+        error.
+        """
+        if self._pool is None:
+            return
+        if not self._t:
+            raise FugueError("this trace was already released to its pool")
+        self._pool.c.get().release(move(self._t))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._pool is not None and self._t:
+            self._pool.c.get().release(move(self._t))
+        return False
+
+    def __repr__(self):
+        if not self._t:
+            return "Trace(<released>)"
+        cdef CTrace* t = self._t.get()
+        items = ", ".join(f"{a!r}: {v!r}" for a, v in self.items()[:8])
+        more = ", ..." if t.size() > 8 else ""
+        return (f"Trace({{{items}{more}}}, log_prior={t.log_prior():.6g}, "
+                f"log_likelihood={t.log_likelihood():.6g}, log_factors={t.log_factors():.6g})")
+
+
+def _trace_from_state(state, double log_prior, double log_likelihood, double log_factors):
+    cdef Trace tr = Trace()
+    cdef CChoice c
+    for a, kind, flags, vkind, value, lp in state:
+        c.addr = _addr_id(a)
+        c.kind = <ChoiceKind><uint8_t>kind
+        c.flags = flags
+        if vkind == <int>ValueKind.Float:
+            c.value = CValue.of_float(value)
+        elif vkind == <int>ValueKind.Int:
+            c.value = CValue.of_int(value)
+        else:
+            c.value = CValue.of_bool(value)
+        c.log_prob = lp
+        tr._t.get().add(c)
+    tr._t.get().set_accumulators(log_prior, log_likelihood, log_factors)
+    return tr
+
+
+def trace_buffer_allocations():
+    """Buffer allocations made by all traces of the process so far.
+
+    A pooled run of a model of fixed shape allocates nothing after warm-up,
+    so this counter stays put across such runs.
+    """
+    return CTrace.buffer_allocations()
+
+
+# ================================================================ pool
+
+class PoolStats(namedtuple("PoolStats", ["hits", "misses", "returns", "drops", "size"])):
+    """Counters of a :class:`TracePool`.
+
+    Attributes
+    ----------
+    hits, misses : int
+        Acquisitions served from the pool / that built a new trace.
+    returns, drops : int
+        Releases taken back / destroyed because the pool was full.
+    size : int
+        Idle traces in the pool now.
+    hit_ratio : float
+        ``hits / (hits + misses)`` (0.0 before any acquisition).
+    """
+
+    __slots__ = ()
+
+    @property
+    def hit_ratio(self):
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+    def to_dict(self):
+        d = self._asdict()
+        d["hit_ratio"] = self.hit_ratio
+        return d
+
+
+cdef size_t _size_arg(object x, str name) except? 0:
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+        raise TypeError(f"TracePool: {name} must be an int, got {type(x).__name__}")
+    if x < 0:
+        raise ValueError(f"TracePool: {name} must be >= 0, got {x}")
+    if x > 1 << 32:
+        raise ValueError(f"TracePool: {name} must be <= 2**32, got {x}")
+    return x
+
+
+cdef class TracePool:
+    """A bounded, thread-safe pool of reusable traces.
+
+    A pooled run (:class:`PooledPriorHandler`) takes an idle trace from the
+    pool and reuses its buffers, so a model of fixed shape makes no heap
+    allocation per run after warm-up.
+
+    Parameters
+    ----------
+    max_size : int
+        Most idle traces kept (>= 1); a release beyond it destroys the trace.
+    min_size : int, optional
+        Traces pre-built at construction and kept by :meth:`shrink`
+        (default 0; at most ``max_size``).
+
+    Examples
+    --------
+    >>> import fugue_ppl as fp
+    >>> pool = fp.TracePool(max_size=8)
+    >>> handler = fp.PooledPriorHandler(rng=0, pool=pool)
+    >>> for _ in range(3):
+    ...     value, trace = fp.run(handler, lambda: fp.sample("x", fp.Normal(0.0, 1.0)))
+    ...     trace.release()
+    >>> pool.stats.hits, pool.stats.misses
+    (2, 1)
+    """
+
+    cdef unique_ptr[CTracePool] c
+
+    def __init__(self, max_size=64, min_size=None):
+        cdef size_t mx = _size_arg(max_size, "max_size")
+        cdef size_t mn = 0 if min_size is None else _size_arg(min_size, "min_size")
+        if mx < 1:
+            raise ValueError(f"TracePool: max_size must be >= 1, got {max_size}")
+        if mn > mx:
+            raise ValueError(f"TracePool: min_size ({min_size}) must be <= max_size ({max_size})")
+        self.c.reset(new CTracePool(mx, mn))
+
+    @property
+    def max_size(self):
+        return self.c.get().max_size()
+
+    @property
+    def min_size(self):
+        return self.c.get().min_size()
+
+    @property
+    def stats(self):
+        """A :class:`PoolStats` snapshot."""
+        cdef CPoolStats s = self.c.get().stats()
+        return PoolStats(s.hits, s.misses, s.returns, s.drops, s.size)
+
+    def __len__(self):
+        return self.c.get().stats().size
+
+    def release(self, Trace trace not None):
+        """Give ``trace`` back to this pool.
+
+        Raises
+        ------
+        ValueError
+            ``trace`` did not come from this pool.
+        FugueError
+            ``trace`` was already released.
+        """
+        if trace._pool is not self:
+            raise ValueError("TracePool.release: this trace did not come from this pool")
+        trace.release()
+
+    def shrink(self):
+        """Destroy idle traces beyond ``min_size``; return how many."""
+        return self.c.get().shrink_to(self.c.get().min_size())
+
+    def shrink_to(self, n):
+        """Destroy idle traces beyond ``n``; return how many."""
+        return self.c.get().shrink_to(_size_arg(n, "n"))
+
+    def clear(self):
+        """Destroy every idle trace; return how many."""
+        return self.c.get().shrink_to(0)
+
+    def __repr__(self):
+        s = self.stats
+        return (f"TracePool(max_size={self.max_size}, min_size={self.min_size}, size={s.size}, "
+                f"hits={s.hits}, misses={s.misses}, hit_ratio={s.hit_ratio:.3f})")
+
+
+# ================================================================ handlers
+
+cdef class Handler:
+    """Base class of the handlers: decides what an effect means in a run.
+
+    Use one of :class:`PriorHandler`, :class:`ReplayHandler`,
+    :class:`ScoreGivenTrace`, :class:`SafeReplayHandler`,
+    :class:`SafeScoreGivenTrace`, :class:`PooledPriorHandler`.
+    """
+
+    cdef HandlerMode mode
+    cdef object _gen
+    cdef bitgen_t* _bg
+    cdef object _acquire
+    cdef object _release
+    cdef unique_ptr[mutex] _mu
+    cdef Trace _base
+    cdef TracePool _pool
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("Handler is abstract; use PriorHandler, ReplayHandler, ...")
+
+    cdef int _set_rng(self, object rng) except -1:
+        # A Generator (or BitGenerator) of the caller's may be used elsewhere:
+        # hold numpy's own lock for each run. A generator we seeded ourselves
+        # is private to the handler: a C++ mutex guards it, at a fraction of
+        # the cost.
+        self._gen = as_generator(rng)
+        self._bg = bitgen_of(self._gen)
+        if isinstance(rng, (np.random.Generator, np.random.BitGenerator)):
+            lock = self._gen.bit_generator.lock
+            self._acquire = lock.acquire
+            self._release = lock.release
+        else:
+            self._mu.reset(new mutex())
+        return 0
+
+    cdef int _set_base(self, object base) except -1:
+        if not isinstance(base, Trace):
+            raise TypeError(f"{type(self).__name__}: base must be a Trace, got "
+                            f"{type(base).__name__}")
+        (<Trace>base)._get()
+        self._base = base
+        return 0
+
+    @property
+    def base(self):
+        """The base trace (Replay / Score handlers), else None."""
+        return self._base
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+cdef class PriorHandler(Handler):
+    """Draw every ``sample`` from its distribution.
+
+    Parameters
+    ----------
+    rng : None, int, SeedSequence or Generator
+        Source of randomness (SPEC 7). The same seed gives the same trace.
+        A Generator of yours is locked (numpy's own lock) for the length of
+        each run, as numpy locks it for a fill: do not call that Generator
+        from inside the model. A seed gives the handler a private generator.
+    """
+
+    def __init__(self, rng=None):
+        self.mode = HandlerMode.Prior
+        self._set_rng(rng)
+
+
+cdef class PooledPriorHandler(Handler):
+    """:class:`PriorHandler` that records into traces taken from a pool.
+
+    Parameters
+    ----------
+    rng : None, int, SeedSequence or Generator
+    pool : TracePool, optional
+        Default: a new ``TracePool(max_size=64)``.
+    """
+
+    def __init__(self, rng=None, pool=None):
+        self.mode = HandlerMode.Prior
+        self._set_rng(rng)
+        if pool is None:
+            pool = TracePool(64)
+        if not isinstance(pool, TracePool):
+            raise TypeError(f"PooledPriorHandler: pool must be a TracePool, got "
+                            f"{type(pool).__name__}")
+        self._pool = pool
+
+    @property
+    def pool(self):
+        return self._pool
+
+
+cdef class ReplayHandler(Handler):
+    """Reuse the values of ``base`` where it has the address; draw elsewhere.
+
+    Log-probabilities are recomputed under the model's current distributions.
+
+    Raises (during a run)
+    ---------------------
+    TypeMismatch
+        The base value's type differs from the distribution's (code 600).
+    AddressConflict
+        An address is used twice (code 301).
+    """
+
+    def __init__(self, base, rng=None):
+        self.mode = HandlerMode.Replay
+        self._set_base(base)
+        self._set_rng(rng)
+
+
+cdef class SafeReplayHandler(Handler):
+    """:class:`ReplayHandler` that never raises for a trace problem.
+
+    A type clash draws a fresh value, a duplicate address keeps the first
+    choice; either adds ``-inf`` to ``log_prior`` and issues a
+    :class:`~fugue_ppl.errors.FugueWarning`.
+    """
+
+    def __init__(self, base, rng=None):
+        self.mode = HandlerMode.SafeReplay
+        self._set_base(base)
+        self._set_rng(rng)
+
+
+cdef class ScoreGivenTrace(Handler):
+    """Take every sampled value from ``base`` and score it.
+
+    Raises (during a run)
+    ---------------------
+    UnexpectedModelStructure
+        ``base`` has no value at a sampled address (code 302).
+    TypeMismatch
+        The base value's type differs from the distribution's (code 600).
+    """
+
+    def __init__(self, base):
+        self.mode = HandlerMode.Score
+        self._set_base(base)
+
+
+cdef class SafeScoreGivenTrace(Handler):
+    """:class:`ScoreGivenTrace` that never raises for a trace problem.
+
+    A missing address or a type clash yields the type's zero value with
+    log-probability ``-inf`` and a :class:`~fugue_ppl.errors.FugueWarning`.
+    """
+
+    def __init__(self, base):
+        self.mode = HandlerMode.SafeScore
+        self._set_base(base)
+
+
+# ================================================================ effects
+
+cdef int _status(Status st, str effect, object address, object dist) except -1:
+    cdef uint8_t code = <uint8_t>st
+    cdef bint warned = (code & <uint8_t>Status.Warned) != 0
+    cdef Status base = <Status>(code & ~(<uint8_t>Status.Warned))
+    cdef CRun* r
+    where = f"{effect}({address!r})" if address is not None else f"{effect}()"
+    if base == Status.AddressConflict:
+        exc = AddressConflict(f"{where}: address {address!r} was already used in this run",
+                              address)
+    elif base == Status.MissingAddress:
+        exc = UnexpectedModelStructure(f"{where}: the base trace has no value at address "
+                                       f"{address!r}", address)
+    elif base == Status.TypeMismatch:
+        exc = TypeMismatch(f"{where}: the base trace's value at {address!r} is not a "
+                           f"{dist.dtype} as {dist.name} produces", address)
+    elif base == Status.NonFiniteObservation:
+        exc = InvalidObservation(f"{where}: the observed value is NaN or infinite", address)
+    elif base == Status.NonFiniteFactor:
+        exc = InvalidObservation(f"{where}: the log-weight must not be NaN or +inf", None)
+    elif base == Status.DeadlineExceeded:
+        r = current_run()
+        elapsed = (monotonic_ns() - r.start_ns) * 1e-9
+        budget = (r.deadline_ns - r.start_ns) * 1e-9
+        exc = InferenceTimeout(f"run exceeded its deadline of {budget:.6g} s: {elapsed:.6g} s "
+                               f"elapsed when the model reached {where}")
+    else:
+        exc = FugueError(f"{where}: unexpected status {code}")
+    if warned:
+        warnings.warn(f"{exc} (the safe handler added -inf)", FugueWarning, stacklevel=3)
+        return 0
+    raise exc
+
+
+cdef CRun* _current(str effect) except NULL:
+    cdef CRun* r = current_run()
+    if r == NULL:
+        raise EffectOutsideRun(f"{effect}() was called outside fp.run(handler, model): "
+                               "effects need an active handler")
+    return r
+
+
+def sample(addr, dist):
+    """Draw (or replay, or score) a value at ``addr`` from ``dist``.
+
+    Parameters
+    ----------
+    addr : str
+        The site's address (unique within a run).
+    dist : Distribution
+
+    Returns
+    -------
+    float, int or bool
+        The value the active handler chose.
+
+    Raises
+    ------
+    EffectOutsideRun
+        No run is active in this thread.
+    AddressConflict, UnexpectedModelStructure, TypeMismatch
+        As the handler decides.
+    """
+    cdef CRun* r = current_run()
+    if r == NULL:
+        _current("sample")
+    if not isinstance(dist, Distribution):
+        raise TypeError(f"sample({addr!r}, dist): dist must be a Distribution, got "
+                        f"{type(dist).__name__}")
+    cdef CEffectResult res = r.on_sample(_addr_id(addr), (<Distribution>dist).c)
+    if res.status != Status.Ok:
+        _status(res.status, "sample", addr, dist)
+    return _box(res.value)
+
+
+def observe(addr, dist, value):
+    """Condition the run on ``value`` having been observed from ``dist`` at ``addr``.
+
+    The observation is recorded in the trace and its log-probability added to
+    ``log_likelihood``.
+
+    Raises
+    ------
+    InvalidObservation
+        ``value`` is NaN or infinite (code 601).
+    TypeMismatch
+        ``value`` is not a number or a bool (code 600).
+    """
+    cdef CRun* r = current_run()
+    if r == NULL:
+        _current("observe")
+    if not isinstance(dist, Distribution):
+        raise TypeError(f"observe({addr!r}, dist, value): dist must be a Distribution, got "
+                        f"{type(dist).__name__}")
+    cdef CValue v
+    try:
+        _unbox(value, &v)
+    except TypeError:
+        raise TypeMismatch(f"observe({addr!r}): the observed value must be a number or a bool, "
+                           f"got {type(value).__name__}", addr) from None
+    cdef Status st = r.on_observe(_addr_id(addr), (<Distribution>dist).c, v)
+    if st != Status.Ok:
+        _status(st, "observe", addr, dist)
+
+
+def factor(log_weight):
+    """Add ``log_weight`` to the run's log-weight (``-inf`` rejects the run).
+
+    Raises
+    ------
+    InvalidObservation
+        ``log_weight`` is NaN or +inf (code 601).
+    TypeError
+        ``log_weight`` is not a real number.
+    """
+    cdef CRun* r = current_run()
+    if r == NULL:
+        _current("factor")
+    cdef double w
+    if type(log_weight) is float:
+        w = PyFloat_AS_DOUBLE(log_weight)
+    elif isinstance(log_weight, (str, bytes)) or log_weight is None:
+        raise TypeError(f"factor: log_weight must be a real number, got "
+                        f"{type(log_weight).__name__}")
+    else:
+        try:
+            w = float(log_weight)
+        except (TypeError, ValueError):
+            raise TypeError(f"factor: log_weight must be a real number, got "
+                            f"{type(log_weight).__name__}") from None
+    cdef Status st = r.on_factor(w)
+    if st != Status.Ok:
+        _status(st, "factor", None, None)
+
+
+cdef bint _holds(CRun* r, bitgen_t* bg) noexcept:
+    while r != NULL:
+        if r.bg == bg:
+            return True
+        r = r.outer
+    return False
+
+
+def run(handler, model, *args, deadline=None, **kwargs):
+    """Run ``model(*args, **kwargs)`` under ``handler``.
+
+    Parameters
+    ----------
+    handler : Handler
+    model : callable
+        A plain Python function calling :func:`sample`, :func:`observe` and
+        :func:`factor`.
+    *args, **kwargs
+        Passed to ``model``.
+    deadline : float, optional
+        Seconds the run may take; checked at every effect, raising
+        :class:`~fugue_ppl.errors.InferenceTimeout` mid-model.
+
+    Returns
+    -------
+    value : object
+        What ``model`` returned.
+    trace : Trace
+
+    Examples
+    --------
+    >>> import fugue_ppl as fp
+    >>> def sensor(reading):
+    ...     temp = fp.sample("temperature", fp.Normal(20.0, 5.0))
+    ...     fp.observe("sensor", fp.Normal(temp, 1.0), reading)
+    ...     return temp
+    >>> temp, trace = fp.run(fp.PriorHandler(rng=42), sensor, 22.0)
+    >>> trace["temperature"] == temp, list(trace)
+    (True, ['temperature', 'sensor'])
+    """
+    if not isinstance(handler, Handler):
+        raise TypeError(f"run: handler must be a fugue_ppl Handler, got {type(handler).__name__}")
+    cdef Handler h = <Handler>handler
+    cdef CRun r
+    cdef Trace t = Trace.__new__(Trace)
+    cdef int locked = 0
+    cdef double d
+    if h._pool is not None:
+        t._t = h._pool.c.get().acquire()
+        t._pool = h._pool
+    else:
+        t._t.reset(new CTrace())
+    r.mode = h.mode
+    r.trace = t._t.get()
+    r.bg = h._bg
+    if h._base is not None:
+        r.base = h._base._get()
+    r.outer = current_run()
+    if deadline is not None:
+        d = deadline
+        if not (d > 0) or not isfinite(d):
+            raise ValueError(f"run: deadline must be a positive number of seconds, got {deadline!r}")
+        r.start_ns = monotonic_ns()
+        r.deadline_ns = r.start_ns + <int64_t>(d * 1e9)
+    if r.bg != NULL and not _holds(r.outer, r.bg):
+        if h._mu:
+            if not h._mu.get().try_lock():
+                with nogil:
+                    h._mu.get().lock()
+            locked = 1
+        else:
+            h._acquire()
+            locked = 2
+    set_current_run(&r)
+    try:
+        if kwargs:
+            value = model(*args, **kwargs)
+        else:
+            value = model(*args)
+    finally:
+        set_current_run(r.outer)
+        if locked == 1:
+            h._mu.get().unlock()
+        elif locked == 2:
+            h._release()
+    return value, t

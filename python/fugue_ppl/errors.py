@@ -36,6 +36,7 @@ __all__ = [
     "ConfigError",
     "InferenceTimeout",
     "CircuitOpenError",
+    "FugueWarning",
 ]
 
 
@@ -147,3 +148,7 @@ class InferenceTimeout(FugueError, TimeoutError):
 
 class CircuitOpenError(FugueError, RuntimeError):
     """The circuit breaker refuses calls."""
+
+
+class FugueWarning(UserWarning):
+    """A safe handler continued past a problem (adding -inf to the log-weight)."""

@@ -1,0 +1,72 @@
+#pragma once
+// Effect handlers: what sample / observe / factor mean inside one model run.
+// A run's state lives in a Run object on the caller's stack; the innermost
+// run of each thread is found through a thread-local pointer.
+#include <cstdint>
+
+#include "fugue/distributions.hpp"
+#include "fugue/trace.hpp"
+
+namespace fugue {
+
+enum class HandlerMode : uint8_t {
+  Prior = 0,       // draw every sample from its distribution
+  Replay = 1,      // reuse the base trace's value when present, else draw
+  Score = 2,       // take every sample from the base trace (302 when absent)
+  SafeReplay = 3,  // Replay that adds -inf and warns instead of failing
+  SafeScore = 4,   // Score that adds -inf and warns instead of failing
+};
+
+// Outcome of an effect. Values >= kStatusWarned mean "the safe handler
+// continued (adding -inf); the caller should warn".
+enum class Status : uint8_t {
+  Ok = 0,
+  AddressConflict = 1,       // 301
+  MissingAddress = 2,        // 302
+  TypeMismatch = 3,          // 600
+  NonFiniteObservation = 4,  // 601
+  NonFiniteFactor = 5,       // 601
+  DeadlineExceeded = 6,      // InferenceTimeout
+  Warned = 0x80,             // OR-ed with one of the above
+};
+
+struct EffectResult {
+  Value value;
+  Status status;
+};
+
+struct Run {
+  HandlerMode mode = HandlerMode::Prior;
+  Trace* trace = nullptr;      // the trace being recorded
+  const Trace* base = nullptr;  // Replay / Score base trace
+  bitgen_t* bg = nullptr;      // randomness (Prior / Replay)
+  Run* outer = nullptr;        // the enclosing run on this thread
+  int64_t deadline_ns = 0;     // steady-clock deadline; 0 = none
+  int64_t start_ns = 0;        // steady-clock start (set with a deadline)
+  AddrId last_addr = AddressTable::kNoAddr;  // last address reached
+
+  // sample(addr, d). Never throws except std::bad_alloc.
+  EffectResult on_sample(AddrId addr, const Dist& d);
+  // observe(addr, d, v); v is coerced to d's value kind when exact. Never
+  // throws except std::bad_alloc.
+  Status on_observe(AddrId addr, const Dist& d, Value v);
+  // factor(w). Never throws.
+  Status on_factor(double w) noexcept;
+};
+
+// The innermost run of the calling thread, or nullptr. Never throws.
+Run* current_run() noexcept;
+// Makes `r` the calling thread's innermost run. Never throws.
+void set_current_run(Run* r) noexcept;
+
+// Monotonic clock in nanoseconds. Never throws.
+int64_t monotonic_ns() noexcept;
+
+// `v` converted to `kind` when the conversion is exact (int 3 -> float 3.0,
+// float 2.0 -> int 2, int 0/1 -> bool); otherwise `v` unchanged. Never throws.
+Value coerce(const Value& v, ValueKind kind) noexcept;
+
+// The default value of a kind (0.0, 0, false). Never throws.
+Value default_value(ValueKind kind) noexcept;
+
+}  // namespace fugue

@@ -1,0 +1,61 @@
+#pragma once
+// A bounded, thread-safe pool of reusable traces.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "fugue/trace.hpp"
+
+namespace fugue {
+
+struct PoolStats {
+  uint64_t hits;     // acquisitions served from the pool
+  uint64_t misses;   // acquisitions that built a new trace
+  uint64_t returns;  // traces taken back into the pool
+  uint64_t drops;    // traces released while the pool was full (destroyed)
+  uint64_t size;     // idle traces now in the pool
+};
+
+class TracePool {
+ public:
+  // Throws std::invalid_argument unless 0 <= min_size <= max_size and
+  // max_size >= 1; pre-fills min_size traces (std::bad_alloc).
+  TracePool(std::size_t max_size, std::size_t min_size);
+
+  // A cleared trace: an idle one when available (a hit), else a new one (a
+  // miss). Throws std::bad_alloc.
+  std::unique_ptr<Trace> acquire();
+
+  // Takes `t` back (cleared) when below max_size, else destroys it (a drop).
+  // Never throws; a null `t` is ignored.
+  void release(std::unique_ptr<Trace> t) noexcept;
+
+  // Destroys idle traces beyond `n`; returns how many. Never throws.
+  std::size_t shrink_to(std::size_t n) noexcept;
+
+  PoolStats stats() const noexcept;
+  std::size_t max_size() const noexcept { return max_size_; }
+  std::size_t min_size() const noexcept { return min_size_; }
+
+ private:
+  // A test-and-set lock: the critical sections are a few instructions long
+  // (a vector push or pop), so spinning costs less than a mutex round trip.
+  class SpinLock {
+   public:
+    void lock() noexcept;
+    void unlock() noexcept { busy_.store(false, std::memory_order_release); }
+   private:
+    std::atomic<bool> busy_{false};
+  };
+
+  const std::size_t max_size_;
+  const std::size_t min_size_;
+  mutable SpinLock mu_;
+  std::vector<std::unique_ptr<Trace>> idle_;
+  uint64_t hits_ = 0, misses_ = 0, returns_ = 0, drops_ = 0;
+};
+
+}  // namespace fugue
