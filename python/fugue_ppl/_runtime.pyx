@@ -9,7 +9,7 @@ one.
 """
 
 cimport cython
-from cpython.dict cimport PyDict_GetItem
+from cpython.dict cimport PyDict_GetItemWithError
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.long cimport PyLong_AsLongLong
 from cpython.object cimport PyObject
@@ -77,19 +77,26 @@ cdef AddrId _intern(object a) except? 0xFFFFFFFF:
 
 
 cdef inline AddrId _addr_id(object a) except? 0xFFFFFFFF:
-    cdef PyObject* o = PyDict_GetItem(_ids, a)
-    if o != NULL:
-        return <AddrId><object>o
+    # PyDict_GetItemWithError: PyDict_GetItem saves and restores the error
+    # state on every call, which costs more than the lookup itself.
+    cdef PyObject* o
+    if type(a) is str:
+        o = PyDict_GetItemWithError(_ids, a)
+        if o != NULL:
+            return <AddrId><object>o
     return _intern(a)
 
 
 cdef inline AddrId _find_id(object a) except? 0xFFFFFFFE:
     # The id of `a` or kNoAddr when `a` was never used as an address.
-    cdef PyObject* o = PyDict_GetItem(_ids, a)
+    cdef PyObject* o
+    if type(a) is not str:
+        if not isinstance(a, str):
+            raise TypeError(f"trace addresses are str, got {type(a).__name__}")
+        a = str(a)
+    o = PyDict_GetItemWithError(_ids, a)
     if o != NULL:
         return <AddrId><object>o
-    if not isinstance(a, str):
-        raise TypeError(f"trace addresses are str, got {type(a).__name__}")
     return kNoAddr
 
 
@@ -980,8 +987,25 @@ cdef bint _holds(CRun* r, bitgen_t* bg) noexcept:
     return False
 
 
-def run(handler, model, *args, deadline=None, **kwargs):
-    """Run ``model(*args, **kwargs)`` under ``handler``.
+cdef extern from "Python.h":
+    ctypedef PyObject* (*PyCFunction)(PyObject*, PyObject*)
+    ctypedef struct PyMethodDef:
+        const char* ml_name
+        PyCFunction ml_meth
+        int ml_flags
+        const char* ml_doc
+    int METH_FASTCALL
+    int METH_KEYWORDS
+    object PyCFunction_NewEx(PyMethodDef*, PyObject*, PyObject*)
+    object PyObject_Vectorcall(object callable, PyObject** args, size_t nargsf, PyObject* kwnames)
+    Py_ssize_t PyTuple_GET_SIZE(object)
+    PyObject* PyTuple_GET_ITEM(object, Py_ssize_t)
+
+
+_RUN_DOC = """run(handler, model, /, *args, deadline=None, **kwargs)
+--
+
+Run ``model(*args, **kwargs)`` under ``handler``.
 
     Parameters
     ----------
@@ -1011,9 +1035,36 @@ def run(handler, model, *args, deadline=None, **kwargs):
     >>> temp, trace = fp.run(fp.PriorHandler(rng=42), sensor, 22.0)
     >>> trace["temperature"] == temp, list(trace)
     (True, ['temperature', 'sensor'])
-    """
+"""
+cdef bytes _run_doc_bytes = _RUN_DOC.encode("utf-8")
+
+
+cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
+    # run() with the METH_FASTCALL calling convention: the model is called
+    # with the caller's argument vector, building no tuple and no dict.
+    cdef Py_ssize_t nk = 0, k
+    cdef object deadline = None
+    cdef dict kwargs = None
+    if nargs < 2:
+        raise TypeError(f"run() takes a handler and a model, got {nargs} positional "
+                        "argument(s)")
+    if kwnames != NULL:
+        names = <object>kwnames
+        nk = PyTuple_GET_SIZE(names)
+        for k in range(nk):
+            name = <object>PyTuple_GET_ITEM(names, k)
+            if name == "deadline":
+                deadline = <object>args[nargs + k]
+            else:
+                if kwargs is None:
+                    kwargs = {}
+                kwargs[name] = <object>args[nargs + k]
+    handler = <object>args[0]
+    model = <object>args[1]
     if not isinstance(handler, Handler):
         raise TypeError(f"run: handler must be a fugue_ppl Handler, got {type(handler).__name__}")
+    if not callable(model):
+        raise TypeError(f"run: model must be callable, got {type(model).__name__}")
     cdef Handler h = <Handler>handler
     cdef CRun r
     cdef Trace t = Trace.__new__(Trace)
@@ -1031,6 +1082,9 @@ def run(handler, model, *args, deadline=None, **kwargs):
         r.base = h._base._get()
     r.outer = current_run()
     if deadline is not None:
+        if isinstance(deadline, (str, bytes, bool)):
+            raise TypeError(f"run: deadline must be a number of seconds, got "
+                            f"{type(deadline).__name__}")
         d = deadline
         if not (d > 0) or not isfinite(d):
             raise ValueError(f"run: deadline must be a positive number of seconds, got {deadline!r}")
@@ -1047,14 +1101,22 @@ def run(handler, model, *args, deadline=None, **kwargs):
             locked = 2
     set_current_run(&r)
     try:
-        if kwargs:
-            value = model(*args, **kwargs)
+        if kwargs is not None:
+            value = model(*[<object>args[k] for k in range(2, nargs)], **kwargs)
         else:
-            value = model(*args)
+            value = PyObject_Vectorcall(model, args + 2, <size_t>(nargs - 2), NULL)
     finally:
         set_current_run(r.outer)
         if locked == 1:
             h._mu.get().unlock()
         elif locked == 2:
             h._release()
-    return value, t
+    return (value, t)
+
+
+cdef PyMethodDef _run_def
+_run_def.ml_name = "run"
+_run_def.ml_meth = <PyCFunction><void*>_run_fastcall
+_run_def.ml_flags = METH_FASTCALL | METH_KEYWORDS
+_run_def.ml_doc = _run_doc_bytes
+run = PyCFunction_NewEx(&_run_def, NULL, <PyObject*>"fugue_ppl._runtime")
