@@ -1,1 +1,94 @@
-from fugue_ppl._distributions import *  # noqa
+"""fugue-ppl: probabilistic models in production Python services.
+
+A model is a plain Python function that calls effects::
+
+    import fugue_ppl as fp
+
+    def sensor(reading):
+        temp = fp.sample("temperature", fp.Normal(20.0, 5.0))
+        valid = fp.sample("valid", fp.Bernoulli(0.95))
+        fp.observe("sensor", fp.Normal(temp, 1.0), reading)
+        return temp, valid
+
+    value, trace = fp.run(fp.PriorHandler(rng=42), sensor, 22.0)
+
+Handlers decide what an effect means; distributions, handlers, traces and the
+trace pool are C++.
+"""
+
+from fugue_ppl import errors
+from fugue_ppl._distributions import (
+    Bernoulli,
+    Beta,
+    Binomial,
+    Categorical,
+    Cauchy,
+    ChiSquared,
+    DiscreteUniform,
+    Distribution,
+    Exponential,
+    Gamma,
+    InverseGamma,
+    Laplace,
+    LogNormal,
+    Normal,
+    Poisson,
+    StudentT,
+    Uniform,
+    Weibull,
+    as_generator,
+)
+from fugue_ppl._runtime import (
+    Choice,
+    Handler,
+    PoolStats,
+    PooledPriorHandler,
+    PriorHandler,
+    ReplayHandler,
+    SafeReplayHandler,
+    SafeScoreGivenTrace,
+    ScoreGivenTrace,
+    Trace,
+    TracePool,
+    addr,
+    factor,
+    observe,
+    run,
+    sample,
+    trace_buffer_allocations,
+)
+from fugue_ppl.errors import (
+    AddressConflict,
+    CircuitOpenError,
+    ConfigError,
+    EffectOutsideRun,
+    FugueError,
+    FugueWarning,
+    InferenceTimeout,
+    InvalidObservation,
+    InvalidParameters,
+    TraceAddressNotFound,
+    TypeMismatch,
+    UnexpectedModelStructure,
+    ValidationError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # effects and running
+    "sample", "observe", "factor", "run", "addr",
+    # traces and pool
+    "Trace", "Choice", "TracePool", "PoolStats", "trace_buffer_allocations",
+    # handlers
+    "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
+    "SafeScoreGivenTrace", "PooledPriorHandler",
+    # distributions
+    "Distribution", "Normal", "Uniform", "LogNormal", "Exponential", "Beta", "Gamma",
+    "Bernoulli", "Binomial", "Categorical", "Poisson", "StudentT", "Cauchy", "Laplace",
+    "Weibull", "ChiSquared", "InverseGamma", "DiscreteUniform", "as_generator",
+    # errors
+    "errors", "FugueError", "InvalidParameters", "AddressConflict", "UnexpectedModelStructure",
+    "TraceAddressNotFound", "TypeMismatch", "InvalidObservation", "EffectOutsideRun",
+    "ValidationError", "ConfigError", "InferenceTimeout", "CircuitOpenError", "FugueWarning",
+]
