@@ -1,0 +1,175 @@
+"""Runtime benchmarks: prior runs of the built-in models.
+
+1. fugue-ppl (``fp.run(fp.PriorHandler(rng), model)``) against the pure-Python
+   effect-handler runtime of ``benches/purepy.py`` on the sensor model and on
+   ref20 (39 sites; ``fp.addr("x", i)`` in fugue-ppl's model, f-strings in the
+   baseline's). Target: at least 5x faster on both.
+2. Pooled runs (``PooledPriorHandler``, each trace released with
+   ``trace.release()``) against unpooled ones (``PriorHandler``, each trace
+   dropped), both written as a user writes them. Target: at least 10% faster
+   on sensor, no slower on ref20.
+
+Each benchmarked call runs the model ``RUNS_PER_CALL`` times in a plain loop,
+so the harness's own per-call cost does not blur the per-run cost; the loop is
+the same on both sides of each comparison. ``extra_info["per_run_s"]`` has the
+per-run time of the fastest round.
+
+A handler is built once and reused for every run, as a service does; the
+baseline builds a fresh handler per run because that is where its trace lives.
+"""
+
+import random
+
+import pytest
+
+import fugue_ppl as fp
+import purepy
+from fugue_ppl.models import ref20, sensor
+
+SEED = 20240611
+READING = 22.0
+RUNS_PER_CALL = {"sensor": 200, "ref20": 20}
+
+
+def _fugue_prior(model, args, n):
+    handler = fp.PriorHandler(rng=SEED)
+    run = fp.run
+
+    def runs():
+        for _ in range(n):
+            run(handler, model, *args)
+    return runs
+
+
+def _purepy_prior(model, args, n):
+    rng = random.Random(SEED)
+    run, handler = purepy.run, purepy.PriorHandler
+
+    def runs():
+        for _ in range(n):
+            run(handler(rng), model, *args)
+    return runs
+
+
+def _fugue_unpooled(model, args, n):
+    handler = fp.PriorHandler(rng=SEED)
+    run = fp.run
+
+    def runs():
+        for _ in range(n):
+            value, trace = run(handler, model, *args)   # the trace is freed at the rebinding
+    return runs
+
+
+def _fugue_pooled(handler, model, args, n):
+    run = fp.run
+
+    def runs():
+        for _ in range(n):
+            value, trace = run(handler, model, *args)
+            trace.release()                              # back to the pool
+    return runs
+
+
+def _finish(bench, model_name):
+    n = RUNS_PER_CALL[model_name]
+    bench.extra_info["runs_per_call"] = n
+    if bench.stats is not None:
+        bench.extra_info["per_run_s"] = bench.stats.stats.min / n
+
+
+# ---------------------------------------------------------------- sanity (not timed)
+
+def test_models_agree_in_shape():
+    _, t = fp.run(fp.PriorHandler(rng=SEED), sensor, READING)
+    _, p = purepy.run(purepy.PriorHandler(random.Random(SEED)), purepy.sensor, READING)
+    assert len(t) == len(p.choices) == 3
+    _, t = fp.run(fp.PriorHandler(rng=SEED), ref20)
+    _, p = purepy.run(purepy.PriorHandler(random.Random(SEED)), purepy.ref20)
+    assert len(t) == len(p.choices) == 39
+    # The observed values are the same in both ref20s.
+    assert [t[fp.addr("y", i)] for i in range(19)] == [p.choices[f"y_{i}"][0] for i in range(19)]
+
+
+# ---------------------------------------------------------------- 1. fugue-ppl vs pure Python
+
+@pytest.mark.benchmark(group="prior run: sensor (fugue-ppl vs pure Python)")
+def test_prior_sensor_fugue(bench):
+    bench(_fugue_prior(sensor, (READING,), RUNS_PER_CALL["sensor"]))
+    _finish(bench, "sensor")
+
+
+@pytest.mark.benchmark(group="prior run: sensor (fugue-ppl vs pure Python)")
+def test_prior_sensor_purepy(bench):
+    bench(_purepy_prior(purepy.sensor, (READING,), RUNS_PER_CALL["sensor"]))
+    _finish(bench, "sensor")
+
+
+@pytest.mark.benchmark(group="prior run: ref20 (fugue-ppl vs pure Python)")
+def test_prior_ref20_fugue(bench):
+    bench(_fugue_prior(ref20, (), RUNS_PER_CALL["ref20"]))
+    _finish(bench, "ref20")
+
+
+@pytest.mark.benchmark(group="prior run: ref20 (fugue-ppl vs pure Python)")
+def test_prior_ref20_purepy(bench):
+    bench(_purepy_prior(purepy.ref20, (), RUNS_PER_CALL["ref20"]))
+    _finish(bench, "ref20")
+
+
+# ---------------------------------------------------------------- 2. pooled vs unpooled
+
+@pytest.mark.benchmark(group="pooled vs unpooled: sensor")
+def test_pool_sensor_unpooled(bench):
+    bench(_fugue_unpooled(sensor, (READING,), RUNS_PER_CALL["sensor"]))
+    _finish(bench, "sensor")
+
+
+@pytest.mark.benchmark(group="pooled vs unpooled: sensor")
+def test_pool_sensor_pooled(bench):
+    pool = fp.TracePool(max_size=8)
+    handler = fp.PooledPriorHandler(rng=SEED, pool=pool)
+    bench(_fugue_pooled(handler, sensor, (READING,), RUNS_PER_CALL["sensor"]))
+    _finish(bench, "sensor")
+    s = pool.stats
+    bench.extra_info["pool"] = s.to_dict()
+    assert s.misses == 1 and s.drops == 0
+
+
+@pytest.mark.benchmark(group="pooled vs unpooled: ref20")
+def test_pool_ref20_unpooled(bench):
+    bench(_fugue_unpooled(ref20, (), RUNS_PER_CALL["ref20"]))
+    _finish(bench, "ref20")
+
+
+@pytest.mark.benchmark(group="pooled vs unpooled: ref20")
+def test_pool_ref20_pooled(bench):
+    pool = fp.TracePool(max_size=8)
+    handler = fp.PooledPriorHandler(rng=SEED, pool=pool)
+    bench(_fugue_pooled(handler, ref20, (), RUNS_PER_CALL["ref20"]))
+    _finish(bench, "ref20")
+    s = pool.stats
+    bench.extra_info["pool"] = s.to_dict()
+    assert s.misses == 1 and s.drops == 0
+
+
+# ---------------------------------------------------------------- ratios (targets)
+
+def test_ratio_prior_sensor(compare):
+    compare("test_prior_sensor_fugue", "test_prior_sensor_purepy", kind="speedup", target=5.0,
+            description="prior run, sensor: fugue-ppl vs pure Python")
+
+
+def test_ratio_prior_ref20(compare):
+    compare("test_prior_ref20_fugue", "test_prior_ref20_purepy", kind="speedup", target=5.0,
+            description="prior run, ref20: fugue-ppl vs pure Python")
+
+
+def test_ratio_pool_sensor(compare):
+    compare("test_pool_sensor_pooled", "test_pool_sensor_unpooled", kind="speedup", target=1.10,
+            description="sensor: pooled vs unpooled")
+
+
+def test_ratio_pool_ref20(compare):
+    compare("test_pool_ref20_pooled", "test_pool_ref20_unpooled", kind="speedup", target=1.0,
+            description="ref20: pooled vs unpooled")

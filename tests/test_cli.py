@@ -1,0 +1,251 @@
+"""The ``fugue-ppl`` command and the built-in models it runs."""
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fugue_ppl as fp
+from fugue_ppl import cli
+from fugue_ppl.models import ref20, sensor, sensor_posterior
+
+# The sensor model: temperature ~ Normal(M0, S0); reading ~ Normal(temperature, S).
+M0, S0, S = 20.0, 5.0, 1.0
+READING = 22.0
+EXACT_MEAN = M0 + (READING - M0) * S0**2 / (S0**2 + S**2)  # 21.923076...
+EXACT_SD = math.sqrt(1.0 / (1.0 / S0**2 + 1.0 / S**2))
+
+
+def _npdf(x, m, v):
+    return math.exp(-((x - m) ** 2) / (2 * v)) / math.sqrt(2 * math.pi * v)
+
+
+def _snis_standard_errors(n, reading=READING):
+    """Asymptotic standard errors of the demo's self-normalised IS estimates.
+
+    With proposal q = prior N(M0, S0^2) and weight w(t) = N(READING; t, S^2),
+    the delta method gives Var(estimate of E[f]) ~= E_q[w^2 (f - E_post f)^2]
+    / (n E_q[w]^2). All the moments are Gaussian integrals:
+
+    - E_q[w] = N(READING; M0, S0^2 + S^2);
+    - w^2 = N(t; READING, S^2/2) / (2 sqrt(pi) S), and q(t) N(t; READING, S^2/2)
+      = N(READING; M0, S0^2 + S^2/2) N(t; m2, v2) with v2 = 1/(1/S0^2 + 2/S^2),
+      m2 = v2 (M0/S0^2 + 2 READING/S^2).
+
+    For ``valid`` (independent of the weight) the variance is
+    p(1-p) E_q[w^2] / (n E_q[w]^2).
+    """
+    exact_mean = M0 + (reading - M0) * S0**2 / (S0**2 + S**2)
+    z1 = _npdf(reading, M0, S0**2 + S**2)
+    v2 = 1.0 / (1.0 / S0**2 + 2.0 / S**2)
+    m2 = v2 * (M0 / S0**2 + 2.0 * reading / S**2)
+    ew2 = _npdf(reading, M0, S0**2 + S**2 / 2) / (2.0 * math.sqrt(math.pi) * S)
+    se_mean = math.sqrt(ew2 * (v2 + (m2 - exact_mean) ** 2) / (n * z1**2))
+    se_valid = math.sqrt(0.95 * 0.05 * ew2 / (n * z1**2))
+    return se_mean, se_valid
+
+
+def _demo_json(capsys, *args):
+    assert cli.main(["demo", "--json", *args]) == 0
+    out = capsys.readouterr().out
+    return json.loads(out)
+
+
+# ---------------------------------------------------------------- in process
+
+def test_demo_json_posterior_matches_analytic(capsys):
+    # Fixed seed; 5 standard errors => a seed fails with probability ~6e-7
+    # (normal approximation of the SNIS estimator, n = 20000, ESS ~ 5000).
+    n = 20000
+    d = _demo_json(capsys, "--runs", str(n), "--seed", "42", "--reading", "22")
+    assert d["runs"] == n
+    assert d["seed"] == 42 and d["reading"] == 22.0 and d["model"] == "sensor"
+    pool = d["pool"]
+    assert pool["hits"] + pool["misses"] == n
+    assert pool["returns"] + pool["drops"] == n
+    assert pool["misses"] == 1 and pool["drops"] == 0  # each trace released before the next run
+    assert pool["hit_ratio"] == pytest.approx((n - 1) / n)
+
+    post = d["posterior"]
+    se_mean, se_valid = _snis_standard_errors(n)
+    assert 0.005 < se_mean < 0.02  # ~0.0098: the tolerance below is honest, not vacuous
+    assert abs(post["temperature_mean"] - EXACT_MEAN) < 5 * se_mean
+    assert abs(post["valid_probability"] - 0.95) < 5 * se_valid
+    # The effective sample size of prior proposals is ~25.5% of n here.
+    assert 0.2 * n < post["effective_sample_size"] < 0.31 * n
+    assert post["temperature_sd"] == pytest.approx(EXACT_SD, rel=0.05)
+    assert post["exact_temperature_mean"] == pytest.approx(EXACT_MEAN)
+    assert post["exact_temperature_sd"] == pytest.approx(EXACT_SD)
+
+
+def test_demo_first_run_trace_is_consistent_and_reproducible(capsys):
+    d = _demo_json(capsys, "--runs", "10", "--seed", "7")
+    first = d["first_run"]
+    tr = first["trace"]
+    assert [(c["address"], c["kind"]) for c in tr["choices"]] == [
+        ("temperature", "sample"), ("valid", "sample"), ("sensor", "observe")]
+    values = {c["address"]: c["value"] for c in tr["choices"]}
+    assert values["temperature"] == first["value"]["temperature"]
+    assert values["valid"] is first["value"]["valid"]
+    assert values["sensor"] == 22.0
+    lp = {c["address"]: c["log_prob"] for c in tr["choices"]}
+    assert tr["log_prior"] == pytest.approx(lp["temperature"] + lp["valid"])
+    assert tr["log_likelihood"] == pytest.approx(lp["sensor"])
+    assert tr["log_factors"] == 0.0
+    assert tr["total_log_weight"] == pytest.approx(
+        tr["log_prior"] + tr["log_likelihood"] + tr["log_factors"])
+    t = values["temperature"]
+    assert lp["sensor"] == pytest.approx(-0.5 * (22.0 - t) ** 2 - 0.5 * math.log(2 * math.pi))
+
+    # The pooled handler draws the stream an unpooled one does with the same seed.
+    (temp, valid), trace = fp.run(fp.PriorHandler(rng=7), sensor, 22.0)
+    assert (temp, valid) == (first["value"]["temperature"], first["value"]["valid"])
+    assert trace.log_prior == pytest.approx(tr["log_prior"])
+
+    # Same seed, same document (timing aside); another seed, another first run.
+    again = _demo_json(capsys, "--runs", "10", "--seed", "7")
+    other = _demo_json(capsys, "--runs", "10", "--seed", "8")
+    for doc in (d, again, other):
+        doc.pop("timing")
+    assert again == d
+    assert other["first_run"] != d["first_run"]
+
+
+def test_demo_text_output(capsys):
+    assert cli.main(["demo", "--runs", "2000", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    d = _demo_json(capsys, "--runs", "2000", "--seed", "3")
+    for needle in ("first run", "temperature", "valid", "sensor", "log_prior",
+                   "log_likelihood", "log_factors", "total", "trace pool"):
+        assert needle in out
+    m = re.search(r"temperature mean\s+(-?\d+\.\d+)\s+\(exact (\d+\.\d+)\)", out)
+    assert m, out
+    assert float(m.group(1)) == pytest.approx(d["posterior"]["temperature_mean"], abs=1e-4)
+    assert float(m.group(2)) == pytest.approx(EXACT_MEAN, abs=1e-4)
+    m = re.search(r"hits=(\d+) misses=(\d+) returns=(\d+) drops=(\d+) hit_ratio=([\d.]+)", out)
+    assert m, out
+    hits, misses, returns, drops = map(int, m.groups()[:4])
+    assert (hits, misses, returns, drops) == (1999, 1, 2000, 0)
+    first_temp = d["first_run"]["value"]["temperature"]
+    assert f"temperature={first_temp:.6f}" in out
+
+
+def test_demo_reading_moves_the_posterior(capsys):
+    n = 20000
+    d = _demo_json(capsys, "--runs", str(n), "--reading", "18.5", "--seed", "1")
+    exact, _ = sensor_posterior(18.5)
+    assert exact == pytest.approx(20.0 + (18.5 - 20.0) * 25.0 / 26.0)
+    assert d["posterior"]["exact_temperature_mean"] == pytest.approx(exact)
+    se_mean, _ = _snis_standard_errors(n, reading=18.5)
+    assert abs(d["posterior"]["temperature_mean"] - exact) < 5 * se_mean  # P(fail) ~6e-7
+
+
+def test_version(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"fugue-ppl {fp.__version__}"
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "the following arguments are required: COMMAND"),
+    (["bogus"], "invalid choice: 'bogus'"),
+    (["demo", "--runs", "0"], "argument --runs: must be at least 1, got 0"),
+    (["demo", "--runs", "-5"], "argument --runs: must be at least 1, got -5"),
+    (["demo", "--runs", "many"], "argument --runs: expected a positive integer, got 'many'"),
+    (["demo", "--runs", "1.5"], "argument --runs: expected a positive integer, got '1.5'"),
+    (["demo", "--reading", "warm"], "argument --reading: expected a number, got 'warm'"),
+    (["demo", "--reading", "nan"], "argument --reading: must be a finite number, got 'nan'"),
+    (["demo", "--reading", "inf"], "argument --reading: must be a finite number, got 'inf'"),
+    (["demo", "--seed", "-1"], "argument --seed: must be a non-negative integer, got -1"),
+    (["demo", "--seed", "x"], "argument --seed: expected a non-negative integer seed, got 'x'"),
+    (["demo", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+])
+def test_bad_arguments_exit_2_with_a_message(capsys, argv, message):
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "usage: fugue-ppl" in captured.err
+    assert message in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_help_exits_0(capsys):
+    assert cli.main(["demo", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--reading" in out and "--runs" in out and "--seed" in out and "--json" in out
+
+
+def test_run_demo_rejects_zero_runs():
+    with pytest.raises(ValueError, match="runs must be at least 1, got 0"):
+        cli.run_demo(runs=0)
+
+
+# ---------------------------------------------------------------- the models
+
+def test_ref20_sites_and_weights():
+    mu, trace = fp.run(fp.PriorHandler(rng=0), ref20)
+    assert len(trace) == 39
+    keys = list(trace)
+    assert keys[:3] == ["mu", fp.addr("x", 0), fp.addr("y", 0)]
+    assert keys[-1] == fp.addr("y", 18)
+    assert trace["mu"] == mu
+    kinds = [c.kind for c in trace.choices]
+    assert kinds.count("sample") == 20 and kinds.count("observe") == 19
+    for i in range(19):
+        assert trace[fp.addr("y", i)] == pytest.approx(0.1 * i - 0.9)
+    samples = [c.log_prob for c in trace.choices if c.kind == "sample"]
+    observes = [c.log_prob for c in trace.choices if c.kind == "observe"]
+    assert trace.log_prior == pytest.approx(math.fsum(samples))
+    assert trace.log_likelihood == pytest.approx(math.fsum(observes))
+
+
+def test_sensor_posterior_formula():
+    mean, sd = sensor_posterior(22.0)
+    assert mean == pytest.approx(EXACT_MEAN)
+    assert sd == pytest.approx(EXACT_SD)
+    assert sensor_posterior(20.0) == pytest.approx((20.0, EXACT_SD))
+
+
+# ---------------------------------------------------------------- as processes
+
+def _env():
+    env = dict(os.environ)
+    env["SKBUILD_EDITABLE_VERBOSE"] = "0"  # an editable install would print its rebuild
+    return env
+
+
+def test_python_dash_m_fugue_ppl_cli():
+    proc = subprocess.run(
+        [sys.executable, "-m", "fugue_ppl.cli", "demo", "--runs", "500", "--seed", "42", "--json"],
+        capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["runs"] == 500
+    assert d["pool"]["hits"] + d["pool"]["misses"] == 500
+    assert "Traceback" not in proc.stderr
+
+
+def test_python_dash_m_fugue_ppl_bad_argument():
+    proc = subprocess.run([sys.executable, "-m", "fugue_ppl", "demo", "--runs", "zero"],
+                          capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 2
+    assert "argument --runs: expected a positive integer, got 'zero'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_console_script():
+    script = Path(sys.executable).parent / ("fugue-ppl.exe" if os.name == "nt" else "fugue-ppl")
+    if not script.exists():
+        pytest.skip("the fugue-ppl console script is not installed next to this interpreter")
+    proc = subprocess.run([str(script), "demo", "--runs", "50"], capture_output=True, text=True,
+                          env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "first run" in proc.stdout and "trace pool" in proc.stdout
+    proc = subprocess.run([str(script), "--version"], capture_output=True, text=True,
+                          env=_env(), timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"fugue-ppl {fp.__version__}"
