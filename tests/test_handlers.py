@@ -285,9 +285,6 @@ def test_safe_replay_type_clash_draws_fresh_adds_minus_inf_and_warns():
     assert t["valid"] is v and t.log_prior == NEG_INF
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: handlers.cpp Run::on_sample, SafeReplay type clash: "
-                   "the choice keeps the fresh draw's finite log-prob while -inf goes to "
-                   "log_prior, so the per-choice log-probs no longer sum to log_prior")
 def test_safe_replay_type_clash_keeps_choices_and_log_prior_consistent():
     base = fp.Trace.from_dict({"valid": 0.7})
     with pytest.warns(fp.FugueWarning):
@@ -393,9 +390,6 @@ def test_non_finite_factor_strict_raises_safe_adds_minus_inf(bad, prior_trace):
         assert math.isfinite(t.log_prior)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _runtime.pyx _status() warns with stacklevel=3, "
-                   "but the Cython effect functions have no Python frames, so the warning is "
-                   "attributed to a frame outside the user's code")
 def test_safe_handler_warnings_point_at_the_users_code():
     base = fp.Trace.from_dict({})
     with pytest.warns(fp.FugueWarning) as rec:

@@ -301,8 +301,6 @@ def test_handler_base_class_is_abstract():
         fp.Handler()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a Handler subclass whose __init__ does not call "
-                   "super().__init__ leaves the C++ rng NULL; fp.run then segfaults")
 def test_handler_subclass_without_super_init_does_not_crash_the_process():
     code = textwrap.dedent("""
         import fugue_ppl as fp
@@ -756,15 +754,11 @@ def test_a_non_numeric_deadline_is_a_type_error():
         fp.run(fp.PriorHandler(rng=0), sensor, 22.0, deadline="1s")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _runtime.pyx run(): <int64_t>(deadline * 1e9) "
-                   "overflows for deadline >= ~9.2e9 s, so a huge deadline times out at once")
 def test_a_huge_deadline_never_times_out():
     value, trace = fp.run(fp.PriorHandler(rng=0), sensor, 22.0, deadline=1e10)
     check_sensor(value, trace)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a nested run() does not inherit the outer run's "
-                   "deadline; a runaway inner model is never stopped")
 def test_an_outer_deadline_also_bounds_nested_runs():
     state = {"inner_finished": False}
 

@@ -338,18 +338,12 @@ def test_pickle_round_trip_in_a_fresh_process(tmp_path):
     assert back == t
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: fp.Choice is a namedtuple built inside the Cython "
-                   "module without module=, so Choice.__module__ == 'importlib._bootstrap' and "
-                   "choices cannot be pickled")
 def test_choices_pickle():
     t = _rich_trace()
     assert fp.Choice.__module__.startswith("fugue_ppl")
     assert pickle.loads(pickle.dumps(t.choices)) == t.choices
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: safe handlers store a NaN observed value, and "
-                   "Value::operator== (value.hpp) compares floats with ==, so such a trace is "
-                   "unequal to its own copy / unpickled self")
 def test_a_trace_holding_a_nan_observation_equals_its_copy():
     def model():
         fp.sample("x", fp.Normal(0.0, 1.0))
@@ -391,8 +385,6 @@ def test_from_dict_rejects_bad_entries():
         fp.Trace.from_dict({"": 1.0})
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Trace.from_dict accepts NaN values, and scoring "
-                   "them yields a NaN log-weight silently (no error, no -inf)")
 def test_a_nan_base_value_never_gives_a_nan_log_weight():
     try:
         base = fp.Trace.from_dict({"x": math.nan})

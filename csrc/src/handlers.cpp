@@ -83,7 +83,7 @@ EffectResult Run::on_sample(AddrId addr, const Dist& d) {
           st = warned(Status::TypeMismatch);
         }
         v = sample(d, bg);
-        lp = log_prob_value(d, v);
+        lp = st == Status::Ok ? log_prob_value(d, v) : kNegInf;
       }
       break;
     }
@@ -115,7 +115,7 @@ EffectResult Run::on_sample(AddrId addr, const Dist& d) {
     return {v, warned(Status::AddressConflict)};
   }
   if (st != Status::Ok) {
-    // A safe handler's substitute: the -inf is in the choice's log-prob.
+    // A safe handler's substitute: its choice's log-prob is -inf too.
     trace->add_log_prior(kNegInf);
     return {v, st};
   }

@@ -1,5 +1,6 @@
 #include "fugue/trace_pool.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace fugue {
@@ -14,7 +15,7 @@ TracePool::TracePool(std::size_t max_size, std::size_t min_size)
     : max_size_(max_size), min_size_(min_size) {
   if (max_size < 1) throw std::invalid_argument("max_size must be >= 1");
   if (min_size > max_size) throw std::invalid_argument("min_size must be <= max_size");
-  idle_.reserve(max_size);
+  idle_.reserve(std::min<std::size_t>(max_size, 1024));  // grows (rarely) beyond
   for (std::size_t k = 0; k < min_size; ++k) idle_.push_back(std::make_unique<Trace>());
 }
 
@@ -39,7 +40,12 @@ void TracePool::release(std::unique_ptr<Trace> t) noexcept {
   {
     std::lock_guard<SpinLock> lock(mu_);
     if (idle_.size() < max_size_) {
-      idle_.push_back(std::move(t));  // capacity reserved: no allocation
+      try {
+        idle_.push_back(std::move(t));
+      } catch (...) {
+        ++drops_;
+        return;  // t (moved-from or not) is destroyed
+      }
       ++returns_;
       return;
     }

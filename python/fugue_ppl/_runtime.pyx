@@ -237,7 +237,8 @@ cdef int _unbox(object x, CValue* out) except -1:
 
 # ================================================================ traces
 
-Choice = namedtuple("Choice", ["address", "value", "log_prob", "kind", "fallback"])
+Choice = namedtuple("Choice", ["address", "value", "log_prob", "kind", "fallback"],
+                    module="fugue_ppl._runtime")
 Choice.__doc__ = """One choice of a trace.
 
 Attributes
@@ -497,6 +498,9 @@ cdef class Trace:
             except TypeError:
                 raise TypeMismatch(f"Trace.from_dict: the value at {a!r} must be a number or a "
                                    f"bool, got {type(v).__name__}", a) from None
+            if c.value.kind == ValueKind.Float and not isfinite(c.value.f):
+                raise InvalidObservation(f"Trace.from_dict: the value at {a!r} is NaN or "
+                                         "infinite", a)
             tr._t.get().add(c)
         return tr
 
@@ -594,8 +598,8 @@ cdef size_t _size_arg(object x, str name) except? 0:
         raise TypeError(f"TracePool: {name} must be an int, got {type(x).__name__}")
     if x < 0:
         raise ValueError(f"TracePool: {name} must be >= 0, got {x}")
-    if x > 1 << 32:
-        raise ValueError(f"TracePool: {name} must be <= 2**32, got {x}")
+    if x > 1 << 20:
+        raise ValueError(f"TracePool: {name} must be <= 2**20 (1048576), got {x}")
     return x
 
 
@@ -873,7 +877,8 @@ cdef int _status(Status st, str effect, object address, object dist) except -1:
     else:
         exc = FugueError(f"{where}: unexpected status {code}")
     if warned:
-        warnings.warn(f"{exc} (the safe handler added -inf)", FugueWarning, stacklevel=3)
+        # Compiled frames are invisible to warnings: level 1 is the model's line.
+        warnings.warn(f"{exc} (the safe handler added -inf)", FugueWarning, stacklevel=1)
         return 0
     raise exc
 
@@ -1080,6 +1085,13 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
     r.bg = h._bg
     if h._base is not None:
         r.base = h._base._get()
+    if r.bg == NULL and (r.mode == HandlerMode.Prior or r.mode == HandlerMode.Replay
+                         or r.mode == HandlerMode.SafeReplay):
+        raise TypeError(f"run: {type(handler).__name__} has no random generator: a handler "
+                        "subclass must call the base class's __init__")
+    if r.base == NULL and r.mode != HandlerMode.Prior:
+        raise TypeError(f"run: {type(handler).__name__} has no base trace: a handler "
+                        "subclass must call the base class's __init__")
     r.outer = current_run()
     if deadline is not None:
         if isinstance(deadline, (str, bytes, bool)):
@@ -1089,7 +1101,14 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
         if not (d > 0) or not isfinite(d):
             raise ValueError(f"run: deadline must be a positive number of seconds, got {deadline!r}")
         r.start_ns = monotonic_ns()
-        r.deadline_ns = r.start_ns + <int64_t>(d * 1e9)
+        # Saturate: a deadline beyond ~292 years is no deadline at all.
+        r.deadline_ns = (r.start_ns + <int64_t>(d * 1e9) if d < 9.0e9
+                         else <int64_t>0x7FFFFFFFFFFFFFFF)
+    if r.outer != NULL and r.outer.deadline_ns != 0 and (
+            r.deadline_ns == 0 or r.outer.deadline_ns < r.deadline_ns):
+        # A nested run never outlives the enclosing run's deadline.
+        r.deadline_ns = r.outer.deadline_ns
+        r.start_ns = r.outer.start_ns
     if r.bg != NULL and not _holds(r.outer, r.bg):
         if h._mu:
             if not h._mu.get().try_lock():

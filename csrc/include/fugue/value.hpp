@@ -27,11 +27,12 @@ struct Value {
     }
   }
 
-  // Exact equality of kind and payload (NaN equals NaN bitwise is not needed: NaN never stored).
+  // Equality of kind and payload; a NaN equals a NaN (safe handlers may
+  // record a NaN observation, and a trace must equal its copy).
   bool operator==(const Value& o) const noexcept {
     if (kind != o.kind) return false;
     switch (kind) {
-      case ValueKind::Float: return f == o.f;
+      case ValueKind::Float: return f == o.f || (f != f && o.f != o.f);
       case ValueKind::Int: return i == o.i;
       default: return b == o.b;
     }
