@@ -5,8 +5,11 @@
 #include <limits>
 
 namespace fugue {
+namespace detail {
+thread_local Run* t_current_run __attribute__((tls_model("initial-exec"))) = nullptr;
+}  // namespace detail
+
 namespace {
-thread_local Run* t_current = nullptr;
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 inline Status warned(Status s) noexcept {
@@ -16,9 +19,6 @@ inline bool is_safe(HandlerMode m) noexcept {
   return m == HandlerMode::SafeReplay || m == HandlerMode::SafeScore;
 }
 }  // namespace
-
-Run* current_run() noexcept { return t_current; }
-void set_current_run(Run* r) noexcept { t_current = r; }
 
 int64_t monotonic_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
