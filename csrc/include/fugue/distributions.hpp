@@ -17,7 +17,7 @@ enum class DistKind : uint8_t {
   Beta,              // p = {alpha, beta}
   Gamma,             // p = {shape, rate}
   Bernoulli,         // p = {p}                       -> bool
-  Binomial,          // p = {n, p}                    -> int
+  Binomial,          // i = {n}, p = {p}              -> int
   Categorical,       // probs/n_probs                 -> int in [0, n_probs)
   Poisson,           // p = {rate}                    -> int
   StudentT,          // p = {df, loc, scale}
