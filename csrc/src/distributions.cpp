@@ -15,7 +15,7 @@
 //   Gamma, ChiSquared   shape >= 1: c0 = log(rate) - stirlerr(k) - log(2 pi k)/2, k = shape - 1
 //                       shape < 1:  c0 = log(shape) - stirlerr(shape) - log(2 pi shape)/2
 //   InverseGamma        c0 = log(shape) - stirlerr(shape) - log(2 pi shape)/2
-//   Bernoulli           c0 = log(p), c1 = log1p(-p)
+//   Bernoulli           (none: logs taken at evaluation)
 //   Binomial            c0 + c1 = n*p as a double-double
 //   Categorical         c0 = index of the last positive probability
 //   Poisson             (none)
@@ -168,8 +168,19 @@ inline double lp_inverse_gamma(const Dist& d, double x) noexcept {
   return d.c[0] - lx - bd0(a, lam.hi, (a - lam.hi) - lam.lo);
 }
 
+// Bernoulli's logs are taken when needed: a model builds a Bernoulli per
+// effect and scores one of its two outcomes.
 inline double lp_bernoulli(const Dist& d, double x) noexcept {
-  return x == 1.0 ? d.c[0] : (x == 0.0 ? d.c[1] : -kInf);
+  return x == 1.0 ? std::log(d.p[0]) : (x == 0.0 ? std::log1p(-d.p[0]) : -kInf);
+}
+
+// Array form: both logs once for the whole array.
+inline void fill_lp_bernoulli(const Dist& d, const double* x, double* out, std::size_t n) noexcept {
+  const double l1 = std::log(d.p[0]), l0 = std::log1p(-d.p[0]);
+  for (std::size_t k = 0; k < n; ++k) {
+    const double xk = x[k];
+    out[k] = std::isnan(xk) ? xk : (xk == 1.0 ? l1 : (xk == 0.0 ? l0 : -kInf));
+  }
 }
 
 inline double lp_binomial(const Dist& d, double x) noexcept {
@@ -239,7 +250,7 @@ inline double lp_categorical_i(const Dist& d, int64_t v) noexcept {
 }
 
 inline double lp_bernoulli_i(const Dist& d, int64_t v) noexcept {
-  return v == 1 ? d.c[0] : (v == 0 ? d.c[1] : -kInf);
+  return v == 1 ? std::log(d.p[0]) : (v == 0 ? std::log1p(-d.p[0]) : -kInf);
 }
 
 // ------------------------------------------------------------ samplers
@@ -389,8 +400,6 @@ bool init_dist(Dist& d, ParamError* err) noexcept {
 
     case DistKind::Bernoulli:
       if (!(p0 >= 0.0 && p0 <= 1.0)) return fail(err, kCodeProbability, "p", p0, "must be in [0, 1]");
-      d.c[0] = std::log(p0);
-      d.c[1] = std::log1p(-p0);
       return true;
 
     case DistKind::Binomial: {
@@ -652,7 +661,7 @@ void log_prob_fill(const Dist& d, const double* x, double* out, std::size_t n) n
     case DistKind::Exponential: fill_lp(d, x, out, n, lp_exponential); return;
     case DistKind::Beta: fill_lp(d, x, out, n, lp_beta); return;
     case DistKind::Gamma: fill_lp(d, x, out, n, lp_gamma); return;
-    case DistKind::Bernoulli: fill_lp(d, x, out, n, lp_bernoulli); return;
+    case DistKind::Bernoulli: fill_lp_bernoulli(d, x, out, n); return;
     case DistKind::Binomial: fill_lp(d, x, out, n, lp_binomial); return;
     case DistKind::Categorical: fill_lp(d, x, out, n, lp_categorical); return;
     case DistKind::Poisson: fill_lp(d, x, out, n, lp_poisson); return;
@@ -676,7 +685,10 @@ void log_prob_fill_i64(const Dist& d, const int64_t* x, double* out, std::size_t
       for (std::size_t k = 0; k < n; ++k) out[k] = lp_categorical_i(d, x[k]);
       return;
     case DistKind::Bernoulli:
-      for (std::size_t k = 0; k < n; ++k) out[k] = lp_bernoulli_i(d, x[k]);
+      {
+        const double l1 = std::log(d.p[0]), l0 = std::log1p(-d.p[0]);
+        for (std::size_t k = 0; k < n; ++k) out[k] = x[k] == 1 ? l1 : (x[k] == 0 ? l0 : -kInf);
+      }
       return;
     case DistKind::Binomial: fill_lp_i64(d, x, out, n, lp_binomial); return;
     case DistKind::Poisson: fill_lp_i64(d, x, out, n, lp_poisson); return;

@@ -76,15 +76,38 @@ cdef AddrId _intern(object a) except? 0xFFFFFFFF:
     return i
 
 
+# A direct-mapped cache from str object to id, in front of the dict: model
+# code passes the same str objects on every run (literals, addr()'s cache),
+# so a pointer compare usually settles it. The list keeps each cached str
+# alive, so its address cannot be reused by another object while cached.
+cdef struct _AddrSlot:
+    PyObject* key
+    AddrId id
+
+cdef enum:
+    _N_SLOTS = 512
+cdef _AddrSlot _addr_slots[_N_SLOTS]
+cdef list _addr_slot_refs = [None] * _N_SLOTS
+
+
 cdef inline AddrId _addr_id(object a) except? 0xFFFFFFFF:
-    # PyDict_GetItemWithError: PyDict_GetItem saves and restores the error
-    # state on every call, which costs more than the lookup itself.
+    cdef size_t h = (<size_t><PyObject*>a >> 4) & (_N_SLOTS - 1)
+    if _addr_slots[h].key == <PyObject*>a:
+        return _addr_slots[h].id
+    return _addr_id_slow(a, h)
+
+
+cdef AddrId _addr_id_slow(object a, size_t h) except? 0xFFFFFFFF:
     cdef PyObject* o
-    if type(a) is str:
-        o = PyDict_GetItemWithError(_ids, a)
-        if o != NULL:
-            return <AddrId><object>o
-    return _intern(a)
+    cdef AddrId i
+    if type(a) is not str:
+        return _intern(a)
+    o = PyDict_GetItemWithError(_ids, a)
+    i = <AddrId><object>o if o != NULL else _intern(a)
+    _addr_slot_refs[h] = a
+    _addr_slots[h].key = <PyObject*>a
+    _addr_slots[h].id = i
+    return i
 
 
 cdef inline AddrId _find_id(object a) except? 0xFFFFFFFE:
