@@ -4,10 +4,12 @@
    effect-handler runtime of ``benches/purepy.py`` on the sensor model and on
    ref20 (39 sites; ``fp.addr("x", i)`` in fugue-ppl's model, f-strings in the
    baseline's). Target: at least 5x faster on both.
-2. Pooled runs (``PooledPriorHandler``, each trace released with
-   ``trace.release()``) against unpooled ones (``PriorHandler``, each trace
-   dropped), both written as a user writes them. Target: at least 10% faster
-   on sensor, no slower on ref20.
+2. Pooled runs (``PooledPriorHandler``) against unpooled ones
+   (``PriorHandler``), the loop identical on both sides: each trace is
+   dropped when the next run's result is bound, and a pooled trace then goes
+   back to its pool by itself. Target: at least 10% faster on sensor, no
+   slower on ref20. (An explicit ``trace.release()`` adds a Python method call
+   per run; ``test_pool_sensor_pooled_explicit_release`` reports that variant.)
 
 Each benchmarked call runs the model ``RUNS_PER_CALL`` times in a plain loop,
 so the harness's own per-call cost does not blur the per-run cost; the loop is
@@ -66,8 +68,17 @@ def _fugue_pooled(handler, model, args, n):
 
     def runs():
         for _ in range(n):
+            value, trace = run(handler, model, *args)   # freed at the rebinding: back to the pool
+    return runs
+
+
+def _fugue_pooled_explicit(handler, model, args, n):
+    run = fp.run
+
+    def runs():
+        for _ in range(n):
             value, trace = run(handler, model, *args)
-            trace.release()                              # back to the pool
+            trace.release()                              # back to the pool now
     return runs
 
 
@@ -133,6 +144,17 @@ def test_pool_sensor_pooled(bench):
     _finish(bench, "sensor")
     s = pool.stats
     bench.extra_info["pool"] = s.to_dict()
+    assert s.misses <= 2 and s.drops == 0   # two traces in flight at the rebinding
+
+
+@pytest.mark.benchmark(group="pooled, explicit release: sensor")
+def test_pool_sensor_pooled_explicit_release(bench):
+    pool = fp.TracePool(max_size=8)
+    handler = fp.PooledPriorHandler(rng=SEED, pool=pool)
+    bench(_fugue_pooled_explicit(handler, sensor, (READING,), RUNS_PER_CALL["sensor"]))
+    _finish(bench, "sensor")
+    s = pool.stats
+    bench.extra_info["pool"] = s.to_dict()
     assert s.misses == 1 and s.drops == 0
 
 
@@ -150,7 +172,7 @@ def test_pool_ref20_pooled(bench):
     _finish(bench, "ref20")
     s = pool.stats
     bench.extra_info["pool"] = s.to_dict()
-    assert s.misses == 1 and s.drops == 0
+    assert s.misses <= 2 and s.drops == 0   # two traces in flight at the rebinding
 
 
 # ---------------------------------------------------------------- ratios (targets)
