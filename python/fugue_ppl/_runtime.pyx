@@ -1162,3 +1162,63 @@ _run_def.ml_meth = <PyCFunction><void*>_run_fastcall
 _run_def.ml_flags = METH_FASTCALL | METH_KEYWORDS
 _run_def.ml_doc = _run_doc_bytes
 run = PyCFunction_NewEx(&_run_def, NULL, <PyObject*>"fugue_ppl._runtime")
+
+
+# ---------------------------------------------------------------- fast effects
+# sample() and observe() with the METH_FASTCALL calling convention: positional
+# calls (the form model code uses) skip the keyword-argument machinery; any
+# other call form goes to the documented def functions above.
+
+cdef object _sample_def = sample
+cdef object _observe_def = observe
+
+
+cdef object _sample_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
+    cdef CRun* r = current_run()
+    if kwnames != NULL or nargs != 2 or r == NULL:
+        return PyObject_Vectorcall(_sample_def, args, <size_t>nargs, kwnames)
+    dist = <object>args[1]
+    if not isinstance(dist, Distribution):
+        return PyObject_Vectorcall(_sample_def, args, <size_t>nargs, kwnames)
+    a = <object>args[0]
+    cdef CEffectResult res = r.on_sample(_addr_id(a), (<Distribution>dist).c)
+    if res.status != Status.Ok:
+        _status(res.status, "sample", a, dist)
+    return _box(res.value)
+
+
+cdef object _observe_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
+    cdef CRun* r = current_run()
+    if kwnames != NULL or nargs != 3 or r == NULL:
+        return PyObject_Vectorcall(_observe_def, args, <size_t>nargs, kwnames)
+    dist = <object>args[1]
+    if not isinstance(dist, Distribution):
+        return PyObject_Vectorcall(_observe_def, args, <size_t>nargs, kwnames)
+    a = <object>args[0]
+    cdef CValue v
+    try:
+        _unbox(<object>args[2], &v)
+    except TypeError:
+        return PyObject_Vectorcall(_observe_def, args, <size_t>nargs, kwnames)
+    cdef Status st = r.on_observe(_addr_id(a), (<Distribution>dist).c, v)
+    if st != Status.Ok:
+        _status(st, "observe", a, dist)
+    return None
+
+
+cdef bytes _sample_doc = ("sample(addr, dist)\n--\n\n" + _sample_def.__doc__).encode("utf-8")
+cdef bytes _observe_doc = ("observe(addr, dist, value)\n--\n\n" + _observe_def.__doc__).encode("utf-8")
+
+cdef PyMethodDef _sample_md
+_sample_md.ml_name = "sample"
+_sample_md.ml_meth = <PyCFunction><void*>_sample_fastcall
+_sample_md.ml_flags = METH_FASTCALL | METH_KEYWORDS
+_sample_md.ml_doc = _sample_doc
+sample = PyCFunction_NewEx(&_sample_md, NULL, <PyObject*>"fugue_ppl._runtime")
+
+cdef PyMethodDef _observe_md
+_observe_md.ml_name = "observe"
+_observe_md.ml_meth = <PyCFunction><void*>_observe_fastcall
+_observe_md.ml_flags = METH_FASTCALL | METH_KEYWORDS
+_observe_md.ml_doc = _observe_doc
+observe = PyCFunction_NewEx(&_observe_md, NULL, <PyObject*>"fugue_ppl._runtime")
