@@ -74,3 +74,12 @@ cdef extern from "fugue/distributions.hpp" namespace "fugue" nogil:
     void sample_fill_bool(const CDist&, bitgen_t*, uint8_t*, size_t) noexcept
     void log_prob_fill(const CDist&, const double*, double*, size_t) noexcept
     void log_prob_fill_i64(const CDist&, const int64_t*, double*, size_t) noexcept
+
+
+cdef inline object box_value(CValue v):
+    # A CValue as the Python float, int or bool it holds.
+    if v.kind == ValueKind.Float:
+        return v.f
+    if v.kind == ValueKind.Int:
+        return v.i
+    return True if v.b else False

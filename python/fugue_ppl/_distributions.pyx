@@ -22,7 +22,7 @@ import numpy as np
 from fugue_ppl._cdist cimport (
     CParamError, CValue, DistKind, ValueKind, bitgen_t, dist_name, init_dist, log_prob,
     log_prob_fill, log_prob_fill_i64, log_prob_value, sample, sample_fill_bool, sample_fill_f64,
-    sample_fill_i64, value_kind,
+    sample_fill_i64, value_kind, box_value,
 )
 from fugue_ppl.errors import InvalidParameters
 
@@ -202,14 +202,6 @@ cdef double _int_as_double(object x):
 
 # ---------------------------------------------------------------- boxing
 
-cdef inline object _box(CValue v):
-    if v.kind == ValueKind.Float:
-        return v.f
-    if v.kind == ValueKind.Int:
-        return v.i
-    return True if v.b else False
-
-
 cdef object _shape(object size):
     try:
         if isinstance(size, _integer_types) and not isinstance(size, _bool_types):
@@ -306,7 +298,7 @@ cdef class Distribution:
         if shape is None:
             with lock:
                 v = sample(self.c, bg)
-            return _box(v)
+            return box_value(v)
         out = np.empty(shape, dtype=self.dtype)
         flat = out.reshape(-1)
         n = flat.shape[0]

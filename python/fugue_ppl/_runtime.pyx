@@ -27,7 +27,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from fugue_ppl._cdist cimport CDist, CValue, ValueKind, bitgen_t, value_kind
+from fugue_ppl._cdist cimport CDist, CValue, ValueKind, bitgen_t, box_value, value_kind
 from fugue_ppl._cruntime cimport (
     AddrId, CAddressTable, CChoice, CEffectResult, ChoiceKind, CPoolStats, CRun, CTrace,
     CTracePool, HandlerMode, Status, current_run, kFlagFallback, kNoAddr, monotonic_ns,
@@ -219,14 +219,6 @@ def addr(name, i=_NO_INDEX, *indices):
 
 # ================================================================ values
 
-cdef inline object _box(CValue v):
-    if v.kind == ValueKind.Float:
-        return v.f
-    if v.kind == ValueKind.Int:
-        return v.i
-    return True if v.b else False
-
-
 cdef str _kind_name(ValueKind k):
     if k == ValueKind.Float:
         return "float"
@@ -277,7 +269,7 @@ fallback : bool
 
 
 cdef object _make_choice(const CChoice* c):
-    return Choice(_name(c.addr), _box(c.value), c.log_prob,
+    return Choice(_name(c.addr), box_value(c.value), c.log_prob,
                   "sample" if c.kind == ChoiceKind.Sample else "observe",
                   (c.flags & kFlagFallback) != 0)
 
@@ -369,7 +361,7 @@ cdef class Trace:
         return i != kNoAddr and t.find(i) != NULL
 
     def __getitem__(self, address):
-        return _box(self._lookup(address).value)
+        return box_value(self._lookup(address).value)
 
     def get(self, address, default=None):
         """The value at ``address``, or ``default`` when absent."""
@@ -378,7 +370,7 @@ cdef class Trace:
             return default
         cdef AddrId i = _find_id(address)
         cdef const CChoice* c = t.find(i) if i != kNoAddr else NULL
-        return default if c == NULL else _box(c.value)
+        return default if c == NULL else box_value(c.value)
 
     def __iter__(self):
         return iter(self.keys())
@@ -391,12 +383,12 @@ cdef class Trace:
     def values(self):
         """Values in execution order."""
         cdef CTrace* t = self._get()
-        return [_box(t.at(k).value) for k in range(t.size())]
+        return [box_value(t.at(k).value) for k in range(t.size())]
 
     def items(self):
         """``(address, value)`` pairs in execution order."""
         cdef CTrace* t = self._get()
-        return [(_name(t.at(k).addr), _box(t.at(k).value)) for k in range(t.size())]
+        return [(_name(t.at(k).addr), box_value(t.at(k).value)) for k in range(t.size())]
 
     def to_dict(self):
         """``{address: value}`` in execution order."""
@@ -441,7 +433,7 @@ cdef class Trace:
         if c.value.kind != want:
             raise TypeMismatch(f"address {address!r} holds a {_kind_name(c.value.kind)}, "
                                f"not a {_kind_name(want)}", address)
-        return _box(c.value)
+        return box_value(c.value)
 
     def get_float(self, address):
         """The float at ``address``.
@@ -493,7 +485,7 @@ cdef class Trace:
         for k in range(t.size()):
             c = &t.at(k)
             state.append((_name(c.addr), <int>c.kind, <int>c.flags, <int>c.value.kind,
-                          _box(c.value), c.log_prob))
+                          box_value(c.value), c.log_prob))
         return (_trace_from_state, (state, t.log_prior(), t.log_likelihood(), t.log_factors()))
 
     @staticmethod
@@ -944,7 +936,7 @@ def sample(addr, dist):
     cdef CEffectResult res = r.on_sample(_addr_id(addr), (<Distribution>dist).c)
     if res.status != Status.Ok:
         _status(res.status, "sample", addr, dist)
-    return _box(res.value)
+    return box_value(res.value)
 
 
 def observe(addr, dist, value):
@@ -1184,7 +1176,7 @@ cdef object _sample_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, 
     cdef CEffectResult res = r.on_sample(_addr_id(a), (<Distribution>dist).c)
     if res.status != Status.Ok:
         _status(res.status, "sample", a, dist)
-    return _box(res.value)
+    return box_value(res.value)
 
 
 cdef object _observe_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
