@@ -230,7 +230,10 @@ cdef inline int _check_concrete(Distribution self) except -1:
 
 # One freelist for all 17 classes: Cython 3 manages freelists in the base
 # type only; the subclasses add no fields, so their instances share it.
+# no_gc: the one object field is a float64 array, which cannot form a cycle;
+# untracked objects skip GC bookkeeping and never trigger a collection.
 @cython.freelist(128)
+@cython.no_gc
 cdef class Distribution:
     """Base class of the 17 distributions; not instantiable itself.
 
