@@ -642,6 +642,15 @@ void log_prob_fill(const Dist& d, const double* x, double* out, std::size_t n) n
       // Branch-free so the compiler vectorises it (NaN propagates by itself);
       // the rare overflow of x - mu is repaired afterwards.
       const double mu = d.p[0], inv = d.c[1], c0 = d.c[0];
+      if (inv >= 1e-150) {
+        // x - mu can only overflow where the true z^2 overflows too, so the
+        // result is -inf either way: a plain loop, vectorised.
+        for (std::size_t k = 0; k < n; ++k) {
+          const double z = (x[k] - mu) * inv;
+          out[k] = c0 - 0.5 * z * z;
+        }
+        return;
+      }
       bool overflow = false;
       for (std::size_t k = 0; k < n; ++k) {
         const double dx = x[k] - mu;
