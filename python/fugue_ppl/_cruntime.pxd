@@ -76,6 +76,13 @@ cdef extern from "fugue/trace_pool.hpp" namespace "fugue" nogil:
         size_t max_size() noexcept
         size_t min_size() noexcept
 
+    cdef cppclass CTraceHandle "fugue::TraceHandle":
+        CTraceHandle() noexcept
+        void own(CTrace*) noexcept
+        void acquire(CTracePool&) except +
+        void reset() noexcept
+        CTrace* get() noexcept
+
 
 cdef extern from "fugue/handlers.hpp" namespace "fugue" nogil:
     cdef enum class HandlerMode "fugue::HandlerMode" (uint8_t):

@@ -18,7 +18,6 @@ from libc.math cimport isfinite
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libcpp.memory cimport unique_ptr
 from libcpp.mutex cimport mutex
-from libcpp.utility cimport move
 
 import math
 import operator
@@ -30,7 +29,7 @@ import numpy as np
 from fugue_ppl._cdist cimport CDist, CValue, ValueKind, bitgen_t, box_value, value_kind
 from fugue_ppl._cruntime cimport (
     AddrId, CAddressTable, CChoice, CEffectResult, ChoiceKind, CPoolStats, CRun, CTrace,
-    CTracePool, HandlerMode, Status, current_run, kFlagFallback, kNoAddr, monotonic_ns,
+    CTraceHandle, CTracePool, HandlerMode, Status, current_run, kFlagFallback, kNoAddr, monotonic_ns,
     set_current_run,
 )
 from fugue_ppl._distributions cimport Distribution, as_generator, bitgen_of
@@ -297,21 +296,20 @@ cdef class Trace:
     (True, 1, True)
     """
 
-    cdef unique_ptr[CTrace] _t
+    # The C++ trace; a pooled one goes back to its pool when the handle is
+    # reset or destroyed (the pool is kept alive by _pool).
+    cdef CTraceHandle _t
     cdef TracePool _pool
 
     def __init__(self):
-        if not self._t:
-            self._t.reset(new CTrace())
-
-    def __dealloc__(self):
-        if self._pool is not None and self._t:
-            self._pool.c.get().release(move(self._t))
+        if self._t.get() == NULL:
+            self._t.own(new CTrace())
 
     cdef inline CTrace* _get(self) except NULL:
-        if not self._t:
+        cdef CTrace* t = self._t.get()
+        if t == NULL:
             raise FugueError("this trace was released to its pool and can no longer be used")
-        return self._t.get()
+        return t
 
     cdef const CChoice* _lookup(self, object address) except? NULL:
         cdef CTrace* t = self._get()
@@ -347,7 +345,7 @@ cdef class Trace:
     @property
     def released(self):
         """True once the trace went back to its pool."""
-        return not self._t
+        return self._t.get() == NULL
 
     # ---- mapping
     def __len__(self):
@@ -462,7 +460,7 @@ cdef class Trace:
     def copy(self):
         """An independent (unpooled) copy."""
         cdef Trace other = Trace.__new__(Trace)
-        other._t.reset(new CTrace(deref(self._get())))
+        other._t.own(new CTrace(deref(self._get())))
         return other
 
     def __copy__(self):
@@ -528,20 +526,20 @@ cdef class Trace:
         """
         if self._pool is None:
             return
-        if not self._t:
+        if self._t.get() == NULL:
             raise FugueError("this trace was already released to its pool")
-        self._pool.c.get().release(move(self._t))
+        self._t.reset()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        if self._pool is not None and self._t:
-            self._pool.c.get().release(move(self._t))
+        if self._pool is not None:
+            self._t.reset()
         return False
 
     def __repr__(self):
-        if not self._t:
+        if self._t.get() == NULL:
             return "Trace(<released>)"
         cdef CTrace* t = self._t.get()
         items = ", ".join(f"{a!r}: {v!r}" for a, v in self.items()[:8])
@@ -1091,10 +1089,10 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
     cdef int locked = 0
     cdef double d
     if h._pool is not None:
-        t._t = h._pool.c.get().acquire()
+        t._t.acquire(deref(h._pool.c.get()))
         t._pool = h._pool
     else:
-        t._t.reset(new CTrace())
+        t._t.own(new CTrace())
     r.mode = h.mode
     r.trace = t._t.get()
     r.bg = h._bg

@@ -58,4 +58,29 @@ class TracePool {
   uint64_t hits_ = 0, misses_ = 0, returns_ = 0, drops_ = 0;
 };
 
+// Owns one trace; when the trace came from a pool, gives it back on reset or
+// destruction instead of freeing it. The pool must outlive the handle.
+class TraceHandle {
+ public:
+  TraceHandle() = default;
+  ~TraceHandle() { reset(); }
+  TraceHandle(const TraceHandle&) = delete;
+  TraceHandle& operator=(const TraceHandle&) = delete;
+
+  // Takes ownership of `t` (not pooled), releasing what was held. Never throws.
+  void own(Trace* t) noexcept { reset(); trace_.reset(t); }
+  // Holds a trace acquired from `pool`, releasing what was held. Throws std::bad_alloc.
+  void acquire(TracePool& pool) { reset(); trace_ = pool.acquire(); pool_ = &pool; }
+  // Gives the trace back to its pool, or destroys it. Never throws.
+  void reset() noexcept {
+    if (pool_ != nullptr) { pool_->release(std::move(trace_)); pool_ = nullptr; }
+    trace_.reset();
+  }
+  Trace* get() const noexcept { return trace_.get(); }
+
+ private:
+  std::unique_ptr<Trace> trace_;
+  TracePool* pool_ = nullptr;
+};
+
 }  // namespace fugue
