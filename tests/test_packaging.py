@@ -1,0 +1,40 @@
+"""The installed distribution: metadata, console script, typing files."""
+
+import importlib.metadata as md
+import pathlib
+import re
+
+import fugue_ppl
+
+
+def test_runtime_dependency_is_numpy_only():
+    reqs = md.requires("fugue-ppl") or []
+    runtime = [r for r in reqs if "extra ==" not in r]
+    assert [re.split(r"[<>=!~ ;\[]", r)[0].lower() for r in runtime] == ["numpy"]
+
+
+def test_test_extra_lists_the_test_tools():
+    reqs = md.requires("fugue-ppl") or []
+    test = {re.split(r"[<>=!~ ;\[]", r)[0].lower() for r in reqs if 'extra == "test"' in r}
+    assert {"pytest", "hypothesis", "scipy", "mpmath", "pytest-benchmark"} <= test
+
+
+def test_python_requirement_and_console_script():
+    meta = md.metadata("fugue-ppl")
+    assert meta["Requires-Python"] == ">=3.10"
+    scripts = {ep.name: ep.value for ep in md.entry_points(group="console_scripts")}
+    assert scripts.get("fugue-ppl") == "fugue_ppl.cli:main"
+
+
+def test_typing_files_ship_next_to_the_compiled_modules():
+    pkg = pathlib.Path(fugue_ppl.__file__).parent
+    assert (pkg / "py.typed").is_file()
+    for mod in ("_runtime", "_distributions"):
+        stub = pkg / f"{mod}.pyi"
+        assert stub.is_file(), stub
+        assert "def " in stub.read_text()
+
+
+def test_every_public_name_is_exported():
+    missing = [n for n in fugue_ppl.__all__ if not hasattr(fugue_ppl, n)]
+    assert missing == []
