@@ -1,0 +1,1 @@
+# placeholder: latency histogram and production metrics (in progress)

@@ -1,0 +1,1 @@
+# placeholder: statistical monitors (in progress)
