@@ -7,10 +7,11 @@ import re
 import fugue_ppl
 
 
-def test_runtime_dependency_is_numpy_only():
+def test_runtime_dependencies_are_numpy_and_prometheus_client():
     reqs = md.requires("fugue-ppl") or []
     runtime = [r for r in reqs if "extra ==" not in r]
-    assert [re.split(r"[<>=!~ ;\[]", r)[0].lower() for r in runtime] == ["numpy"]
+    names = sorted(re.split(r"[<>=!~ ;\[]", r)[0].lower().replace("-", "_") for r in runtime)
+    assert names == ["numpy", "prometheus_client"]
 
 
 def test_test_extra_lists_the_test_tools():

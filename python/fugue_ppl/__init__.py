@@ -41,6 +41,7 @@ from fugue_ppl._distributions import (
 from fugue_ppl._runtime import (
     Choice,
     Handler,
+    MetricsHandler,
     PoolStats,
     PooledPriorHandler,
     PriorHandler,
@@ -57,6 +58,7 @@ from fugue_ppl._runtime import (
     sample,
     trace_buffer_allocations,
 )
+from fugue_ppl._metrics import LatencyHistogram, ProductionMetrics
 from fugue_ppl.errors import (
     AddressConflict,
     CircuitOpenError,
@@ -82,7 +84,9 @@ __all__ = [
     "Trace", "Choice", "TracePool", "PoolStats", "trace_buffer_allocations",
     # handlers
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
-    "SafeScoreGivenTrace", "PooledPriorHandler",
+    "SafeScoreGivenTrace", "PooledPriorHandler", "MetricsHandler",
+    # production metrics
+    "ProductionMetrics", "LatencyHistogram",
     # distributions
     "Distribution", "Normal", "Uniform", "LogNormal", "Exponential", "Beta", "Gamma",
     "Bernoulli", "Binomial", "Categorical", "Poisson", "StudentT", "Cauchy", "Laplace",

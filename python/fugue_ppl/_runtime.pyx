@@ -33,6 +33,8 @@ from fugue_ppl._cruntime cimport (
     set_current_run,
 )
 from fugue_ppl._distributions cimport Distribution, as_generator, bitgen_of
+from fugue_ppl._metrics cimport ProductionMetrics
+from fugue_ppl._cmetrics cimport ticks
 
 from fugue_ppl.errors import (
     AddressConflict, EffectOutsideRun, FugueError, FugueWarning, InferenceTimeout,
@@ -42,7 +44,7 @@ from fugue_ppl.errors import (
 __all__ = [
     "sample", "observe", "factor", "run", "addr", "Trace", "Choice", "TracePool", "PoolStats",
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
-    "SafeScoreGivenTrace", "PooledPriorHandler", "trace_buffer_allocations",
+    "SafeScoreGivenTrace", "PooledPriorHandler", "MetricsHandler", "trace_buffer_allocations",
 ]
 
 
@@ -721,6 +723,9 @@ cdef class Handler:
     cdef unique_ptr[mutex] _mu
     cdef Trace _base
     cdef TracePool _pool
+    # MetricsHandler only: the wrapped handler and where runs are recorded.
+    cdef Handler _inner
+    cdef ProductionMetrics _metrics
 
     def __init__(self, *args, **kwargs):
         raise TypeError("Handler is abstract; use PriorHandler, ReplayHandler, ...")
@@ -858,6 +863,61 @@ cdef class SafeScoreGivenTrace(Handler):
     def __init__(self, base):
         self.mode = HandlerMode.SafeScore
         self._set_base(base)
+
+
+cdef class MetricsHandler(Handler):
+    """Record every run of ``inner`` into ``metrics``.
+
+    Exactly one inference per :func:`run`, with its duration (a fast
+    monotonic clock) and its outcome: an exception leaving the model counts
+    as an error of its kind (an ``InferenceTimeout`` also as a timeout) and
+    is re-raised. The runs themselves are ``inner``'s.
+
+    Parameters
+    ----------
+    inner : Handler
+        Any handler except another MetricsHandler.
+    metrics : ProductionMetrics
+
+    Examples
+    --------
+    >>> import fugue_ppl as fp
+    >>> from fugue_ppl.metrics import ProductionMetrics
+    >>> m = ProductionMetrics()
+    >>> h = fp.MetricsHandler(fp.PooledPriorHandler(rng=1), m)
+    >>> for _ in range(10):
+    ...     _ = fp.run(h, lambda: fp.sample("x", fp.Normal(0.0, 1.0)))
+    >>> m.inference_count
+    10
+    """
+
+    def __init__(self, inner, metrics):
+        if not isinstance(inner, Handler):
+            raise TypeError(f"MetricsHandler: inner must be a Handler, got {type(inner).__name__}")
+        if (<Handler>inner)._inner is not None:
+            raise TypeError("MetricsHandler: inner is already a MetricsHandler; wrap the base "
+                            "handler once")
+        if not isinstance(metrics, ProductionMetrics):
+            raise TypeError(f"MetricsHandler: metrics must be a ProductionMetrics, got "
+                            f"{type(metrics).__name__}")
+        self._inner = inner
+        self._metrics = metrics
+        self.mode = (<Handler>inner).mode
+
+    @property
+    def inner(self):
+        return self._inner
+
+    @property
+    def metrics(self):
+        return self._metrics
+
+    @property
+    def base(self):
+        return self._inner._base
+
+    def __repr__(self):
+        return f"MetricsHandler({self._inner!r})"
 
 
 # ================================================================ effects
@@ -1084,6 +1144,11 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
     if not callable(model):
         raise TypeError(f"run: model must be callable, got {type(model).__name__}")
     cdef Handler h = <Handler>handler
+    cdef ProductionMetrics pm = None
+    cdef int64_t t0 = 0
+    if h._inner is not None:  # MetricsHandler: the inner handler runs the model
+        pm = h._metrics
+        h = h._inner
     cdef CRun r
     cdef Trace t = Trace.__new__(Trace)
     cdef int locked = 0
@@ -1132,17 +1197,26 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
             h._acquire()
             locked = 2
     set_current_run(&r)
+    if pm is not None:
+        t0 = ticks()
     try:
-        if kwargs is not None:
-            value = model(*[<object>args[k] for k in range(2, nargs)], **kwargs)
-        else:
-            value = PyObject_Vectorcall(model, args + 2, <size_t>(nargs - 2), NULL)
-    finally:
-        set_current_run(r.outer)
-        if locked == 1:
-            h._mu.get().unlock()
-        elif locked == 2:
-            h._release()
+        try:
+            if kwargs is not None:
+                value = model(*[<object>args[k] for k in range(2, nargs)], **kwargs)
+            else:
+                value = PyObject_Vectorcall(model, args + 2, <size_t>(nargs - 2), NULL)
+        finally:
+            set_current_run(r.outer)
+            if locked == 1:
+                h._mu.get().unlock()
+            elif locked == 2:
+                h._release()
+    except BaseException as exc:
+        if pm is not None:
+            pm.record_run(t0, ticks(), exc)
+        raise
+    if pm is not None:
+        pm.record_run(t0, ticks(), None)
     return (value, t)
 
 

@@ -1,0 +1,71 @@
+#pragma once
+// Counters of a model in production: inferences (with their latencies),
+// errors by kind, timeouts, fallbacks and throughput over a sliding window.
+// Thread-safe; the per-inference path is lock-free.
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "fugue/clock.hpp"
+#include "fugue/histogram.hpp"
+
+namespace fugue {
+
+class InferenceMetrics {
+ public:
+  static constexpr int kWindowSlots = 128;
+
+  // Throws std::invalid_argument unless 1 <= window_seconds <= 120 (whole
+  // seconds), or when `latency` is null.
+  InferenceMetrics(std::shared_ptr<LatencyHistogram> latency, int window_seconds);
+
+  // One inference ended at tick `end_tick` after `seconds`. Never throws.
+  void record(double seconds, int64_t end_tick) noexcept {
+    latency_->record(seconds);
+    count_window(end_tick);
+  }
+  // One inference ended with an error of `kind` (also call record()).
+  // Throws std::bad_alloc.
+  void record_error(const std::string& kind);
+  void add_timeout() noexcept { timeouts_.fetch_add(1, std::memory_order_relaxed); }
+  void add_fallback(uint64_t n) noexcept { fallbacks_.fetch_add(n, std::memory_order_relaxed); }
+
+  uint64_t inferences() const noexcept { return latency_->count(); }
+  uint64_t errors() const noexcept { return errors_.load(std::memory_order_relaxed); }
+  uint64_t timeouts() const noexcept { return timeouts_.load(std::memory_order_relaxed); }
+  uint64_t fallbacks() const noexcept { return fallbacks_.load(std::memory_order_relaxed); }
+  // Errors by kind (a copy). Throws std::bad_alloc.
+  std::map<std::string, uint64_t> errors_by_kind() const;
+
+  // Seconds since construction (or the last reset). Never throws.
+  double uptime() const noexcept;
+  // Inferences per second over the last `window_seconds` whole seconds (or
+  // the uptime, when shorter). Never throws.
+  double window_rate() const noexcept;
+  int window_seconds() const noexcept { return window_; }
+
+  LatencyHistogram& latency() noexcept { return *latency_; }
+  const std::shared_ptr<LatencyHistogram>& latency_ptr() const noexcept { return latency_; }
+
+  // Zeroes every counter and the histogram; restarts the uptime. Never throws.
+  void reset() noexcept;
+
+ private:
+  void count_window(int64_t tick) noexcept;
+
+  std::shared_ptr<LatencyHistogram> latency_;
+  const int window_;
+  const double spt_;
+  std::atomic<int64_t> start_tick_;
+  std::atomic<uint64_t> errors_{0}, timeouts_{0}, fallbacks_{0};
+  // Per-second counts: (second mod 2^32) << 32 | count, updated by CAS so no
+  // increment is lost when a slot is recycled for a new second.
+  std::atomic<uint64_t> slots_[kWindowSlots];
+  mutable std::mutex kinds_mu_;
+  std::map<std::string, uint64_t> kinds_;
+};
+
+}  // namespace fugue
