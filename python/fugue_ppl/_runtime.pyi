@@ -156,3 +156,18 @@ class ScoreGivenTrace(Handler):
 
 class SafeScoreGivenTrace(Handler):
     def __init__(self, base: Trace) -> None: ...
+
+# ---------------------------------------------------------------- metrics
+
+from fugue_ppl._metrics import ProductionMetrics as _ProductionMetrics
+
+class MetricsHandler(Handler):
+    """Record every run of ``inner`` into ``metrics``: exactly one inference per
+    :func:`run`, with its duration and outcome (an exception is counted by kind
+    and re-raised). Any handler except another MetricsHandler."""
+
+    def __init__(self, inner: Handler, metrics: _ProductionMetrics) -> None: ...
+    @property
+    def inner(self) -> Handler: ...
+    @property
+    def metrics(self) -> _ProductionMetrics: ...
