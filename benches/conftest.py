@@ -39,6 +39,8 @@ if str(_HERE) not in sys.path:
 
 def pytest_collect_file(file_path, parent):
     """Collect ``bench_*.py`` in this directory as test modules."""
+    if parent.session.isinitpath(file_path):
+        return None   # named on the command line: pytest collects it already
     if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
         return pytest.Module.from_parent(parent, path=file_path)
     return None

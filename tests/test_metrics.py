@@ -74,7 +74,7 @@ def test_fresh_metrics():
     assert (m.inference_count, m.error_count, m.timeouts, m.fallbacks) == (0, 0, 0, 0)
     assert m.errors == {} and m.error_rate == 0.0
     assert m.window == 60 and isinstance(m.latency, LatencyHistogram)
-    assert m.latency.lowest == 1e-6 and m.latency.highest == 3600.0
+    assert m.latency.lowest == 1e-7 and m.latency.highest == 3600.0
     assert m.throughput == 0.0 and m.window_throughput == 0.0
     assert 0.0 <= m.uptime < 5.0
     assert m.monitors == {} and m.monitor_alarms == {}
@@ -115,9 +115,6 @@ def test_record_counts_latencies_errors_and_rates():
     assert m.timeouts == 3 and m.error_count == 6 and m.inference_count == 11
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ProductionMetrics.record converts seconds to "
-                   "ticks (<int64_t>(s / spt)), which overflows for s > 2**63 * spt "
-                   "(~3.5e9 s with a 2.6 GHz TSC): the value is recorded as 0")
 def test_record_a_huge_latency_moves_max_and_sum():
     m = ProductionMetrics()
     m.record(1e10)
@@ -782,9 +779,6 @@ def test_collector_joins_an_application_registry():
     assert values[("fugue_inference_total", ())] == 5
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: PrometheusCollector.describe() returns [], so the "
-                   "registry cannot see its names: a clashing app metric or a second collector "
-                   "is accepted and the exposition has the family twice")
 @pytest.mark.parametrize("clash", ["second_collector", "app_counter"])
 def test_a_name_clash_is_refused_at_registration(clash):
     registry = CollectorRegistry()
@@ -830,3 +824,19 @@ def test_collector_reads_current_values_at_each_scrape():
         values, _ = _samples(text_string_to_metric_families(scrape().decode()))
         assert values[("fugue_inference_total", ())] == k
         assert values[("fugue_inference_duration_seconds_sum", ())] == m.latency.sum
+
+
+def test_a_failing_monitor_never_fails_the_inference(caplog):
+    class Broken:
+        def update(self, x):
+            raise RuntimeError("monitor bug")
+
+    m = ProductionMetrics()
+    m.attach(Broken(), name="broken")
+    h = fp.MetricsHandler(fp.PriorHandler(rng=3), m)
+    with caplog.at_level("ERROR", logger="fugue_ppl.metrics"):
+        value, trace = fp.run(h, lambda: fp.sample("x", fp.Normal(0.0, 1.0)))
+    assert trace["x"] == value
+    assert m.inference_count == 1 and m.error_count == 0
+    assert m.monitor_errors == {"broken": 1} and m.monitor_alarms == {"broken": 0}
+    assert "monitor 'broken' failed" in caplog.text

@@ -22,6 +22,7 @@ LatencyHistogram::LatencyHistogram(double lowest, double highest, int sub_bits)
   if (groups_ < 1) groups_ = 1;
   if (groups_ > 1000) throw std::invalid_argument("highest / lowest is too large");
   n_buckets_ = 2 + (static_cast<std::size_t>(groups_) << sub_bits);
+  top_ = std::ldexp(1.0, groups_);
   counts_.reset(new std::atomic<uint64_t>[n_buckets_]);
   for (std::size_t i = 0; i < n_buckets_; ++i) counts_[i].store(0, std::memory_order_relaxed);
 }
@@ -29,6 +30,7 @@ LatencyHistogram::LatencyHistogram(double lowest, double highest, int sub_bits)
 std::size_t LatencyHistogram::index_of(double seconds) const noexcept {
   const double v = seconds * inv_lowest_;
   if (!(v >= 1.0)) return 0;
+  if (!(v < top_)) return n_buckets_ - 1;  // beyond the last group, +inf included
   int e;
   const double m = std::frexp(v, &e);  // v = m 2^e, m in [0.5, 1)
   const int g = e - 1;                  // v in [2^g, 2^(g+1))

@@ -21,3 +21,4 @@ cdef class ProductionMetrics:
     cdef double _spt
 
     cdef int record_run(self, int64_t start_tick, int64_t end_tick, object error) except -1
+    cdef int _record(self, double seconds, int64_t end_tick, object error) except -1

@@ -15,6 +15,7 @@ from libcpp.memory cimport make_shared, shared_ptr
 from libcpp.string cimport string
 
 import functools
+import logging
 import threading
 
 import numpy as np
@@ -26,6 +27,8 @@ from fugue_ppl._cmetrics cimport (
 from fugue_ppl.errors import InferenceTimeout
 
 __all__ = ["LatencyHistogram", "ProductionMetrics", "clock_info"]
+
+_log = logging.getLogger("fugue_ppl.metrics")
 
 
 def clock_info():
@@ -89,8 +92,9 @@ cdef class LatencyHistogram:
         ValueError
             ``seconds`` is negative or NaN.
         """
-        if not seconds >= 0.0:
-            raise ValueError(f"LatencyHistogram.record: seconds must be >= 0, got {seconds!r}")
+        if not (seconds >= 0.0 and isfinite(seconds)):
+            raise ValueError(f"LatencyHistogram.record: seconds must be finite and >= 0, "
+                             f"got {seconds!r}")
         self.c.get().record(seconds)
 
     def record_many(self, values):
@@ -106,9 +110,11 @@ cdef class LatencyHistogram:
         if n == 0:
             return
         arr = np.asarray(v)
-        if not np.all(arr >= 0.0):
-            bad = arr[~(arr >= 0.0)][0]
-            raise ValueError(f"LatencyHistogram.record_many: values must be >= 0, got {bad!r}")
+        ok = (arr >= 0.0) & np.isfinite(arr)
+        if not ok.all():
+            bad = arr[~ok][0]
+            raise ValueError(f"LatencyHistogram.record_many: values must be finite and >= 0, "
+                             f"got {bad!r}")
         with nogil:
             self.c.get().record_many(&v[0], n)
 
@@ -261,7 +267,8 @@ cdef class ProductionMetrics:
     window : int
         Seconds of the sliding throughput window (1 to 120, default 60).
     lowest, highest : float
-        Range of the latency histogram in seconds (default 1 µs to 1 h).
+        Range of the latency histogram in seconds (default 100 ns to 1 h:
+        small models run in well under a microsecond).
 
     Examples
     --------
@@ -272,7 +279,7 @@ cdef class ProductionMetrics:
     (1, 0)
     """
 
-    def __init__(self, window=60, lowest=1e-6, highest=3600.0):
+    def __init__(self, window=60, lowest=1e-7, highest=3600.0):
         if isinstance(window, bool) or not isinstance(window, (int, np.integer)):
             raise TypeError(f"window must be an int number of seconds, got {type(window).__name__}")
         if not 1 <= window <= 120:
@@ -285,7 +292,9 @@ cdef class ProductionMetrics:
         self._spt = seconds_per_tick()
 
     cdef int record_run(self, int64_t start_tick, int64_t end_tick, object error) except -1:
-        cdef double seconds = <double>(end_tick - start_tick) * self._spt
+        return self._record(<double>(end_tick - start_tick) * self._spt, end_tick, error)
+
+    cdef int _record(self, double seconds, int64_t end_tick, object error) except -1:
         self.c.get().record(seconds, end_tick)
         if error is not None:
             self.c.get().record_error(_kind_of(error).encode("utf-8"))
@@ -297,8 +306,16 @@ cdef class ProductionMetrics:
         return 0
 
     def _notify(self, double seconds):
+        # A failing monitor must not fail the inference it observes: its
+        # error is logged and counted, the inference is not.
         for entry in self._monitors:
-            signal = entry[1].update(seconds)
+            try:
+                signal = entry[1].update(seconds)
+            except Exception:
+                _log.exception("monitor %r failed on a latency of %r s", entry[0], seconds)
+                with self._lock:
+                    entry[3] += 1
+                continue
             if getattr(signal, "alarm", False):
                 with self._lock:
                     entry[2] += 1
@@ -322,10 +339,9 @@ cdef class ProductionMetrics:
         s = seconds
         if not (s >= 0.0 and isfinite(s)):
             raise ValueError(f"record: seconds must be finite and >= 0, got {seconds!r}")
-        cdef int64_t end = ticks()
         if error is not None:
             _kind_of(error)
-        self.record_run(end - <int64_t>(s / self._spt), end, error)
+        self._record(s, ticks(), error)
 
     def record_timeout(self):
         """Count a timeout that was not recorded through :meth:`record`."""
@@ -373,7 +389,7 @@ cdef class ProductionMetrics:
         with self._lock:
             if any(e[0] == name for e in self._monitors):
                 raise ValueError(f"attach: a monitor named {name!r} is already attached")
-            self._monitors = self._monitors + [[name, monitor, 0]]
+            self._monitors = self._monitors + [[name, monitor, 0, 0]]
             self._has_monitors = True
 
     @property
@@ -386,6 +402,12 @@ cdef class ProductionMetrics:
         """``{name: alarms counted}``."""
         with self._lock:
             return {e[0]: e[2] for e in self._monitors}
+
+    @property
+    def monitor_errors(self):
+        """``{name: updates that raised}`` (logged, never propagated)."""
+        with self._lock:
+            return {e[0]: e[3] for e in self._monitors}
 
     # ---- reading
     @property
@@ -459,6 +481,7 @@ cdef class ProductionMetrics:
         with self._lock:
             for e in self._monitors:
                 e[2] = 0
+                e[3] = 0
 
     def __repr__(self):
         return (f"ProductionMetrics(inferences={self.inference_count}, errors={self.error_count}, "

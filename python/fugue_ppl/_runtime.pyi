@@ -20,7 +20,7 @@ _RNGLike = None | int | np.random.SeedSequence | np.random.BitGenerator | np.ran
 __all__ = [
     "sample", "observe", "factor", "run", "addr", "Trace", "Choice", "TracePool", "PoolStats",
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
-    "SafeScoreGivenTrace", "PooledPriorHandler", "trace_buffer_allocations",
+    "SafeScoreGivenTrace", "PooledPriorHandler", "MetricsHandler", "trace_buffer_allocations",
 ]
 
 # ---------------------------------------------------------------- effects

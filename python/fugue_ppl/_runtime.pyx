@@ -1187,6 +1187,8 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
         # A nested run never outlives the enclosing run's deadline.
         r.deadline_ns = r.outer.deadline_ns
         r.start_ns = r.outer.start_ns
+    if pm is not None:
+        t0 = ticks()   # the latency includes waiting for the handler's generator
     if r.bg != NULL and not _holds(r.outer, r.bg):
         if h._mu:
             if not h._mu.get().try_lock():
@@ -1197,8 +1199,6 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
             h._acquire()
             locked = 2
     set_current_run(&r)
-    if pm is not None:
-        t0 = ticks()
     try:
         try:
             if kwargs is not None:

@@ -94,7 +94,9 @@ class PrometheusCollector(Collector):
         self.prefix = prefix
 
     def describe(self) -> Iterable:
-        return []   # collected on demand; no duplicate-name checks needed up front
+        # The families themselves, so the registry refuses a name clash with
+        # another collector or the application's own metrics at registration.
+        return list(self.collect())
 
     def collect(self) -> Iterable:
         m, p = self.metrics, self.prefix

@@ -13,12 +13,8 @@ from fugue_ppl._metrics import LatencyHistogram
 
 __all__ = ["LatencyHistogram"]
 
-try:  # the statistical monitors
-    from fugue_ppl import _monitors as _m
+from fugue_ppl import _monitors as _m
 
-    for _name in getattr(_m, "__all__", ()):
-        globals()[_name] = getattr(_m, _name)
-        __all__.append(_name)
-    del _name
-except ImportError:  # pragma: no cover - the extension is part of every build
-    raise
+for _name in getattr(_m, "__all__", ()):
+    globals()[_name] = getattr(_m, _name)
+    __all__.append(_name)

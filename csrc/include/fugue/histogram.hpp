@@ -18,6 +18,7 @@ class LatencyHistogram {
   explicit LatencyHistogram(double lowest = 1e-6, double highest = 3600.0, int sub_bits = 7);
 
   // Records one value (seconds). NaN is ignored; negatives count as 0; values
+  // (+inf included)
   // below `lowest` or above `highest` land in the under/overflow buckets (they
   // still count, and still move min, max and sum). Never throws.
   void record(double seconds) noexcept {
@@ -74,6 +75,7 @@ class LatencyHistogram {
   void update_max(double x) noexcept;
 
   double lowest_, highest_, inv_lowest_;
+  double top_;  // 2^groups_: scaled values at or above it overflow
   int sub_bits_;
   int groups_;
   std::size_t n_buckets_;  // 1 underflow + groups * 2^sub_bits + 1 overflow
