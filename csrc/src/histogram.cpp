@@ -1,6 +1,7 @@
 #include "fugue/histogram.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -31,12 +32,14 @@ std::size_t LatencyHistogram::index_of(double seconds) const noexcept {
   const double v = seconds * inv_lowest_;
   if (!(v >= 1.0)) return 0;
   if (!(v < top_)) return n_buckets_ - 1;  // beyond the last group, +inf included
-  int e;
-  const double m = std::frexp(v, &e);  // v = m 2^e, m in [0.5, 1)
-  const int g = e - 1;                  // v in [2^g, 2^(g+1))
-  if (g >= groups_) return n_buckets_ - 1;
-  const std::size_t sub = static_cast<std::size_t>((2.0 * m - 1.0) * static_cast<double>(1u << sub_bits_));
-  return 1 + (static_cast<std::size_t>(g) << sub_bits_) + sub;
+  // v is a normal double in [1, 2^groups): its exponent is the group and the
+  // top sub_bits of its mantissa are the sub-bucket (exactly what
+  // floor((v / 2^g - 1) 2^sub_bits) gives, without the arithmetic).
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  const std::size_t g = static_cast<std::size_t>((bits >> 52) - 1023);
+  const std::size_t sub = static_cast<std::size_t>((bits >> (52 - sub_bits_)) & ((1u << sub_bits_) - 1));
+  return 1 + (g << sub_bits_) + sub;
 }
 
 double LatencyHistogram::bucket_lower(std::size_t i) const noexcept {

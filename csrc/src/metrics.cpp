@@ -9,17 +9,15 @@ InferenceMetrics::InferenceMetrics(std::shared_ptr<LatencyHistogram> latency, in
   if (!latency_) throw std::invalid_argument("latency histogram must not be null");
   if (window_seconds < 1 || window_seconds > 120)
     throw std::invalid_argument("window_seconds must be in [1, 120]");
-  for (auto& s : slots_) s.store(0, std::memory_order_relaxed);
 }
 
-void InferenceMetrics::count_window(int64_t tick) noexcept {
-  const uint64_t sec = static_cast<uint64_t>(static_cast<double>(tick) * spt_) & 0xFFFFFFFFull;
-  std::atomic<uint64_t>& slot = slots_[sec % kWindowSlots];
-  uint64_t cur = slot.load(std::memory_order_relaxed);
-  for (;;) {
-    const uint64_t next = (cur >> 32) == sec ? cur + 1 : ((sec << 32) | 1u);
-    if (slot.compare_exchange_weak(cur, next, std::memory_order_relaxed)) return;
-  }
+void InferenceMetrics::new_second(int64_t sec) noexcept {
+  std::lock_guard<std::mutex> lock(window_mu_);
+  if (last_sec_.load(std::memory_order_relaxed) == sec) return;
+  ring_[ring_head_] = Sample{sec, latency_->count()};
+  ring_head_ = (ring_head_ + 1) % kWindowSlots;
+  if (ring_size_ < kWindowSlots) ++ring_size_;
+  last_sec_.store(sec, std::memory_order_relaxed);
 }
 
 void InferenceMetrics::record_error(const std::string& kind) {
@@ -38,19 +36,26 @@ double InferenceMetrics::uptime() const noexcept {
 }
 
 double InferenceMetrics::window_rate() const noexcept {
-  const int64_t now = ticks();
-  const uint64_t now_sec = static_cast<uint64_t>(static_cast<double>(now) * spt_) & 0xFFFFFFFFull;
-  uint64_t n = 0;
-  for (int k = 0; k < window_; ++k) {
-    const uint64_t sec = (now_sec - static_cast<uint64_t>(k)) & 0xFFFFFFFFull;
-    const uint64_t v = slots_[sec % kWindowSlots].load(std::memory_order_relaxed);
-    if ((v >> 32) == sec) n += v & 0xFFFFFFFFull;
+  const double now = static_cast<double>(ticks()) * spt_;
+  const int64_t now_sec = static_cast<int64_t>(now);
+  const int64_t first = now_sec - window_ + 1;  // oldest second inside the window
+  uint64_t base = 0;
+  bool any = false;
+  {
+    std::lock_guard<std::mutex> lock(window_mu_);
+    // Walk from the newest sample back to the oldest one inside the window.
+    for (int k = 1; k <= ring_size_; ++k) {
+      const Sample& s = ring_[(ring_head_ - k + kWindowSlots) % kWindowSlots];
+      if (s.sec < first) break;
+      base = s.count;
+      any = true;
+    }
   }
-  // The window is the last `window_` seconds, the current partial one
-  // included; never longer than the uptime.
-  const double frac = static_cast<double>(now) * spt_ - static_cast<double>(
-      static_cast<uint64_t>(static_cast<double>(now) * spt_));
-  double span = static_cast<double>(window_ - 1) + frac;
+  if (!any) return 0.0;
+  const uint64_t n = inferences() - (base - 1);  // the oldest sample's count includes its own inference
+  // The last `window_` seconds, the current partial one included; never
+  // longer than the uptime.
+  double span = static_cast<double>(window_ - 1) + (now - static_cast<double>(now_sec));
   const double up = uptime();
   if (up < span) span = up;
   return span > 0.0 ? static_cast<double>(n) / span : 0.0;
@@ -61,7 +66,11 @@ void InferenceMetrics::reset() noexcept {
   errors_.store(0, std::memory_order_relaxed);
   timeouts_.store(0, std::memory_order_relaxed);
   fallbacks_.store(0, std::memory_order_relaxed);
-  for (auto& s : slots_) s.store(0, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(window_mu_);
+    ring_head_ = ring_size_ = 0;
+    last_sec_.store(-1, std::memory_order_relaxed);
+  }
   {
     std::lock_guard<std::mutex> lock(kinds_mu_);
     kinds_.clear();

@@ -25,7 +25,8 @@ class InferenceMetrics {
   // One inference ended at tick `end_tick` after `seconds`. Never throws.
   void record(double seconds, int64_t end_tick) noexcept {
     latency_->record(seconds);
-    count_window(end_tick);
+    const int64_t sec = static_cast<int64_t>(static_cast<double>(end_tick) * spt_);
+    if (sec != last_sec_.load(std::memory_order_relaxed)) new_second(sec);
   }
   // One inference ended with an error of `kind` (also call record()).
   // Throws std::bad_alloc.
@@ -54,16 +55,25 @@ class InferenceMetrics {
   void reset() noexcept;
 
  private:
-  void count_window(int64_t tick) noexcept;
+  void new_second(int64_t sec) noexcept;
 
   std::shared_ptr<LatencyHistogram> latency_;
   const int window_;
   const double spt_;
   std::atomic<int64_t> start_tick_;
   std::atomic<uint64_t> errors_{0}, timeouts_{0}, fallbacks_{0};
-  // Per-second counts: (second mod 2^32) << 32 | count, updated by CAS so no
-  // increment is lost when a slot is recycled for a new second.
-  std::atomic<uint64_t> slots_[kWindowSlots];
+  // The throughput window: for each second in which an inference ended, the
+  // cumulative inference count at its first inference. The per-inference
+  // cost is one relaxed load and a compare; a new second takes the mutex.
+  struct Sample {
+    int64_t sec;
+    uint64_t count;
+  };
+  std::atomic<int64_t> last_sec_{-1};
+  mutable std::mutex window_mu_;
+  Sample ring_[kWindowSlots];
+  int ring_head_ = 0;  // next write position
+  int ring_size_ = 0;
   mutable std::mutex kinds_mu_;
   std::map<std::string, uint64_t> kinds_;
 };
