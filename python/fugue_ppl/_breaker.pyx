@@ -1,0 +1,1 @@
+# placeholder: circuit breaker (in progress)
