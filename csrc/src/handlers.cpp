@@ -61,7 +61,7 @@ Value default_value(ValueKind kind) noexcept {
 
 EffectResult Run::on_sample(AddrId addr, const Dist& d) {
   last_addr = addr;
-  if (deadline_ns != 0 && monotonic_ns() > deadline_ns) return {default_value(value_kind(d.kind)), Status::DeadlineExceeded};
+  if (deadline_tick != 0 && ticks() > deadline_tick) return {default_value(value_kind(d.kind)), Status::DeadlineExceeded};
   const ValueKind vk = value_kind(d.kind);
   Value v;
   double lp;
@@ -109,6 +109,7 @@ EffectResult Run::on_sample(AddrId addr, const Dist& d) {
     default:
       return {default_value(vk), Status::Ok};
   }
+  if (robust && v.kind == ValueKind::Float && !std::isfinite(v.f)) return {v, Status::NonFiniteSample};
   if (!trace->add(Choice{addr, ChoiceKind::Sample, kFlagNone, v, lp})) {
     if (!is_safe(mode)) return {v, Status::AddressConflict};
     trace->add_log_prior(kNegInf);
@@ -125,7 +126,7 @@ EffectResult Run::on_sample(AddrId addr, const Dist& d) {
 
 Status Run::on_observe(AddrId addr, const Dist& d, Value v) {
   last_addr = addr;
-  if (deadline_ns != 0 && monotonic_ns() > deadline_ns) return Status::DeadlineExceeded;
+  if (deadline_tick != 0 && ticks() > deadline_tick) return Status::DeadlineExceeded;
   v = coerce(v, value_kind(d.kind));
   Status st = Status::Ok;
   double lp;
@@ -146,7 +147,7 @@ Status Run::on_observe(AddrId addr, const Dist& d, Value v) {
 }
 
 Status Run::on_factor(double w) noexcept {
-  if (deadline_ns != 0 && monotonic_ns() > deadline_ns) return Status::DeadlineExceeded;
+  if (deadline_tick != 0 && ticks() > deadline_tick) return Status::DeadlineExceeded;
   if (std::isnan(w) || w == std::numeric_limits<double>::infinity()) {
     if (!is_safe(mode)) return Status::NonFiniteFactor;
     trace->add_log_factor(kNegInf);
@@ -154,6 +155,18 @@ Status Run::on_factor(double w) noexcept {
   }
   trace->add_log_factor(w);
   return Status::Ok;
+}
+
+bool Run::add_fallback(AddrId addr, const Value& v, double lp) {
+  if (!trace->add(Choice{addr, ChoiceKind::Sample, kFlagFallback, v, lp})) return false;
+  trace->add_log_prior(lp);
+  ++fallbacks;
+  return true;
+}
+
+void Run::add_unscorable_observation(AddrId addr, const Value& v) {
+  trace->add(Choice{addr, ChoiceKind::Observe, kFlagFallback, v, kNegInf});
+  trace->add_log_likelihood(kNegInf);
 }
 
 }  // namespace fugue

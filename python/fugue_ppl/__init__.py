@@ -42,6 +42,7 @@ from fugue_ppl._runtime import (
     Choice,
     Handler,
     MetricsHandler,
+    RobustHandler,
     PoolStats,
     PooledPriorHandler,
     PriorHandler,
@@ -84,7 +85,7 @@ __all__ = [
     "Trace", "Choice", "TracePool", "PoolStats", "trace_buffer_allocations",
     # handlers
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
-    "SafeScoreGivenTrace", "PooledPriorHandler", "MetricsHandler",
+    "SafeScoreGivenTrace", "PooledPriorHandler", "MetricsHandler", "RobustHandler",
     # production metrics
     "ProductionMetrics", "LatencyHistogram",
     # distributions

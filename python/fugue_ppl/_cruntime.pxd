@@ -100,6 +100,7 @@ cdef extern from "fugue/handlers.hpp" namespace "fugue" nogil:
         NonFiniteObservation
         NonFiniteFactor
         DeadlineExceeded
+        NonFiniteSample
         Warned
 
     cdef struct CEffectResult "fugue::EffectResult":
@@ -112,9 +113,14 @@ cdef extern from "fugue/handlers.hpp" namespace "fugue" nogil:
         const CTrace* base
         bitgen_t* bg
         CRun* outer
-        int64_t deadline_ns
-        int64_t start_ns
+        int64_t deadline_tick
+        int64_t start_tick
         AddrId last_addr
+        cbool robust
+        uint32_t fallbacks
+        void* robust_ctx
+        cbool add_fallback(AddrId, const CValue&, double) except +
+        void add_unscorable_observation(AddrId, const CValue&) except +
         CEffectResult on_sample(AddrId, const CDist&) except +
         Status on_observe(AddrId, const CDist&, CValue) except +
         Status on_factor(double) noexcept

@@ -30,6 +30,8 @@ __all__ = ["LatencyHistogram", "ProductionMetrics", "clock_info"]
 
 _log = logging.getLogger("fugue_ppl.metrics")
 
+seconds_per_tick()   # calibrate the tick clock at import, not in the first timed call
+
 
 def clock_info():
     """How latencies are measured: ``{"source": "tsc" | "steady_clock", "seconds_per_tick": float}``."""

@@ -19,22 +19,27 @@ from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libcpp.memory cimport unique_ptr
 from libcpp.mutex cimport mutex
 
+import fnmatch
 import math
 import operator
+import re
 import warnings
 from collections import namedtuple
 
 import numpy as np
 
-from fugue_ppl._cdist cimport CDist, CValue, ValueKind, bitgen_t, box_value, value_kind
+from fugue_ppl._cdist cimport (
+    CDist, CValue, ValueKind, bitgen_t, box_value, log_prob_value, value_kind,
+)
 from fugue_ppl._cruntime cimport (
+    coerce,
     AddrId, CAddressTable, CChoice, CEffectResult, ChoiceKind, CPoolStats, CRun, CTrace,
-    CTraceHandle, CTracePool, HandlerMode, Status, current_run, kFlagFallback, kNoAddr, monotonic_ns,
+    CTraceHandle, CTracePool, HandlerMode, Status, current_run, kFlagFallback, kNoAddr,
     set_current_run,
 )
 from fugue_ppl._distributions cimport Distribution, as_generator, bitgen_of
 from fugue_ppl._metrics cimport ProductionMetrics
-from fugue_ppl._cmetrics cimport ticks
+from fugue_ppl._cmetrics cimport seconds_per_tick, ticks
 
 from fugue_ppl.errors import (
     AddressConflict, EffectOutsideRun, FugueError, FugueWarning, InferenceTimeout,
@@ -44,8 +49,14 @@ from fugue_ppl.errors import (
 __all__ = [
     "sample", "observe", "factor", "run", "addr", "Trace", "Choice", "TracePool", "PoolStats",
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
-    "SafeScoreGivenTrace", "PooledPriorHandler", "MetricsHandler", "trace_buffer_allocations",
+    "SafeScoreGivenTrace", "PooledPriorHandler", "MetricsHandler", "RobustHandler",
+    "trace_buffer_allocations",
 ]
+
+
+# Calibrate the tick clock at import (a few ms, once), not inside the first
+# run that sets a deadline.
+seconds_per_tick()
 
 
 # ================================================================ addresses
@@ -723,9 +734,12 @@ cdef class Handler:
     cdef unique_ptr[mutex] _mu
     cdef Trace _base
     cdef TracePool _pool
-    # MetricsHandler only: the wrapped handler and where runs are recorded.
+    # Wrappers (MetricsHandler, RobustHandler): the wrapped handler.
     cdef Handler _inner
+    # MetricsHandler: where runs are recorded.
     cdef ProductionMetrics _metrics
+    # RobustHandler.
+    cdef bint _is_robust
 
     def __init__(self, *args, **kwargs):
         raise TypeError("Handler is abstract; use PriorHandler, ReplayHandler, ...")
@@ -894,9 +908,9 @@ cdef class MetricsHandler(Handler):
     def __init__(self, inner, metrics):
         if not isinstance(inner, Handler):
             raise TypeError(f"MetricsHandler: inner must be a Handler, got {type(inner).__name__}")
-        if (<Handler>inner)._inner is not None:
-            raise TypeError("MetricsHandler: inner is already a MetricsHandler; wrap the base "
-                            "handler once")
+        if _chain_has(<Handler>inner, True, False):
+            raise TypeError("MetricsHandler: inner is already a MetricsHandler (or wraps one); "
+                            "wrap the handler once")
         if not isinstance(metrics, ProductionMetrics):
             raise TypeError(f"MetricsHandler: metrics must be a ProductionMetrics, got "
                             f"{type(metrics).__name__}")
@@ -914,10 +928,191 @@ cdef class MetricsHandler(Handler):
 
     @property
     def base(self):
-        return self._inner._base
+        return self._inner.base
 
     def __repr__(self):
         return f"MetricsHandler({self._inner!r})"
+
+
+cdef bint _chain_has(Handler h, bint metrics, bint robust):
+    while h is not None:
+        if metrics and h._metrics is not None:
+            return True
+        if robust and h._is_robust:
+            return True
+        h = h._inner
+    return False
+
+
+cdef set _FALLBACK_TYPES = {float, int, bool}
+
+
+cdef int _fallback_value(object value, str where, CValue* out) except -1:
+    if isinstance(value, (bool, np.bool_)):
+        out[0] = CValue.of_bool(bool(value))
+    elif isinstance(value, (int, np.integer)):
+        if not -2**63 <= value < 2**63:
+            raise ValueError(f"RobustHandler: fallback {where} must fit in int64, got {value!r}")
+        out[0] = CValue.of_int(int(value))
+    elif isinstance(value, (float, np.floating)):
+        if not isfinite(value):
+            raise ValueError(f"RobustHandler: fallback {where} must be finite, got {value!r}")
+        out[0] = CValue.of_float(float(value))
+    else:
+        raise TypeError(f"RobustHandler: fallback {where} must be a float, an int or a bool, "
+                        f"got {type(value).__name__}")
+    return 0
+
+
+cdef class RobustHandler(Handler):
+    """Run ``inner`` with a fallback at every sampling site that fails.
+
+    At each ``sample``: an error of the handler (address conflict, a site
+    missing from a scored trace, a type clash) or a non-finite sampled value
+    is replaced by a fallback value, recorded in the trace with
+    ``Choice.fallback`` set (its log-prob scored under the site's
+    distribution), and counted by kind in :attr:`error_counts`. Observations
+    are never skipped: one that cannot be scored (NaN, wrong type, duplicate
+    address) is recorded with log-probability ``-inf``. A ``-inf`` factor is
+    kept (a legitimate rejection); a NaN factor, a deadline and any exception
+    raised by the model's own code still propagate.
+
+    Parameters
+    ----------
+    inner : Handler
+    fallbacks : mapping, optional
+        Keys: an exact address, a pattern (``*`` matches any characters,
+        ``?`` one; brackets are literal, so ``"x[*]"`` matches every
+        ``addr("x", i)``) or a value type (``float``, ``int``, ``bool``); values: the
+        substitute. Lookup order: exact address, then the first matching
+        pattern (in mapping order), then the site's value type. A site with
+        no fallback raises the original error.
+    on_nonfinite : {"fallback", "raise", "keep"}
+        What to do with a NaN or infinite sampled value (default
+        ``"fallback"``).
+
+    Examples
+    --------
+    >>> import fugue_ppl as fp
+    >>> h = fp.RobustHandler(fp.ScoreGivenTrace(fp.Trace.from_dict({})), fallbacks={float: 0.0})
+    >>> value, trace = fp.run(h, lambda: fp.sample("x", fp.Normal(0.0, 1.0)))
+    >>> value, trace.choice("x").fallback, h.error_counts
+    (0.0, True, {'UnexpectedModelStructure': 1})
+    """
+
+    cdef dict _exact
+    cdef list _globs
+    cdef dict _by_kind
+    cdef dict _cache
+    cdef str _on_nonfinite
+    cdef dict _errors
+
+    def __init__(self, inner, fallbacks=None, on_nonfinite="fallback"):
+        cdef CValue v
+        cdef ValueKind kind
+        if not isinstance(inner, Handler):
+            raise TypeError(f"RobustHandler: inner must be a Handler, got {type(inner).__name__}")
+        if _chain_has(<Handler>inner, False, True):
+            raise TypeError("RobustHandler: inner is already robust; wrap the handler once")
+        if on_nonfinite not in ("fallback", "raise", "keep"):
+            raise ValueError(f"RobustHandler: on_nonfinite must be 'fallback', 'raise' or "
+                             f"'keep', got {on_nonfinite!r}")
+        self._inner = inner
+        self._is_robust = True
+        self.mode = (<Handler>inner).mode
+        self._on_nonfinite = on_nonfinite
+        self._exact = {}
+        self._globs = []
+        self._by_kind = {}
+        self._cache = {}
+        self._errors = {}
+        if fallbacks is None:
+            fallbacks = {}
+        if not hasattr(fallbacks, "items"):
+            raise TypeError(f"RobustHandler: fallbacks must be a mapping, got "
+                            f"{type(fallbacks).__name__}")
+        for key, value in fallbacks.items():
+            if isinstance(key, type):
+                if key not in _FALLBACK_TYPES:
+                    raise TypeError(f"RobustHandler: a type key must be float, int or bool, "
+                                    f"got {key.__name__}")
+                _fallback_value(value, f"for {key.__name__}", &v)
+                if key is float:
+                    kind = ValueKind.Float
+                elif key is int:
+                    kind = ValueKind.Int
+                else:
+                    kind = ValueKind.Bool
+                v = coerce(v, kind)
+                if v.kind != kind:
+                    raise TypeError(f"RobustHandler: the fallback for {key.__name__} must be a "
+                                    f"{key.__name__}, got {value!r}")
+                self._by_kind[<int>kind] = box_value(v)
+            elif isinstance(key, str) and key:
+                _fallback_value(value, f"for {key!r}", &v)
+                if "*" in key or "?" in key:
+                    # "*" any run of characters, "?" one; brackets are literal
+                    # (they are part of indexed addresses: "x[*]").
+                    rx = re.compile(fnmatch.translate(key.replace("[", "[[]")))
+                    self._globs.append((rx, box_value(v)))
+                else:
+                    self._exact[key] = box_value(v)
+            else:
+                raise TypeError(f"RobustHandler: a fallbacks key must be an address, a pattern "
+                                f"or a type, got {key!r}")
+
+    cdef bint _lookup(self, object addr, ValueKind kind, CValue* out) except -1:
+        # The fallback for `addr` as a value of `kind`; False when none fits.
+        key = (addr, <int>kind)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._exact.get(addr)
+            if hit is None:
+                for pattern, value in self._globs:
+                    if pattern.match(addr):
+                        hit = value
+                        break
+            if hit is None:
+                hit = self._by_kind.get(<int>kind)
+            if hit is not None:
+                _unbox(hit, out)
+                out[0] = coerce(out[0], kind)
+                if out[0].kind != kind:
+                    hit = None
+            if len(self._cache) < 4096:
+                self._cache[key] = _NO_FALLBACK if hit is None else hit
+        if hit is None or hit is _NO_FALLBACK:
+            return False
+        _unbox(hit, out)
+        out[0] = coerce(out[0], kind)
+        return True
+
+    @property
+    def inner(self):
+        return self._inner
+
+    @property
+    def base(self):
+        return self._inner.base
+
+    @property
+    def on_nonfinite(self):
+        return self._on_nonfinite
+
+    @property
+    def error_counts(self):
+        """``{kind: count}`` of the problems met at sampling and observation sites."""
+        return dict(self._errors)
+
+    def reset_counts(self):
+        """Forget :attr:`error_counts`."""
+        self._errors.clear()
+
+    def __repr__(self):
+        return f"RobustHandler({self._inner!r})"
+
+
+cdef object _NO_FALLBACK = object()
 
 
 # ================================================================ effects
@@ -943,8 +1138,8 @@ cdef int _status(Status st, str effect, object address, object dist) except -1:
         exc = InvalidObservation(f"{where}: the log-weight must not be NaN or +inf", None)
     elif base == Status.DeadlineExceeded:
         r = current_run()
-        elapsed = (monotonic_ns() - r.start_ns) * 1e-9
-        budget = (r.deadline_ns - r.start_ns) * 1e-9
+        elapsed = (ticks() - r.start_tick) * seconds_per_tick()
+        budget = (r.deadline_tick - r.start_tick) * seconds_per_tick()
         exc = InferenceTimeout(f"run exceeded its deadline of {budget:.6g} s: {elapsed:.6g} s "
                                f"elapsed when the model reached {where}")
     else:
@@ -962,6 +1157,77 @@ cdef CRun* _current(str effect) except NULL:
         raise EffectOutsideRun(f"{effect}() was called outside fp.run(handler, model): "
                                "effects need an active handler")
     return r
+
+
+cdef dict _STATUS_KINDS = {
+    <int>Status.AddressConflict: "AddressConflict",
+    <int>Status.MissingAddress: "UnexpectedModelStructure",
+    <int>Status.TypeMismatch: "TypeMismatch",
+    <int>Status.NonFiniteObservation: "InvalidObservation",
+    <int>Status.NonFiniteFactor: "InvalidObservation",
+    <int>Status.NonFiniteSample: "NonFiniteSample",
+}
+
+
+cdef int _robust_count(CRun* r, str kind) except -1:
+    cdef RobustHandler rh = <RobustHandler><PyObject*>r.robust_ctx
+    rh._errors[kind] = rh._errors.get(kind, 0) + 1
+    return 0
+
+
+cdef object _sample_problem(CRun* r, CEffectResult res, AddrId aid, object addr,
+                            Distribution dist):
+    # A sample effect that did not simply succeed: a safe handler's warning,
+    # a robust substitution, or the error.
+    cdef uint8_t code = <uint8_t>res.status
+    cdef Status base = <Status>(code & ~(<uint8_t>Status.Warned))
+    cdef RobustHandler rh
+    cdef CValue v
+    cdef CChoice c
+    cdef double lp
+    if (code & <uint8_t>Status.Warned) or not r.robust or base == Status.DeadlineExceeded:
+        if base == Status.NonFiniteSample:
+            raise FugueError(f"sample({addr!r}): unexpected status")
+        _status(res.status, "sample", addr, dist)
+        return box_value(res.value)
+    rh = <RobustHandler><PyObject*>r.robust_ctx
+    kind = _STATUS_KINDS.get(<int>base, "FugueError")
+    _robust_count(r, kind)
+    if base == Status.NonFiniteSample:
+        if rh._on_nonfinite == "keep":
+            c.addr = aid
+            c.kind = ChoiceKind.Sample
+            c.flags = 0
+            c.value = res.value
+            c.log_prob = log_prob_value(dist.c, res.value)
+            if r.trace.add(c):
+                r.trace.add_log_prior(c.log_prob)
+            return box_value(res.value)
+        if rh._on_nonfinite == "raise":
+            raise InvalidObservation(f"sample({addr!r}): {dist.name} produced a non-finite value "
+                                     f"({box_value(res.value)!r})", addr)
+    if not rh._lookup(addr, value_kind(dist.c.kind), &v):
+        if base == Status.NonFiniteSample:
+            raise InvalidObservation(f"sample({addr!r}): {dist.name} produced a non-finite value "
+                                     f"and no fallback is configured for it", addr)
+        _status(res.status, "sample", addr, dist)   # raises: no fallback for this site
+    lp = log_prob_value(dist.c, v)
+    if not r.add_fallback(aid, v, lp):
+        r.fallbacks += 1   # the address is taken (a conflict): substituted, not recorded
+    return box_value(v)
+
+
+cdef int _observe_problem(CRun* r, Status st, AddrId aid, object addr, object dist,
+                          CValue v) except -1:
+    cdef uint8_t code = <uint8_t>st
+    cdef Status base = <Status>(code & ~(<uint8_t>Status.Warned))
+    if (code & <uint8_t>Status.Warned) or not r.robust or base == Status.DeadlineExceeded:
+        return _status(st, "observe", addr, dist)
+    # A robust run never drops evidence: the observation is recorded with
+    # log-probability -inf (a duplicate address adds the -inf only).
+    _robust_count(r, _STATUS_KINDS.get(<int>base, "FugueError"))
+    r.add_unscorable_observation(aid, v)
+    return 0
 
 
 def sample(addr, dist):
@@ -991,9 +1257,10 @@ def sample(addr, dist):
     if not isinstance(dist, Distribution):
         raise TypeError(f"sample({addr!r}, dist): dist must be a Distribution, got "
                         f"{type(dist).__name__}")
-    cdef CEffectResult res = r.on_sample(_addr_id(addr), (<Distribution>dist).c)
+    cdef AddrId aid = _addr_id(addr)
+    cdef CEffectResult res = r.on_sample(aid, (<Distribution>dist).c)
     if res.status != Status.Ok:
-        _status(res.status, "sample", addr, dist)
+        return _sample_problem(r, res, aid, addr, <Distribution>dist)
     return box_value(res.value)
 
 
@@ -1020,11 +1287,16 @@ def observe(addr, dist, value):
     try:
         _unbox(value, &v)
     except TypeError:
+        if r.robust:
+            _robust_count(r, "TypeMismatch")
+            r.add_unscorable_observation(_addr_id(addr), CValue.of_float(float("nan")))
+            return
         raise TypeMismatch(f"observe({addr!r}): the observed value must be a number or a bool, "
                            f"got {type(value).__name__}", addr) from None
-    cdef Status st = r.on_observe(_addr_id(addr), (<Distribution>dist).c, v)
+    cdef AddrId aid = _addr_id(addr)
+    cdef Status st = r.on_observe(aid, (<Distribution>dist).c, v)
     if st != Status.Ok:
-        _status(st, "observe", addr, dist)
+        _observe_problem(r, st, aid, addr, dist, v)
 
 
 def factor(log_weight):
@@ -1146,8 +1418,12 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
     cdef Handler h = <Handler>handler
     cdef ProductionMetrics pm = None
     cdef int64_t t0 = 0
-    if h._inner is not None:  # MetricsHandler: the inner handler runs the model
-        pm = h._metrics
+    cdef Handler robust = None
+    while h._inner is not None:  # wrappers: the innermost handler runs the model
+        if h._metrics is not None and pm is None:
+            pm = h._metrics
+        if h._is_robust and robust is None:
+            robust = h
         h = h._inner
     cdef CRun r
     cdef Trace t = Trace.__new__(Trace)
@@ -1161,6 +1437,9 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
     r.mode = h.mode
     r.trace = t._t.get()
     r.bg = h._bg
+    if robust is not None:
+        r.robust = True
+        r.robust_ctx = <void*>robust
     if h._base is not None:
         r.base = h._base._get()
     if r.bg == NULL and (r.mode == HandlerMode.Prior or r.mode == HandlerMode.Replay
@@ -1178,15 +1457,15 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
         d = deadline
         if not (d > 0) or not isfinite(d):
             raise ValueError(f"run: deadline must be a positive number of seconds, got {deadline!r}")
-        r.start_ns = monotonic_ns()
-        # Saturate: a deadline beyond ~292 years is no deadline at all.
-        r.deadline_ns = (r.start_ns + <int64_t>(d * 1e9) if d < 9.0e9
-                         else <int64_t>0x7FFFFFFFFFFFFFFF)
-    if r.outer != NULL and r.outer.deadline_ns != 0 and (
-            r.deadline_ns == 0 or r.outer.deadline_ns < r.deadline_ns):
+        r.start_tick = ticks()
+        # Saturate: a deadline beyond ~100 years is no deadline at all.
+        r.deadline_tick = (r.start_tick + <int64_t>(d / seconds_per_tick()) if d < 3.0e9
+                           else <int64_t>0x7FFFFFFFFFFFFFFF)
+    if r.outer != NULL and r.outer.deadline_tick != 0 and (
+            r.deadline_tick == 0 or r.outer.deadline_tick < r.deadline_tick):
         # A nested run never outlives the enclosing run's deadline.
-        r.deadline_ns = r.outer.deadline_ns
-        r.start_ns = r.outer.start_ns
+        r.deadline_tick = r.outer.deadline_tick
+        r.start_tick = r.outer.start_tick
     if pm is not None:
         t0 = ticks()   # the latency includes waiting for the handler's generator
     if r.bg != NULL and not _holds(r.outer, r.bg):
@@ -1214,9 +1493,13 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
     except BaseException as exc:
         if pm is not None:
             pm.record_run(t0, ticks(), exc)
+            if r.fallbacks:
+                pm.c.get().add_fallback(r.fallbacks)
         raise
     if pm is not None:
         pm.record_run(t0, ticks(), None)
+        if r.fallbacks:
+            pm.c.get().add_fallback(r.fallbacks)
     return (value, t)
 
 
@@ -1245,9 +1528,10 @@ cdef object _sample_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, 
     if not isinstance(dist, Distribution):
         return PyObject_Vectorcall(_sample_def, args, <size_t>nargs, kwnames)
     a = <object>args[0]
-    cdef CEffectResult res = r.on_sample(_addr_id(a), (<Distribution>dist).c)
+    cdef AddrId aid = _addr_id(a)
+    cdef CEffectResult res = r.on_sample(aid, (<Distribution>dist).c)
     if res.status != Status.Ok:
-        _status(res.status, "sample", a, dist)
+        return _sample_problem(r, res, aid, a, <Distribution>dist)
     return box_value(res.value)
 
 
@@ -1264,9 +1548,10 @@ cdef object _observe_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs,
         _unbox(<object>args[2], &v)
     except TypeError:
         return PyObject_Vectorcall(_observe_def, args, <size_t>nargs, kwnames)
-    cdef Status st = r.on_observe(_addr_id(a), (<Distribution>dist).c, v)
+    cdef AddrId aid = _addr_id(a)
+    cdef Status st = r.on_observe(aid, (<Distribution>dist).c, v)
     if st != Status.Ok:
-        _status(st, "observe", a, dist)
+        _observe_problem(r, st, aid, a, dist, v)
     return None
 
 

@@ -4,6 +4,7 @@
 // run of each thread is found through a thread-local pointer.
 #include <cstdint>
 
+#include "fugue/clock.hpp"
 #include "fugue/distributions.hpp"
 #include "fugue/trace.hpp"
 
@@ -27,6 +28,7 @@ enum class Status : uint8_t {
   NonFiniteObservation = 4,  // 601
   NonFiniteFactor = 5,       // 601
   DeadlineExceeded = 6,      // InferenceTimeout
+  NonFiniteSample = 7,       // robust runs only: a sampled float is NaN or infinite
   Warned = 0x80,             // OR-ed with one of the above
 };
 
@@ -41,9 +43,12 @@ struct Run {
   const Trace* base = nullptr;  // Replay / Score base trace
   bitgen_t* bg = nullptr;      // randomness (Prior / Replay)
   Run* outer = nullptr;        // the enclosing run on this thread
-  int64_t deadline_ns = 0;     // steady-clock deadline; 0 = none
-  int64_t start_ns = 0;        // steady-clock start (set with a deadline)
+  int64_t deadline_tick = 0;   // ticks() deadline; 0 = none
+  int64_t start_tick = 0;      // ticks() at the start (set with a deadline)
   AddrId last_addr = AddressTable::kNoAddr;  // last address reached
+  bool robust = false;         // report non-finite samples (RobustHandler)
+  uint32_t fallbacks = 0;      // values substituted in this run (RobustHandler)
+  void* robust_ctx = nullptr;  // the binding's RobustHandler object (borrowed)
 
   // sample(addr, d). Never throws except std::bad_alloc.
   EffectResult on_sample(AddrId addr, const Dist& d);
@@ -52,6 +57,15 @@ struct Run {
   Status on_observe(AddrId addr, const Dist& d, Value v);
   // factor(w). Never throws.
   Status on_factor(double w) noexcept;
+
+  // Records a substituted sample (flagged as a fallback) and adds its
+  // log-prob to log_prior; false (nothing recorded) when `addr` is taken.
+  // Throws std::bad_alloc.
+  bool add_fallback(AddrId addr, const Value& v, double lp);
+
+  // Records an observation that could not be scored (log-prob -inf, added to
+  // log_likelihood): a robust run never drops evidence. Throws std::bad_alloc.
+  void add_unscorable_observation(AddrId addr, const Value& v);
 };
 
 namespace detail {
