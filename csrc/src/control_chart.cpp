@@ -35,22 +35,12 @@ inline bool subgroup_mean(const double* x, std::size_t n, double& mean) noexcept
 }  // namespace
 
 ShewhartChart::ShewhartChart(const ShewhartConfig& cfg)
-    : cfg_(cfg), sqrt_n_(std::sqrt(static_cast<double>(cfg.n))) {
+    : LockedChart(cfg), sqrt_n_(std::sqrt(static_cast<double>(cfg.n))) {
   if (cfg.n < 1) throw std::invalid_argument("ShewhartChart: n must be >= 1");
-  if (cfg.has_mu0 && !std::isfinite(cfg.mu0)) throw std::invalid_argument("ShewhartChart: mu0 must be finite");
-  if (cfg.has_sigma && (!(cfg.sigma > 0.0) || !std::isfinite(cfg.sigma)))
-    throw std::invalid_argument("ShewhartChart: sigma must be > 0 and finite");
+  check_baseline("ShewhartChart");
   if ((cfg.rules & kWesternElectricAll) == 0 || (cfg.rules & ~kWesternElectricAll) != 0)
     throw std::invalid_argument("ShewhartChart: rules must be a non-empty subset of WE1..WE4");
-  Baseline& b = st_.base;
-  b.mu0 = cfg.mu0;
-  b.sigma = cfg.sigma;
-  b.estimate_mu = !cfg.has_mu0;
-  b.estimate_sigma = !cfg.has_sigma;
-  b.moving_range = true;
-  b.warmup = cfg.warmup;
-  if (b.needs_warmup() && cfg.warmup < 2) throw std::invalid_argument("ShewhartChart: warmup must be >= 2");
-  reset();
+  start("ShewhartChart", /*moving_range=*/true);
 }
 
 void ShewhartChart::begin_chart(State& s, double mu, double sig) const noexcept {
@@ -75,6 +65,8 @@ void ShewhartChart::begin_chart(State& s, double mu, double sig) const noexcept 
 void ShewhartChart::clear_history(State& s) noexcept {
   s.h_up1 = s.h_dn1 = s.h_up2 = s.h_dn2 = s.h_above = s.h_below = 0;
 }
+
+void ShewhartChart::restart_chart(State& s) const noexcept { clear_history(s); }
 
 // Shifts the point into the rule history and returns the rules it fires
 // (enabled or not). Branch-free: zone membership is close to random in control.
@@ -116,17 +108,7 @@ inline void ShewhartChart::fill_signal(const State& s, double p, uint32_t r, Sig
   }
 }
 
-void ShewhartChart::step(State& s, double p, Signal& sig) const noexcept {
-  ++s.count;
-  if (!s.base.ready) {
-    sig = Signal{};
-    sig.x = p;
-    sig.count = s.count;
-    sig.warmup = true;
-    double mu = 0, sd = 0;
-    if (s.base.add(p, mu, sd)) begin_chart(s, mu, sd);
-    return;
-  }
+void ShewhartChart::chart_step(State& s, double p, Signal& sig) const noexcept {
   s.last = p;
   const uint32_t r = rules_of(s, p) & cfg_.rules;
   fill_signal(s, p, r, sig);
@@ -134,20 +116,14 @@ void ShewhartChart::step(State& s, double p, Signal& sig) const noexcept {
 }
 
 template <bool kFull, class Points>
-int64_t ShewhartChart::run(State& s, std::size_t n, const Points& points, BatchOutput& out) const {
+int64_t ShewhartChart::run_points(State& s, std::size_t n, const Points& points,
+                                  BatchOutput& out) const {
   const uint32_t enabled = cfg_.rules;
   for (std::size_t i = 0; i < n; ++i) {
     double p;
     if (!points(i, p)) return static_cast<int64_t>(i);
     if (!s.base.ready) {  // warm-up
-      Signal sig;
-      step(s, p, sig);
-      if (kFull) {
-        out.values[i] = sig.value;
-        out.lcl[i] = sig.lcl;
-        out.ucl[i] = sig.ucl;
-      }
-      if (i + 1 == n) out.last = sig;
+      step_into<kFull>(s, p, i, n, out);
       continue;
     }
     ++s.count;
@@ -167,24 +143,9 @@ int64_t ShewhartChart::run(State& s, std::size_t n, const Points& points, BatchO
   return -1;
 }
 
-template <class Points>
-int64_t ShewhartChart::run_locked(std::size_t n, const Points& points, BatchOutput& out) {
-  std::lock_guard<std::mutex> lock(mu_);
-  State s = st_;
-  const std::size_t a0 = out.alarms.size();
-  const bool full = out.values != nullptr && out.lcl != nullptr && out.ucl != nullptr;
-  const int64_t bad = full ? run<true>(s, n, points, out) : run<false>(s, n, points, out);
-  if (bad >= 0) {
-    out.alarms.resize(a0);
-    out.last = Signal{};
-    return bad;
-  }
-  st_ = s;
-  return -1;
-}
-
-int64_t ShewhartChart::update_many(const double* x, std::size_t n, BatchOutput& out) {
-  return run_locked(n, [x](std::size_t i, double& p) {
+template <bool kFull>
+int64_t ShewhartChart::run(State& s, const double* x, std::size_t n, BatchOutput& out) const {
+  return run_points<kFull>(s, n, [x](std::size_t i, double& p) {
     p = x[i];
     return static_cast<bool>(std::isfinite(p));
   }, out);
@@ -193,25 +154,12 @@ int64_t ShewhartChart::update_many(const double* x, std::size_t n, BatchOutput& 
 int64_t ShewhartChart::update_many_subgroups(const double* x, std::size_t m, std::size_t cols,
                                              BatchOutput& out) {
   if (cols != cfg_.n) throw std::invalid_argument("ShewhartChart: subgroups must have n columns");
-  return run_locked(m, [x, cols](std::size_t i, double& p) {
+  const auto means = [x, cols](std::size_t i, double& p) {
     return subgroup_mean(x + i * cols, cols, p);
-  }, out);
-}
-
-UpdateStatus ShewhartChart::locked_step(double p, Signal& out, bool wait) noexcept {
-  std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
-  if (wait) {
-    lock.lock();
-  } else if (!lock.try_lock()) {
-    return UpdateStatus::Busy;
-  }
-  step(st_, p, out);
-  return UpdateStatus::Updated;
-}
-
-UpdateStatus ShewhartChart::update(double point, Signal& out, bool wait) noexcept {
-  if (!std::isfinite(point)) return UpdateStatus::NonFinite;
-  return locked_step(point, out, wait);
+  };
+  return transact(out, [&](State& s, auto full) {
+    return run_points<decltype(full)::value>(s, m, means, out);
+  });
 }
 
 UpdateStatus ShewhartChart::update_subgroup(const double* x, std::size_t n, Signal& out,
@@ -222,41 +170,20 @@ UpdateStatus ShewhartChart::update_subgroup(const double* x, std::size_t n, Sign
   return locked_step(p, out, wait);
 }
 
-void ShewhartChart::restart() noexcept {
-  std::lock_guard<std::mutex> lock(mu_);
-  clear_history(st_);
-}
-
-void ShewhartChart::reset() noexcept {
-  std::lock_guard<std::mutex> lock(mu_);
-  st_.count = st_.alarm_count = 0;
-  for (auto& c : st_.rule_counts) c = 0;
-  st_.last = kMonitorNaN;
-  st_.base.restart();
-  if (st_.base.ready) {
-    begin_chart(st_, cfg_.mu0, cfg_.sigma);
-  } else {
-    st_.mu = st_.sigma = st_.sp = kMonitorNaN;
-    st_.u1 = st_.u2 = st_.u3 = st_.l1 = st_.l2 = st_.l3 = kMonitorNaN;
-    clear_history(st_);
-  }
-}
-
 ShewhartSnapshot ShewhartChart::snapshot() const noexcept {
-  std::lock_guard<std::mutex> lock(mu_);
+  const State s = state();
   ShewhartSnapshot r;
-  r.center = st_.mu;
-  r.lcl = st_.l3;
-  r.ucl = st_.u3;
-  r.sigma = st_.sigma;
-  r.sigma_point = st_.sp;
-  r.last = st_.last;
-  r.count = st_.count;
-  r.alarm_count = st_.alarm_count;
-  r.warmup_seen = st_.base.seen();
-  for (int k = 0; k < 4; ++k) r.rule_counts[k] = st_.rule_counts[k];
-  r.in_warmup = !st_.base.ready;
+  r.center = s.mu;
+  r.lcl = s.l3;
+  r.ucl = s.u3;
+  r.sigma = s.sigma;
+  r.sigma_point = s.sp;
+  r.last = s.last;
+  for (int k = 0; k < 4; ++k) r.rule_counts[k] = s.rule_counts[k];
+  fill_counts(s, r);
   return r;
 }
+
+template class LockedChart<ShewhartChart, ShewhartConfig, ShewhartState>;
 
 }  // namespace fugue

@@ -13,41 +13,34 @@
 
 namespace fugue {
 
-Ewma::Ewma(const EwmaConfig& cfg) : cfg_(cfg), c_(1.0 - cfg.lam) {
+Ewma::Ewma(const EwmaConfig& cfg) : LockedChart(cfg), c_(1.0 - cfg.lam) {
   if (!(cfg.lam > 0.0 && cfg.lam <= 1.0)) throw std::invalid_argument("EWMA: lam must be in (0, 1]");
   if (!(cfg.L > 0.0) || !std::isfinite(cfg.L)) throw std::invalid_argument("EWMA: L must be > 0 and finite");
-  if (cfg.has_mu0 && !std::isfinite(cfg.mu0)) throw std::invalid_argument("EWMA: mu0 must be finite");
-  if (cfg.has_sigma && (!(cfg.sigma > 0.0) || !std::isfinite(cfg.sigma)))
-    throw std::invalid_argument("EWMA: sigma must be > 0 and finite");
-  Baseline& b = st_.base;
-  b.mu0 = cfg.mu0;
-  b.sigma = cfg.sigma;
-  b.estimate_mu = !cfg.has_mu0;
-  b.estimate_sigma = !cfg.has_sigma;
-  b.moving_range = false;
-  b.warmup = cfg.warmup;
-  if (b.needs_warmup() && cfg.warmup < 2) throw std::invalid_argument("EWMA: warmup must be >= 2");
-  reset();
+  check_baseline("EWMA");
+  start("EWMA", /*moving_range=*/false);
 }
 
-void Ewma::begin_chart(State& s) const noexcept {
-  s.z = s.mu0;
+void Ewma::begin_chart(EwmaState& s, double mu0, double sigma) const noexcept {
+  s.mu0 = mu0;
+  s.sigma = sigma;
+  s.z = mu0;
   s.t = 0;
   s.steady = false;
-  s.lcl = s.ucl = s.mu0;  // t = 0: zero width
-  s.half_width_inf = cfg_.L * s.sigma * std::sqrt(cfg_.lam / (2.0 - cfg_.lam));
+  s.lcl = s.ucl = mu0;  // t = 0: zero width
+  s.half_width_inf = cfg_.L * sigma * std::sqrt(cfg_.lam / (2.0 - cfg_.lam));
 }
 
-void Ewma::step(State& s, double x, Signal& sig) const noexcept {
-  ++s.count;
-  sig = Signal{};
-  sig.x = x;
-  sig.count = s.count;
-  if (!s.base.ready) {
-    sig.warmup = true;
-    if (s.base.add(x, s.mu0, s.sigma)) begin_chart(s);
-    return;
-  }
+void Ewma::restart_chart(EwmaState& s) const noexcept { begin_chart(s, s.mu0, s.sigma); }
+
+void Ewma::raise_alarm(EwmaState& s, Signal& sig, double z, double ucl) const noexcept {
+  sig.alarm = true;
+  sig.direction = z > ucl ? 1 : -1;
+  sig.rules = z > ucl ? kRuleUpper : kRuleLower;
+  ++s.alarm_count;
+  if (cfg_.reset_on_alarm) restart_chart(s);
+}
+
+void Ewma::chart_step(EwmaState& s, double x, Signal& sig) const noexcept {
   ++s.t;
   s.z = cfg_.lam * x + c_ * s.z;
   if (!s.steady) {
@@ -60,32 +53,17 @@ void Ewma::step(State& s, double x, Signal& sig) const noexcept {
   sig.value = s.z;
   sig.lcl = s.lcl;
   sig.ucl = s.ucl;
-  if (s.z > s.ucl || s.z < s.lcl) {
-    sig.alarm = true;
-    sig.direction = s.z > s.ucl ? 1 : -1;
-    sig.rules = s.z > s.ucl ? kRuleUpper : kRuleLower;
-    ++s.alarm_count;
-    if (cfg_.reset_on_alarm) begin_chart(s);
-  }
+  if (s.z > s.ucl || s.z < s.lcl) raise_alarm(s, sig, s.z, s.ucl);
 }
 
 template <bool kFull>
-int64_t Ewma::run(State& s, const double* x, std::size_t n, BatchOutput& out) const {
+int64_t Ewma::run(EwmaState& s, const double* x, std::size_t n, BatchOutput& out) const {
   std::size_t i = 0;
   while (i < n) {
     if (!s.base.ready || !s.steady) {
       // Warm-up and the transient of the limits: one observation at a time.
-      const double xi = x[i];
-      if (!std::isfinite(xi)) return static_cast<int64_t>(i);
-      Signal sig;
-      step(s, xi, sig);
-      if (kFull) {
-        out.values[i] = sig.value;
-        out.lcl[i] = sig.lcl;
-        out.ucl[i] = sig.ucl;
-      }
-      if (sig.alarm) out.alarms.push_back(static_cast<int64_t>(i));
-      if (i + 1 == n) out.last = sig;
+      if (!std::isfinite(x[i])) return static_cast<int64_t>(i);
+      step_into<kFull>(s, x[i], i, n, out);
       ++i;
       continue;
     }
@@ -114,12 +92,8 @@ int64_t Ewma::run(State& s, const double* x, std::size_t n, BatchOutput& out) co
     s.z = z;
     Signal sig;
     if (alarm) {
-      sig.alarm = true;
-      sig.direction = z > hi ? 1 : -1;
-      sig.rules = z > hi ? kRuleUpper : kRuleLower;
-      ++s.alarm_count;
       out.alarms.push_back(static_cast<int64_t>(i));
-      if (cfg_.reset_on_alarm) begin_chart(s);
+      raise_alarm(s, sig, z, hi);
       ++i;
     }
     if (i == n && done > 0) {
@@ -134,68 +108,19 @@ int64_t Ewma::run(State& s, const double* x, std::size_t n, BatchOutput& out) co
   return -1;
 }
 
-UpdateStatus Ewma::update(double x, Signal& out, bool wait) noexcept {
-  if (!std::isfinite(x)) return UpdateStatus::NonFinite;
-  std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
-  if (wait) {
-    lock.lock();
-  } else if (!lock.try_lock()) {
-    return UpdateStatus::Busy;
-  }
-  step(st_, x, out);
-  return UpdateStatus::Updated;
-}
-
-int64_t Ewma::update_many(const double* x, std::size_t n, BatchOutput& out) {
-  std::lock_guard<std::mutex> lock(mu_);
-  State s = st_;  // work on a copy: all or nothing, and kept in registers
-  const std::size_t a0 = out.alarms.size();
-  const bool full = out.values != nullptr && out.lcl != nullptr && out.ucl != nullptr;
-  const int64_t bad = full ? run<true>(s, x, n, out) : run<false>(s, x, n, out);
-  if (bad >= 0) {
-    out.alarms.resize(a0);
-    out.last = Signal{};
-    return bad;
-  }
-  st_ = s;
-  return -1;
-}
-
-void Ewma::restart() noexcept {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (st_.base.ready) begin_chart(st_);
-}
-
-void Ewma::reset() noexcept {
-  std::lock_guard<std::mutex> lock(mu_);
-  st_.count = st_.alarm_count = 0;
-  st_.base.restart();
-  if (st_.base.ready) {
-    st_.mu0 = cfg_.mu0;
-    st_.sigma = cfg_.sigma;
-    begin_chart(st_);
-  } else {
-    st_.mu0 = st_.sigma = st_.z = kMonitorNaN;
-    st_.lcl = st_.ucl = kMonitorNaN;
-    st_.t = 0;
-    st_.steady = false;
-  }
-}
-
 EwmaSnapshot Ewma::snapshot() const noexcept {
-  std::lock_guard<std::mutex> lock(mu_);
+  const EwmaState s = state();
   EwmaSnapshot r;
-  r.z = st_.z;
-  r.lcl = st_.lcl;
-  r.ucl = st_.ucl;
-  r.mu0 = st_.mu0;
-  r.sigma = st_.sigma;
-  r.t = st_.t;
-  r.count = st_.count;
-  r.alarm_count = st_.alarm_count;
-  r.warmup_seen = st_.base.seen();
-  r.in_warmup = !st_.base.ready;
+  r.z = s.z;
+  r.lcl = s.lcl;
+  r.ucl = s.ucl;
+  r.mu0 = s.mu0;
+  r.sigma = s.sigma;
+  r.t = s.t;
+  fill_counts(s, r);
   return r;
 }
+
+template class LockedChart<Ewma, EwmaConfig, EwmaState>;
 
 }  // namespace fugue

@@ -65,6 +65,15 @@ cdef extern from "fugue/monitor.hpp" namespace "fugue" nogil:
         NonFinite
         BadSize
 
+    # The methods the three charts share (a CRTP base: Derived is the chart,
+    # State its opaque state).
+    cdef cppclass CLockedChart "fugue::LockedChart"[Derived, Config, State]:
+        UpdateStatus update(double, CSignal&, cbool wait) noexcept
+        int64_t update_many(const double*, size_t, CBatchOutput&) except +
+        void restart() noexcept
+        void reset() noexcept
+        const Config& config() noexcept
+
 
 cdef extern from "fugue/ewma.hpp" namespace "fugue" nogil:
     cdef struct CEwmaConfig "fugue::EwmaConfig":
@@ -83,14 +92,13 @@ cdef extern from "fugue/ewma.hpp" namespace "fugue" nogil:
         uint64_t count, alarm_count, warmup_seen
         cbool in_warmup
 
-    cdef cppclass CEwma "fugue::Ewma":
+    cdef cppclass CEwmaState "fugue::EwmaState":
+        pass
+
+    cdef cppclass CEwma "fugue::Ewma"
+    cdef cppclass CEwma "fugue::Ewma"(CLockedChart[CEwma, CEwmaConfig, CEwmaState]):
         CEwma(const CEwmaConfig&) except +
-        UpdateStatus update(double, CSignal&, cbool wait) noexcept
-        int64_t update_many(const double*, size_t, CBatchOutput&) except +
-        void restart() noexcept
-        void reset() noexcept
         CEwmaSnapshot snapshot() noexcept
-        const CEwmaConfig& config() noexcept
 
 
 cdef extern from "fugue/cusum.hpp" namespace "fugue" nogil:
@@ -109,14 +117,13 @@ cdef extern from "fugue/cusum.hpp" namespace "fugue" nogil:
         uint64_t count, alarm_count, warmup_seen
         cbool in_warmup
 
-    cdef cppclass CCusum "fugue::Cusum":
+    cdef cppclass CCusumState "fugue::CusumState":
+        pass
+
+    cdef cppclass CCusum "fugue::Cusum"
+    cdef cppclass CCusum "fugue::Cusum"(CLockedChart[CCusum, CCusumConfig, CCusumState]):
         CCusum(const CCusumConfig&) except +
-        UpdateStatus update(double, CSignal&, cbool wait) noexcept
-        int64_t update_many(const double*, size_t, CBatchOutput&) except +
-        void restart() noexcept
-        void reset() noexcept
         CCusumSnapshot snapshot() noexcept
-        const CCusumConfig& config() noexcept
 
 
 cdef extern from "fugue/control_chart.hpp" namespace "fugue" nogil:
@@ -140,13 +147,13 @@ cdef extern from "fugue/control_chart.hpp" namespace "fugue" nogil:
         uint64_t rule_counts[4]
         cbool in_warmup
 
-    cdef cppclass CShewhartChart "fugue::ShewhartChart":
+    cdef cppclass CShewhartState "fugue::ShewhartState":
+        pass
+
+    cdef cppclass CShewhartChart "fugue::ShewhartChart"
+    cdef cppclass CShewhartChart "fugue::ShewhartChart"(
+            CLockedChart[CShewhartChart, CShewhartConfig, CShewhartState]):
         CShewhartChart(const CShewhartConfig&) except +
-        UpdateStatus update(double, CSignal&, cbool wait) noexcept
         UpdateStatus update_subgroup(const double*, size_t, CSignal&, cbool wait) noexcept
-        int64_t update_many(const double*, size_t, CBatchOutput&) except +
         int64_t update_many_subgroups(const double*, size_t, size_t, CBatchOutput&) except +
-        void restart() noexcept
-        void reset() noexcept
         CShewhartSnapshot snapshot() noexcept
-        const CShewhartConfig& config() noexcept

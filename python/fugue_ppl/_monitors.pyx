@@ -126,6 +126,11 @@ cdef object _vector_arg(object x, str where):
     return a
 
 
+cdef object _not_finite_x(str where, double x):
+    return InvalidObservation(f"{where}: x={x!r} is not finite (NaN and infinite observations "
+                              f"are rejected; nothing was added)")
+
+
 cdef object _not_finite(str where, object a, int64_t i):
     if a.ndim == 1:
         what = f"x[{i}]={float(a[i])!r} is not finite"
@@ -310,6 +315,90 @@ cdef object _full_arrays(bint full, size_t n, CBatchOutput& out):
     return values, lcl, ucl
 
 
+# ================================================================ what the charts share
+
+# The C++ charts (fugue::LockedChart gives them update, update_many, restart
+# and reset); the helpers below are specialised for each at compile time.
+ctypedef fused CChart:
+    CEwma
+    CCusum
+    CShewhartChart
+
+ctypedef fused CChartConfig:
+    CEwmaConfig
+    CCusumConfig
+    CShewhartConfig
+
+
+cdef int _baseline_args(CChartConfig* cfg, str owner, object mu0, object sigma,
+                        object warmup) except -1:
+    """Sets the baseline of ``cfg``: ``mu0`` and ``sigma`` (None: estimated) and the warm-up."""
+    cfg.has_mu0 = mu0 is not None
+    cfg.mu0 = _real(owner, "mu0", mu0) if cfg.has_mu0 else 0.0
+    cfg.has_sigma = sigma is not None
+    cfg.sigma = _positive(owner, "sigma", sigma) if cfg.has_sigma else 1.0
+    cfg.warmup = _warmup(owner, warmup, not (cfg.has_mu0 and cfg.has_sigma))
+    return 0
+
+
+cdef CChart* _initialised(CChart* p, str owner) except NULL:
+    if p == NULL:
+        raise FugueError(f"{owner} was not initialised")
+    return p
+
+
+cdef Signal _update(CChart* p, double x, str where, list table):
+    """``p.update(x)`` as a Signal; InvalidObservation when ``x`` is not finite."""
+    cdef CSignal s
+    cdef UpdateStatus st = p.update(x, s, False)
+    if st == UpdateStatus.Busy:  # another thread is in update_many: wait without the GIL
+        with nogil:
+            st = p.update(x, s, True)
+    if st == UpdateStatus.NonFinite:
+        raise _not_finite_x(where, x)
+    return _signal(s, table)
+
+
+cdef BatchResult _update_many(CChart* p, object x, bint full, str where, list table):
+    """``p.update_many`` of ``x``, a 1-D array of observations."""
+    a = _vector_arg(x, where)
+    cdef const double[::1] v = a
+    return _run_many(p, a, _cptr(v), v.shape[0], 0, full, where, table)
+
+
+cdef BatchResult _run_many(CChart* p, object a, const double* xp, size_t n, size_t cols,
+                           bint full, str where, list table):
+    """Feeds ``p`` the ``n`` observations at ``xp`` (the data of ``a``) with the GIL
+    released, all or nothing; for a ShewhartChart with ``cols > 0``, ``n`` subgroups
+    (rows) of ``cols`` values."""
+    cdef CBatchOutput out
+    values, lcl, ucl = _full_arrays(full, n, out)
+    cdef int64_t bad
+    with nogil:
+        if CChart is CShewhartChart:
+            if cols > 0:
+                bad = p.update_many_subgroups(xp, n, cols, out)
+            else:
+                bad = p.update_many(xp, n, out)
+        else:
+            bad = p.update_many(xp, n, out)
+    if bad >= 0:
+        raise _not_finite(where, a, bad)
+    return _batch(out, n, table, values, lcl, ucl)
+
+
+cdef int _restart(CChart* p) except -1:
+    with nogil:
+        p.restart()
+    return 0
+
+
+cdef int _reset(CChart* p) except -1:
+    with nogil:
+        p.reset()
+    return 0
+
+
 # ================================================================ Welford
 
 @cython.final
@@ -352,8 +441,7 @@ cdef class Welford:
             ``x`` is NaN or infinite (nothing is added).
         """
         if not self.c.get().update(x):
-            raise InvalidObservation(f"Welford.update: x={x!r} is not finite (NaN and infinite "
-                                     f"observations are rejected; nothing was added)")
+            raise _not_finite_x("Welford.update", x)
 
     def update_many(self, x):
         """Add every value of a 1-D array (C++ loop, GIL released).
@@ -531,19 +619,12 @@ cdef class EWMA:
         if not (cfg.lam > 0.0 and cfg.lam <= 1.0):
             raise ConfigError(f"EWMA: lam must be in (0, 1], got {lam!r}")
         cfg.L = _positive("EWMA", "L", L)
-        cfg.has_mu0 = mu0 is not None
-        cfg.mu0 = _real("EWMA", "mu0", mu0) if cfg.has_mu0 else 0.0
-        cfg.has_sigma = sigma is not None
-        cfg.sigma = _positive("EWMA", "sigma", sigma) if cfg.has_sigma else 1.0
-        cfg.warmup = _warmup("EWMA", warmup, not (cfg.has_mu0 and cfg.has_sigma))
+        _baseline_args(&cfg, "EWMA", mu0, sigma, warmup)
         cfg.reset_on_alarm = _flag("EWMA", "reset_on_alarm", reset_on_alarm)
         self.c.reset(new CEwma(cfg))
 
     cdef inline CEwma* _c(self) except NULL:
-        cdef CEwma* p = self.c.get()
-        if p == NULL:
-            raise FugueError("EWMA was not initialised")
-        return p
+        return _initialised(self.c.get(), "EWMA")
 
     def update(self, double x):
         """Add one observation.
@@ -563,16 +644,7 @@ cdef class EWMA:
         InvalidObservation
             ``x`` is NaN or infinite (the chart is unchanged).
         """
-        cdef CEwma* p = self._c()
-        cdef CSignal s
-        cdef UpdateStatus st = p.update(x, s, False)
-        if st == UpdateStatus.Busy:  # another thread is in update_many: wait without the GIL
-            with nogil:
-                st = p.update(x, s, True)
-        if st == UpdateStatus.NonFinite:
-            raise InvalidObservation(f"EWMA.update: x={x!r} is not finite (NaN and infinite "
-                                     f"observations are rejected; nothing was added)")
-        return _signal(s, _EWMA_TABLE)
+        return _update(self._c(), x, "EWMA.update", _EWMA_TABLE)
 
     def update_many(self, x, *, bint full=False):
         """Add the observations of a 1-D array, in order (C++ loop, GIL released).
@@ -596,32 +668,16 @@ cdef class EWMA:
             A value is NaN or infinite: nothing is added (the whole array is
             applied or none of it).
         """
-        cdef CEwma* p = self._c()
-        a = _vector_arg(x, "EWMA.update_many")
-        cdef const double[::1] v = a
-        cdef size_t n = v.shape[0]
-        cdef CBatchOutput out
-        values, lcl, ucl = _full_arrays(full, n, out)
-        cdef const double* xp = _cptr(v)
-        cdef int64_t bad
-        with nogil:
-            bad = p.update_many(xp, n, out)
-        if bad >= 0:
-            raise _not_finite("EWMA.update_many", a, bad)
-        return _batch(out, n, _EWMA_TABLE, values, lcl, ucl)
+        return _update_many(self._c(), x, full, "EWMA.update_many", _EWMA_TABLE)
 
     def restart(self):
         """Restart the statistic (``z = mu0``, ``t = 0``), keeping the baseline and the counts."""
-        cdef CEwma* p = self._c()
-        with nogil:
-            p.restart()
+        _restart(self._c())
 
     def reset(self):
         """Back to the state after construction: counts to zero, an estimated baseline
         forgotten (the warm-up starts again)."""
-        cdef CEwma* p = self._c()
-        with nogil:
-            p.reset()
+        _reset(self._c())
 
     cdef CEwmaSnapshot _snap(self) except *:
         cdef CEwma* p = self._c()
@@ -764,19 +820,12 @@ cdef class CUSUM:
         if not cfg.k >= 0.0:
             raise ConfigError(f"CUSUM: k must be >= 0, got {k!r}")
         cfg.h = _positive("CUSUM", "h", h)
-        cfg.has_mu0 = mu0 is not None
-        cfg.mu0 = _real("CUSUM", "mu0", mu0) if cfg.has_mu0 else 0.0
-        cfg.has_sigma = sigma is not None
-        cfg.sigma = _positive("CUSUM", "sigma", sigma) if cfg.has_sigma else 1.0
-        cfg.warmup = _warmup("CUSUM", warmup, not (cfg.has_mu0 and cfg.has_sigma))
+        _baseline_args(&cfg, "CUSUM", mu0, sigma, warmup)
         cfg.reset_on_alarm = _flag("CUSUM", "reset_on_alarm", reset_on_alarm)
         self.c.reset(new CCusum(cfg))
 
     cdef inline CCusum* _c(self) except NULL:
-        cdef CCusum* p = self.c.get()
-        if p == NULL:
-            raise FugueError("CUSUM was not initialised")
-        return p
+        return _initialised(self.c.get(), "CUSUM")
 
     def update(self, double x):
         """Add one observation.
@@ -793,16 +842,7 @@ cdef class CUSUM:
         InvalidObservation
             ``x`` is NaN or infinite (the chart is unchanged).
         """
-        cdef CCusum* p = self._c()
-        cdef CSignal s
-        cdef UpdateStatus st = p.update(x, s, False)
-        if st == UpdateStatus.Busy:
-            with nogil:
-                st = p.update(x, s, True)
-        if st == UpdateStatus.NonFinite:
-            raise InvalidObservation(f"CUSUM.update: x={x!r} is not finite (NaN and infinite "
-                                     f"observations are rejected; nothing was added)")
-        return _signal(s, _CUSUM_TABLE)
+        return _update(self._c(), x, "CUSUM.update", _CUSUM_TABLE)
 
     def update_many(self, x, *, bint full=False):
         """Add the observations of a 1-D array, in order (C++ loop, GIL released).
@@ -810,31 +850,15 @@ cdef class CUSUM:
         As :meth:`EWMA.update_many`; with ``full`` the arrays hold the signed
         statistic (``C+`` or ``-C-``) and ``-H``/``H``.
         """
-        cdef CCusum* p = self._c()
-        a = _vector_arg(x, "CUSUM.update_many")
-        cdef const double[::1] v = a
-        cdef size_t n = v.shape[0]
-        cdef CBatchOutput out
-        values, lcl, ucl = _full_arrays(full, n, out)
-        cdef const double* xp = _cptr(v)
-        cdef int64_t bad
-        with nogil:
-            bad = p.update_many(xp, n, out)
-        if bad >= 0:
-            raise _not_finite("CUSUM.update_many", a, bad)
-        return _batch(out, n, _CUSUM_TABLE, values, lcl, ucl)
+        return _update_many(self._c(), x, full, "CUSUM.update_many", _CUSUM_TABLE)
 
     def restart(self):
         """Restart the sums (``C+ = C- = 0``), keeping the baseline and the counts."""
-        cdef CCusum* p = self._c()
-        with nogil:
-            p.restart()
+        _restart(self._c())
 
     def reset(self):
         """Back to the state after construction (an estimated baseline is forgotten)."""
-        cdef CCusum* p = self._c()
-        with nogil:
-            p.reset()
+        _reset(self._c())
 
     cdef CCusumSnapshot _snap(self) except *:
         cdef CCusum* p = self._c()
@@ -1028,20 +1052,13 @@ cdef class ShewhartChart:
                  rules=WESTERN_ELECTRIC_RULES, reset_on_alarm=False):
         cdef CShewhartConfig cfg
         cfg.n = _integer("ShewhartChart", "n", n, 1)
-        cfg.has_mu0 = mu0 is not None
-        cfg.mu0 = _real("ShewhartChart", "mu0", mu0) if cfg.has_mu0 else 0.0
-        cfg.has_sigma = sigma is not None
-        cfg.sigma = _positive("ShewhartChart", "sigma", sigma) if cfg.has_sigma else 1.0
-        cfg.warmup = _warmup("ShewhartChart", warmup, not (cfg.has_mu0 and cfg.has_sigma))
+        _baseline_args(&cfg, "ShewhartChart", mu0, sigma, warmup)
         cfg.rules = _rules_arg(rules)
         cfg.reset_on_alarm = _flag("ShewhartChart", "reset_on_alarm", reset_on_alarm)
         self.c.reset(new CShewhartChart(cfg))
 
     cdef inline CShewhartChart* _c(self) except NULL:
-        cdef CShewhartChart* p = self.c.get()
-        if p == NULL:
-            raise FugueError("ShewhartChart was not initialised")
-        return p
+        return _initialised(self.c.get(), "ShewhartChart")
 
     def update(self, x):
         """Add one point: a number (an individual value, or a subgroup's mean)
@@ -1063,7 +1080,6 @@ cdef class ShewhartChart:
         cdef CShewhartChart* p = self._c()
         cdef CSignal s
         cdef UpdateStatus st
-        cdef double d
         cdef const double[::1] v
         cdef const double* xp
         cdef size_t m
@@ -1082,16 +1098,9 @@ cdef class ShewhartChart:
             if st == UpdateStatus.NonFinite:
                 bad = int(np.flatnonzero(~np.isfinite(a))[0]) if not np.isfinite(a).all() else 0
                 raise _not_finite("ShewhartChart.update", a, bad)
-        else:
-            d = x
-            st = p.update(d, s, False)
-            if st == UpdateStatus.Busy:
-                with nogil:
-                    st = p.update(d, s, True)
-            if st == UpdateStatus.NonFinite:
-                raise InvalidObservation(f"ShewhartChart.update: x={d!r} is not finite (NaN and "
-                                         f"infinite observations are rejected; nothing was added)")
-        return _signal(s, _WE_TABLE)
+            return _signal(s, _WE_TABLE)
+        cdef double d = x
+        return _update(p, d, "ShewhartChart.update", _WE_TABLE)
 
     def update_many(self, x, *, bint full=False):
         """Add points in order (C++ loop, GIL released).
@@ -1132,31 +1141,17 @@ cdef class ShewhartChart:
                              f"(subgroups), got shape {a.shape}")
         cdef const double[::1] v = a.reshape(-1)
         cdef size_t n = a.shape[0]
-        cdef bint rows = a.ndim == 2
-        cdef CBatchOutput out
-        values, lcl, ucl = _full_arrays(full, n, out)
-        cdef const double* xp = _cptr(v)
-        cdef int64_t bad
-        with nogil:
-            if rows:
-                bad = p.update_many_subgroups(xp, n, cols, out)
-            else:
-                bad = p.update_many(xp, n, out)
-        if bad >= 0:
-            raise _not_finite("ShewhartChart.update_many", a, bad)
-        return _batch(out, n, _WE_TABLE, values, lcl, ucl)
+        if a.ndim == 1:
+            cols = 0  # points, not subgroups
+        return _run_many(p, a, _cptr(v), n, cols, full, "ShewhartChart.update_many", _WE_TABLE)
 
     def restart(self):
         """Clear the rule history, keeping the baseline and the counts."""
-        cdef CShewhartChart* p = self._c()
-        with nogil:
-            p.restart()
+        _restart(self._c())
 
     def reset(self):
         """Back to the state after construction (an estimated baseline is forgotten)."""
-        cdef CShewhartChart* p = self._c()
-        with nogil:
-            p.reset()
+        _reset(self._c())
 
     cdef CShewhartSnapshot _snap(self) except *:
         cdef CShewhartChart* p = self._c()

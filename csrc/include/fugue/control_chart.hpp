@@ -2,7 +2,6 @@
 // Shewhart control chart (individuals or X-bar) with the Western Electric rules.
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 
 #include "fugue/monitor.hpp"
 
@@ -31,6 +30,16 @@ struct ShewhartSnapshot {
   bool in_warmup;
 };
 
+// The state of a ShewhartChart: a plain value (update_many works on a copy).
+struct ShewhartState : ChartState {
+  double mu = kMonitorNaN, sigma = kMonitorNaN, sp = kMonitorNaN;  // centre, sigma, sigma / sqrt(n)
+  double u1 = kMonitorNaN, u2 = kMonitorNaN, u3 = kMonitorNaN;     // mu + 1, 2, 3 sp
+  double l1 = kMonitorNaN, l2 = kMonitorNaN, l3 = kMonitorNaN;     // mu - 1, 2, 3 sp
+  double last = kMonitorNaN;
+  uint32_t h_up1 = 0, h_dn1 = 0, h_up2 = 0, h_dn2 = 0, h_above = 0, h_below = 0;
+  uint64_t rule_counts[4] = {0, 0, 0, 0};
+};
+
 // A point (an individual value, or the mean of a subgroup of n) is charted
 // against mu0 +- 3 sigma / sqrt(n) and the Western Electric rules:
 //   WE1  the point is beyond 3 sigma;
@@ -41,61 +50,44 @@ struct ShewhartSnapshot {
 // itself in the zone; WE4 fires on every point of a run of 8 or more.)
 // Without a given sigma, the warm-up estimates the spread of the points as
 // their average moving range / 1.128 (sigma = that * sqrt(n)).
+// update (one point), update_many (points), reset and config: see
+// LockedChart; restart() clears the rule history, keeping counts and the baseline.
 // Thread-safe: every public method takes the object's mutex.
-class ShewhartChart {
+class ShewhartChart : public LockedChart<ShewhartChart, ShewhartConfig, ShewhartState> {
  public:
   // Throws std::invalid_argument naming the parameter when one is invalid.
   explicit ShewhartChart(const ShewhartConfig& cfg);
-  ShewhartChart(const ShewhartChart&) = delete;
-  ShewhartChart& operator=(const ShewhartChart&) = delete;
 
-  // Adds one point (see Ewma::update). Never throws.
-  UpdateStatus update(double point, Signal& out, bool wait) noexcept;
   // Adds the subgroup x[0..n) as one point, its mean. Returns BadSize when
   // n is not the configured subgroup size, NonFinite when a value is NaN or
   // infinite (state unchanged either way). Never throws.
   UpdateStatus update_subgroup(const double* x, std::size_t n, Signal& out, bool wait) noexcept;
-  // Adds the points x[0..n) (see Ewma::update_many). Throws std::bad_alloc.
-  int64_t update_many(const double* x, std::size_t n, BatchOutput& out);
   // Adds m subgroups, the rows of the row-major m x cols array x (cols
   // must equal the subgroup size: else throws std::invalid_argument).
   // Returns -1, or the index of the first row holding a non-finite value
   // (state unchanged). Throws std::bad_alloc.
   int64_t update_many_subgroups(const double* x, std::size_t m, std::size_t cols, BatchOutput& out);
-  // Clears the rule history; keeps counts and the baseline. Never throws.
-  void restart() noexcept;
-  // Back to the state after construction. Never throws.
-  void reset() noexcept;
   ShewhartSnapshot snapshot() const noexcept;
-  const ShewhartConfig& config() const noexcept { return cfg_; }
 
  private:
-  struct State {
-    Baseline base;
-    double mu = 0, sigma = 0, sp = 0;  // centre, sigma, sigma / sqrt(n)
-    double u1 = 0, u2 = 0, u3 = 0, l1 = 0, l2 = 0, l3 = 0;
-    double last = kMonitorNaN;
-    uint32_t h_up1 = 0, h_dn1 = 0, h_up2 = 0, h_dn2 = 0, h_above = 0, h_below = 0;
-    uint64_t count = 0, alarm_count = 0;
-    uint64_t rule_counts[4] = {0, 0, 0, 0};
-  };
+  friend LockedChart;
+  using State = ShewhartState;
 
   void begin_chart(State& s, double mu, double sig) const noexcept;
+  void restart_chart(State& s) const noexcept;
+  void chart_step(State& s, double p, Signal& sig) const noexcept;
   static void clear_history(State& s) noexcept;
   static uint32_t rules_of(State& s, double p) noexcept;
   static void fill_signal(const State& s, double p, uint32_t r, Signal& sig) noexcept;
   void record_alarm(State& s, uint32_t r) const noexcept;
-  void step(State& s, double p, Signal& sig) const noexcept;
+  template <bool kFull>
+  int64_t run(State& s, const double* x, std::size_t n, BatchOutput& out) const;
   template <bool kFull, class Points>
-  int64_t run(State& s, std::size_t n, const Points& points, BatchOutput& out) const;
-  template <class Points>
-  int64_t run_locked(std::size_t n, const Points& points, BatchOutput& out);
-  UpdateStatus locked_step(double p, Signal& out, bool wait) noexcept;
+  int64_t run_points(State& s, std::size_t n, const Points& points, BatchOutput& out) const;
 
-  const ShewhartConfig cfg_;
   const double sqrt_n_;
-  mutable std::mutex mu_;
-  State st_;
 };
+
+extern template class LockedChart<ShewhartChart, ShewhartConfig, ShewhartState>;
 
 }  // namespace fugue

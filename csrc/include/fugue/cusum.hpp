@@ -2,7 +2,6 @@
 // Tabular (two-sided) CUSUM.
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 
 #include "fugue/monitor.hpp"
 
@@ -27,45 +26,36 @@ struct CusumSnapshot {
   bool in_warmup;
 };
 
+// The state of a Cusum: a plain value (update_many works on a copy).
+struct CusumState : ChartState {
+  double mu0 = kMonitorNaN, sigma = kMonitorNaN;  // the baseline (NaN while being estimated)
+  double K = kMonitorNaN, H = kMonitorNaN;        // k sigma, h sigma
+  double hi_ref = kMonitorNaN, lo_ref = kMonitorNaN;  // mu0 + K, mu0 - K
+  double cp = kMonitorNaN, cm = kMonitorNaN;
+};
+
 // C+_t = max(0, C+_{t-1} + (x_t - (mu0 + K))), C-_t = max(0, C-_{t-1} + ((mu0 - K) - x_t)),
 // C+_0 = C-_0 = 0, K = k sigma; alarm when C+ > H or C- > H, H = h sigma.
 // Signal::value is C+ when C+ >= C-, else -C-, charted against [-H, H].
+// update, update_many, reset and config: see LockedChart; restart() restarts
+// the sums (C+ = C- = 0), keeping counts and the baseline.
 // Thread-safe: every public method takes the object's mutex.
-class Cusum {
+class Cusum : public LockedChart<Cusum, CusumConfig, CusumState> {
  public:
   // Throws std::invalid_argument naming the parameter when one is invalid.
   explicit Cusum(const CusumConfig& cfg);
-  Cusum(const Cusum&) = delete;
-  Cusum& operator=(const Cusum&) = delete;
-
-  // Adds one observation (see Ewma::update). Never throws.
-  UpdateStatus update(double x, Signal& out, bool wait) noexcept;
-  // Adds x[0..n) (see Ewma::update_many). Throws std::bad_alloc.
-  int64_t update_many(const double* x, std::size_t n, BatchOutput& out);
-  // Restarts the sums (C+ = C- = 0); keeps counts and the baseline. Never throws.
-  void restart() noexcept;
-  // Back to the state after construction. Never throws.
-  void reset() noexcept;
   CusumSnapshot snapshot() const noexcept;
-  const CusumConfig& config() const noexcept { return cfg_; }
 
  private:
-  struct State {
-    Baseline base;
-    double mu0 = 0, sigma = 0;
-    double K = 0, H = 0, hi_ref = 0, lo_ref = 0;  // k sigma, h sigma, mu0 + K, mu0 - K
-    double cp = 0, cm = 0;
-    uint64_t count = 0, alarm_count = 0;
-  };
+  friend LockedChart;
 
-  void begin_chart(State& s) const noexcept;
-  void step(State& s, double x, Signal& sig) const noexcept;
+  void begin_chart(CusumState& s, double mu0, double sigma) const noexcept;
+  void restart_chart(CusumState& s) const noexcept;
+  void chart_step(CusumState& s, double x, Signal& sig) const noexcept;
   template <bool kFull>
-  int64_t run(State& s, const double* x, std::size_t n, BatchOutput& out) const;
-
-  const CusumConfig cfg_;
-  mutable std::mutex mu_;
-  State st_;
+  int64_t run(CusumState& s, const double* x, std::size_t n, BatchOutput& out) const;
 };
+
+extern template class LockedChart<Cusum, CusumConfig, CusumState>;
 
 }  // namespace fugue

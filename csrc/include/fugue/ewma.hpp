@@ -2,7 +2,6 @@
 // EWMA control chart with time-varying control limits.
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 
 #include "fugue/monitor.hpp"
 
@@ -29,50 +28,40 @@ struct EwmaSnapshot {
   bool in_warmup;
 };
 
+// The state of an Ewma: a plain value (update_many works on a copy).
+struct EwmaState : ChartState {
+  double mu0 = kMonitorNaN, sigma = kMonitorNaN;  // the baseline (NaN while being estimated)
+  double z = kMonitorNaN;
+  double lcl = kMonitorNaN, ucl = kMonitorNaN;
+  double half_width_inf = 0;  // L sigma sqrt(lam / (2 - lam))
+  uint64_t t = 0;
+  bool steady = false;  // 1 - (1 - lam)^(2t) rounds to 1: the limits are constant
+};
+
 // z_t = lam x_t + (1 - lam) z_{t-1}, z_0 = mu0, alarm when z_t leaves
 // mu0 +- L sigma sqrt(lam / (2 - lam) (1 - (1 - lam)^(2t))).
+// update, update_many, reset and config: see LockedChart; restart() restarts
+// the statistic (z = mu0, t = 0), keeping counts and the baseline.
 // Thread-safe: every public method takes the object's mutex.
-class Ewma {
+class Ewma : public LockedChart<Ewma, EwmaConfig, EwmaState> {
  public:
   // Throws std::invalid_argument naming the parameter when one is invalid.
   explicit Ewma(const EwmaConfig& cfg);
-  Ewma(const Ewma&) = delete;
-  Ewma& operator=(const Ewma&) = delete;
-
-  // Adds one observation. With wait == false returns Busy instead of
-  // blocking when another thread holds the monitor. Never throws.
-  UpdateStatus update(double x, Signal& out, bool wait) noexcept;
-  // Adds x[0..n). Returns -1, or the index of the first non-finite value,
-  // in which case the state is left as it was. Throws std::bad_alloc
-  // (growing out.alarms).
-  int64_t update_many(const double* x, std::size_t n, BatchOutput& out);
-  // Restarts the statistic (z = mu0, t = 0); keeps counts and the baseline. Never throws.
-  void restart() noexcept;
-  // Back to the state after construction (an estimated baseline is forgotten). Never throws.
-  void reset() noexcept;
   EwmaSnapshot snapshot() const noexcept;
-  const EwmaConfig& config() const noexcept { return cfg_; }
 
  private:
-  struct State {
-    Baseline base;
-    double mu0 = 0, sigma = 0;
-    double z = 0;
-    double lcl = kMonitorNaN, ucl = kMonitorNaN;
-    double half_width_inf = 0;  // L sigma sqrt(lam / (2 - lam))
-    uint64_t t = 0, count = 0, alarm_count = 0;
-    bool steady = false;  // 1 - (1 - lam)^(2t) rounds to 1: the limits are constant
-  };
+  friend LockedChart;
 
-  void begin_chart(State& s) const noexcept;
-  void step(State& s, double x, Signal& sig) const noexcept;
+  void begin_chart(EwmaState& s, double mu0, double sigma) const noexcept;
+  void restart_chart(EwmaState& s) const noexcept;
+  void chart_step(EwmaState& s, double x, Signal& sig) const noexcept;
+  void raise_alarm(EwmaState& s, Signal& sig, double z, double ucl) const noexcept;
   template <bool kFull>
-  int64_t run(State& s, const double* x, std::size_t n, BatchOutput& out) const;
+  int64_t run(EwmaState& s, const double* x, std::size_t n, BatchOutput& out) const;
 
-  const EwmaConfig cfg_;
   const double c_;  // 1 - lam
-  mutable std::mutex mu_;
-  State st_;
 };
+
+extern template class LockedChart<Ewma, EwmaConfig, EwmaState>;
 
 }  // namespace fugue

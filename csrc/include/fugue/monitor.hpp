@@ -1,11 +1,16 @@
 #pragma once
 // What the statistical process control monitors (EWMA, Shewhart, CUSUM) have
 // in common: the result of one update, the output of an array update, the
-// rule bits, and the warm-up that estimates an unknown baseline.
+// rule bits, the warm-up that estimates an unknown baseline, and the locking
+// and all-or-nothing array update around each chart's own step (LockedChart).
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "fugue/welford.hpp"
@@ -129,5 +134,207 @@ struct Baseline {
   // Observations seen during the warm-up so far. Never throws.
   uint64_t seen() const noexcept { return moments.n; }
 };
+
+// What the state of every chart holds besides its statistic.
+struct ChartState {
+  Baseline base;
+  uint64_t count = 0, alarm_count = 0;  // observations (warm-up included), alarms
+};
+
+// The public methods the charts (Ewma, Cusum, ShewhartChart) share: the
+// locking, the all-or-nothing array update, the warm-up, restart and reset.
+// CRTP, so the loops are compiled into each chart's source file and
+// inlined, without virtual calls. Derived declares LockedChart a friend and
+// supplies
+//   void begin_chart(State&, double mu0, double sigma) const noexcept;
+//       the baseline is known (given, or estimated by the warm-up): start;
+//   void chart_step(State&, double x, Signal& sig) const noexcept;
+//       one observation after the warm-up (s.count and sig.x / sig.count
+//       already set, the rest of sig cleared);
+//   void restart_chart(State&) const noexcept;      restart() after the warm-up;
+//   template <bool kFull>
+//   int64_t run(State&, const double* x, std::size_t n, BatchOutput&) const;
+//       the array loop (kFull: out.values / lcl / ucl are written);
+// its source file instantiates LockedChart<Derived, Config, State>
+// explicitly, and its header declares that instantiation `extern`. Config
+// has mu0, sigma, has_mu0, has_sigma and warmup; State derives from ChartState.
+// Thread-safe: every public method takes the object's mutex.
+template <class Derived, class Config, class State>
+class LockedChart {
+ public:
+  LockedChart(const LockedChart&) = delete;
+  LockedChart& operator=(const LockedChart&) = delete;
+
+  // Adds one observation. With wait == false returns Busy instead of
+  // blocking when another thread holds the monitor. Never throws.
+  UpdateStatus update(double x, Signal& out, bool wait) noexcept;
+  // Adds x[0..n). Returns -1, or the index of the first non-finite value,
+  // in which case the state is left as it was. Throws std::bad_alloc
+  // (growing out.alarms).
+  int64_t update_many(const double* x, std::size_t n, BatchOutput& out);
+  // Restarts the statistic (see the chart); keeps counts and the baseline. Never throws.
+  void restart() noexcept;
+  // Back to the state after construction (an estimated baseline is forgotten). Never throws.
+  void reset() noexcept;
+  const Config& config() const noexcept { return cfg_; }
+
+ protected:
+  explicit LockedChart(const Config& cfg) : cfg_(cfg) {}
+  ~LockedChart() = default;
+
+  // Checks the given mu0 and sigma. Throws std::invalid_argument
+  // ("<who>: mu0 must be finite", "<who>: sigma must be > 0 and finite").
+  void check_baseline(const char* who) const;
+  // The constructor's last step: sets up the warm-up from cfg_, starts the
+  // chart when the baseline is given, and keeps that state for reset().
+  // Throws std::invalid_argument ("<who>: warmup must be >= 2").
+  void start(const char* who, bool moving_range);
+  // A copy of the state, taken under the lock. Never throws.
+  State state() const noexcept;
+  // Adds the finite value x under the lock (see update). Never throws.
+  UpdateStatus locked_step(double x, Signal& out, bool wait) noexcept;
+  // One observation: counted, then fed to the warm-up or to chart_step. Never throws.
+  void step(State& s, double x, Signal& sig) const noexcept;
+
+  // step() for observation i of an array of n, recorded in `out`. Throws std::bad_alloc.
+  template <bool kFull>
+  void step_into(State& s, double x, std::size_t i, std::size_t n, BatchOutput& out) const {
+    Signal sig;
+    step(s, x, sig);
+    if (kFull) {
+      out.values[i] = sig.value;
+      out.lcl[i] = sig.lcl;
+      out.ucl[i] = sig.ucl;
+    }
+    if (sig.alarm) out.alarms.push_back(static_cast<int64_t>(i));
+    if (i + 1 == n) out.last = sig;
+  }
+
+  // An array update, all or nothing: under the lock, calls
+  // run(State& copy, std::bool_constant<full>) -> -1 or the index of a bad
+  // value, and keeps the copy only on -1 (else `out` is emptied of what
+  // run added). Throws what run throws.
+  template <class Run>
+  int64_t transact(BatchOutput& out, const Run& run) {
+    std::lock_guard<std::mutex> lock(mu_);
+    State s = st_;  // work on a copy: all or nothing, and kept in registers
+    const std::size_t a0 = out.alarms.size();
+    const bool full = out.values != nullptr && out.lcl != nullptr && out.ucl != nullptr;
+    const int64_t bad = full ? run(s, std::true_type{}) : run(s, std::false_type{});
+    if (bad >= 0) {
+      out.alarms.resize(a0);
+      out.last = Signal{};
+      return bad;
+    }
+    st_ = s;
+    return -1;
+  }
+
+  // The fields every snapshot has: count, alarm_count, warmup_seen, in_warmup. Never throws.
+  template <class Snapshot>
+  static void fill_counts(const State& s, Snapshot& r) noexcept {
+    r.count = s.count;
+    r.alarm_count = s.alarm_count;
+    r.warmup_seen = s.base.seen();
+    r.in_warmup = !s.base.ready;
+  }
+
+  const Config cfg_;
+
+ private:
+  const Derived& derived() const noexcept { return static_cast<const Derived&>(*this); }
+
+  mutable std::mutex mu_;
+  State st_;
+  State init_;  // the state after construction
+};
+
+// The members that call Derived's hooks are defined out of the class (not
+// inline), so that `extern template` keeps them, and the loops, in the
+// chart's own source file.
+
+template <class Derived, class Config, class State>
+UpdateStatus LockedChart<Derived, Config, State>::update(double x, Signal& out, bool wait) noexcept {
+  if (!std::isfinite(x)) return UpdateStatus::NonFinite;
+  return locked_step(x, out, wait);
+}
+
+template <class Derived, class Config, class State>
+int64_t LockedChart<Derived, Config, State>::update_many(const double* x, std::size_t n,
+                                                         BatchOutput& out) {
+  return transact(out, [&](State& s, auto full) {
+    return derived().template run<decltype(full)::value>(s, x, n, out);
+  });
+}
+
+template <class Derived, class Config, class State>
+void LockedChart<Derived, Config, State>::restart() noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (st_.base.ready) derived().restart_chart(st_);
+}
+
+template <class Derived, class Config, class State>
+void LockedChart<Derived, Config, State>::reset() noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  st_ = init_;
+}
+
+template <class Derived, class Config, class State>
+void LockedChart<Derived, Config, State>::check_baseline(const char* who) const {
+  if (cfg_.has_mu0 && !std::isfinite(cfg_.mu0))
+    throw std::invalid_argument(std::string(who) + ": mu0 must be finite");
+  if (cfg_.has_sigma && (!(cfg_.sigma > 0.0) || !std::isfinite(cfg_.sigma)))
+    throw std::invalid_argument(std::string(who) + ": sigma must be > 0 and finite");
+}
+
+template <class Derived, class Config, class State>
+void LockedChart<Derived, Config, State>::start(const char* who, bool moving_range) {
+  Baseline& b = st_.base;
+  b.mu0 = cfg_.mu0;
+  b.sigma = cfg_.sigma;
+  b.estimate_mu = !cfg_.has_mu0;
+  b.estimate_sigma = !cfg_.has_sigma;
+  b.moving_range = moving_range;
+  b.warmup = cfg_.warmup;
+  if (b.needs_warmup() && cfg_.warmup < 2)
+    throw std::invalid_argument(std::string(who) + ": warmup must be >= 2");
+  b.restart();
+  if (b.ready) derived().begin_chart(st_, cfg_.mu0, cfg_.sigma);
+  init_ = st_;
+}
+
+template <class Derived, class Config, class State>
+State LockedChart<Derived, Config, State>::state() const noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  return st_;
+}
+
+template <class Derived, class Config, class State>
+UpdateStatus LockedChart<Derived, Config, State>::locked_step(double x, Signal& out,
+                                                              bool wait) noexcept {
+  std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+  if (wait) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return UpdateStatus::Busy;
+  }
+  step(st_, x, out);
+  return UpdateStatus::Updated;
+}
+
+template <class Derived, class Config, class State>
+void LockedChart<Derived, Config, State>::step(State& s, double x, Signal& sig) const noexcept {
+  ++s.count;
+  sig = Signal{};
+  sig.x = x;
+  sig.count = s.count;
+  if (!s.base.ready) {
+    sig.warmup = true;
+    double mu = 0, sd = 0;
+    if (s.base.add(x, mu, sd)) derived().begin_chart(s, mu, sd);
+    return;
+  }
+  derived().chart_step(s, x, sig);
+}
 
 }  // namespace fugue
