@@ -311,14 +311,12 @@ cdef class Trace:
 
     # The C++ trace; a pooled one goes back to its pool when the handle is
     # reset or destroyed (the pool is kept alive by _pool).
-    cdef CTraceHandle _t
-    cdef TracePool _pool
 
     def __init__(self):
         if self._t.get() == NULL:
             self._t.own(new CTrace())
 
-    cdef inline CTrace* _get(self) except NULL:
+    cdef CTrace* _get(self) except NULL:
         cdef CTrace* t = self._t.get()
         if t == NULL:
             raise FugueError("this trace was released to its pool and can no longer be used")
@@ -656,8 +654,6 @@ cdef class TracePool:
     (2, 1)
     """
 
-    cdef unique_ptr[CTracePool] c
-
     def __init__(self, max_size=64, min_size=None):
         cdef size_t mx = _size_arg(max_size, "max_size")
         cdef size_t mn = 0 if min_size is None else _size_arg(min_size, "min_size")
@@ -725,21 +721,6 @@ cdef class Handler:
     :class:`ScoreGivenTrace`, :class:`SafeReplayHandler`,
     :class:`SafeScoreGivenTrace`, :class:`PooledPriorHandler`.
     """
-
-    cdef HandlerMode mode
-    cdef object _gen
-    cdef bitgen_t* _bg
-    cdef object _acquire
-    cdef object _release
-    cdef unique_ptr[mutex] _mu
-    cdef Trace _base
-    cdef TracePool _pool
-    # Wrappers (MetricsHandler, RobustHandler): the wrapped handler.
-    cdef Handler _inner
-    # MetricsHandler: where runs are recorded.
-    cdef ProductionMetrics _metrics
-    # RobustHandler.
-    cdef bint _is_robust
 
     def __init__(self, *args, **kwargs):
         raise TypeError("Handler is abstract; use PriorHandler, ReplayHandler, ...")
@@ -1410,12 +1391,16 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
                     kwargs = {}
                 kwargs[name] = <object>args[nargs + k]
     handler = <object>args[0]
-    model = <object>args[1]
     if not isinstance(handler, Handler):
         raise TypeError(f"run: handler must be a fugue_ppl Handler, got {type(handler).__name__}")
+    return run_impl(<Handler>handler, <object>args[1], args + 2, nargs - 2, kwargs, deadline)
+
+
+cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
+                    dict kwargs, object deadline):
     if not callable(model):
         raise TypeError(f"run: model must be callable, got {type(model).__name__}")
-    cdef Handler h = <Handler>handler
+    cdef Handler h = handler
     cdef ProductionMetrics pm = None
     cdef int64_t t0 = 0
     cdef Handler robust = None
@@ -1428,6 +1413,7 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
     cdef CRun r
     cdef Trace t = Trace.__new__(Trace)
     cdef int locked = 0
+    cdef Py_ssize_t k
     cdef double d
     if h._pool is not None:
         t._t.acquire(deref(h._pool.c.get()))
@@ -1481,9 +1467,9 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
     try:
         try:
             if kwargs is not None:
-                value = model(*[<object>args[k] for k in range(2, nargs)], **kwargs)
+                value = model(*[<object>args[k] for k in range(nargs)], **kwargs)
             else:
-                value = PyObject_Vectorcall(model, args + 2, <size_t>(nargs - 2), NULL)
+                value = PyObject_Vectorcall(model, args, <size_t>nargs, NULL)
         finally:
             set_current_run(r.outer)
             if locked == 1:

@@ -1,0 +1,53 @@
+# The runtime's classes and entry point shared with other compiled modules
+# (the ModelRunner runs models through run_impl without Python overhead).
+from cpython.object cimport PyObject
+from libcpp.memory cimport unique_ptr
+from libcpp.mutex cimport mutex
+
+from fugue_ppl._cdist cimport ValueKind, bitgen_t
+from fugue_ppl._cruntime cimport CChoice, CTrace, CTraceHandle, CTracePool, HandlerMode
+from fugue_ppl._metrics cimport ProductionMetrics
+
+
+cdef class TracePool:
+    cdef unique_ptr[CTracePool] c
+
+
+cdef class Trace:
+    # The C++ trace; a pooled one goes back to its pool when the handle is
+    # reset or destroyed (the pool is kept alive by _pool).
+    cdef CTraceHandle _t
+    cdef TracePool _pool
+
+    cdef CTrace* _get(self) except NULL
+    cdef const CChoice* _lookup(self, object address) except? NULL
+    cdef object _typed(self, object address, ValueKind want)
+
+
+cdef class Handler:
+    cdef HandlerMode mode
+    # The generator (Prior / Replay): numpy's Generator and its bitgen_t; a
+    # caller's Generator is guarded by numpy's lock (_acquire/_release), a
+    # private one by _mu.
+    cdef object _gen
+    cdef bitgen_t* _bg
+    cdef object _acquire
+    cdef object _release
+    cdef unique_ptr[mutex] _mu
+    # Replay / Score: the base trace. Pooled: the pool.
+    cdef Trace _base
+    cdef TracePool _pool
+    # Wrappers (MetricsHandler, RobustHandler): the wrapped handler.
+    cdef Handler _inner
+    # MetricsHandler: where runs are recorded.
+    cdef ProductionMetrics _metrics
+    # RobustHandler.
+    cdef bint _is_robust
+
+    cdef int _set_rng(self, object rng) except -1
+    cdef int _set_base(self, object base) except -1
+
+
+cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
+                    dict kwargs, object deadline)
+# run(handler, model, *args[:nargs], deadline=deadline, **kwargs) -> (value, trace).
