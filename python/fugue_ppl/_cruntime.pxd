@@ -55,6 +55,7 @@ cdef extern from "fugue/trace.hpp" namespace "fugue" nogil:
         void add_log_factor(double) noexcept
         void set_accumulators(double, double, double) noexcept
         cbool operator==(const CTrace&) noexcept
+        size_t count_flagged(uint8_t) noexcept
         @staticmethod
         uint64_t buffer_allocations() noexcept
 

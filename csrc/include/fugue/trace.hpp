@@ -59,6 +59,13 @@ class Trace {
     log_prior_ = prior; log_likelihood_ = lik; log_factors_ = fac;
   }
 
+  // Number of choices with all of `flags` set. Never throws.
+  std::size_t count_flagged(uint8_t flags) const noexcept {
+    std::size_t n = 0;
+    for (const Choice& c : choices_) n += (c.flags & flags) == flags;
+    return n;
+  }
+
   // Equal choices (address, kind, flags, value, log-prob) in the same order and
   // equal accumulators. Never throws.
   bool operator==(const Trace& o) const noexcept;

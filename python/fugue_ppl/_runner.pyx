@@ -1,0 +1,418 @@
+# cython: boundscheck=False, wraparound=False
+"""ModelRunner: a model behind validation, a circuit breaker, fallbacks, a
+deadline and metrics, one call per request.
+
+Every step of :meth:`ModelRunner.infer` is compiled: the breaker is C++, the
+run goes through the runtime's C entry point, and the result is a small
+extension object, so the whole pipeline costs little more than a bare pooled
+run.
+"""
+
+cimport cython
+from cpython.object cimport PyObject
+from cpython.tuple cimport PyTuple_GET_SIZE
+from libc.math cimport isfinite
+from libc.stdint cimport int64_t
+
+import math
+from collections import namedtuple
+
+from fugue_ppl._breaker cimport CircuitBreaker
+from fugue_ppl._cmetrics cimport seconds_per_tick, ticks
+from fugue_ppl._cruntime cimport CChoice, CTrace, kFlagFallback
+from fugue_ppl._metrics cimport ProductionMetrics
+from fugue_ppl._runtime cimport Handler, Trace, TracePool, run_impl
+
+from fugue_ppl._runtime import MetricsHandler, PooledPriorHandler, RobustHandler
+from fugue_ppl.errors import CircuitOpenError, InferenceTimeout
+
+__all__ = ["ModelRunner", "InferenceResult", "TraceIssue", "validate_trace"]
+
+
+cdef extern from "Python.h":
+    ctypedef PyObject* (*PyCFunction)(PyObject*, PyObject*)
+    ctypedef struct PyMethodDef:
+        const char* ml_name
+        PyCFunction ml_meth
+        int ml_flags
+        const char* ml_doc
+    int METH_FASTCALL
+    int METH_KEYWORDS
+    object PyCFunction_NewEx(PyMethodDef*, PyObject*, PyObject*)
+    PyObject* PyTuple_GET_ITEM(object, Py_ssize_t)
+    PyObject** PySequence_Fast_ITEMS(object)
+
+
+# ================================================================ results
+
+cdef str OK = "ok"
+cdef str FALLBACK = "fallback"
+cdef str TIMEOUT = "timeout"
+cdef str REJECTED = "rejected"
+
+
+@cython.freelist(32)
+@cython.final
+cdef class InferenceResult:
+    """The outcome of one :meth:`ModelRunner.infer` call.
+
+    Attributes
+    ----------
+    value : object
+        The model's return value, or the configured fallback.
+    status : {"ok", "fallback", "timeout", "rejected"}
+        ``"ok"``: the model ran and every site was sampled normally;
+        ``"fallback"``: the model failed and the fallback was served, or it
+        ran with fallback values at some sites (see :attr:`fallback_sites`);
+        ``"timeout"``: the deadline passed and the fallback was served;
+        ``"rejected"``: the circuit breaker refused the call and the fallback
+        was served (the model was not called).
+    model_version : str
+    duration : float
+        Seconds spent in :meth:`~ModelRunner.infer`.
+    trace : Trace or None
+        The run's trace (None when the model did not complete).
+    error : BaseException or None
+        What made the runner serve the fallback.
+    """
+
+    cdef readonly object value
+    cdef readonly str status
+    cdef readonly object model_version
+    cdef readonly double duration
+    cdef readonly Trace trace
+    cdef readonly object error
+
+    @property
+    def ok(self):
+        """True when ``status == "ok"``."""
+        return self.status is OK
+
+    @property
+    def fallback_sites(self):
+        """Addresses whose value was substituted by a fallback, in execution order."""
+        if self.trace is None or self.trace._t.get() == NULL:
+            return ()
+        return tuple(c.address for c in self.trace.choices if c.fallback)
+
+    def summary(self):
+        """The trace's log-weights and size (empty when there is no trace)."""
+        if self.trace is None or self.trace._t.get() == NULL:
+            return {}
+        cdef CTrace* t = self.trace._t.get()
+        return {"choices": t.size(), "fallbacks": t.count_flagged(kFlagFallback),
+                "log_prior": t.log_prior(), "log_likelihood": t.log_likelihood(),
+                "log_factors": t.log_factors(), "total_log_weight": t.total_log_weight()}
+
+    def to_dict(self):
+        """A JSON-friendly rendering (the value as is; the error as its kind and message)."""
+        return {"value": self.value, "status": self.status, "model_version": self.model_version,
+                "duration_seconds": self.duration, "fallback_sites": list(self.fallback_sites),
+                "trace": self.summary(),
+                "error": None if self.error is None else
+                {"kind": type(self.error).__name__, "message": str(self.error)}}
+
+    def __repr__(self):
+        return (f"InferenceResult(status={self.status!r}, value={self.value!r}, "
+                f"duration={self.duration:.3g}s)")
+
+
+cdef InferenceResult _result(object value, str status, object version, double duration,
+                             Trace trace, object error):
+    cdef InferenceResult res = InferenceResult.__new__(InferenceResult)
+    res.value = value
+    res.status = status
+    res.model_version = version
+    res.duration = duration
+    res.trace = trace
+    res.error = error
+    return res
+
+
+# ================================================================ runner
+
+cdef object _MISSING = object()
+
+
+cdef object _infer_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs,
+                            PyObject* kwnames):
+    return (<ModelRunner>self)._infer(args, nargs, kwnames)
+
+
+cdef PyMethodDef _infer_def
+_infer_def.ml_name = "infer"
+_infer_def.ml_meth = <PyCFunction><void*>_infer_fastcall
+_infer_def.ml_flags = METH_FASTCALL | METH_KEYWORDS
+_infer_def.ml_doc = b"""infer(*args, **kwargs)
+--
+
+Run the model on one request; returns an InferenceResult.
+
+Validates the inputs (ValidationError on bad input; the model is not called),
+asks the circuit breaker, runs the model (pooled, robust, under the
+deadline, recorded in the metrics) and reports the outcome to the breaker.
+When the model fails, times out or the breaker refuses the call, the
+configured fallback is returned with the matching status; without one the
+error is raised (CircuitOpenError carries retry_after).
+"""
+
+
+cdef class ModelRunner:
+    """Serve a model in production: validation, breaker, fallbacks, deadline, metrics.
+
+    Parameters
+    ----------
+    model : callable
+        The model function, called as ``model(*args, **kwargs)``.
+    config : fugue_ppl.config.Config, optional
+        Supplies the model version, the deadline (``runtime.max_inference_time``),
+        the pool sizes and the breaker settings. Defaults: ``load_config()``
+        with no file and no environment (the built-in defaults).
+    schema : fugue_ppl.validation.Schema, optional
+        Validates the inputs; its fields are in the model's argument order
+        and the model gets the cleaned values positionally.
+    fallback : object or callable, optional
+        Served when the model fails, times out or the breaker refuses the
+        call; a callable is called with the exception to produce it.
+        Without a fallback those errors are raised.
+    site_fallbacks : mapping, optional
+        Per-site fallbacks for a :class:`~fugue_ppl.RobustHandler` (keys: an
+        address, a pattern or a value type).
+    rng : None, int, SeedSequence or Generator
+    breaker : CircuitBreaker, optional
+        Default: one built from ``config.breaker``.
+    metrics : ProductionMetrics or None, optional
+        Default: a new one (``False`` turns metrics off).
+    deadline : float, optional
+        Overrides ``config.runtime.max_inference_time`` (seconds; ``None``
+        from the config means no deadline).
+
+    Examples
+    --------
+    >>> import fugue_ppl as fp
+    >>> from fugue_ppl.models import sensor
+    >>> runner = fp.ModelRunner(sensor, rng=42, fallback=(20.0, True))
+    >>> result = runner.infer(22.0)
+    >>> result.status, result.model_version
+    ('ok', '1')
+    """
+
+    cdef readonly object model
+    cdef readonly object config
+    cdef readonly object schema
+    cdef readonly CircuitBreaker breaker
+    cdef readonly ProductionMetrics metrics
+    cdef readonly TracePool pool
+    cdef readonly Handler handler
+    cdef readonly object version
+    cdef readonly object infer
+    cdef object _validate
+    cdef object _fallback
+    cdef bint _has_fallback
+    cdef bint _fallback_callable
+    cdef object _deadline
+    cdef double _spt
+
+    def __init__(self, model, config=None, schema=None, fallback=_MISSING, *,
+                 site_fallbacks=None, rng=None, breaker=None, metrics=None,
+                 deadline=_MISSING):
+        if not callable(model):
+            raise TypeError(f"ModelRunner: model must be callable, got {type(model).__name__}")
+        from fugue_ppl.config import Config, load_config
+        if config is None:
+            config = load_config(env={})
+        elif not isinstance(config, Config):
+            raise TypeError(f"ModelRunner: config must be a fugue_ppl.config.Config, got "
+                            f"{type(config).__name__}")
+        if schema is not None:
+            validate_args = getattr(schema, "validate_args", None)
+            if not callable(validate_args):
+                raise TypeError(f"ModelRunner: schema must be a fugue_ppl.validation.Schema, "
+                                f"got {type(schema).__name__}")
+            self._validate = validate_args
+        self.model = model
+        self.config = config
+        self.schema = schema
+        self.version = config.model.version
+        self._has_fallback = fallback is not _MISSING
+        self._fallback = None if fallback is _MISSING else fallback
+        self._fallback_callable = self._has_fallback and callable(fallback)
+        if breaker is None:
+            breaker = CircuitBreaker(_breaker_settings(config.breaker), name=f"{config.model.name}")
+        elif not isinstance(breaker, CircuitBreaker):
+            raise TypeError(f"ModelRunner: breaker must be a CircuitBreaker, got "
+                            f"{type(breaker).__name__}")
+        self.breaker = breaker
+        if metrics is None:
+            metrics = ProductionMetrics()
+        elif metrics is False:
+            metrics = None
+        elif not isinstance(metrics, ProductionMetrics):
+            raise TypeError(f"ModelRunner: metrics must be a ProductionMetrics, None or False, "
+                            f"got {type(metrics).__name__}")
+        self.metrics = metrics
+        if deadline is _MISSING:
+            deadline = config.runtime.max_inference_time
+        if deadline is not None:
+            if isinstance(deadline, (bool, str, bytes)) or not (
+                    isinstance(deadline, (int, float)) and isfinite(deadline) and deadline > 0):
+                raise ValueError(f"ModelRunner: deadline must be a positive number of seconds "
+                                 f"or None, got {deadline!r}")
+            deadline = float(deadline)
+        self._deadline = deadline
+        self.pool = TracePool(config.runtime.pool_max_size, config.runtime.pool_min_size)
+        h = PooledPriorHandler(rng=rng, pool=self.pool)
+        if site_fallbacks:
+            h = RobustHandler(h, fallbacks=site_fallbacks)
+        # The runner times each call itself and records it into the metrics
+        # (one clock read at each end serves the breaker and the metrics).
+        self.handler = h
+        self._spt = seconds_per_tick()
+        self.infer = PyCFunction_NewEx(&_infer_def, <PyObject*>self, NULL)
+
+    cdef object _serve_fallback(self, str status, double t0, Trace trace, object error):
+        # The fallback for a failed call, or the error when there is none.
+        if not self._has_fallback:
+            raise error
+        value = self._fallback(error) if self._fallback_callable else self._fallback
+        if self.metrics is not None:
+            self.metrics.c.get().add_fallback(1)
+        return _result(value, status, self.version, (ticks() - t0) * self._spt, trace, error)
+
+    cdef object _infer(self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
+        cdef int64_t t0 = ticks()
+        cdef int64_t t1
+        cdef dict kwargs = None
+        cdef Py_ssize_t k, nk
+        cdef object values
+        cdef tuple res
+        cdef Trace trace
+        if kwnames != NULL:
+            nk = PyTuple_GET_SIZE(<object>kwnames)
+            kwargs = {}
+            for k in range(nk):
+                kwargs[<object>PyTuple_GET_ITEM(<object>kwnames, k)] = <object>args[nargs + k]
+        if self._validate is not None:
+            if kwargs is None:
+                cleaned = self._validate(*[<object>args[k] for k in range(nargs)])
+            else:
+                cleaned = self._validate(*[<object>args[k] for k in range(nargs)], **kwargs)
+            values = tuple(cleaned.values())
+            args = PySequence_Fast_ITEMS(values)
+            nargs = PyTuple_GET_SIZE(values)
+            kwargs = None
+        if not self.breaker.c_allow():
+            return self._serve_fallback(REJECTED, t0, None, self.breaker.open_error())
+        cdef size_t nfb
+        try:
+            res = run_impl(self.handler, self.model, args, nargs, kwargs, self._deadline)
+        except InferenceTimeout as exc:
+            t1 = ticks()
+            self._failed(t0, t1, exc)
+            return self._serve_fallback(TIMEOUT, t0, None, exc)
+        except Exception as exc:
+            t1 = ticks()
+            self._failed(t0, t1, exc)
+            return self._serve_fallback(FALLBACK, t0, None, exc)
+        t1 = ticks()
+        self.breaker.c_record_success((t1 - t0) * self._spt)
+        trace = <Trace>res[1]
+        nfb = trace._t.get().count_flagged(kFlagFallback)
+        if self.metrics is not None:
+            self.metrics.record_run(t0, t1, None)
+            if nfb:
+                self.metrics.c.get().add_fallback(nfb)
+        return _result(res[0], FALLBACK if nfb else OK, self.version, (t1 - t0) * self._spt,
+                       trace, None)
+
+    cdef int _failed(self, int64_t t0, int64_t t1, object exc) except -1:
+        self.breaker.c_record_failure((t1 - t0) * self._spt)
+        if self.metrics is not None:
+            self.metrics.record_run(t0, t1, exc)
+        return 0
+
+    def __repr__(self):
+        name = getattr(self.model, "__name__", type(self.model).__name__)
+        return (f"ModelRunner({name}, version={self.version!r}, "
+                f"breaker={self.breaker.state!r})")
+
+
+cdef dict _breaker_settings(object section):
+    # The breaker's keyword settings from a config section (its field names).
+    names = ("degraded_threshold", "failure_threshold", "recovery_threshold", "window_size",
+             "minimum_calls", "open_duration", "backoff_factor", "max_open_duration",
+             "half_open_permits", "slow_call_duration")
+    out = {}
+    for n in names:
+        v = getattr(section, n, None)
+        if v is not None:
+            out[n] = v
+    return out
+
+
+# ================================================================ trace checks
+
+TraceIssue = namedtuple("TraceIssue", ["address", "kind", "message"], module="fugue_ppl._runner")
+TraceIssue.__doc__ = """A problem found by :func:`validate_trace`.
+
+Attributes
+----------
+address : str or None
+    The choice concerned (None for a trace-wide issue).
+kind : str
+    ``"non_finite_weight"``, ``"rejected"``, ``"non_finite_value"``,
+    ``"extreme_value"`` or ``"fallback"``.
+message : str
+"""
+
+
+def validate_trace(trace, max_abs=1e6):
+    """The production checks of a trace: weights, extreme values, fallbacks.
+
+    Parameters
+    ----------
+    trace : Trace
+    max_abs : float
+        Values with a larger magnitude are reported as extreme.
+
+    Returns
+    -------
+    list of TraceIssue
+        Empty when the trace looks healthy. A ``-inf`` total log-weight is
+        reported as ``"rejected"`` (a legitimate outcome, but never a usable
+        sample); NaN or ``+inf`` weights as ``"non_finite_weight"``.
+
+    Raises
+    ------
+    TypeError
+        ``trace`` is not a Trace; ``max_abs`` is not a number.
+    ValueError
+        ``max_abs`` is not positive.
+    """
+    if not isinstance(trace, Trace):
+        raise TypeError(f"validate_trace: trace must be a Trace, got {type(trace).__name__}")
+    if isinstance(max_abs, (bool, str, bytes)) or not isinstance(max_abs, (int, float)):
+        raise TypeError(f"validate_trace: max_abs must be a number, got {type(max_abs).__name__}")
+    if not max_abs > 0:
+        raise ValueError(f"validate_trace: max_abs must be > 0, got {max_abs!r}")
+    issues = []
+    for name in ("log_prior", "log_likelihood", "log_factors", "total_log_weight"):
+        w = getattr(trace, name)
+        if math.isnan(w) or w == math.inf:
+            issues.append(TraceIssue(None, "non_finite_weight", f"{name} is {w!r}"))
+    if trace.total_log_weight == -math.inf:
+        issues.append(TraceIssue(None, "rejected", "total_log_weight is -inf: the trace has "
+                                                   "zero probability"))
+    for c in trace.choices:
+        v = float(c.value)
+        if not math.isfinite(v):
+            issues.append(TraceIssue(c.address, "non_finite_value",
+                                     f"{c.kind} value at {c.address!r} is {v!r}"))
+        elif abs(v) > max_abs:
+            issues.append(TraceIssue(c.address, "extreme_value",
+                                     f"{c.kind} value at {c.address!r} is {v!r} "
+                                     f"(|value| > {max_abs!r})"))
+        if c.fallback:
+            issues.append(TraceIssue(c.address, "fallback",
+                                     f"{c.kind} at {c.address!r} holds a fallback value"))
+    return issues
