@@ -147,7 +147,31 @@ class InferenceTimeout(FugueError, TimeoutError):
 
 
 class CircuitOpenError(FugueError, RuntimeError):
-    """The circuit breaker refuses calls."""
+    """The circuit breaker refuses calls.
+
+    Attributes
+    ----------
+    retry_after : float or None
+        Seconds until the breaker admits a trial call (0.0 when it may do so
+        now or is in recovery, ``inf`` when forced open until reset); None
+        when unknown.
+    state : str or None
+        The breaker's state name (``"FAILED"`` or ``"RECOVERY"``), when known.
+    """
+
+    def __init__(self, message: str = "the circuit breaker refuses calls", *,
+                 retry_after: float | None = None, state: str | None = None,
+                 code: int | None = None):
+        self.retry_after = retry_after
+        self.state = state
+        super().__init__(message, code=code)
+
+    def __reduce__(self):
+        return (_circuit_open_error, (self.args[0], self.retry_after, self.state, self.code))
+
+
+def _circuit_open_error(message, retry_after, state, code):
+    return CircuitOpenError(message, retry_after=retry_after, state=state, code=code)
 
 
 class FugueWarning(UserWarning):
