@@ -59,7 +59,9 @@ from fugue_ppl._runtime import (
     sample,
     trace_buffer_allocations,
 )
+from fugue_ppl._breaker import BreakerState, CircuitBreaker, ManualClock
 from fugue_ppl._metrics import LatencyHistogram, ProductionMetrics
+from fugue_ppl._runner import InferenceResult, ModelRunner, TraceIssue, validate_trace
 from fugue_ppl.errors import (
     AddressConflict,
     CircuitOpenError,
@@ -88,6 +90,9 @@ __all__ = [
     "SafeScoreGivenTrace", "PooledPriorHandler", "MetricsHandler", "RobustHandler",
     # production metrics
     "ProductionMetrics", "LatencyHistogram",
+    # fault tolerance
+    "CircuitBreaker", "BreakerState", "ManualClock", "ModelRunner", "InferenceResult",
+    "TraceIssue", "validate_trace",
     # distributions
     "Distribution", "Normal", "Uniform", "LogNormal", "Exponential", "Beta", "Gamma",
     "Bernoulli", "Binomial", "Categorical", "Poisson", "StudentT", "Cauchy", "Laplace",

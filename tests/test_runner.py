@@ -1,0 +1,237 @@
+"""ModelRunner: validation, breaker, fallbacks, deadline and metrics around a model."""
+
+import math
+import threading
+
+import pytest
+
+import fugue_ppl as fp
+from fugue_ppl.config import load_config
+from fugue_ppl.models import sensor
+from fugue_ppl.validation import Finite, Range, Schema
+
+
+def _runner(model=sensor, **kw):
+    kw.setdefault("rng", 7)
+    return fp.ModelRunner(model, **kw)
+
+
+def test_ok_result_matches_a_pooled_run_with_the_same_seed():
+    result = _runner().infer(22.0)
+    value, trace = fp.run(fp.PooledPriorHandler(rng=7), sensor, 22.0)
+    assert result.status == "ok" and result.ok and result.error is None
+    assert result.value == value and result.trace == trace
+    assert result.model_version == "1" and result.duration > 0
+    assert result.fallback_sites == ()
+    s = result.summary()
+    assert s["choices"] == 3 and s["fallbacks"] == 0
+    assert s["total_log_weight"] == trace.total_log_weight
+    d = result.to_dict()
+    assert d["status"] == "ok" and d["error"] is None and d["trace"] == s
+
+
+def test_metrics_and_breaker_see_every_call():
+    r = _runner()
+    for _ in range(5):
+        r.infer(22.0)
+    assert r.metrics.inference_count == 5 and r.metrics.error_count == 0
+    assert r.breaker.metrics["successful_calls"] == 5
+    assert r.breaker.state == fp.BreakerState.HEALTHY
+
+
+def test_invalid_input_is_rejected_before_the_model_runs():
+    calls = []
+
+    def model(reading):
+        calls.append(reading)
+        return sensor(reading)
+
+    r = _runner(model, schema=Schema({"reading": Finite() & Range(-50, 150)}), fallback=0.0)
+    with pytest.raises(fp.ValidationError, match="reading"):
+        r.infer(float("nan"))
+    with pytest.raises(fp.ValidationError, match="reading"):
+        r.infer(reading=500.0)
+    assert calls == [] and r.metrics.inference_count == 0
+    assert r.breaker.metrics["allow_calls"] == 0
+    assert r.infer(reading=21).status == "ok" and calls == [21.0]   # cleaned: int -> float
+
+
+def test_a_failing_model_serves_the_fallback_and_counts_a_failure():
+    def broken(x):
+        raise KeyError("no such sensor")
+
+    r = _runner(broken, fallback=(20.0, True))
+    result = r.infer(1.0)
+    assert result.status == "fallback" and result.value == (20.0, True)
+    assert isinstance(result.error, KeyError) and result.trace is None
+    assert r.metrics.errors == {"KeyError": 1} and r.metrics.fallbacks == 1
+    assert r.breaker.metrics["failed_calls"] == 1
+
+
+def test_without_fallback_the_error_is_raised():
+    def broken(x):
+        raise KeyError("no such sensor")
+
+    r = _runner(broken)
+    with pytest.raises(KeyError, match="no such sensor"):
+        r.infer(1.0)
+    assert r.breaker.metrics["failed_calls"] == 1
+
+
+def test_a_callable_fallback_gets_the_error():
+    seen = []
+
+    def fallback(err):
+        seen.append(type(err).__name__)
+        return -1.0
+
+    r = _runner(lambda x: 1 / 0, fallback=fallback)
+    assert r.infer(1.0).value == -1.0 and seen == ["ZeroDivisionError"]
+
+
+def _runaway():
+    i = 0
+    while True:
+        fp.sample(fp.addr("w", i), fp.Normal(0.0, 1.0))
+        i += 1
+
+
+def test_a_runaway_model_times_out_mid_run():
+    r = _runner(_runaway, deadline=0.02, fallback=0.0)
+    result = r.infer()
+    assert result.status == "timeout" and isinstance(result.error, fp.InferenceTimeout)
+    assert 0.02 <= result.duration < 1.0
+    assert r.metrics.timeouts == 1
+    r2 = _runner(_runaway, deadline=0.02)
+    with pytest.raises(fp.InferenceTimeout):
+        r2.infer()
+
+
+def test_an_open_breaker_does_not_call_the_model():
+    calls = []
+
+    def model():
+        calls.append(1)
+        raise RuntimeError("down")
+
+    clock = fp.ManualClock()
+    breaker = fp.CircuitBreaker(clock=clock, minimum_calls=4, window_size=4, open_duration=10.0)
+    r = _runner(model, breaker=breaker, fallback="cached")
+    statuses = [r.infer().status for _ in range(8)]
+    assert statuses[:4] == ["fallback"] * 4 and statuses[4:] == ["rejected"] * 4
+    assert len(calls) == 4 and breaker.state == fp.BreakerState.FAILED
+    rejected = r.infer()
+    assert isinstance(rejected.error, fp.CircuitOpenError) and rejected.value == "cached"
+
+    r2 = _runner(model, breaker=breaker)
+    with pytest.raises(fp.CircuitOpenError) as info:
+        r2.infer()
+    assert info.value.retry_after == pytest.approx(10.0)
+    clock.advance(10.0)
+    assert r.infer().status == "fallback" and len(calls) == 5    # a trial call in RECOVERY
+
+
+def test_site_fallbacks_make_a_fallback_status():
+    def model():
+        return fp.sample("big", fp.LogNormal(800.0, 1.0))
+
+    r = _runner(model, site_fallbacks={"big": 1.0})
+    result = r.infer()
+    assert result.status == "fallback" and result.value == 1.0
+    assert result.fallback_sites == ("big",)
+    assert r.metrics.fallbacks == 1 and r.breaker.metrics["successful_calls"] == 1
+
+
+def test_config_supplies_version_deadline_and_pool():
+    cfg = load_config(env={"FUGUE_MODEL__VERSION": "2024-11",
+                           "FUGUE_RUNTIME__MAX_INFERENCE_TIME": "0.02",
+                           "FUGUE_RUNTIME__POOL_MAX_SIZE": "3"})
+    r = _runner(_runaway, config=cfg, fallback=0.0)
+    result = r.infer()
+    assert result.model_version == "2024-11" and result.status == "timeout"
+    assert r.pool.max_size == 3
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="model must be callable"):
+        fp.ModelRunner(3)
+    with pytest.raises(TypeError, match="config must be"):
+        fp.ModelRunner(sensor, config={"a": 1})
+    with pytest.raises(TypeError, match="schema must be"):
+        fp.ModelRunner(sensor, schema=object())
+    with pytest.raises(TypeError, match="breaker must be"):
+        fp.ModelRunner(sensor, breaker="x")
+    with pytest.raises(TypeError, match="metrics must be"):
+        fp.ModelRunner(sensor, metrics=1)
+    for bad in (0, -1.0, math.nan, "1", True):
+        with pytest.raises(ValueError, match="deadline"):
+            fp.ModelRunner(sensor, deadline=bad)
+
+
+def test_threads_share_a_runner_and_every_call_is_accounted_for():
+    def flaky(x):
+        v = fp.sample("v", fp.Uniform(0.0, 1.0))
+        if v < 0.3:
+            raise RuntimeError("injected")
+        return v
+
+    r = _runner(flaky, fallback=-1.0,
+                breaker=fp.CircuitBreaker(minimum_calls=10**6, window_size=10**6))
+    counts = {}
+    lock = threading.Lock()
+
+    def worker():
+        local = {}
+        for _ in range(500):
+            st = r.infer(0.0).status
+            local[st] = local.get(st, 0) + 1
+        with lock:
+            for k, v in local.items():
+                counts[k] = counts.get(k, 0) + v
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(counts.values()) == 4000
+    assert r.metrics.inference_count == 4000
+    assert r.metrics.errors.get("RuntimeError", 0) == counts["fallback"]
+    # 30% failures, 4000 calls: a 6-sigma band around 1200
+    assert abs(counts["fallback"] - 1200) < 6 * math.sqrt(4000 * 0.3 * 0.7)
+
+
+# ---------------------------------------------------------------- validate_trace
+
+def test_validate_trace_on_a_healthy_trace():
+    _, trace = fp.run(fp.PriorHandler(rng=1), sensor, 22.0)
+    assert fp.validate_trace(trace) == []
+
+
+def test_validate_trace_reports_each_problem():
+    def model():
+        fp.sample("huge", fp.Normal(1e9, 1.0))
+        fp.factor(-math.inf)
+
+    _, trace = fp.run(fp.PriorHandler(rng=1), model)
+    kinds = [(i.address, i.kind) for i in fp.validate_trace(trace, max_abs=1e6)]
+    assert kinds == [(None, "rejected"), ("huge", "extreme_value")]
+
+    h = fp.RobustHandler(fp.ScoreGivenTrace(fp.Trace.from_dict({})), fallbacks={float: 0.0})
+    with pytest.warns(fp.FugueWarning):
+        _, t2 = fp.run(fp.SafeReplayHandler(fp.Trace.from_dict({}), rng=1),
+                       lambda: fp.observe("y", fp.Normal(0.0, 1.0), math.nan))
+    assert [(i.address, i.kind) for i in fp.validate_trace(t2)] == [
+        (None, "rejected"), ("y", "non_finite_value")]
+    _, t3 = fp.run(h, lambda: fp.sample("x", fp.Normal(0.0, 1.0)))
+    assert [(i.address, i.kind) for i in fp.validate_trace(t3)] == [("x", "fallback")]
+
+
+def test_validate_trace_bad_arguments():
+    _, trace = fp.run(fp.PriorHandler(rng=1), sensor, 22.0)
+    with pytest.raises(TypeError, match="must be a Trace"):
+        fp.validate_trace({"x": 1})
+    with pytest.raises(ValueError, match="max_abs"):
+        fp.validate_trace(trace, max_abs=0)
+    with pytest.raises(TypeError, match="max_abs"):
+        fp.validate_trace(trace, max_abs="1")
