@@ -135,11 +135,66 @@ class EffectOutsideRun(FugueError, RuntimeError):
 
 
 class ValidationError(FugueError, ValueError):
-    """Input validation failed."""
+    """Input validation failed.
+
+    Raised by :mod:`fugue_ppl.validation` with every problem found at once.
+
+    Parameters
+    ----------
+    message : str
+        The summary message (bounded in length, free of control characters when
+        built by :mod:`fugue_ppl.validation`).
+    violations : iterable of Violation, optional
+        One :class:`fugue_ppl.validation.Violation` per problem.
+    code : int, optional
+        An error code.
+
+    Attributes
+    ----------
+    violations : list of Violation
+        The problems, in field order (empty when raised with a message only).
+        Each has ``field``, ``rule``, ``message`` and ``value`` (a safe
+        rendering, ``'***'`` for secret fields; never the raw value).
+    """
+
+    def __init__(self, message: str, *, violations=(), code: int | None = None):
+        super().__init__(message, code=code)
+        self.violations = list(violations)
 
 
 class ConfigError(FugueError, ValueError):
-    """The configuration is invalid."""
+    """The configuration is invalid.
+
+    Parameters
+    ----------
+    message : str
+        The message.
+    key : str, optional
+        The dotted key at fault, e.g. ``"breaker.failure_threshold"``.
+    layer : str, optional
+        Where the value came from, e.g. ``"file config.toml"``,
+        ``"environment variable FUGUE_BREAKER__FAILURE_THRESHOLD"``.
+    value : str, optional
+        A safe rendering of the offending value (``'***'`` for secrets).
+    suggestion : str, optional
+        The closest valid key, for a misspelt one.
+    problems : iterable, optional
+        Every problem found when several were (each with the attributes above
+        and ``message``); ``key``, ``layer``, ``value`` and ``suggestion``
+        describe the first.
+    code : int, optional
+        An error code.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None, layer: str | None = None,
+                 value: str | None = None, suggestion: str | None = None, problems=(),
+                 code: int | None = None):
+        super().__init__(message, code=code)
+        self.key = key
+        self.layer = layer
+        self.value = value
+        self.suggestion = suggestion
+        self.problems = tuple(problems)
 
 
 class InferenceTimeout(FugueError, TimeoutError):
