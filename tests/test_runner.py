@@ -235,3 +235,17 @@ def test_validate_trace_bad_arguments():
         fp.validate_trace(trace, max_abs=0)
     with pytest.raises(TypeError, match="max_abs"):
         fp.validate_trace(trace, max_abs="1")
+
+
+def test_the_compiled_input_check_agrees_with_the_schema():
+    schema = Schema({"a": Finite() & Range(0.0, 1.0, max_inclusive=False), "b": Finite()})
+    r = _runner(lambda a, b: a + b, schema=schema)
+    assert r.infer(0.0, 2.5).value == 2.5
+    assert r.infer(0.5, -1.0).value == -0.5
+    for bad in [(1.0, 0.0), (-1e-300, 0.0), (0.5, math.inf), (0.5, math.nan)]:
+        with pytest.raises(fp.ValidationError):
+            r.infer(*bad)
+        with pytest.raises(fp.ValidationError):
+            schema.validate_args(*bad)
+    assert r.infer(0, 2).value == 2.0          # ints take the schema's path and become floats
+    assert r.infer(b=1.0, a=0.25).value == 1.25

@@ -13,6 +13,8 @@ from cpython.object cimport PyObject
 from cpython.tuple cimport PyTuple_GET_SIZE
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t
+from libcpp.vector cimport vector
+from cpython.float cimport PyFloat_AS_DOUBLE
 
 import math
 from collections import namedtuple
@@ -207,6 +209,13 @@ cdef class ModelRunner:
     cdef readonly object version
     cdef readonly object infer
     cdef object _validate
+    # The schema's compiled fast path: every field a float check lo <= x <= hi
+    # (NaN passing where nan_ok). A call of exactly those floats, positional,
+    # is valid and unchanged; anything else goes through the schema.
+    cdef bint _fast
+    cdef vector[double] _lo
+    cdef vector[double] _hi
+    cdef vector[char] _nan_ok
     cdef object _fallback
     cdef bint _has_fallback
     cdef bint _fallback_callable
@@ -230,6 +239,7 @@ cdef class ModelRunner:
                 raise TypeError(f"ModelRunner: schema must be a fugue_ppl.validation.Schema, "
                                 f"got {type(schema).__name__}")
             self._validate = validate_args
+            self._compile_fast_path(schema)
         self.model = model
         self.config = config
         self.schema = schema
@@ -270,6 +280,32 @@ cdef class ModelRunner:
         self._spt = seconds_per_tick()
         self.infer = PyCFunction_NewEx(&_infer_def, <PyObject*>self, NULL)
 
+    cdef int _compile_fast_path(self, object schema) except -1:
+        bounds = getattr(schema, "float_bounds", None)
+        if not bounds or getattr(schema, "rules", ()):
+            return 0
+        for b in bounds:
+            if b is None:
+                return 0
+            self._lo.push_back(b[0])
+            self._hi.push_back(b[1])
+            self._nan_ok.push_back(1 if b[2] else 0)
+        self._fast = True
+        return 0
+
+    cdef bint _fast_valid(self, PyObject** args, Py_ssize_t nargs):
+        cdef Py_ssize_t k
+        cdef double x
+        if <size_t>nargs != self._lo.size():
+            return False
+        for k in range(nargs):
+            if type(<object>args[k]) is not float:
+                return False
+            x = PyFloat_AS_DOUBLE(<object>args[k])
+            if not (self._lo[k] <= x <= self._hi[k]) and not (x != x and self._nan_ok[k]):
+                return False
+        return True
+
     cdef object _serve_fallback(self, str status, double t0, Trace trace, object error):
         # The fallback for a failed call, or the error when there is none.
         if not self._has_fallback:
@@ -292,7 +328,8 @@ cdef class ModelRunner:
             kwargs = {}
             for k in range(nk):
                 kwargs[<object>PyTuple_GET_ITEM(<object>kwnames, k)] = <object>args[nargs + k]
-        if self._validate is not None:
+        if self._validate is not None and not (
+                self._fast and kwargs is None and self._fast_valid(args, nargs)):
             if kwargs is None:
                 cleaned = self._validate(*[<object>args[k] for k in range(nargs)])
             else:
@@ -305,7 +342,7 @@ cdef class ModelRunner:
             return self._serve_fallback(REJECTED, t0, None, self.breaker.open_error())
         cdef size_t nfb
         try:
-            res = run_impl(self.handler, self.model, args, nargs, kwargs, self._deadline)
+            res = run_impl(self.handler, self.model, args, nargs, kwargs, self._deadline, t0)
         except InferenceTimeout as exc:
             t1 = ticks()
             self._failed(t0, t1, exc)

@@ -1,6 +1,7 @@
 # The runtime's classes and entry point shared with other compiled modules
 # (the ModelRunner runs models through run_impl without Python overhead).
 from cpython.object cimport PyObject
+from libc.stdint cimport int64_t
 from libcpp.memory cimport unique_ptr
 from libcpp.mutex cimport mutex
 
@@ -49,5 +50,6 @@ cdef class Handler:
 
 
 cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
-                    dict kwargs, object deadline)
-# run(handler, model, *args[:nargs], deadline=deadline, **kwargs) -> (value, trace).
+                    dict kwargs, object deadline, int64_t start_tick=*)
+# run(handler, model, *args[:nargs], deadline=deadline, **kwargs) -> (value, trace);
+# the deadline counts from start_tick (a ticks() value) when it is not 0.

@@ -1393,11 +1393,11 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
     handler = <object>args[0]
     if not isinstance(handler, Handler):
         raise TypeError(f"run: handler must be a fugue_ppl Handler, got {type(handler).__name__}")
-    return run_impl(<Handler>handler, <object>args[1], args + 2, nargs - 2, kwargs, deadline)
+    return run_impl(<Handler>handler, <object>args[1], args + 2, nargs - 2, kwargs, deadline, 0)
 
 
 cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
-                    dict kwargs, object deadline):
+                    dict kwargs, object deadline, int64_t start_tick=0):
     if not callable(model):
         raise TypeError(f"run: model must be callable, got {type(model).__name__}")
     cdef Handler h = handler
@@ -1443,7 +1443,7 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
         d = deadline
         if not (d > 0) or not isfinite(d):
             raise ValueError(f"run: deadline must be a positive number of seconds, got {deadline!r}")
-        r.start_tick = ticks()
+        r.start_tick = start_tick if start_tick != 0 else ticks()
         # Saturate: a deadline beyond ~100 years is no deadline at all.
         r.deadline_tick = (r.start_tick + <int64_t>(d / seconds_per_tick()) if d < 3.0e9
                            else <int64_t>0x7FFFFFFFFFFFFFFF)
