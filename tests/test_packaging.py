@@ -30,7 +30,7 @@ def test_python_requirement_and_console_script():
 def test_typing_files_ship_next_to_the_compiled_modules():
     pkg = pathlib.Path(fugue_ppl.__file__).parent
     assert (pkg / "py.typed").is_file()
-    for mod in ("_runtime", "_distributions"):
+    for mod in ("_runtime", "_distributions", "_metrics", "_monitors", "_breaker", "_runner"):
         stub = pkg / f"{mod}.pyi"
         assert stub.is_file(), stub
         assert "def " in stub.read_text()

@@ -1,7 +1,7 @@
 """Type stubs of the compiled runtime (fugue_ppl._runtime)."""
 
 from types import TracebackType
-from typing import Any, Callable, Iterator, Literal, NamedTuple, TypeVar, overload
+from typing import Any, Callable, Iterator, Literal, Mapping, NamedTuple, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +20,8 @@ _RNGLike = None | int | np.random.SeedSequence | np.random.BitGenerator | np.ran
 __all__ = [
     "sample", "observe", "factor", "run", "addr", "Trace", "Choice", "TracePool", "PoolStats",
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
-    "SafeScoreGivenTrace", "PooledPriorHandler", "MetricsHandler", "trace_buffer_allocations",
+    "SafeScoreGivenTrace", "PooledPriorHandler", "MetricsHandler", "RobustHandler",
+    "trace_buffer_allocations",
 ]
 
 # ---------------------------------------------------------------- effects
@@ -171,3 +172,20 @@ class MetricsHandler(Handler):
     def inner(self) -> Handler: ...
     @property
     def metrics(self) -> _ProductionMetrics: ...
+
+
+class RobustHandler(Handler):
+    """Run ``inner`` with a fallback at every sampling site that fails (handler
+    errors, non-finite samples); substitutes are flagged in the trace and
+    counted by kind; observations are never dropped."""
+
+    def __init__(self, inner: Handler,
+                 fallbacks: Mapping[str | type, float | int | bool] | None = ...,
+                 on_nonfinite: Literal["fallback", "raise", "keep"] = ...) -> None: ...
+    @property
+    def inner(self) -> Handler: ...
+    @property
+    def on_nonfinite(self) -> str: ...
+    @property
+    def error_counts(self) -> dict[str, int]: ...
+    def reset_counts(self) -> None: ...
