@@ -10,7 +10,6 @@ run.
 
 cimport cython
 from cpython.object cimport PyObject
-from cpython.tuple cimport PyTuple_GET_SIZE
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t
 from libcpp.vector cimport vector
@@ -19,6 +18,10 @@ from cpython.float cimport PyFloat_AS_DOUBLE
 import math
 from collections import namedtuple
 
+from fugue_ppl._capi cimport (
+    METH_FASTCALL, METH_KEYWORDS, PyCFunction, PyCFunction_NewEx, PyMethodDef,
+    PyObject_Vectorcall, PySequence_Fast_ITEMS, PyTuple_GET_ITEM, PyTuple_GET_SIZE,
+)
 from fugue_ppl._breaker cimport CircuitBreaker
 from fugue_ppl._cmetrics cimport seconds_per_tick, ticks
 from fugue_ppl._cruntime cimport CChoice, CTrace, kFlagFallback
@@ -29,20 +32,6 @@ from fugue_ppl._runtime import MetricsHandler, PooledPriorHandler, RobustHandler
 from fugue_ppl.errors import CircuitOpenError, InferenceTimeout
 
 __all__ = ["ModelRunner", "InferenceResult", "TraceIssue", "validate_trace"]
-
-
-cdef extern from "Python.h":
-    ctypedef PyObject* (*PyCFunction)(PyObject*, PyObject*)
-    ctypedef struct PyMethodDef:
-        const char* ml_name
-        PyCFunction ml_meth
-        int ml_flags
-        const char* ml_doc
-    int METH_FASTCALL
-    int METH_KEYWORDS
-    object PyCFunction_NewEx(PyMethodDef*, PyObject*, PyObject*)
-    PyObject* PyTuple_GET_ITEM(object, Py_ssize_t)
-    PyObject** PySequence_Fast_ITEMS(object)
 
 
 # ================================================================ results

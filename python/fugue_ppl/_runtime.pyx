@@ -37,6 +37,10 @@ from fugue_ppl._cruntime cimport (
     CTraceHandle, CTracePool, HandlerMode, Status, current_run, kFlagFallback, kNoAddr,
     set_current_run,
 )
+from fugue_ppl._capi cimport (
+    METH_FASTCALL, METH_KEYWORDS, PyCFunction, PyCFunction_NewEx, PyMethodDef,
+    PyObject_Vectorcall, PySequence_Fast_ITEMS, PyTuple_GET_ITEM, PyTuple_GET_SIZE,
+)
 from fugue_ppl._distributions cimport Distribution, as_generator, bitgen_of
 from fugue_ppl._metrics cimport ProductionMetrics
 from fugue_ppl._cmetrics cimport seconds_per_tick, ticks
@@ -1318,19 +1322,6 @@ cdef bint _holds(CRun* r, bitgen_t* bg) noexcept:
     return False
 
 
-cdef extern from "Python.h":
-    ctypedef PyObject* (*PyCFunction)(PyObject*, PyObject*)
-    ctypedef struct PyMethodDef:
-        const char* ml_name
-        PyCFunction ml_meth
-        int ml_flags
-        const char* ml_doc
-    int METH_FASTCALL
-    int METH_KEYWORDS
-    object PyCFunction_NewEx(PyMethodDef*, PyObject*, PyObject*)
-    object PyObject_Vectorcall(object callable, PyObject** args, size_t nargsf, PyObject* kwnames)
-    Py_ssize_t PyTuple_GET_SIZE(object)
-    PyObject* PyTuple_GET_ITEM(object, Py_ssize_t)
 
 
 _RUN_DOC = """run(handler, model, /, *args, deadline=None, **kwargs)
