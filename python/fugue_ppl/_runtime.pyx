@@ -1455,29 +1455,36 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
             h._acquire()
             locked = 2
     set_current_run(&r)
+    if pm is None:
+        return (_call_model(&r, h, locked, model, args, nargs, kwargs), t)
     try:
-        try:
-            if kwargs is not None:
-                value = model(*[<object>args[k] for k in range(nargs)], **kwargs)
-            else:
-                value = PyObject_Vectorcall(model, args, <size_t>nargs, NULL)
-        finally:
-            set_current_run(r.outer)
-            if locked == 1:
-                h._mu.get().unlock()
-            elif locked == 2:
-                h._release()
+        value = _call_model(&r, h, locked, model, args, nargs, kwargs)
     except BaseException as exc:
-        if pm is not None:
-            pm.record_run(t0, ticks(), exc)
-            if r.fallbacks:
-                pm.c.get().add_fallback(r.fallbacks)
-        raise
-    if pm is not None:
-        pm.record_run(t0, ticks(), None)
+        pm.record_run(t0, ticks(), exc)
         if r.fallbacks:
             pm.c.get().add_fallback(r.fallbacks)
+        raise
+    pm.record_run(t0, ticks(), None)
+    if r.fallbacks:
+        pm.c.get().add_fallback(r.fallbacks)
     return (value, t)
+
+
+cdef object _call_model(CRun* r, Handler h, int locked, object model, PyObject** args,
+                        Py_ssize_t nargs, dict kwargs):
+    # Calls the model with `r` current; restores the outer run and releases
+    # the generator's lock however the model ends.
+    cdef Py_ssize_t k
+    try:
+        if kwargs is not None:
+            return model(*[<object>args[k] for k in range(nargs)], **kwargs)
+        return PyObject_Vectorcall(model, args, <size_t>nargs, NULL)
+    finally:
+        set_current_run(r.outer)
+        if locked == 1:
+            h._mu.get().unlock()
+        elif locked == 2:
+            h._release()
 
 
 cdef PyMethodDef _run_def
