@@ -1,6 +1,7 @@
 #include "fugue/handlers.hpp"
 
 #include <chrono>
+#include <thread>
 #include <cmath>
 #include <limits>
 
@@ -19,6 +20,16 @@ inline bool is_safe(HandlerMode m) noexcept {
   return m == HandlerMode::SafeReplay || m == HandlerMode::SafeScore;
 }
 }  // namespace
+
+void RunLock::lock() noexcept {
+  for (int k = 0; !try_lock(); ++k) {
+    if (k < 100) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+}
 
 int64_t monotonic_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(

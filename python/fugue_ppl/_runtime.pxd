@@ -3,10 +3,11 @@
 from cpython.object cimport PyObject
 from libc.stdint cimport int64_t
 from libcpp.memory cimport unique_ptr
-from libcpp.mutex cimport mutex
 
 from fugue_ppl._cdist cimport ValueKind, bitgen_t
-from fugue_ppl._cruntime cimport CChoice, CTrace, CTraceHandle, CTracePool, HandlerMode
+from fugue_ppl._cruntime cimport (
+    CChoice, CRunLock, CTrace, CTraceHandle, CTracePool, HandlerMode,
+)
 from fugue_ppl._metrics cimport ProductionMetrics
 
 
@@ -34,7 +35,7 @@ cdef class Handler:
     cdef bitgen_t* _bg
     cdef object _acquire
     cdef object _release
-    cdef unique_ptr[mutex] _mu
+    cdef unique_ptr[CRunLock] _mu
     # Replay / Score: the base trace. Pooled: the pool.
     cdef Trace _base
     cdef TracePool _pool

@@ -17,7 +17,6 @@ from cython.operator cimport dereference as deref
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libcpp.memory cimport unique_ptr
-from libcpp.mutex cimport mutex
 
 import fnmatch
 import math
@@ -32,7 +31,7 @@ from fugue_ppl._cdist cimport (
     CDist, CValue, ValueKind, bitgen_t, box_value, log_prob_value, value_kind,
 )
 from fugue_ppl._cruntime cimport (
-    coerce,
+    CRunLock, coerce,
     AddrId, CAddressTable, CChoice, CEffectResult, ChoiceKind, CPoolStats, CRun, CTrace,
     CTraceHandle, CTracePool, HandlerMode, Status, current_run, kFlagFallback, kNoAddr,
     set_current_run,
@@ -732,7 +731,7 @@ cdef class Handler:
     cdef int _set_rng(self, object rng) except -1:
         # A Generator (or BitGenerator) of the caller's may be used elsewhere:
         # hold numpy's own lock for each run. A generator we seeded ourselves
-        # is private to the handler: a C++ mutex guards it, at a fraction of
+        # is private to the handler: a C++ run lock guards it, at a fraction of
         # the cost.
         self._gen = as_generator(rng)
         self._bg = bitgen_of(self._gen)
@@ -741,7 +740,7 @@ cdef class Handler:
             self._acquire = lock.acquire
             self._release = lock.release
         else:
-            self._mu.reset(new mutex())
+            self._mu.reset(new CRunLock())
         return 0
 
     cdef int _set_base(self, object base) except -1:
