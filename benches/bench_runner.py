@@ -27,17 +27,15 @@ READING = 22.0
 RUNS_PER_CALL = 200
 
 
-def _loop(call, args, n):
-    def calls():
-        for _ in range(n):
-            call(*args)
-    return calls
-
-
 @pytest.mark.benchmark(group="runner overhead: sensor")
 def test_sensor_bare_pooled(bench):
     handler = fp.PooledPriorHandler(rng=SEED, pool=fp.TracePool(8))
-    bench(_loop(fp.run, (handler, sensor, READING), RUNS_PER_CALL))
+    run = fp.run
+
+    def calls():
+        for _ in range(RUNS_PER_CALL):
+            run(handler, sensor, READING)
+    bench(calls)
 
 
 @pytest.mark.benchmark(group="runner overhead: sensor")
@@ -46,7 +44,12 @@ def test_sensor_model_runner(bench):
         sensor, rng=SEED, deadline=1.0, fallback=(20.0, True),
         schema=Schema({"reading": Finite() & Range(-100.0, 200.0)}),
         site_fallbacks={"temperature": 20.0, bool: True})
-    bench(_loop(runner.infer, (READING,), RUNS_PER_CALL))
+    infer = runner.infer
+
+    def calls():
+        for _ in range(RUNS_PER_CALL):
+            infer(READING)
+    bench(calls)
     m = runner.metrics
     assert m.inference_count >= RUNS_PER_CALL and m.error_count == 0
     assert runner.breaker.state == fp.BreakerState.HEALTHY
