@@ -131,6 +131,46 @@ def test_an_open_breaker_does_not_call_the_model():
     assert r.infer().status == "fallback" and len(calls) == 5    # a trial call in RECOVERY
 
 
+def test_the_breaker_counts_every_permit_and_rejection_through_the_runner():
+    # A closed breaker admits the runner's calls without its lock; the permit
+    # is counted with the outcome, so the breaker's books still balance in
+    # every state: HEALTHY, DEGRADED, FAILED (rejections) and RECOVERY (trials).
+    fail = [False]
+
+    def model():
+        v = fp.sample("v", fp.Normal(0.0, 1.0))
+        if fail[0]:
+            raise RuntimeError("down")
+        return v
+
+    clock = fp.ManualClock()
+    breaker = fp.CircuitBreaker(clock=clock, minimum_calls=10, window_size=10,
+                                degraded_threshold=0.05, failure_threshold=0.5,
+                                open_duration=5.0, half_open_permits=2)
+    r = _runner(model, breaker=breaker, fallback=None)
+    for _ in range(9):
+        assert r.infer().status == "ok"
+    fail[0] = True
+    assert r.infer().status == "fallback"          # 1 of 10 failed: DEGRADED
+    assert breaker.state == fp.BreakerState.DEGRADED
+    m = breaker.metrics
+    assert (m["permitted_calls"], m["successful_calls"], m["failed_calls"]) == (10, 9, 1)
+    statuses = [r.infer().status for _ in range(8)]  # 6 of 10 failed: FAILED, then rejected
+    assert statuses == ["fallback"] * 5 + ["rejected"] * 3
+    assert breaker.state == fp.BreakerState.FAILED
+    m = breaker.metrics
+    assert (m["permitted_calls"], m["rejected_calls"], m["allow_calls"]) == (15, 3, 18)
+    assert m["successful_calls"] + m["failed_calls"] == m["permitted_calls"]
+    fail[0] = False
+    clock.advance(5.0)
+    assert [r.infer().status for _ in range(3)] == ["ok", "ok", "ok"]   # 2 trials heal it
+    assert breaker.state == fp.BreakerState.HEALTHY
+    m = breaker.metrics
+    assert (m["permitted_calls"], m["rejected_calls"], m["successful_calls"]) == (18, 3, 12)
+    assert m["transitions"]["RECOVERY->HEALTHY"] == 1
+    assert r.metrics.inference_count == 18
+
+
 def test_site_fallbacks_make_a_fallback_status():
     def model():
         return fp.sample("big", fp.LogNormal(800.0, 1.0))

@@ -272,6 +272,14 @@ void CircuitBreaker::record_failure(double seconds, Transition& t) noexcept {
   record_locked(code, t);
 }
 
+void CircuitBreaker::record_admitted(bool failed, double seconds, Transition& t) noexcept {
+  const uint8_t code =
+      seconds > config_.slow_call_duration ? (kSlow | kFail) : (failed ? kFail : 0);
+  std::lock_guard<SpinLock> lock(mu_);
+  ++permitted_;
+  record_locked(code, t);
+}
+
 void CircuitBreaker::record_ignored() noexcept {
   std::lock_guard<SpinLock> lock(mu_);
   ++ignored_;

@@ -42,5 +42,8 @@ cdef class CircuitBreaker:
     cdef int c_record_success(self, double seconds) except -1   # seconds < 0: unknown
     cdef int c_record_failure(self, double seconds) except -1
     cdef int c_record_ignored(self) except -1
+    # The outcome of a call admitted by `c.get().admit_closed()` (lock-free,
+    # closed breakers only), counting its permit too.
+    cdef int c_record_admitted(self, bint failed, double seconds) except -1
     # Calls the listeners (and logs) for a transition with `changed` set.
     cdef int c_notify(self, const CTransition& t) except -1

@@ -587,6 +587,14 @@ cdef class CircuitBreaker:
             self.c_notify(t)
         return 0
 
+    cdef int c_record_admitted(self, bint failed, double seconds) except -1:
+        cdef CTransition t
+        t.changed = False
+        self.c.get().record_admitted(failed, seconds, t)
+        if t.changed:
+            self.c_notify(t)
+        return 0
+
     cdef int c_record_ignored(self) except -1:
         self.c.get().record_ignored()
         return 0

@@ -66,6 +66,8 @@ cdef extern from "fugue/breaker.hpp" namespace "fugue" nogil:
         cbool allow(CTransition&) noexcept
         void record_success(double, CTransition&) noexcept
         void record_failure(double, CTransition&) noexcept
+        cbool admit_closed() noexcept
+        void record_admitted(cbool, double, CTransition&) noexcept
         void record_ignored() noexcept
         void force_open(double, CTransition&) noexcept
         void reset(CTransition&) noexcept

@@ -23,10 +23,11 @@ from fugue_ppl._capi cimport (
     PyObject_Vectorcall, PySequence_Fast_ITEMS, PyTuple_GET_ITEM, PyTuple_GET_SIZE,
 )
 from fugue_ppl._breaker cimport CircuitBreaker
+from fugue_ppl._cbreaker cimport CCircuitBreaker
 from fugue_ppl._cmetrics cimport seconds_per_tick, ticks
 from fugue_ppl._cruntime cimport CChoice, CTrace, kFlagFallback
 from fugue_ppl._metrics cimport ProductionMetrics
-from fugue_ppl._runtime cimport Handler, Trace, TracePool, run_impl
+from fugue_ppl._runtime cimport Handler, Trace, TracePool, run_core
 
 from fugue_ppl._runtime import MetricsHandler, PooledPriorHandler, RobustHandler
 from fugue_ppl.errors import CircuitOpenError, InferenceTimeout
@@ -44,6 +45,7 @@ cdef str REJECTED = "rejected"
 
 @cython.freelist(32)
 @cython.final
+@cython.freelist(64)
 cdef class InferenceResult:
     """The outcome of one :meth:`ModelRunner.infer` call.
 
@@ -209,6 +211,8 @@ cdef class ModelRunner:
     cdef bint _has_fallback
     cdef bint _fallback_callable
     cdef object _deadline
+    cdef double _deadline_s          # _deadline in seconds, 0 for none
+    cdef CCircuitBreaker* _br        # self.breaker's C++ breaker
     cdef double _spt
 
     def __init__(self, model, config=None, schema=None, fallback=_MISSING, *,
@@ -242,6 +246,7 @@ cdef class ModelRunner:
             raise TypeError(f"ModelRunner: breaker must be a CircuitBreaker, got "
                             f"{type(breaker).__name__}")
         self.breaker = breaker
+        self._br = self.breaker.c.get()
         if metrics is None:
             metrics = ProductionMetrics()
         elif metrics is False:
@@ -259,6 +264,7 @@ cdef class ModelRunner:
                                  f"or None, got {deadline!r}")
             deadline = float(deadline)
         self._deadline = deadline
+        self._deadline_s = 0.0 if deadline is None else deadline
         self.pool = TracePool(config.runtime.pool_max_size, config.runtime.pool_min_size)
         h = PooledPriorHandler(rng=rng, pool=self.pool)
         if site_fallbacks:
@@ -310,8 +316,6 @@ cdef class ModelRunner:
         cdef dict kwargs = None
         cdef Py_ssize_t k, nk
         cdef object values
-        cdef tuple res
-        cdef Trace trace
         if kwnames != NULL:
             nk = PyTuple_GET_SIZE(<object>kwnames)
             kwargs = {}
@@ -327,32 +331,42 @@ cdef class ModelRunner:
             args = PySequence_Fast_ITEMS(values)
             nargs = PyTuple_GET_SIZE(values)
             kwargs = None
-        if not self.breaker.c_allow():
+        # A closed breaker admits without its lock; the permit is counted
+        # with the outcome. Otherwise allow() decides (and counts).
+        cdef bint admitted = self._br.admit_closed()
+        if not admitted and not self.breaker.c_allow():
             return self._serve_fallback(REJECTED, t0, None, self.breaker.open_error())
         cdef size_t nfb
+        cdef Trace trace = Trace.__new__(Trace)
         try:
-            res = run_impl(self.handler, self.model, args, nargs, kwargs, self._deadline, t0)
+            value = run_core(self.handler, self.model, args, nargs, kwargs, self._deadline_s, t0,
+                             trace)
         except InferenceTimeout as exc:
             t1 = ticks()
-            self._failed(t0, t1, exc)
+            self._failed(admitted, t0, t1, exc)
             return self._serve_fallback(TIMEOUT, t0, None, exc)
         except Exception as exc:
             t1 = ticks()
-            self._failed(t0, t1, exc)
+            self._failed(admitted, t0, t1, exc)
             return self._serve_fallback(FALLBACK, t0, None, exc)
         t1 = ticks()
-        self.breaker.c_record_success((t1 - t0) * self._spt)
-        trace = <Trace>res[1]
+        cdef double seconds = (t1 - t0) * self._spt
+        if admitted:
+            self.breaker.c_record_admitted(False, seconds)
+        else:
+            self.breaker.c_record_success(seconds)
         nfb = trace._t.get().count_flagged(kFlagFallback)
         if self.metrics is not None:
             self.metrics.record_run(t0, t1, None)
             if nfb:
                 self.metrics.c.get().add_fallback(nfb)
-        return _result(res[0], FALLBACK if nfb else OK, self.version, (t1 - t0) * self._spt,
-                       trace, None)
+        return _result(value, FALLBACK if nfb else OK, self.version, seconds, trace, None)
 
-    cdef int _failed(self, int64_t t0, int64_t t1, object exc) except -1:
-        self.breaker.c_record_failure((t1 - t0) * self._spt)
+    cdef int _failed(self, bint admitted, int64_t t0, int64_t t1, object exc) except -1:
+        if admitted:
+            self.breaker.c_record_admitted(True, (t1 - t0) * self._spt)
+        else:
+            self.breaker.c_record_failure((t1 - t0) * self._spt)
         if self.metrics is not None:
             self.metrics.record_run(t0, t1, exc)
         return 0

@@ -1390,6 +1390,21 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
                     dict kwargs, object deadline, int64_t start_tick=0):
     if not callable(model):
         raise TypeError(f"run: model must be callable, got {type(model).__name__}")
+    cdef double d = 0.0
+    if deadline is not None:
+        if isinstance(deadline, (str, bytes, bool)):
+            raise TypeError(f"run: deadline must be a number of seconds, got "
+                            f"{type(deadline).__name__}")
+        d = deadline
+        if not (d > 0) or not isfinite(d):
+            raise ValueError(f"run: deadline must be a positive number of seconds, got {deadline!r}")
+    cdef Trace t = Trace.__new__(Trace)
+    value = run_core(handler, model, args, nargs, kwargs, d, start_tick, t)
+    return (value, t)
+
+
+cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
+                     dict kwargs, double deadline, int64_t start_tick, Trace t):
     cdef Handler h = handler
     cdef ProductionMetrics pm = None
     cdef int64_t t0 = 0
@@ -1401,10 +1416,7 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
             robust = h
         h = h._inner
     cdef CRun r
-    cdef Trace t = Trace.__new__(Trace)
     cdef int locked = 0
-    cdef Py_ssize_t k
-    cdef double d
     if h._pool is not None:
         t._t.acquire(deref(h._pool.c.get()))
         t._pool = h._pool
@@ -1426,17 +1438,11 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
         raise TypeError(f"run: {type(handler).__name__} has no base trace: a handler "
                         "subclass must call the base class's __init__")
     r.outer = current_run()
-    if deadline is not None:
-        if isinstance(deadline, (str, bytes, bool)):
-            raise TypeError(f"run: deadline must be a number of seconds, got "
-                            f"{type(deadline).__name__}")
-        d = deadline
-        if not (d > 0) or not isfinite(d):
-            raise ValueError(f"run: deadline must be a positive number of seconds, got {deadline!r}")
+    if deadline > 0:
         r.start_tick = start_tick if start_tick != 0 else ticks()
         # Saturate: a deadline beyond ~100 years is no deadline at all.
-        r.deadline_tick = (r.start_tick + <int64_t>(d / seconds_per_tick()) if d < 3.0e9
-                           else <int64_t>0x7FFFFFFFFFFFFFFF)
+        r.deadline_tick = (r.start_tick + <int64_t>(deadline / seconds_per_tick())
+                           if deadline < 3.0e9 else <int64_t>0x7FFFFFFFFFFFFFFF)
     if r.outer != NULL and r.outer.deadline_tick != 0 and (
             r.deadline_tick == 0 or r.outer.deadline_tick < r.deadline_tick):
         # A nested run never outlives the enclosing run's deadline.
@@ -1455,7 +1461,7 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
             locked = 2
     set_current_run(&r)
     if pm is None:
-        return (_call_model(&r, h, locked, model, args, nargs, kwargs), t)
+        return _call_model(&r, h, locked, model, args, nargs, kwargs)
     try:
         value = _call_model(&r, h, locked, model, args, nargs, kwargs)
     except BaseException as exc:
@@ -1466,7 +1472,7 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
     pm.record_run(t0, ticks(), None)
     if r.fallbacks:
         pm.c.get().add_fallback(r.fallbacks)
-    return (value, t)
+    return value
 
 
 cdef object _call_model(CRun* r, Handler h, int locked, object model, PyObject** args,

@@ -106,6 +106,19 @@ class CircuitBreaker {
   void record_success(double seconds, Transition& t) noexcept;
   void record_failure(double seconds, Transition& t) noexcept;
 
+  // Lock-free admission for a caller that always records the outcome (a
+  // ModelRunner): true when the breaker is closed (Healthy or Degraded),
+  // where every call is admitted. Such a call's permit is counted when its
+  // outcome is recorded with record_admitted(); when this returns false the
+  // caller asks allow() as usual. Never throws.
+  bool admit_closed() const noexcept {
+    const BreakerState s = state();
+    return s == BreakerState::Healthy || s == BreakerState::Degraded;
+  }
+  // record_success (failed false) or record_failure of a call admit_closed()
+  // admitted, counting its permit too. Never throws.
+  void record_admitted(bool failed, double seconds, Transition& t) noexcept;
+
   // Records a call that is to count neither way; in Recovery it gives its
   // trial permit back. Never throws.
   void record_ignored() noexcept;
