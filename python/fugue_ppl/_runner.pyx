@@ -14,6 +14,10 @@ from libc.math cimport isfinite
 from libc.stdint cimport int64_t
 from libcpp.vector cimport vector
 from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.object cimport PyTypeObject
+
+cdef extern from "Python.h":
+    PyTypeObject PyFloat_Type
 
 import math
 from collections import namedtuple
@@ -288,16 +292,18 @@ cdef class ModelRunner:
         self._fast = True
         return 0
 
-    cdef bint _fast_valid(self, PyObject** args, Py_ssize_t nargs):
+    cdef inline bint _fast_valid(self, PyObject** args, Py_ssize_t nargs) noexcept:
         cdef Py_ssize_t k
         cdef double x
+        cdef const double* lo = self._lo.data()
+        cdef const double* hi = self._hi.data()
         if <size_t>nargs != self._lo.size():
             return False
         for k in range(nargs):
-            if type(<object>args[k]) is not float:
+            if args[k].ob_type != &PyFloat_Type:
                 return False
             x = PyFloat_AS_DOUBLE(<object>args[k])
-            if not (self._lo[k] <= x <= self._hi[k]) and not (x != x and self._nan_ok[k]):
+            if not (lo[k] <= x <= hi[k]) and not (x != x and self._nan_ok[k]):
                 return False
         return True
 
@@ -356,10 +362,14 @@ cdef class ModelRunner:
         else:
             self.breaker.c_record_success(seconds)
         nfb = trace._t.get().count_flagged(kFlagFallback)
-        if self.metrics is not None:
-            self.metrics.record_run(t0, t1, None)
+        cdef ProductionMetrics pm = self.metrics
+        if pm is not None:
+            if pm._has_monitors:
+                pm.record_run(t0, t1, None)
+            else:
+                pm.c.get().record(seconds, t1)   # what record_run does without monitors
             if nfb:
-                self.metrics.c.get().add_fallback(nfb)
+                pm.c.get().add_fallback(nfb)
         return _result(value, FALLBACK if nfb else OK, self.version, seconds, trace, None)
 
     cdef int _failed(self, bint admitted, int64_t t0, int64_t t1, object exc) except -1:
