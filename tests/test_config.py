@@ -12,6 +12,8 @@ import sys
 import traceback
 
 import pytest
+
+import fugue_ppl as fp
 from fugue_ppl import config as C
 from fugue_ppl.config import (
     PROFILES,
@@ -758,7 +760,7 @@ def test_breaker_section_matches_the_circuit_breaker():
     from fugue_ppl._breaker import BreakerConfig as Settings
 
     def settings(section):
-        return Settings(**{k: v for k, v in dataclasses.asdict(section).items() if v is not None})
+        return Settings(**section.breaker_kwargs())
     ours = settings(Config().breaker).to_dict()
     theirs = Settings().to_dict()
     assert ours == theirs
@@ -770,6 +772,45 @@ def test_breaker_section_matches_the_circuit_breaker():
         "FUGUE_BREAKER__DEGRADED_THRESHOLD": "1", "FUGUE_BREAKER__RECOVERY_THRESHOLD": "1",
         "FUGUE_BREAKER__BACKOFF_FACTOR": "1e6"})
     assert settings(extreme.breaker).window_size == 1_000_000
+    timed = load_config(env={"FUGUE_BREAKER__WINDOW_TYPE": " Time ",
+                             "FUGUE_BREAKER__WINDOW_SECONDS": "86400",
+                             "FUGUE_BREAKER__MINIMUM_CALLS": "5000",
+                             "FUGUE_BREAKER__RECOVERY_SUCCESS_RATE": "1e-9"})
+    b = settings(timed.breaker)
+    assert (b.window_type, b.window_size, b.minimum_calls, b.recovery_success_rate) == (
+        "time", 86400.0, 5000, 1e-9)
+
+
+def test_breaker_window_type_and_recovery_rate_reach_the_runner():
+    from fugue_ppl.models import sensor
+    cfg = load_config(env={"FUGUE_BREAKER__WINDOW_TYPE": "time",
+                           "FUGUE_BREAKER__WINDOW_SECONDS": "30",
+                           "FUGUE_BREAKER__RECOVERY_SUCCESS_RATE": "0.6"})
+    assert cfg.breaker.window_type == "time" and cfg.breaker.window_seconds == 30.0
+    bc = fp.ModelRunner(sensor, config=cfg, rng=0).breaker.config
+    assert (bc.window_type, bc.window_size, bc.recovery_success_rate) == ("time", 30.0, 0.6)
+    # A count window ignores window_seconds; minimum_calls is bounded by a count window only.
+    assert load_config().breaker.breaker_kwargs()["window_size"] == 100
+    with pytest.raises(ConfigError, match="minimum_calls must not exceed window_size"):
+        load_config(env={"FUGUE_BREAKER__MINIMUM_CALLS": "500"})
+    assert load_config(env={"FUGUE_BREAKER__MINIMUM_CALLS": "500",
+                            "FUGUE_BREAKER__WINDOW_TYPE": "time"}).breaker.minimum_calls == 500
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("WINDOW_TYPE", "sliding", "breaker.window_type = 'sliding' (environment variable "
+     "FUGUE_BREAKER__WINDOW_TYPE): must be one of 'count', 'time'"),
+    ("RECOVERY_SUCCESS_RATE", "0", "breaker.recovery_success_rate = 0.0 (environment variable "
+     "FUGUE_BREAKER__RECOVERY_SUCCESS_RATE): must be in (0, 1]"),
+    ("RECOVERY_SUCCESS_RATE", "1.5", "must be in (0, 1]"),
+    ("WINDOW_SECONDS", "0", "breaker.window_seconds = 0.0"),
+    ("WINDOW_SECONDS", "inf", "must be > 0 and <= 86400 seconds"),
+    ("WINDOW_SECONDS", "86401", "must be > 0 and <= 86400 seconds"),
+])
+def test_bad_breaker_window_settings(key, value, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(env={f"FUGUE_BREAKER__{key}": value})
+    assert message in str(info.value)
 
 
 def test_profiles_only_name_known_keys():

@@ -388,16 +388,8 @@ cdef class ModelRunner:
 
 
 cdef dict _breaker_settings(object section):
-    # The breaker's keyword settings from a config section (its field names).
-    names = ("degraded_threshold", "failure_threshold", "recovery_threshold", "window_size",
-             "minimum_calls", "open_duration", "backoff_factor", "max_open_duration",
-             "half_open_permits", "slow_call_duration")
-    out = {}
-    for n in names:
-        v = getattr(section, n, None)
-        if v is not None:
-            out[n] = v
-    return out
+    # The breaker's keyword settings from the config's breaker section.
+    return section.breaker_kwargs()
 
 
 # ================================================================ trace checks

@@ -103,6 +103,8 @@ __all__ = [
 
 #: The environments, each a profile of defaults.
 ENVIRONMENTS = ("development", "staging", "production")
+#: The circuit breaker's window types (case-insensitive).
+WINDOW_TYPES = ("count", "time")
 #: Accepted log levels (case-insensitive; ``WARN`` and ``FATAL`` are aliases).
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
 _LOG_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
@@ -697,6 +699,15 @@ class BreakerConfig(_Section):
     slow_call_duration : float or None, default None
         Calls slower than this many seconds count as failures (None: off;
         else > 0, <= 1e9).
+    window_type : {"count", "time"}, default "count"
+        ``"count"``: the window is the last ``window_size`` calls;
+        ``"time"``: the calls of the last ``window_seconds`` seconds.
+    window_seconds : float, default 60.0
+        Length of a time window (> 0, at most a day); used when
+        ``window_type`` is ``"time"``.
+    recovery_success_rate : float, default 1.0
+        Fraction of the Recovery trial calls that must succeed to close the
+        breaker again, in (0, 1].
     """
 
     _PATH: ClassVar[str] = "breaker"
@@ -711,6 +722,28 @@ class BreakerConfig(_Section):
     max_open_duration: float | None = _f(None, check=_breaker_duration)
     half_open_permits: int = _f(5, check=_between(1, 2 ** 31))
     slow_call_duration: float | None = _f(None, check=_breaker_duration)
+    window_type: str = _f("count", check=_choice(WINDOW_TYPES, _norm_env))
+    window_seconds: float = _f(60.0, check=lambda x: None if 0.0 < x <= 86400.0
+                               else "must be > 0 and <= 86400 seconds")
+    recovery_success_rate: float = _f(1.0, check=lambda x: None if 0.0 < x <= 1.0
+                                      else "must be in (0, 1]")
+
+    def breaker_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`fugue_ppl.CircuitBreaker` these settings give.
+
+        Unset optional settings are left out (the breaker's defaults apply);
+        a time window's ``window_size`` is ``window_seconds``.
+
+        Examples
+        --------
+        >>> BreakerConfig(window_type="time", window_seconds=30.0).breaker_kwargs()["window_size"]
+        30.0
+        """
+        out = {f.name: getattr(self, f.name) for f in fields(self)
+               if f.name != "window_seconds" and getattr(self, f.name) is not None}
+        if self.window_type == "time":
+            out["window_size"] = self.window_seconds
+        return out
 
     def _relations(self):
         out = []
@@ -723,7 +756,7 @@ class BreakerConfig(_Section):
         if self.degraded_threshold > self.failure_threshold:
             out.append((("degraded_threshold", "failure_threshold"),
                         "degraded_threshold must not exceed failure_threshold"))
-        if self.minimum_calls > self.window_size:
+        if self.window_type == "count" and self.minimum_calls > self.window_size:
             out.append((("minimum_calls", "window_size"),
                         "minimum_calls must not exceed window_size"))
         if self.max_open_duration is not None and self.open_duration > self.max_open_duration:
