@@ -28,20 +28,6 @@ LatencyHistogram::LatencyHistogram(double lowest, double highest, int sub_bits)
   for (std::size_t i = 0; i < n_buckets_; ++i) counts_[i].store(0, std::memory_order_relaxed);
 }
 
-std::size_t LatencyHistogram::index_of(double seconds) const noexcept {
-  const double v = seconds * inv_lowest_;
-  if (!(v >= 1.0)) return 0;
-  if (!(v < top_)) return n_buckets_ - 1;  // beyond the last group, +inf included
-  // v is a normal double in [1, 2^groups): its exponent is the group and the
-  // top sub_bits of its mantissa are the sub-bucket (exactly what
-  // floor((v / 2^g - 1) 2^sub_bits) gives, without the arithmetic).
-  uint64_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  const std::size_t g = static_cast<std::size_t>((bits >> 52) - 1023);
-  const std::size_t sub = static_cast<std::size_t>((bits >> (52 - sub_bits_)) & ((1u << sub_bits_) - 1));
-  return 1 + (g << sub_bits_) + sub;
-}
-
 double LatencyHistogram::bucket_lower(std::size_t i) const noexcept {
   if (i == 0) return 0.0;
   if (i >= n_buckets_ - 1) return std::ldexp(lowest_, groups_);
@@ -57,24 +43,6 @@ double LatencyHistogram::bucket_upper(std::size_t i) const noexcept {
 
 void LatencyHistogram::record_many(const double* xs, std::size_t n) noexcept {
   for (std::size_t k = 0; k < n; ++k) record(xs[k]);
-}
-
-void LatencyHistogram::add_sum(double x) noexcept {
-  double cur = sum_.load(std::memory_order_relaxed);
-  while (!sum_.compare_exchange_weak(cur, cur + x, std::memory_order_relaxed)) {
-  }
-}
-
-void LatencyHistogram::update_min(double x) noexcept {
-  double cur = min_.load(std::memory_order_relaxed);
-  while (x < cur && !min_.compare_exchange_weak(cur, x, std::memory_order_relaxed)) {
-  }
-}
-
-void LatencyHistogram::update_max(double x) noexcept {
-  double cur = max_.load(std::memory_order_relaxed);
-  while (x > cur && !max_.compare_exchange_weak(cur, x, std::memory_order_relaxed)) {
-  }
 }
 
 uint64_t LatencyHistogram::count() const noexcept {

@@ -5,6 +5,7 @@
 // default 7 bits). Recording is lock-free and loses no sample under
 // concurrent writers.
 #include <atomic>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -69,10 +70,36 @@ class LatencyHistogram {
   }
 
  private:
-  std::size_t index_of(double seconds) const noexcept;
-  void add_sum(double x) noexcept;
-  void update_min(double x) noexcept;
-  void update_max(double x) noexcept;
+  // Inline: record() is on every inference's path.
+  std::size_t index_of(double seconds) const noexcept {
+    const double v = seconds * inv_lowest_;
+    if (!(v >= 1.0)) return 0;
+    if (!(v < top_)) return n_buckets_ - 1;  // beyond the last group, +inf included
+    // v is a normal double in [1, 2^groups): its exponent is the group and the
+    // top sub_bits of its mantissa are the sub-bucket (exactly what
+    // floor((v / 2^g - 1) 2^sub_bits) gives, without the arithmetic).
+    uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    const std::size_t g = static_cast<std::size_t>((bits >> 52) - 1023);
+    const std::size_t sub =
+        static_cast<std::size_t>((bits >> (52 - sub_bits_)) & ((1u << sub_bits_) - 1));
+    return 1 + (g << sub_bits_) + sub;
+  }
+  void add_sum(double x) noexcept {
+    double cur = sum_.load(std::memory_order_relaxed);
+    while (!sum_.compare_exchange_weak(cur, cur + x, std::memory_order_relaxed)) {
+    }
+  }
+  void update_min(double x) noexcept {
+    double cur = min_.load(std::memory_order_relaxed);
+    while (x < cur && !min_.compare_exchange_weak(cur, x, std::memory_order_relaxed)) {
+    }
+  }
+  void update_max(double x) noexcept {
+    double cur = max_.load(std::memory_order_relaxed);
+    while (x > cur && !max_.compare_exchange_weak(cur, x, std::memory_order_relaxed)) {
+    }
+  }
 
   double lowest_, highest_, inv_lowest_;
   double top_;  // 2^groups_: scaled values at or above it overflow
