@@ -289,3 +289,11 @@ def test_the_compiled_input_check_agrees_with_the_schema():
             schema.validate_args(*bad)
     assert r.infer(0, 2).value == 2.0          # ints take the schema's path and become floats
     assert r.infer(b=1.0, a=0.25).value == 1.25
+
+
+def test_deadline_property():
+    assert _runner(deadline=0.25).deadline == 0.25
+    assert _runner(deadline=None).deadline is None
+    assert _runner().deadline == load_config().runtime.max_inference_time
+    with pytest.raises(AttributeError):
+        _runner().deadline = 1.0

@@ -42,6 +42,8 @@ class ModelRunner:
     handler: Handler
     version: Any
     infer: Callable[..., InferenceResult]
+    @property
+    def deadline(self) -> float | None: ...
 
     def __init__(self, model: Callable[..., Any], config: Any = ..., schema: Any = ...,
                  fallback: Any = ..., *, site_fallbacks: Mapping[Any, Any] | None = ...,

@@ -381,6 +381,11 @@ cdef class ModelRunner:
             self.metrics.record_run(t0, t1, exc)
         return 0
 
+    @property
+    def deadline(self):
+        """Seconds one call may take (checked at every effect), or None."""
+        return self._deadline
+
     def __repr__(self):
         name = getattr(self.model, "__name__", type(self.model).__name__)
         return (f"ModelRunner({name}, version={self.version!r}, "

@@ -17,8 +17,8 @@ before::
   else ``"production"``.
 * **TOML file**: sections ``[model]`` (with ``[model.params]``),
   ``[runtime]``, ``[breaker]``, ``[monitor.ewma]``, ``[monitor.cusum]``,
-  ``[metrics]``, ``[secrets]``, and the top-level keys ``environment`` and
-  ``log_level``.
+  ``[metrics]``, ``[health]``, ``[slo]``, ``[secrets]``, and the top-level
+  keys ``environment`` and ``log_level``.
 * **environment variables**: ``FUGUE_<SECTION>__<KEY>`` (a double underscore
   between levels, names case-insensitive), e.g.
   ``FUGUE_BREAKER__FAILURE_THRESHOLD=0.4``, ``FUGUE_LOG_LEVEL=debug``,
@@ -92,6 +92,8 @@ __all__ = [
     "EWMAConfig",
     "CUSUMConfig",
     "MetricsConfig",
+    "HealthConfig",
+    "SLOConfig",
     "SecretsConfig",
     "ConfigProblem",
     "load_config",
@@ -648,15 +650,12 @@ class RuntimeConfig(_Section):
         Trace pool capacity (>= 1).
     pool_min_size : int, default 0
         Traces the pool keeps when shrinking (>= 0, <= ``pool_max_size``).
-    error_threshold : float, default 0.1
-        Error rate in [0, 1] above which the service reports itself degraded.
     """
 
     _PATH: ClassVar[str] = "runtime"
     max_inference_time: float = _f(1.0, check=_duration)
     pool_max_size: int = _f(64, check=_at_least(1))
     pool_min_size: int = _f(0, check=_at_least(0))
-    error_threshold: float = _f(0.1, check=_unit)
 
     def _relations(self):
         if self.pool_min_size > self.pool_max_size:
@@ -831,6 +830,127 @@ class MetricsConfig(_Section):
     window_seconds: float = _f(60.0, check=_duration)
 
 
+def _open_unit(x: float) -> str | None:
+    return None if 0.0 < x < 1.0 else "must be strictly between 0 and 1"
+
+
+def _fraction(x: float) -> str | None:
+    return None if 0.0 < x < math.inf else "must be a positive, finite number"
+
+
+def _optional(check):
+    def opt(x):
+        return None if x is None else check(x)
+    return opt
+
+
+@dataclass(frozen=True, slots=True)
+class HealthConfig(_Section):
+    """Health-check settings (the fields of :class:`fugue_ppl.health.HealthSettings`).
+
+    The latency reference is ``runtime.max_inference_time``.
+
+    Attributes
+    ----------
+    error_rate_degraded : float, default 0.05
+        Error rates above this are degraded.
+    error_rate_unhealthy : float, default 0.2
+        Error rates above this are unhealthy (> ``error_rate_degraded``).
+    latency_quantile : float, default 0.99
+        The latency quantile judged, in (0, 1].
+    latency_fraction : float, default 0.8
+        The quantile above this fraction of the timeout is degraded.
+    latency_unhealthy_fraction : float, default 1.0
+        The quantile above this fraction of the timeout is unhealthy
+        (> ``latency_fraction``).
+    pool_min_hit_ratio : float, default 0.8
+        A trace-pool hit ratio below this is degraded, in [0, 1].
+    min_calls : int, default 10
+        Fewer inferences in the window are not judged (>= 1).
+    window : float, default 60.0
+        Seconds the windowed checks span (> 0).
+    warmup : int, default 10
+        Smoke runs of the warm-up (>= 0; 0: no warm-up needed).
+    healthy_threshold : float, default 0.96
+        Scores at or above this are healthy.
+    degraded_threshold : float, default 0.75
+        Scores at or above this are degraded (<= ``healthy_threshold``).
+    trend_window : int, default 10
+        Scores fitted for the trend (>= 2).
+    trend_delta : float, default 0.001
+        The early warning's slope threshold, score per second (>= 0).
+    trend_consecutive : int, default 3
+        Consecutive falling checks that raise the early warning (>= 1).
+    forecast_horizon : float, default 60.0
+        Seconds ahead of the forecast (>= 0).
+    history_size : int, default 256
+        Scores kept (>= ``trend_window``).
+    """
+
+    _PATH: ClassVar[str] = "health"
+    error_rate_degraded: float = _f(0.05, check=_unit)
+    error_rate_unhealthy: float = _f(0.2, check=_unit)
+    latency_quantile: float = _f(0.99, check=lambda x: None if 0.0 < x <= 1.0
+                                 else "must be in (0, 1]")
+    latency_fraction: float = _f(0.8, check=_fraction)
+    latency_unhealthy_fraction: float = _f(1.0, check=_fraction)
+    pool_min_hit_ratio: float = _f(0.8, check=_unit)
+    min_calls: int = _f(10, check=_at_least(1))
+    window: float = _f(60.0, check=_duration)
+    warmup: int = _f(10, check=_at_least(0))
+    healthy_threshold: float = _f(0.96, check=_unit)
+    degraded_threshold: float = _f(0.75, check=_unit)
+    trend_window: int = _f(10, check=_at_least(2))
+    trend_delta: float = _f(0.001, check=lambda x: None if 0.0 <= x < math.inf
+                            else "must be a finite number >= 0")
+    trend_consecutive: int = _f(3, check=_at_least(1))
+    forecast_horizon: float = _f(60.0, check=lambda x: None if 0.0 <= x < math.inf
+                                 else "must be a finite number >= 0")
+    history_size: int = _f(256, check=_at_least(2))
+
+    def _relations(self):
+        out = []
+        if not self.error_rate_degraded < self.error_rate_unhealthy:
+            out.append((("error_rate_degraded", "error_rate_unhealthy"),
+                        "error_rate_degraded must be below error_rate_unhealthy"))
+        if not self.latency_fraction < self.latency_unhealthy_fraction:
+            out.append((("latency_fraction", "latency_unhealthy_fraction"),
+                        "latency_fraction must be below latency_unhealthy_fraction"))
+        if self.degraded_threshold > self.healthy_threshold:
+            out.append((("degraded_threshold", "healthy_threshold"),
+                        "degraded_threshold must not exceed healthy_threshold"))
+        if self.history_size < self.trend_window:
+            out.append((("history_size", "trend_window"),
+                        "history_size must be at least trend_window"))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SLOConfig(_Section):
+    """Service-level objectives (the arguments of :class:`fugue_ppl.slo.ServiceLevelObjectives`).
+
+    Attributes
+    ----------
+    availability_target : float, default 0.999
+        Share of good requests, strictly between 0 and 1.
+    latency_p99 : float or None, default None
+        The p99 latency must be at most this many seconds (None: no latency
+        objective).
+    error_rate_threshold : float or None, default None
+        The error rate must be at most this, strictly between 0 and 1 (None:
+        no error-rate objective).
+    period_days : float, default 30.0
+        The SLO period in days (> 0).
+    """
+
+    _PATH: ClassVar[str] = "slo"
+    availability_target: float = _f(0.999, check=_open_unit)
+    latency_p99: float | None = _f(None, check=_optional(_duration))
+    error_rate_threshold: float | None = _f(None, check=_optional(_open_unit))
+    period_days: float = _f(30.0, check=lambda x: None if 0.0 < x <= 3650.0
+                            else "must be > 0 and <= 3650 days")
+
+
 @dataclass(frozen=True, slots=True)
 class SecretsConfig(_Section):
     """Secrets, as :class:`Secret` values.
@@ -868,6 +988,8 @@ class Config(_Section):
     breaker : BreakerConfig
     monitor : MonitorConfig
     metrics : MetricsConfig
+    health : HealthConfig
+    slo : SLOConfig
     secrets : SecretsConfig
 
     Examples
@@ -886,6 +1008,8 @@ class Config(_Section):
     breaker: BreakerConfig = _f(factory=BreakerConfig)
     monitor: MonitorConfig = _f(factory=MonitorConfig)
     metrics: MetricsConfig = _f(factory=MetricsConfig)
+    health: HealthConfig = _f(factory=HealthConfig)
+    slo: SLOConfig = _f(factory=SLOConfig)
     secrets: SecretsConfig = _f(factory=SecretsConfig)
 
     @property
@@ -967,7 +1091,7 @@ class Config(_Section):
 
 
 _SECTION_CLASSES = (ModelConfig, RuntimeConfig, BreakerConfig, EWMAConfig, CUSUMConfig,
-                    MonitorConfig, MetricsConfig, SecretsConfig, Config)
+                    MonitorConfig, MetricsConfig, HealthConfig, SLOConfig, SecretsConfig, Config)
 _KINDS: dict[type, dict[str, str]] = {}
 _SECTION_TYPES: dict[type, dict[str, type]] = {}
 for _cls in _SECTION_CLASSES:
