@@ -840,3 +840,48 @@ def test_a_failing_monitor_never_fails_the_inference(caplog):
     assert m.inference_count == 1 and m.error_count == 0
     assert m.monitor_errors == {"broken": 1} and m.monitor_alarms == {"broken": 0}
     assert "monitor 'broken' failed" in caplog.text
+
+
+def test_collector_from_runner_exports_the_breaker():
+    clock = fp.ManualClock()
+    breaker = fp.CircuitBreaker(clock=clock, minimum_calls=4, window_size=4, open_duration=5.0)
+    fail = [False]
+
+    def model(x):
+        if fail[0]:
+            raise RuntimeError("offline")
+        return sensor(x)
+
+    runner = fp.ModelRunner(model, rng=3, breaker=breaker, fallback=None)
+    for _ in range(6):
+        runner.infer(22.0)
+    fail[0] = True
+    for _ in range(6):
+        runner.infer(22.0)          # 3 of the 4 calls in the window fail: open; 3 rejected
+    registry = CollectorRegistry()
+    registry.register(PrometheusCollector.from_runner(runner))
+    fams = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
+    state = {s.labels["state"]: s.value for s in fams["fugue_circuit_breaker_state"].samples}
+    assert state == {"HEALTHY": 0.0, "DEGRADED": 0.0, "FAILED": 1.0, "RECOVERY": 0.0}
+    calls = {s.labels["outcome"]: s.value for s in fams["fugue_circuit_breaker_calls"].samples
+             if s.name.endswith("_total")}
+    assert calls == {"successful": 6.0, "failed": 3.0, "rejected": 3.0, "ignored": 0.0}
+    moves = {(s.labels["from_state"], s.labels["to_state"]): s.value
+             for s in fams["fugue_circuit_breaker_transitions"].samples}
+    assert moves[("HEALTHY", "FAILED")] + moves[("DEGRADED", "FAILED")] == 1.0
+    assert sum(moves.values()) in (1.0, 2.0)     # possibly through DEGRADED first
+    assert (fams["fugue_circuit_breaker_failure_rate"].samples[0].value
+            == breaker.metrics["failure_rate"])
+    assert fams["fugue_trace_pool_hit_ratio"].samples[0].value > 0
+    errors = {s.labels["kind"]: s.value for s in fams["fugue_errors"].samples
+              if s.name.endswith("_total")}
+    assert errors == {"RuntimeError": 3.0}
+
+
+def test_collector_from_runner_bad_arguments():
+    with pytest.raises(TypeError, match="runner must be a ModelRunner"):
+        PrometheusCollector.from_runner(object())
+    with pytest.raises(ValueError, match="records no metrics"):
+        PrometheusCollector.from_runner(fp.ModelRunner(sensor, metrics=False))
+    with pytest.raises(TypeError, match="breaker must be a CircuitBreaker"):
+        PrometheusCollector(fp.ProductionMetrics(), breaker="open")

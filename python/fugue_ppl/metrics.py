@@ -31,7 +31,9 @@ from typing import Iterable, Sequence
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from fugue_ppl._breaker import BreakerState, CircuitBreaker
 from fugue_ppl._metrics import LatencyHistogram, ProductionMetrics, clock_info
+from fugue_ppl._runner import ModelRunner
 from fugue_ppl._runtime import MetricsHandler, TracePool
 
 __all__ = [
@@ -64,12 +66,19 @@ class PrometheusCollector(Collector):
     ``fugue_inference_duration_quantile_seconds{quantile}``,
     ``fugue_monitor_alarms_total{monitor}``; with a pool,
     ``fugue_trace_pool_{hits,misses,returns,drops}_total``,
-    ``fugue_trace_pool_size`` and ``fugue_trace_pool_hit_ratio``.
+    ``fugue_trace_pool_size`` and ``fugue_trace_pool_hit_ratio``; with a
+    circuit breaker, ``fugue_circuit_breaker_state{state}`` (1 for the
+    current state, 0 for the others), ``fugue_circuit_breaker_failure_rate``
+    (over its window), ``fugue_circuit_breaker_calls_total{outcome}``
+    (successful, failed, rejected, ignored) and
+    ``fugue_circuit_breaker_transitions_total{from_state,to_state}``.
+    :meth:`from_runner` exports all of a :class:`~fugue_ppl.ModelRunner`'s.
 
     Parameters
     ----------
     metrics : ProductionMetrics
     pool : TracePool, optional
+    breaker : CircuitBreaker, optional
     buckets : sequence of float
         Upper bounds (seconds) of the exported histogram buckets; each is
         resolved to the latency histogram's resolution (0.4%).
@@ -78,11 +87,14 @@ class PrometheusCollector(Collector):
     """
 
     def __init__(self, metrics: ProductionMetrics, pool: TracePool | None = None,
-                 buckets: Sequence[float] = DEFAULT_LATENCY_BUCKETS, prefix: str = "fugue"):
+                 buckets: Sequence[float] = DEFAULT_LATENCY_BUCKETS, prefix: str = "fugue",
+                 breaker: CircuitBreaker | None = None):
         if not isinstance(metrics, ProductionMetrics):
             raise TypeError(f"metrics must be a ProductionMetrics, got {type(metrics).__name__}")
         if pool is not None and not isinstance(pool, TracePool):
             raise TypeError(f"pool must be a TracePool, got {type(pool).__name__}")
+        if breaker is not None and not isinstance(breaker, CircuitBreaker):
+            raise TypeError(f"breaker must be a CircuitBreaker, got {type(breaker).__name__}")
         b = [float(x) for x in buckets]
         if not b or any(not math.isfinite(x) or x <= 0 for x in b) or b != sorted(set(b)):
             raise ValueError("buckets must be finite, positive and strictly increasing")
@@ -90,8 +102,26 @@ class PrometheusCollector(Collector):
             raise ValueError(f"prefix must be an identifier, got {prefix!r}")
         self.metrics = metrics
         self.pool = pool
+        self.breaker = breaker
         self.buckets = tuple(b)
         self.prefix = prefix
+
+    @classmethod
+    def from_runner(cls, runner: ModelRunner, **kwargs) -> PrometheusCollector:
+        """A collector of a runner's metrics, trace pool and circuit breaker.
+
+        Raises
+        ------
+        TypeError
+            ``runner`` is not a ModelRunner.
+        ValueError
+            The runner was built with ``metrics=False``.
+        """
+        if not isinstance(runner, ModelRunner):
+            raise TypeError(f"runner must be a ModelRunner, got {type(runner).__name__}")
+        if runner.metrics is None:
+            raise ValueError("the runner records no metrics (built with metrics=False)")
+        return cls(runner.metrics, pool=runner.pool, breaker=runner.breaker, **kwargs)
 
     def describe(self) -> Iterable:
         # The families themselves, so the registry refuses a name clash with
@@ -145,6 +175,30 @@ class PrometheusCollector(Collector):
                                     value=s.size)
             yield GaugeMetricFamily(f"{p}_trace_pool_hit_ratio",
                                     "Acquisitions served from the pool.", value=s.hit_ratio)
+        if self.breaker is not None:
+            b = self.breaker.metrics
+            state = GaugeMetricFamily(f"{p}_circuit_breaker_state",
+                                      "The circuit breaker's state (1: current).",
+                                      labels=["state"])
+            for name in BreakerState.__members__:
+                state.add_metric([name], 1.0 if b["state"] == name else 0.0)
+            yield state
+            yield GaugeMetricFamily(f"{p}_circuit_breaker_failure_rate",
+                                    "Failure rate over the breaker's window.",
+                                    value=b["failure_rate"])
+            calls = CounterMetricFamily(f"{p}_circuit_breaker_calls",
+                                        "Calls through the breaker, by outcome.",
+                                        labels=["outcome"])
+            for outcome in ("successful", "failed", "rejected", "ignored"):
+                calls.add_metric([outcome], b[f"{outcome}_calls"])
+            yield calls
+            moves = CounterMetricFamily(f"{p}_circuit_breaker_transitions",
+                                        "State transitions of the breaker.",
+                                        labels=["from_state", "to_state"])
+            for key, n in sorted(b["transitions"].items()):
+                old_state, new_state = key.split("->")
+                moves.add_metric([old_state, new_state], n)
+            yield moves
 
 
 def _le(x: float) -> str:
