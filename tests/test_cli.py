@@ -107,11 +107,15 @@ def test_demo_first_run_trace_is_consistent_and_reproducible(capsys):
     assert (temp, valid) == (first["value"]["temperature"], first["value"]["valid"])
     assert trace.log_prior == pytest.approx(tr["log_prior"])
 
-    # Same seed, same document (timing aside); another seed, another first run.
+    # Same seed, same document (timing and the measured latencies of the
+    # production part aside); another seed, another first run.
     again = _demo_json(capsys, "--runs", "10", "--seed", "7")
     other = _demo_json(capsys, "--runs", "10", "--seed", "8")
     for doc in (d, again, other):
         doc.pop("timing")
+        prod = doc.pop("production")
+        assert [t["health"] for t in prod["timeline"]] == (
+            ["healthy"] * 5 + ["unhealthy"] + ["healthy"] * 6)
     assert again == d
     assert other["first_run"] != d["first_run"]
 
@@ -133,6 +137,79 @@ def test_demo_text_output(capsys):
     assert (hits, misses, returns, drops) == (1999, 1, 2000, 0)
     first_temp = d["first_run"]["value"]["temperature"]
     assert f"temperature={first_temp:.6f}" in out
+
+
+# ---------------------------------------------------------------- the production pipeline
+
+def test_production_demo_timeline_breaker_and_alerts():
+    d = cli.run_production_demo(reading=22.0, seed=5)
+    # Bad inputs are rejected by the schema, naming the field and the rule.
+    assert [v["input"]["reading"] for v in d["validation"]] == ["nan", "500.0", "'hot'"]
+    assert all(v["error"].startswith("invalid input: reading: ") for v in d["validation"])
+    assert [("rule finite" in d["validation"][0]["error"]),
+            ("rule range" in d["validation"][1]["error"])] == [True, True]
+    tl = d["timeline"]
+    assert [t["minute"] for t in tl] == list(range(12))
+    assert [t["health"] for t in tl] == ["healthy"] * 5 + ["unhealthy"] + ["healthy"] * 6
+    assert [t["breaker"] for t in tl] == ["HEALTHY"] * 5 + ["FAILED"] + ["HEALTHY"] * 6
+    # The burst: window 50, 50% threshold: 26 failures open the breaker, the rest is rejected.
+    assert (tl[5]["ok"], tl[5]["fallback"], tl[5]["rejected"]) == (0, 26, 74)
+    assert all((t["ok"], t["fallback"], t["rejected"]) == (100, 0, 0)
+               for t in tl if t["minute"] != 5)
+    assert [m["to"] for m in d["breaker"]["transitions"]] == [
+        "DEGRADED", "FAILED", "RECOVERY", "HEALTHY"]
+    assert [m["at_seconds"] for m in d["breaker"]["transitions"]] == [300.0, 300.0, 360.0, 360.0]
+    assert d["breaker"]["calls"] == {"successful": 1100, "failed": 26, "rejected": 74,
+                                     "permitted": 1126}
+    # Burn rates: 100 bad of 500 requests in the last 5 minutes is 200x a 0.999 SLO's rate.
+    assert [t["burn_rate_5m"] for t in tl] == [0.0] * 5 + [200.0] * 5 + [0.0] * 2
+    assert tl[4]["burn_rate_alerts"] == []
+    assert "page 1h/5m > 14.4" in tl[5]["burn_rate_alerts"]
+    # The 5-minute window forgets the burst at minute 10: that page stops, the 30-minute one not.
+    assert "page 1h/5m > 14.4" in tl[9]["burn_rate_alerts"]
+    assert "page 1h/5m > 14.4" not in tl[10]["burn_rate_alerts"]
+    assert "page 6h/30m > 6" in tl[11]["burn_rate_alerts"]
+    assert tl[5]["score"] < 0.75 <= 0.96 <= tl[6]["score"]
+
+
+def test_production_demo_reports():
+    d = cli.run_production_demo(reading=22.0, seed=5)
+    slo = d["slo"]
+    assert (slo["total_events"], slo["bad_events"]) == (1200, 100)
+    assert slo["objectives"][0]["observed"] == pytest.approx(1100 / 1200)
+    assert slo["compliant"] is False and slo["exhausted"] is True
+    assert slo["error_budget"] == 2592.0              # 0.1% of 30 days = 43 min 12 s
+    assert slo["allowed_bad_events"] == pytest.approx(1.2)
+    a = d["availability"]
+    assert (a["failures"], a["mtbf"], a["mttr"]) == (1, 660.0, 60.0)
+    assert a["availability"] == pytest.approx(660 / 720)
+    assert d["health"]["status"] == "pass" and d["readiness"] == "pass"
+    assert set(d["health"]["checks"]) == {
+        "model:execution", "model:errorRate", "model:responseTime", "tracePool:hitRatio",
+        "circuitBreaker:state", "monitors:alarms"}
+    text = d["prometheus"]
+    for line in ("fugue_inference_total 1126.0", 'fugue_errors_total{kind="RuntimeError"} 26.0',
+                 "fugue_fallbacks_total 100.0",
+                 'fugue_circuit_breaker_calls_total{outcome="rejected"} 74.0',
+                 'fugue_circuit_breaker_state{state="HEALTHY"} 1.0'):
+        assert line in text.splitlines(), line
+    assert d["capacity"]["action"] in ("no_action", "scale_down")
+    assert [al["severity"] for al in d["alerts"]["burn_rate"]] == ["page", "ticket", "ticket"]
+    assert json.loads(json.dumps(d, allow_nan=False)) == d
+
+
+def test_demo_text_shows_the_production_pipeline(capsys):
+    assert cli.main(["demo", "--runs", "50"]) == 0
+    out = capsys.readouterr().out
+    for needle in ("production pipeline", "input validation", "fault burst", "FAILED",
+                   "circuit breaker transitions: HEALTHY -> DEGRADED at 300 s",
+                   "fugue_inference_total 1126.0", "health (application/health+json): status pass",
+                   "SLO: availability 0.9167 against 0.999 (missed)",
+                   "MTBF 660 s, MTTR 60 s", "[page]", "capacity: utilisation"):
+        assert needle in out, needle
+    rows = re.findall(r"^\s+(\d+)\s+(steady|fault burst|recovered)\s+(\d+)\s+(\d+)\s+(\d+)"
+                      r"\s+(\w+)\s+(\w+)", out, re.M)
+    assert [r[6] for r in rows] == ["healthy"] * 5 + ["unhealthy"] + ["healthy"] * 6
 
 
 def test_demo_reading_moves_the_posterior(capsys):

@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -32,7 +33,7 @@ import numpy as np
 import fugue_ppl as fp
 from fugue_ppl.models import sensor, sensor_posterior
 
-__all__ = ["main", "build_parser", "run_demo"]
+__all__ = ["main", "build_parser", "run_demo", "run_production_demo"]
 
 
 # ---------------------------------------------------------------- argument types
@@ -154,7 +155,8 @@ def run_demo(reading: float = 22.0, runs: int = 1000, seed: int = 42) -> dict[st
     -------
     dict
         Keys ``model``, ``reading``, ``runs``, ``seed``, ``first_run``
-        (``value`` and ``trace``), ``posterior``, ``pool`` and ``timing``.
+        (``value`` and ``trace``), ``posterior``, ``pool``, ``timing`` and
+        ``production`` (:func:`run_production_demo`).
     """
     if runs < 1:
         raise ValueError(f"runs must be at least 1, got {runs}")
@@ -192,6 +194,145 @@ def run_demo(reading: float = 22.0, runs: int = 1000, seed: int = 42) -> dict[st
         "posterior": posterior,
         "pool": pool.stats.to_dict(),
         "timing": {"seconds": elapsed, "runs_per_second": runs / elapsed if elapsed > 0 else None},
+        "production": run_production_demo(reading=reading, seed=seed),
+    }
+
+
+# ---------------------------------------------------------------- the production pipeline
+
+class _FaultySensor:
+    """The sensor model behind a switch that makes it fail: the demo's injected fault."""
+
+    __name__ = "sensor"
+
+    def __init__(self) -> None:
+        self.failing = False
+
+    def __call__(self, reading: float) -> tuple[float, bool]:
+        if self.failing:
+            raise RuntimeError("sensor bus offline (injected fault)")
+        return sensor(reading)
+
+
+#: The simulated timeline: (phase, minutes); the fault is on during "fault burst".
+_PHASES = (("steady", 5), ("fault burst", 1), ("recovered", 6))
+_REQUESTS_PER_MINUTE = 100
+_BAD_INPUTS = (("reading", float("nan")), ("reading", 500.0), ("reading", "hot"))
+
+
+def _metric_lines(text: str) -> list[str]:
+    # The exposition without comments and histogram buckets (shown in full by --json).
+    return [line for line in text.splitlines()
+            if line and not line.startswith("#") and "_bucket{" not in line]
+
+
+def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]:
+    """The sensor model through the whole production pipeline, on a simulated clock.
+
+    A :class:`~fugue_ppl.ModelRunner` (input schema, circuit breaker, fallback,
+    deadline, metrics) serves 100 requests a simulated minute for twelve
+    minutes; in minute 5 the model fails (an injected fault), the breaker
+    trips and serves the fallback, and in minute 6 it recovers through its
+    trial calls. At the end of every minute a :class:`~fugue_ppl.health.HealthChecker`
+    checks the service and an :class:`~fugue_ppl.slo.EventStore` takes the
+    minute's counts. The breaker, the health checker and the event store
+    share one :class:`~fugue_ppl.ManualClock`; latencies are real.
+
+    Parameters
+    ----------
+    reading : float
+        The sensor reading of every request.
+    seed : int
+        Seed of the runner's generator.
+
+    Returns
+    -------
+    dict
+        Keys ``config``, ``validation`` (the rejected inputs and their
+        errors), ``timeline`` (one entry a minute), ``breaker`` (transitions
+        and counts), ``prometheus`` (the text exposition), ``health`` (the
+        last report in ``application/health+json``), ``slo``, ``alerts``,
+        ``availability`` and ``capacity``.
+    """
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from fugue_ppl.config import load_config
+    from fugue_ppl.health import HealthChecker
+    from fugue_ppl.metrics import PrometheusCollector
+    from fugue_ppl.slo import (AlertRules, BreakerHistory, BurnRateAlerts, CapacityPlanner,
+                               EventStore, ServiceLevelObjectives)
+    from fugue_ppl.validation import Finite, Range, Schema
+
+    config = load_config(env={})
+    clock = fp.ManualClock()
+    breaker = fp.CircuitBreaker(clock=clock, name="sensor", window_size=50, minimum_calls=20,
+                                failure_threshold=0.5, open_duration=30.0, half_open_permits=5)
+    transitions: list[dict[str, Any]] = []
+    breaker.add_listener(lambda old, new: transitions.append(
+        {"at_seconds": clock.now(), "from": old.name, "to": new.name}))
+    model = _FaultySensor()
+    runner = fp.ModelRunner(model, config=config, rng=seed, breaker=breaker,
+                            schema=Schema({"reading": Finite() & Range(-50.0, 150.0)}),
+                            fallback=(20.0, True))
+    history = BreakerHistory(breaker)
+    checker = HealthChecker(runner, smoke_args=(reading,), clock=clock)
+    checker.warm_up()
+    store = EventStore.from_runner(runner, resolution=60.0, clock=clock)
+    burn = BurnRateAlerts(store, slo=config.slo.availability_target)
+    registry = CollectorRegistry()
+    registry.register(PrometheusCollector.from_runner(runner))
+
+    validation = []
+    for field, value in _BAD_INPUTS:
+        try:
+            runner.infer(value)
+        except fp.ValidationError as exc:
+            validation.append({"input": {field: repr(value)}, "error": str(exc)})
+
+    timeline = []
+    minute = 0
+    for phase, minutes in _PHASES:
+        model.failing = phase == "fault burst"
+        for _ in range(minutes):
+            counts = {"ok": 0, "fallback": 0, "rejected": 0, "timeout": 0}
+            for _ in range(_REQUESTS_PER_MINUTE):
+                counts[runner.infer(reading).status] += 1
+            clock.advance(60.0)
+            store.sync()
+            report = checker.check()
+            alerts = burn.evaluate()
+            timeline.append({
+                "minute": minute, "phase": phase, "requests": _REQUESTS_PER_MINUTE, **counts,
+                "breaker": breaker.state.name, "health": report.status.value,
+                "score": report.score, "forecast": report.forecast,
+                "early_warning": report.warning,
+                "burn_rate_5m": burn.burn_rate(300.0),
+                "burn_rate_alerts": [a.subject for a in alerts],
+            })
+            minute += 1
+
+    slos = ServiceLevelObjectives.from_config(config)
+    slo_report = slos.evaluate(runner)
+    b = breaker.metrics
+    return {
+        "config": {"environment": config.environment,
+                   "deadline_seconds": runner.deadline,
+                   "breaker": breaker.config.to_dict(),
+                   "slo": config.dump()["slo"]},
+        "validation": validation,
+        "timeline": timeline,
+        "breaker": {"state": b["state"], "transitions": transitions,
+                    "calls": {k: b[f"{k}_calls"]
+                              for k in ("successful", "failed", "rejected", "permitted")}},
+        "metrics": runner.metrics.snapshot(),
+        "prometheus": generate_latest(registry).decode("utf-8"),
+        "health": checker.last_report.to_health_json(),
+        "readiness": checker.readiness().to_health_json()["status"],
+        "slo": slo_report.to_dict(),
+        "alerts": {"burn_rate": [a.to_dict() for a in burn.evaluate()],
+                   "rules": [a.to_dict() for a in AlertRules().evaluate(runner)]},
+        "availability": dataclasses.asdict(history.report()),
+        "capacity": CapacityPlanner().from_metrics(runner, replicas=1).to_dict(),
     }
 
 
@@ -244,6 +385,67 @@ def _print_text(r: dict[str, Any], out) -> None:
         p()
         p(f"{r['runs']} runs in {t['seconds'] * 1e3:.2f} ms "
           f"({t['runs_per_second']:,.0f} runs/s, bookkeeping included)")
+    p()
+    _print_production(r["production"], out)
+
+
+def _print_production(r: dict[str, Any], out) -> None:
+    p = lambda *a: print(*a, file=out)  # noqa: E731
+    cfg = r["config"]
+    p(f"production pipeline: ModelRunner(sensor) with an input schema, a circuit breaker, "
+      f"a fallback, a {cfg['deadline_seconds']:g} s deadline and metrics")
+    p(f"  ({_REQUESTS_PER_MINUTE} requests a minute on a simulated clock; the model fails "
+      f"in minute 5)")
+    p()
+    p("input validation (rejected before the model runs)")
+    for v in r["validation"]:
+        p(f"  {v['input']['reading']:>6}  ->  {v['error']}")
+    p()
+    p(f"  {'min':>3}  {'phase':<11}  {'ok':>4}  {'fallback':>8}  {'rejected':>8}  "
+      f"{'breaker':<9}  {'health':<9}  {'score':>5}  {'burn 5m':>7}  burn-rate alerts")
+    for t in r["timeline"]:
+        p(f"  {t['minute']:>3}  {t['phase']:<11}  {t['ok']:>4}  {t['fallback']:>8}  "
+          f"{t['rejected']:>8}  {t['breaker']:<9}  {t['health']:<9}  {t['score']:>5.2f}  "
+          f"{t['burn_rate_5m']:>6.0f}x  "
+          f"{', '.join(a.split(' >')[0] for a in t['burn_rate_alerts']) or '-'}")
+    p()
+    b = r["breaker"]
+    p("circuit breaker transitions: " + ", ".join(
+        f"{m['from']} -> {m['to']} at {m['at_seconds']:g} s" for m in b["transitions"]))
+    c = b["calls"]
+    p(f"  calls: {c['successful']} successful, {c['failed']} failed, {c['rejected']} rejected")
+    p()
+    lines = _metric_lines(r["prometheus"])
+    p(f"metrics in the Prometheus text format ({len(lines)} samples; buckets in --json):")
+    for line in lines:
+        p(f"  {line}")
+    p()
+    h = r["health"]
+    p(f"health (application/health+json): status {h['status']}, score {h['score']:.3f}, "
+      f"forecast {h['forecast']:.3f}, readiness {r['readiness']}")
+    for key, results in h["checks"].items():
+        for c in results:
+            unit = c.get("observedUnit", "")
+            value = c.get("observedValue")
+            shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+            p(f"  {key:<22} {c['status']:<5} {shown} {unit}")
+    p()
+    s = r["slo"]
+    avail = s["objectives"][0]
+    p(f"SLO: availability {avail['observed']:.4f} against {avail['target']} "
+      f"({'met' if avail['compliant'] else 'missed'}); error budget "
+      f"{s['allowed_bad_events']:g} bad requests of {s['total_events']} "
+      f"({s['error_budget'] / 60:g} min over {s['period'] / 86400:g} days), "
+      f"{s['budget_consumed']:.0%} consumed{' (exhausted)' if s['exhausted'] else ''}")
+    a = r["availability"]
+    p(f"availability from the breaker: MTBF {a['mtbf']:g} s, MTTR {a['mttr']:g} s, "
+      f"A = MTBF / (MTBF + MTTR) = {a['availability']:.4f}")
+    alerts = r["alerts"]["burn_rate"] + r["alerts"]["rules"]
+    p(f"alerts now ({len(alerts)}):")
+    for al in alerts:
+        p(f"  [{al['severity']}] {al['message']}")
+    cap = r["capacity"]
+    p(f"capacity: utilisation {cap['utilisation']:.4f}: {cap['action']} ({cap['message']})")
 
 
 # ---------------------------------------------------------------- entry point
