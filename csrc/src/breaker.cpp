@@ -232,6 +232,15 @@ bool CircuitBreaker::allow(Transition& t) noexcept {
 }
 
 void CircuitBreaker::record_locked(uint8_t code, Transition& t) noexcept {
+  // The common case: a success while Healthy with a full count window holding
+  // no failure. Every slot is 0 already and the rate stays 0, so only the
+  // ring's position moves.
+  if (code == 0 && state() == BreakerState::Healthy && !ring_.empty() &&
+      window_.calls == ring_.size() && window_.failures == 0 && window_.slow == 0) {
+    ++successes_;
+    if (++ring_next_ == ring_.size()) ring_next_ = 0;
+    return;
+  }
   if (code & kFail) ++failures_; else ++successes_;
   if (code & kSlow) ++slow_;
   switch (state()) {
