@@ -1208,3 +1208,12 @@ def test_settings_come_from_the_runner_config():
     assert HealthChecker(fp.ModelRunner(sensor, rng=1, deadline=0.05)).timeout == 0.05
     with pytest.raises(TypeError, match="expected a fugue_ppl.config.Config"):
         HealthSettings.from_config(object())
+
+
+def test_config_section_defaults_equal_the_settings_defaults():
+    # [health] in the config mirrors HealthSettings: the same names and defaults.
+    import dataclasses as dc
+    from fugue_ppl.config import Config, HealthConfig
+    assert HealthSettings.from_config(Config()) == HealthSettings()
+    names = {f.name for f in dc.fields(HealthConfig)}
+    assert names == {f.name for f in dc.fields(HealthSettings)} - {"timeout", "weights"}

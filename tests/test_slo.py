@@ -1311,3 +1311,10 @@ def test_objectives_from_config():
     assert report.compliant
     with pytest.raises(TypeError, match="expected a fugue_ppl.config.Config"):
         ServiceLevelObjectives.from_config({"slo": 1})
+
+
+def test_config_section_defaults_equal_the_objectives_defaults():
+    from fugue_ppl.config import Config
+    a, b = ServiceLevelObjectives.from_config(Config()), ServiceLevelObjectives()
+    assert (a.error_budget, a.evaluate(counts=(1000, 1)).to_dict()) == (
+        b.error_budget, b.evaluate(counts=(1000, 1)).to_dict())
