@@ -311,6 +311,8 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
             })
             minute += 1
 
+    metrics = runner.metrics
+    assert metrics is not None            # the runner was built with metrics
     slos = ServiceLevelObjectives.from_config(config)
     slo_report = slos.evaluate(runner)
     b = breaker.metrics
@@ -322,11 +324,12 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
         "validation": validation,
         "timeline": timeline,
         "breaker": {"state": b["state"], "transitions": transitions,
-                    "calls": {k: b[f"{k}_calls"]
-                              for k in ("successful", "failed", "rejected", "permitted")}},
-        "metrics": runner.metrics.snapshot(),
+                    "calls": {"successful": b["successful_calls"], "failed": b["failed_calls"],
+                              "rejected": b["rejected_calls"],
+                              "permitted": b["permitted_calls"]}},
+        "metrics": metrics.snapshot(),
         "prometheus": generate_latest(registry).decode("utf-8"),
-        "health": checker.last_report.to_health_json(),
+        "health": report.to_health_json(),
         "readiness": checker.readiness().to_health_json()["status"],
         "slo": slo_report.to_dict(),
         "alerts": {"burn_rate": [a.to_dict() for a in burn.evaluate()],

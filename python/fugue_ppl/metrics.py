@@ -189,8 +189,11 @@ class PrometheusCollector(Collector):
             calls = CounterMetricFamily(f"{p}_circuit_breaker_calls",
                                         "Calls through the breaker, by outcome.",
                                         labels=["outcome"])
-            for outcome in ("successful", "failed", "rejected", "ignored"):
-                calls.add_metric([outcome], b[f"{outcome}_calls"])
+            for outcome, n in (("successful", b["successful_calls"]),
+                               ("failed", b["failed_calls"]),
+                               ("rejected", b["rejected_calls"]),
+                               ("ignored", b["ignored_calls"])):
+                calls.add_metric([outcome], n)
             yield calls
             moves = CounterMetricFamily(f"{p}_circuit_breaker_transitions",
                                         "State transitions of the breaker.",
