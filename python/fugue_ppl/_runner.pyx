@@ -337,6 +337,9 @@ cdef class ModelRunner:
             args = PySequence_Fast_ITEMS(values)
             nargs = PyTuple_GET_SIZE(values)
             kwargs = None
+        # The result of a successful call, allocated before the breaker is
+        # asked: a failure to allocate it leaves nothing to undo.
+        cdef InferenceResult res = InferenceResult.__new__(InferenceResult)
         # A closed breaker admits without its lock; the permit is counted
         # with the outcome. Otherwise allow() decides (and counts).
         cdef bint admitted = self._br.admit_closed()
@@ -357,11 +360,19 @@ cdef class ModelRunner:
             return self._serve_fallback(FALLBACK, t0, None, exc)
         t1 = ticks()
         cdef double seconds = (t1 - t0) * self._spt
+        # The result is filled before the breaker and the metrics are updated:
+        # their locked instructions wait for the clock read to complete, and
+        # this work, which does not, overlaps it instead.
+        nfb = trace._t.get().count_flagged(kFlagFallback)
+        res.value = value
+        res.status = FALLBACK if nfb else OK
+        res.model_version = self.version
+        res.duration = seconds
+        res.trace = trace
         if admitted:
             self.breaker.c_record_admitted(False, seconds)
         else:
             self.breaker.c_record_success(seconds)
-        nfb = trace._t.get().count_flagged(kFlagFallback)
         cdef ProductionMetrics pm = self.metrics
         if pm is not None:
             if pm._has_monitors:
@@ -370,7 +381,7 @@ cdef class ModelRunner:
                 pm.c.get().record(seconds, t1)   # what record_run does without monitors
             if nfb:
                 pm.c.get().add_fallback(nfb)
-        return _result(value, FALLBACK if nfb else OK, self.version, seconds, trace, None)
+        return res
 
     cdef int _failed(self, bint admitted, int64_t t0, int64_t t1, object exc) except -1:
         if admitted:
