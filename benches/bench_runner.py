@@ -19,7 +19,7 @@ import tracemalloc
 import pytest
 
 import fugue_ppl as fp
-from fugue_ppl.models import sensor
+from fugue_ppl.models import ref20, sensor
 from fugue_ppl.validation import Finite, Range, Schema
 
 SEED = 20240611
@@ -58,6 +58,39 @@ def test_sensor_model_runner(bench):
 def test_ratio_runner_overhead(compare):
     compare("test_sensor_model_runner", "test_sensor_bare_pooled", kind="slowdown",
             target=1.15, description="sensor: ModelRunner.infer (full pipeline) vs pooled run")
+
+
+# The same pipeline on ref20 (39 sites, about 5 us a run; it takes no input,
+# so no schema): how the runner's fixed per-call cost compares with a larger
+# model's run. Reported, with the same bound.
+
+@pytest.mark.benchmark(group="runner overhead: ref20")
+def test_ref20_bare_pooled(bench):
+    handler = fp.PooledPriorHandler(rng=SEED, pool=fp.TracePool(8))
+    run = fp.run
+
+    def calls():
+        for _ in range(RUNS_PER_CALL // 10):
+            run(handler, ref20)
+    bench(calls)
+
+
+@pytest.mark.benchmark(group="runner overhead: ref20")
+def test_ref20_model_runner(bench):
+    runner = fp.ModelRunner(ref20, rng=SEED, deadline=1.0, fallback=0.0,
+                            site_fallbacks={float: 0.0})     # no inputs: no schema
+    infer = runner.infer
+
+    def calls():
+        for _ in range(RUNS_PER_CALL // 10):
+            infer()
+    bench(calls)
+    assert runner.metrics.error_count == 0 and runner.metrics.fallbacks == 0
+
+
+def test_ratio_runner_overhead_ref20(compare):
+    compare("test_ref20_model_runner", "test_ref20_bare_pooled", kind="slowdown",
+            target=1.15, description="ref20: ModelRunner.infer (full pipeline) vs pooled run")
 
 
 # ---------------------------------------------------------------- fault injection

@@ -297,3 +297,14 @@ def test_deadline_property():
     assert _runner().deadline == load_config().runtime.max_inference_time
     with pytest.raises(AttributeError):
         _runner().deadline = 1.0
+
+
+def test_a_schema_of_no_fields_takes_no_arguments():
+    from fugue_ppl.models import ref20
+    r = _runner(ref20, schema=Schema({}), fallback=None)
+    assert r.infer().status == "ok"
+    with pytest.raises(fp.ValidationError):
+        r.infer(1.0)
+    with pytest.raises(fp.ValidationError):
+        r.infer(x=1.0)
+    assert r.metrics.inference_count == 1

@@ -281,8 +281,8 @@ cdef class ModelRunner:
 
     cdef int _compile_fast_path(self, object schema) except -1:
         bounds = getattr(schema, "float_bounds", None)
-        if not bounds or getattr(schema, "rules", ()):
-            return 0
+        if bounds is None or getattr(schema, "rules", ()):
+            return 0   # (a schema of no fields has the fast path too: no arguments)
         for b in bounds:
             if b is None:
                 return 0
