@@ -71,7 +71,7 @@ class TestDefaults:
         assert cfg.environment == "production" and cfg.log_level == "WARNING"
         assert cfg.log_level_number == logging.WARNING
         assert cfg.runtime == RuntimeConfig(max_inference_time=1.0, pool_max_size=64,
-                                            pool_min_size=0)
+                                            pool_min_size=0, error_threshold=0.05)
         assert cfg.metrics.enabled is True and cfg.metrics.window_seconds == 60.0
         assert load_config(env={}) == cfg
 
@@ -360,7 +360,8 @@ class TestValues:
         ("breaker.failure_threshold", "1.5", "must be in [0, 1]"),
         ("breaker.degraded_threshold", "-0.1", "must be in [0, 1]"),
         ("breaker.recovery_threshold", "nan", "must be in [0, 1]"),
-        ("health.error_rate_degraded", "2", "must be in [0, 1]"),
+        ("runtime.error_threshold", "2", "must be in [0, 1]"),
+        ("health.error_rate_unhealthy", "2", "must be in [0, 1]"),
         ("slo.availability_target", "1", "must be strictly between 0 and 1"),
         ("runtime.max_inference_time", "0", "must be a positive, finite number of seconds"),
         ("runtime.max_inference_time", "inf", "must be a positive, finite number of seconds"),
@@ -827,10 +828,10 @@ def test_module_exports():
 
 
 def test_health_and_slo_sections():
-    cfg = load_config(env={"FUGUE_HEALTH__ERROR_RATE_DEGRADED": "0.1",
+    cfg = load_config(env={"FUGUE_RUNTIME__ERROR_THRESHOLD": "0.1",
                            "FUGUE_HEALTH__WINDOW": "30", "FUGUE_SLO__AVAILABILITY_TARGET": "0.995",
                            "FUGUE_SLO__LATENCY_P99": "0.25", "FUGUE_SLO__PERIOD_DAYS": "7"})
-    assert (cfg.health.error_rate_degraded, cfg.health.error_rate_unhealthy,
+    assert (cfg.runtime.error_threshold, cfg.health.error_rate_unhealthy,
             cfg.health.window) == (0.1, 0.2, 30.0)
     assert (cfg.slo.availability_target, cfg.slo.latency_p99, cfg.slo.error_rate_threshold,
             cfg.slo.period_days) == (0.995, 0.25, None, 7.0)
@@ -840,10 +841,6 @@ def test_health_and_slo_sections():
 
 
 @pytest.mark.parametrize("env,message", [
-    ({"FUGUE_HEALTH__ERROR_RATE_DEGRADED": "0.3"},
-     "error_rate_degraded must be below error_rate_unhealthy"),
-    ({"FUGUE_HEALTH__ERROR_RATE_DEGRADED": "0.2"},
-     "error_rate_degraded must be below error_rate_unhealthy"),
     ({"FUGUE_HEALTH__LATENCY_FRACTION": "1.0"},
      "latency_fraction must be below latency_unhealthy_fraction"),
     ({"FUGUE_HEALTH__DEGRADED_THRESHOLD": "0.97"},

@@ -1198,7 +1198,7 @@ def test_module_surface_and_examples():
 
 
 def test_settings_come_from_the_runner_config():
-    cfg = load_config(env={"FUGUE_HEALTH__ERROR_RATE_DEGRADED": "0.1",
+    cfg = load_config(env={"FUGUE_RUNTIME__ERROR_THRESHOLD": "0.1",
                            "FUGUE_HEALTH__WARMUP": "0", "FUGUE_RUNTIME__MAX_INFERENCE_TIME": "0.5"})
     runner = fp.ModelRunner(sensor, config=cfg, rng=1)
     checker = HealthChecker(runner, smoke_args=(22.0,))
@@ -1208,6 +1208,13 @@ def test_settings_come_from_the_runner_config():
     assert HealthChecker(fp.ModelRunner(sensor, rng=1, deadline=0.05)).timeout == 0.05
     with pytest.raises(TypeError, match="expected a fugue_ppl.config.Config"):
         HealthSettings.from_config(object())
+    bad = load_config(env={"FUGUE_RUNTIME__ERROR_THRESHOLD": "0.2"})
+    with pytest.raises(fp.ConfigError, match=r"runtime.error_threshold = 0.2 must be below "
+                       r"health.error_rate_unhealthy = 0.2") as info:
+        HealthSettings.from_config(bad)
+    assert info.value.key == "runtime.error_threshold"
+    with pytest.raises(fp.ConfigError, match="runtime.error_threshold"):
+        HealthChecker(fp.ModelRunner(sensor, config=bad, rng=1))
 
 
 def test_config_section_defaults_equal_the_settings_defaults():
@@ -1216,4 +1223,5 @@ def test_config_section_defaults_equal_the_settings_defaults():
     from fugue_ppl.config import Config, HealthConfig
     assert HealthSettings.from_config(Config()) == HealthSettings()
     names = {f.name for f in dc.fields(HealthConfig)}
-    assert names == {f.name for f in dc.fields(HealthSettings)} - {"timeout", "weights"}
+    assert names == {f.name for f in dc.fields(HealthSettings)} - {
+        "timeout", "weights", "error_rate_degraded"}        # (runtime.error_threshold)

@@ -650,12 +650,17 @@ class RuntimeConfig(_Section):
         Trace pool capacity (>= 1).
     pool_min_size : int, default 0
         Traces the pool keeps when shrinking (>= 0, <= ``pool_max_size``).
+    error_threshold : float, default 0.05
+        Error rate in [0, 1] above which the service reports itself degraded
+        (the health check's ``error_rate_degraded``; below
+        ``health.error_rate_unhealthy``).
     """
 
     _PATH: ClassVar[str] = "runtime"
     max_inference_time: float = _f(1.0, check=_duration)
     pool_max_size: int = _f(64, check=_at_least(1))
     pool_min_size: int = _f(0, check=_at_least(0))
+    error_threshold: float = _f(0.05, check=_unit)
 
     def _relations(self):
         if self.pool_min_size > self.pool_max_size:
@@ -848,14 +853,14 @@ def _optional(check):
 class HealthConfig(_Section):
     """Health-check settings (the fields of :class:`fugue_ppl.health.HealthSettings`).
 
-    The latency reference is ``runtime.max_inference_time``.
+    The latency reference is ``runtime.max_inference_time`` and the error
+    rate above which the service is degraded ``runtime.error_threshold``.
 
     Attributes
     ----------
-    error_rate_degraded : float, default 0.05
-        Error rates above this are degraded.
     error_rate_unhealthy : float, default 0.2
-        Error rates above this are unhealthy (> ``error_rate_degraded``).
+        Error rates above this are unhealthy (> ``runtime.error_threshold``,
+        above which they are degraded).
     latency_quantile : float, default 0.99
         The latency quantile judged, in (0, 1].
     latency_fraction : float, default 0.8
@@ -888,7 +893,6 @@ class HealthConfig(_Section):
     """
 
     _PATH: ClassVar[str] = "health"
-    error_rate_degraded: float = _f(0.05, check=_unit)
     error_rate_unhealthy: float = _f(0.2, check=_unit)
     latency_quantile: float = _f(0.99, check=lambda x: None if 0.0 < x <= 1.0
                                  else "must be in (0, 1]")
@@ -910,9 +914,6 @@ class HealthConfig(_Section):
 
     def _relations(self):
         out = []
-        if not self.error_rate_degraded < self.error_rate_unhealthy:
-            out.append((("error_rate_degraded", "error_rate_unhealthy"),
-                        "error_rate_degraded must be below error_rate_unhealthy"))
         if not self.latency_fraction < self.latency_unhealthy_fraction:
             out.append((("latency_fraction", "latency_unhealthy_fraction"),
                         "latency_fraction must be below latency_unhealthy_fraction"))

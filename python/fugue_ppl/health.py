@@ -865,20 +865,36 @@ class HealthSettings:
     def from_config(cls, config: Any) -> HealthSettings:
         """The settings of a :class:`fugue_ppl.config.Config`'s ``[health]`` section.
 
-        The timeout stays None (the runner's deadline applies).
+        ``error_rate_degraded`` is the config's ``runtime.error_threshold``;
+        the timeout stays None (the runner's deadline applies).
+
+        Raises
+        ------
+        TypeError
+            ``config`` is not a Config.
+        fugue_ppl.errors.ConfigError
+            ``runtime.error_threshold`` is not below
+            ``health.error_rate_unhealthy``.
 
         Examples
         --------
         >>> from fugue_ppl.config import load_config
-        >>> cfg = load_config(env={"FUGUE_HEALTH__ERROR_RATE_DEGRADED": "0.1"})
+        >>> cfg = load_config(env={"FUGUE_RUNTIME__ERROR_THRESHOLD": "0.1"})
         >>> HealthSettings.from_config(cfg).error_rate_degraded
         0.1
         """
         section = getattr(config, "health", None)
-        if section is None:
+        runtime = getattr(config, "runtime", None)
+        if section is None or runtime is None:
             raise TypeError(f"HealthSettings.from_config: expected a fugue_ppl.config.Config, "
                             f"got {type(config).__name__}")
-        return cls(**{f.name: getattr(section, f.name) for f in dataclasses.fields(section)})
+        degraded, unhealthy = runtime.error_threshold, section.error_rate_unhealthy
+        if not degraded < unhealthy:
+            raise ConfigError(f"runtime.error_threshold = {degraded!r} must be below "
+                              f"health.error_rate_unhealthy = {unhealthy!r}",
+                              key="runtime.error_threshold", layer="config")
+        return cls(error_rate_degraded=degraded,
+                   **{f.name: getattr(section, f.name) for f in dataclasses.fields(section)})
 
     def status_for(self, score: float) -> HealthStatus:
         """The status a score maps to.
