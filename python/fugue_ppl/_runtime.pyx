@@ -1404,7 +1404,8 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
 
 
 cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
-                     dict kwargs, double deadline, int64_t start_tick, Trace t):
+                     dict kwargs, double deadline, int64_t start_tick, Trace t,
+                     int64_t* end_tick=NULL):
     cdef Handler h = handler
     cdef ProductionMetrics pm = None
     cdef int64_t t0 = 0
@@ -1461,9 +1462,9 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
             locked = 2
     set_current_run(&r)
     if pm is None:
-        return _call_model(&r, h, locked, model, args, nargs, kwargs)
+        return _call_model(&r, h, locked, model, args, nargs, kwargs, end_tick)
     try:
-        value = _call_model(&r, h, locked, model, args, nargs, kwargs)
+        value = _call_model(&r, h, locked, model, args, nargs, kwargs, end_tick)
     except BaseException as exc:
         pm.record_run(t0, ticks(), exc)
         if r.fallbacks:
@@ -1476,14 +1477,19 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
 
 
 cdef object _call_model(CRun* r, Handler h, int locked, object model, PyObject** args,
-                        Py_ssize_t nargs, dict kwargs):
+                        Py_ssize_t nargs, dict kwargs, int64_t* end_tick):
     # Calls the model with `r` current; restores the outer run and releases
-    # the generator's lock however the model ends.
+    # the generator's lock however the model ends. `end_tick` (optional):
+    # set to ticks() when the model returns.
     cdef Py_ssize_t k
     try:
         if kwargs is not None:
-            return model(*[<object>args[k] for k in range(nargs)], **kwargs)
-        return PyObject_Vectorcall(model, args, <size_t>nargs, NULL)
+            value = model(*[<object>args[k] for k in range(nargs)], **kwargs)
+        else:
+            value = PyObject_Vectorcall(model, args, <size_t>nargs, NULL)
+        if end_tick != NULL:
+            end_tick[0] = ticks()
+        return value
     finally:
         set_current_run(r.outer)
         if locked == 1:
