@@ -318,7 +318,7 @@ cdef class ModelRunner:
 
     cdef object _infer(self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
         cdef int64_t t0 = ticks()
-        cdef int64_t t1 = 0
+        cdef int64_t t1
         cdef dict kwargs = None
         cdef Py_ssize_t k, nk
         cdef object values
@@ -349,7 +349,7 @@ cdef class ModelRunner:
         cdef Trace trace = Trace.__new__(Trace)
         try:
             value = run_core(self.handler, self.model, args, nargs, kwargs, self._deadline_s, t0,
-                             trace, &t1)
+                             trace)
         except InferenceTimeout as exc:
             t1 = ticks()
             self._failed(admitted, t0, t1, exc)
@@ -358,7 +358,7 @@ cdef class ModelRunner:
             t1 = ticks()
             self._failed(admitted, t0, t1, exc)
             return self._serve_fallback(FALLBACK, t0, None, exc)
-        # t1: read as the model returned, in the run.
+        t1 = ticks()
         cdef double seconds = (t1 - t0) * self._spt
         # The result is filled before the breaker and the metrics are updated:
         # their locked instructions wait for the clock read to complete, and

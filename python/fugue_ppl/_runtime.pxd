@@ -55,8 +55,6 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
 # run(handler, model, *args[:nargs], deadline=deadline, **kwargs) -> (value, trace);
 # the deadline counts from start_tick (a ticks() value) when it is not 0.
 cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
-                     dict kwargs, double deadline, int64_t start_tick, Trace t,
-                     int64_t* end_tick=*)
+                     dict kwargs, double deadline, int64_t start_tick, Trace t)
 # The same, unchecked: `model` is callable, `deadline` is seconds (<= 0: none)
 # and `t` a new Trace (Trace.__new__) that the run fills; returns the value.
-# `end_tick` (optional): set to ticks() as soon as the model returns.

@@ -1404,8 +1404,7 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
 
 
 cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
-                     dict kwargs, double deadline, int64_t start_tick, Trace t,
-                     int64_t* end_tick=NULL):
+                     dict kwargs, double deadline, int64_t start_tick, Trace t):
     cdef Handler h = handler
     cdef ProductionMetrics pm = None
     cdef int64_t t0 = 0
@@ -1462,9 +1461,9 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
             locked = 2
     set_current_run(&r)
     if pm is None:
-        return _call_model(&r, h, locked, model, args, nargs, kwargs, end_tick)
+        return _call_model(&r, h, locked, model, args, nargs, kwargs)
     try:
-        value = _call_model(&r, h, locked, model, args, nargs, kwargs, end_tick)
+        value = _call_model(&r, h, locked, model, args, nargs, kwargs)
     except BaseException as exc:
         pm.record_run(t0, ticks(), exc)
         if r.fallbacks:
@@ -1477,19 +1476,14 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
 
 
 cdef object _call_model(CRun* r, Handler h, int locked, object model, PyObject** args,
-                        Py_ssize_t nargs, dict kwargs, int64_t* end_tick):
+                        Py_ssize_t nargs, dict kwargs):
     # Calls the model with `r` current; restores the outer run and releases
-    # the generator's lock however the model ends. `end_tick` (optional):
-    # set to ticks() when the model returns.
+    # the generator's lock however the model ends.
     cdef Py_ssize_t k
     try:
         if kwargs is not None:
-            value = model(*[<object>args[k] for k in range(nargs)], **kwargs)
-        else:
-            value = PyObject_Vectorcall(model, args, <size_t>nargs, NULL)
-        if end_tick != NULL:
-            end_tick[0] = ticks()
-        return value
+            return model(*[<object>args[k] for k in range(nargs)], **kwargs)
+        return PyObject_Vectorcall(model, args, <size_t>nargs, NULL)
     finally:
         set_current_run(r.outer)
         if locked == 1:
