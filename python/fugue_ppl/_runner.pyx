@@ -27,7 +27,7 @@ from fugue_ppl._capi cimport (
     PyObject_Vectorcall, PySequence_Fast_ITEMS, PyTuple_GET_ITEM, PyTuple_GET_SIZE,
 )
 from fugue_ppl._breaker cimport CircuitBreaker
-from fugue_ppl._cbreaker cimport CCircuitBreaker
+from fugue_ppl._cbreaker cimport CCircuitBreaker, CTransition
 from fugue_ppl._cmetrics cimport seconds_per_tick, ticks
 from fugue_ppl._cruntime cimport CChoice, CTrace, kFlagFallback
 from fugue_ppl._metrics cimport ProductionMetrics
@@ -112,6 +112,24 @@ cdef class InferenceResult:
     def __repr__(self):
         return (f"InferenceResult(status={self.status!r}, value={self.value!r}, "
                 f"duration={self.duration:.3g}s)")
+
+
+cdef inline bint _fast_valid(const vector[double]& lo, const vector[double]& hi,
+                             const vector[char]& nan_ok, PyObject** args,
+                             Py_ssize_t nargs) noexcept:
+    # The schema's compiled check: exactly one float per field, each within
+    # its bounds (NaN where allowed).
+    cdef Py_ssize_t k
+    cdef double x
+    if <size_t>nargs != lo.size():
+        return False
+    for k in range(nargs):
+        if args[k].ob_type != &PyFloat_Type:
+            return False
+        x = PyFloat_AS_DOUBLE(<object>args[k])
+        if not (lo[k] <= x <= hi[k]) and not (x != x and nan_ok[k]):
+            return False
+    return True
 
 
 cdef InferenceResult _result(object value, str status, object version, double duration,
@@ -292,21 +310,6 @@ cdef class ModelRunner:
         self._fast = True
         return 0
 
-    cdef inline bint _fast_valid(self, PyObject** args, Py_ssize_t nargs) noexcept:
-        cdef Py_ssize_t k
-        cdef double x
-        cdef const double* lo = self._lo.data()
-        cdef const double* hi = self._hi.data()
-        if <size_t>nargs != self._lo.size():
-            return False
-        for k in range(nargs):
-            if args[k].ob_type != &PyFloat_Type:
-                return False
-            x = PyFloat_AS_DOUBLE(<object>args[k])
-            if not (lo[k] <= x <= hi[k]) and not (x != x and self._nan_ok[k]):
-                return False
-        return True
-
     cdef object _serve_fallback(self, str status, double t0, Trace trace, object error):
         # The fallback for a failed call, or the error when there is none.
         if not self._has_fallback:
@@ -328,7 +331,8 @@ cdef class ModelRunner:
             for k in range(nk):
                 kwargs[<object>PyTuple_GET_ITEM(<object>kwnames, k)] = <object>args[nargs + k]
         if self._validate is not None and not (
-                self._fast and kwargs is None and self._fast_valid(args, nargs)):
+                self._fast and kwargs is None
+                and _fast_valid(self._lo, self._hi, self._nan_ok, args, nargs)):
             if kwargs is None:
                 cleaned = self._validate(*[<object>args[k] for k in range(nargs)])
             else:
@@ -369,10 +373,14 @@ cdef class ModelRunner:
         res.model_version = self.version
         res.duration = seconds
         res.trace = trace
+        cdef CTransition tr
+        tr.changed = False
         if admitted:
-            self.breaker.c_record_admitted(False, seconds)
+            self._br.record_admitted(False, seconds, tr)
         else:
-            self.breaker.c_record_success(seconds)
+            self._br.record_success(seconds, tr)
+        if tr.changed:
+            self.breaker.c_notify(tr)
         cdef ProductionMetrics pm = self.metrics
         if pm is not None:
             if pm._has_monitors:
