@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import math
 import os
 import sys
@@ -472,6 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help, --version, or a usage error
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    # The library logs through `logging` (the breaker's transitions, for
+    # one); the command shows those records on stderr, named.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "demo":
             result = run_demo(reading=args.reading, runs=args.runs, seed=args.seed)
