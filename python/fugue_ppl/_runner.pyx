@@ -47,7 +47,6 @@ cdef str TIMEOUT = "timeout"
 cdef str REJECTED = "rejected"
 
 
-@cython.freelist(32)
 @cython.final
 @cython.freelist(64)
 cdef class InferenceResult:
