@@ -308,3 +308,43 @@ def test_a_schema_of_no_fields_takes_no_arguments():
     with pytest.raises(fp.ValidationError):
         r.infer(x=1.0)
     assert r.metrics.inference_count == 1
+
+
+def test_result_trace_is_made_on_first_read_and_goes_back_to_the_pool():
+    import gc
+    r = _runner()
+    for _ in range(50):
+        r.infer(22.0)                       # results dropped unread
+    s = r.pool.stats
+    assert (s.hits + s.misses, s.returns, s.misses) == (50, 50, 1)
+    res = r.infer(22.0)
+    t = res.trace
+    assert t is res.trace                   # one Trace object, kept
+    assert list(t) == ["temperature", "valid", "sensor"] and res.summary()["choices"] == 3
+    assert res.summary()["total_log_weight"] == t.total_log_weight
+    # The result (and its trace) outlive the runner: the pool stays alive with them.
+    pool = r.pool
+    res2 = r.infer(22.0)
+    del r
+    gc.collect()
+    assert res2.summary()["choices"] == 3 and res2.trace["valid"] in (True, False)
+    returns = pool.stats.returns
+    del res2
+    gc.collect()
+    assert pool.stats.returns == returns + 1
+    del t, res
+    gc.collect()
+    assert pool.stats.returns == returns + 2
+
+
+def test_result_of_a_failed_call_has_no_trace_and_returns_its_trace_to_the_pool():
+    def broken(x):
+        fp.sample("x", fp.Normal(0.0, 1.0))
+        raise RuntimeError("down")
+
+    r = _runner(broken, fallback=0.0)
+    res = r.infer(1.0)
+    assert res.status == "fallback" and res.trace is None and res.summary() == {}
+    assert res.fallback_sites == ()
+    s = r.pool.stats
+    assert s.hits + s.misses == s.returns + s.drops == 1

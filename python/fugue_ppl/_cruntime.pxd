@@ -83,6 +83,7 @@ cdef extern from "fugue/trace_pool.hpp" namespace "fugue" nogil:
         void acquire(CTracePool&) except +
         void reset() noexcept
         CTrace* get() noexcept
+        void swap(CTraceHandle&) noexcept
 
 
 cdef extern from "fugue/handlers.hpp" namespace "fugue" nogil:

@@ -29,7 +29,7 @@ from fugue_ppl._capi cimport (
 from fugue_ppl._breaker cimport CircuitBreaker
 from fugue_ppl._cbreaker cimport CCircuitBreaker, CTransition
 from fugue_ppl._cmetrics cimport seconds_per_tick, ticks
-from fugue_ppl._cruntime cimport CChoice, CTrace, kFlagFallback
+from fugue_ppl._cruntime cimport CChoice, CTrace, CTraceHandle, kFlagFallback
 from fugue_ppl._metrics cimport ProductionMetrics
 from fugue_ppl._runtime cimport Handler, Trace, TracePool, run_core
 
@@ -76,8 +76,27 @@ cdef class InferenceResult:
     cdef readonly str status
     cdef readonly object model_version
     cdef readonly double duration
-    cdef readonly Trace trace
     cdef readonly object error
+    # The run's trace: held by the C++ handle until `trace` is first read,
+    # which moves it into a Trace object (most callers never look at it, and
+    # the object would cost as much as the rest of the result).
+    cdef CTraceHandle _th
+    cdef TracePool _pool          # keeps the pool of a pooled trace alive
+    cdef Trace _trace
+
+    @property
+    def trace(self):
+        """The run's trace (a :class:`~fugue_ppl.Trace`), or None when the model did not complete."""
+        if self._trace is None and self._th.get() != NULL:
+            t = Trace.__new__(Trace)
+            if self._trace is None:   # (creating t may have run other Python code)
+                (<Trace>t)._t.swap(self._th)
+                (<Trace>t)._pool = self._pool
+                self._trace = <Trace>t
+        return self._trace
+
+    cdef CTrace* _ctrace(self) noexcept:
+        return self._trace._t.get() if self._trace is not None else self._th.get()
 
     @property
     def ok(self):
@@ -87,15 +106,15 @@ cdef class InferenceResult:
     @property
     def fallback_sites(self):
         """Addresses whose value was substituted by a fallback, in execution order."""
-        if self.trace is None or self.trace._t.get() == NULL:
+        if self._ctrace() == NULL:
             return ()
         return tuple(c.address for c in self.trace.choices if c.fallback)
 
     def summary(self):
         """The trace's log-weights and size (empty when there is no trace)."""
-        if self.trace is None or self.trace._t.get() == NULL:
+        cdef CTrace* t = self._ctrace()
+        if t == NULL:
             return {}
-        cdef CTrace* t = self.trace._t.get()
         return {"choices": t.size(), "fallbacks": t.count_flagged(kFlagFallback),
                 "log_prior": t.log_prior(), "log_likelihood": t.log_likelihood(),
                 "log_factors": t.log_factors(), "total_log_weight": t.total_log_weight()}
@@ -132,13 +151,13 @@ cdef inline bint _fast_valid(const vector[double]& lo, const vector[double]& hi,
 
 
 cdef InferenceResult _result(object value, str status, object version, double duration,
-                             Trace trace, object error):
+                             object error):
+    # A result without a trace (the model did not complete).
     cdef InferenceResult res = InferenceResult.__new__(InferenceResult)
     res.value = value
     res.status = status
     res.model_version = version
     res.duration = duration
-    res.trace = trace
     res.error = error
     return res
 
@@ -309,14 +328,14 @@ cdef class ModelRunner:
         self._fast = True
         return 0
 
-    cdef object _serve_fallback(self, str status, double t0, Trace trace, object error):
+    cdef object _serve_fallback(self, str status, double t0, object error):
         # The fallback for a failed call, or the error when there is none.
         if not self._has_fallback:
             raise error
         value = self._fallback(error) if self._fallback_callable else self._fallback
         if self.metrics is not None:
             self.metrics.c.get().add_fallback(1)
-        return _result(value, status, self.version, (ticks() - t0) * self._spt, trace, error)
+        return _result(value, status, self.version, (ticks() - t0) * self._spt, error)
 
     cdef object _infer(self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
         cdef int64_t t0 = ticks()
@@ -347,31 +366,30 @@ cdef class ModelRunner:
         # with the outcome. Otherwise allow() decides (and counts).
         cdef bint admitted = self._br.admit_closed()
         if not admitted and not self.breaker.c_allow():
-            return self._serve_fallback(REJECTED, t0, None, self.breaker.open_error())
+            return self._serve_fallback(REJECTED, t0, self.breaker.open_error())
         cdef size_t nfb
-        cdef Trace trace = Trace.__new__(Trace)
+        res._pool = self.pool         # the run's trace comes from it: keep it alive
         try:
             value = run_core(self.handler, self.model, args, nargs, kwargs, self._deadline_s, t0,
-                             trace)
+                             &res._th)
         except InferenceTimeout as exc:
             t1 = ticks()
             self._failed(admitted, t0, t1, exc)
-            return self._serve_fallback(TIMEOUT, t0, None, exc)
+            return self._serve_fallback(TIMEOUT, t0, exc)
         except Exception as exc:
             t1 = ticks()
             self._failed(admitted, t0, t1, exc)
-            return self._serve_fallback(FALLBACK, t0, None, exc)
+            return self._serve_fallback(FALLBACK, t0, exc)
         t1 = ticks()
         cdef double seconds = (t1 - t0) * self._spt
         # The result is filled before the breaker and the metrics are updated:
         # their locked instructions wait for the clock read to complete, and
         # this work, which does not, overlaps it instead.
-        nfb = trace._t.get().count_flagged(kFlagFallback)
+        nfb = res._th.get().count_flagged(kFlagFallback)
         res.value = value
         res.status = FALLBACK if nfb else OK
         res.model_version = self.version
         res.duration = seconds
-        res.trace = trace
         cdef CTransition tr
         tr.changed = False
         if admitted:

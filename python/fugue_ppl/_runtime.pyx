@@ -1399,12 +1399,16 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
         if not (d > 0) or not isfinite(d):
             raise ValueError(f"run: deadline must be a positive number of seconds, got {deadline!r}")
     cdef Trace t = Trace.__new__(Trace)
-    value = run_core(handler, model, args, nargs, kwargs, d, start_tick, t)
+    cdef Handler inner = handler
+    while inner._inner is not None:
+        inner = inner._inner
+    t._pool = inner._pool          # keeps a pooled trace's pool alive
+    value = run_core(handler, model, args, nargs, kwargs, d, start_tick, &t._t)
     return (value, t)
 
 
 cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
-                     dict kwargs, double deadline, int64_t start_tick, Trace t):
+                     dict kwargs, double deadline, int64_t start_tick, CTraceHandle* th):
     cdef Handler h = handler
     cdef ProductionMetrics pm = None
     cdef int64_t t0 = 0
@@ -1418,12 +1422,11 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
     cdef CRun r
     cdef int locked = 0
     if h._pool is not None:
-        t._t.acquire(deref(h._pool.c.get()))
-        t._pool = h._pool
+        th.acquire(deref(h._pool.c.get()))
     else:
-        t._t.own(new CTrace())
+        th.own(new CTrace())
     r.mode = h.mode
-    r.trace = t._t.get()
+    r.trace = th.get()
     r.bg = h._bg
     if robust is not None:
         r.robust = True

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -77,6 +78,11 @@ class TraceHandle {
     trace_.reset();
   }
   Trace* get() const noexcept { return trace_.get(); }
+  // Exchanges what the two handles hold. Never throws.
+  void swap(TraceHandle& other) noexcept {
+    trace_.swap(other.trace_);
+    std::swap(pool_, other.pool_);
+  }
 
  private:
   std::unique_ptr<Trace> trace_;
