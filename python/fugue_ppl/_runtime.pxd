@@ -55,8 +55,10 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
 # run(handler, model, *args[:nargs], deadline=deadline, **kwargs) -> (value, trace);
 # the deadline counts from start_tick (a ticks() value) when it is not 0.
 cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
-                     dict kwargs, double deadline, int64_t start_tick, CTraceHandle* th)
+                     dict kwargs, double deadline, int64_t start_tick, CTraceHandle* th,
+                     Trace owner=*)
 # The same, unchecked: `model` is callable, `deadline` is seconds (<= 0: none)
-# and `th` an empty handle that gets the run's trace (from the innermost
-# handler's pool, whose TracePool the caller keeps alive as long as `th`
-# holds the trace); returns the value.
+# and `th` an empty handle that gets the run's trace, from the innermost
+# handler's pool when it has one; the pool must stay alive as long as `th`
+# holds the trace: `owner` (the Trace holding `th`, if any) gets a reference
+# to it, else the caller keeps one. Returns the value.

@@ -1399,16 +1399,13 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
         if not (d > 0) or not isfinite(d):
             raise ValueError(f"run: deadline must be a positive number of seconds, got {deadline!r}")
     cdef Trace t = Trace.__new__(Trace)
-    cdef Handler inner = handler
-    while inner._inner is not None:
-        inner = inner._inner
-    t._pool = inner._pool          # keeps a pooled trace's pool alive
-    value = run_core(handler, model, args, nargs, kwargs, d, start_tick, &t._t)
+    value = run_core(handler, model, args, nargs, kwargs, d, start_tick, &t._t, t)
     return (value, t)
 
 
 cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
-                     dict kwargs, double deadline, int64_t start_tick, CTraceHandle* th):
+                     dict kwargs, double deadline, int64_t start_tick, CTraceHandle* th,
+                     Trace owner=None):
     cdef Handler h = handler
     cdef ProductionMetrics pm = None
     cdef int64_t t0 = 0
@@ -1423,6 +1420,8 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
     cdef int locked = 0
     if h._pool is not None:
         th.acquire(deref(h._pool.c.get()))
+        if owner is not None:
+            owner._pool = h._pool      # keeps the pool alive as long as the trace
     else:
         th.own(new CTrace())
     r.mode = h.mode
