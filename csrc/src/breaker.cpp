@@ -5,7 +5,6 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
-#include <thread>
 
 #include "fugue/clock.hpp"
 
@@ -74,12 +73,6 @@ void BreakerConfig::validate() const {
     invalid("half_open_permits", static_cast<double>(half_open_permits), ">= 1");
   if (!(recovery_success_rate > 0.0 && recovery_success_rate <= 1.0))
     invalid("recovery_success_rate", recovery_success_rate, "in (0, 1]");
-}
-
-void CircuitBreaker::SpinLock::lock() noexcept {
-  for (int spins = 0; busy_.exchange(true, std::memory_order_acquire); ++spins) {
-    if (spins > 64) std::this_thread::yield();
-  }
 }
 
 CircuitBreaker::CircuitBreaker(const BreakerConfig& config, std::shared_ptr<ManualClock> clock)

@@ -5,12 +5,6 @@
 
 namespace fugue {
 
-void TracePool::SpinLock::lock() noexcept {
-  for (int spins = 0; busy_.exchange(true, std::memory_order_acquire); ++spins) {
-    if (spins > 64) std::this_thread::yield();
-  }
-}
-
 TracePool::TracePool(std::size_t max_size, std::size_t min_size)
     : max_size_(max_size), min_size_(min_size) {
   if (max_size < 1) throw std::invalid_argument("max_size must be >= 1");

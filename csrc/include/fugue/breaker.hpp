@@ -15,6 +15,8 @@
 #include <memory>
 #include <vector>
 
+#include "fugue/spin_lock.hpp"
+
 namespace fugue {
 
 enum class BreakerState : uint8_t { Healthy = 0, Degraded = 1, Failed = 2, Recovery = 3 };
@@ -142,14 +144,6 @@ class CircuitBreaker {
   int64_t now_ns() const noexcept;
 
  private:
-  class SpinLock {
-   public:
-    void lock() noexcept;
-    void unlock() noexcept { busy_.store(false, std::memory_order_release); }
-   private:
-    std::atomic<bool> busy_{false};
-  };
-
   // Outcome codes in the window: bit 0 = failure (toward the rate), bit 1 = slow.
   static constexpr uint8_t kFail = 1, kSlow = 2;
   struct Bucket { uint64_t calls = 0, failures = 0, slow = 0; };

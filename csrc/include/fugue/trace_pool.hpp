@@ -5,9 +5,9 @@
 #include <memory>
 #include <utility>
 #include <mutex>
-#include <thread>
 #include <vector>
 
+#include "fugue/spin_lock.hpp"
 #include "fugue/trace.hpp"
 
 namespace fugue {
@@ -42,16 +42,6 @@ class TracePool {
   std::size_t min_size() const noexcept { return min_size_; }
 
  private:
-  // A test-and-set lock: the critical sections are a few instructions long
-  // (a vector push or pop), so spinning costs less than a mutex round trip.
-  class SpinLock {
-   public:
-    void lock() noexcept;
-    void unlock() noexcept { busy_.store(false, std::memory_order_release); }
-   private:
-    std::atomic<bool> busy_{false};
-  };
-
   const std::size_t max_size_;
   const std::size_t min_size_;
   mutable SpinLock mu_;
