@@ -31,12 +31,6 @@ void RunLock::lock() noexcept {
   }
 }
 
-int64_t monotonic_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 Value coerce(const Value& v, ValueKind kind) noexcept {
   if (v.kind == kind) return v;
   switch (kind) {

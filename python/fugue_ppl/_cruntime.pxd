@@ -135,5 +135,4 @@ cdef extern from "fugue/handlers.hpp" namespace "fugue" nogil:
 
     CRun* current_run() noexcept
     void set_current_run(CRun*) noexcept
-    int64_t monotonic_ns() noexcept
     CValue coerce(const CValue&, ValueKind) noexcept

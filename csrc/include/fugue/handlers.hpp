@@ -94,9 +94,6 @@ inline Run* current_run() noexcept { return detail::t_current_run; }
 // Makes `r` the calling thread's innermost run. Never throws.
 inline void set_current_run(Run* r) noexcept { detail::t_current_run = r; }
 
-// Monotonic clock in nanoseconds. Never throws.
-int64_t monotonic_ns() noexcept;
-
 // `v` converted to `kind` when the conversion is exact (int 3 -> float 3.0,
 // float 2.0 -> int 2, int 0/1 -> bool); otherwise `v` unchanged. Never throws.
 Value coerce(const Value& v, ValueKind kind) noexcept;
