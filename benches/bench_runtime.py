@@ -139,6 +139,28 @@ def test_prior_ref20_fugue(bench):
     _finish(bench, "ref20")
 
 
+# ref20 with its 38 indexed addresses written as string constants: what
+# fp.addr("x", i) costs over a constant. addr returns the same interned string
+# object every run (no formatting), so what remains is the call itself.
+_X = tuple(f"x[{i}]" for i in range(19))
+_Y = tuple(f"y[{i}]" for i in range(19))
+
+
+def ref20_constant_addresses():
+    mu = fp.sample("mu", fp.Normal(0.0, 1.0))
+    for i in range(19):
+        x = fp.sample(_X[i], fp.Normal(mu, 1.0))
+        fp.observe(_Y[i], fp.Normal(x, 0.5), 0.1 * i - 0.9)
+    return mu
+
+
+@pytest.mark.benchmark(group="prior run: ref20 (fugue-ppl vs pure Python)")
+def test_prior_ref20_constant_addresses(bench):
+    assert [fp.addr("x", i) for i in range(19)] == list(_X)
+    bench(_fugue_prior(ref20_constant_addresses, (), RUNS_PER_CALL["ref20"]))
+    _finish(bench, "ref20")
+
+
 @pytest.mark.benchmark(group="prior run: ref20 (fugue-ppl vs pure Python)")
 def test_prior_ref20_purepy(bench):
     bench(_purepy_prior(purepy.ref20, (), RUNS_PER_CALL["ref20"]))
@@ -202,6 +224,11 @@ def test_ratio_prior_sensor(compare):
 def test_ratio_prior_ref20(compare):
     compare("test_prior_ref20_fugue", "test_prior_ref20_purepy", kind="speedup", target=5.0,
             description="prior run, ref20: fugue-ppl vs pure Python")
+
+
+def test_ratio_addr_vs_constant_addresses(compare):
+    compare("test_prior_ref20_fugue", "test_prior_ref20_constant_addresses", kind="slowdown",
+            target=1.10, description="prior run, ref20: fp.addr(name, i) vs string constants")
 
 
 def test_ratio_pool_sensor(compare):

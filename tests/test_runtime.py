@@ -840,3 +840,18 @@ def test_different_seeds_give_different_traces_and_none_is_fresh_entropy():
 def test_bad_rng_is_rejected_at_handler_construction(rng, exc):
     with pytest.raises(exc, match="rng"):
         fp.PriorHandler(rng=rng)
+
+
+def test_addr_fast_path_and_its_fallbacks_agree():
+    # The positional (name, int) call is answered from the cache; every other
+    # form goes to the full function, with the same results and errors.
+    first = fp.addr("fastpath", 7)
+    assert fp.addr("fastpath", 7) is first == "fastpath[7]"
+    assert fp.addr("fastpath", 2 ** 70) == f"fastpath[{2 ** 70}]"    # beyond the cache
+    assert fp.addr("fastpath", -1) == "fastpath[-1]"
+    assert fp.addr(name="fastpath", i=7) == first
+    assert fp.addr("fastpath", 7, 8) == "fastpath[7,8]"
+    with pytest.raises(TypeError, match="bool"):
+        fp.addr("fastpath", True)
+    with pytest.raises(TypeError, match="name must be a str"):
+        fp.addr(7, 1)

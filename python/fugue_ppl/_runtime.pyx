@@ -11,6 +11,7 @@ one.
 cimport cython
 from cpython.dict cimport PyDict_GetItemWithError
 from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.exc cimport PyErr_Clear, PyErr_Occurred
 from cpython.long cimport PyLong_AsLongLong
 from cpython.object cimport PyObject
 from cython.operator cimport dereference as deref
@@ -1503,7 +1504,7 @@ run = PyCFunction_NewEx(&_run_def, NULL, <PyObject*>"fugue_ppl._runtime")
 
 
 # ---------------------------------------------------------------- fast effects
-# sample() and observe() with the METH_FASTCALL calling convention: positional
+# sample(), observe() and addr() with the METH_FASTCALL calling convention: positional
 # calls (the form model code uses) skip the keyword-argument machinery; any
 # other call form goes to the documented def functions above.
 
@@ -1546,6 +1547,32 @@ cdef object _observe_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs,
     return None
 
 
+cdef object _addr_def = addr
+
+cdef extern from "Python.h":
+    # Without Cython's exception check: an overflow is cleared by the caller.
+    Py_ssize_t _as_ssize "PyLong_AsSsize_t"(object) noexcept
+
+
+cdef object _addr_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
+    # addr(name, i) with a cached address: one dict lookup and one list read,
+    # no argument tuple (the def's *indices would build one per call).
+    cdef object i
+    cdef list lst
+    cdef Py_ssize_t k
+    if kwnames == NULL and nargs == 2:
+        i = <object>args[1]
+        if type(i) is int and type(<object>args[0]) is str:
+            lst = <list>_addr_cache.get(<object>args[0])
+            if lst is not None:
+                k = _as_ssize(i)
+                if k == -1 and PyErr_Occurred():
+                    PyErr_Clear()          # too large for the cache: the def decides
+                elif 0 <= k < len(lst) and lst[k] is not None:
+                    return lst[k]
+    return PyObject_Vectorcall(_addr_def, args, <size_t>nargs, kwnames)
+
+
 cdef bytes _sample_doc = ("sample(addr, dist)\n--\n\n" + _sample_def.__doc__).encode("utf-8")
 cdef bytes _observe_doc = ("observe(addr, dist, value)\n--\n\n" + _observe_def.__doc__).encode("utf-8")
 
@@ -1555,6 +1582,17 @@ _sample_md.ml_meth = <PyCFunction><void*>_sample_fastcall
 _sample_md.ml_flags = METH_FASTCALL | METH_KEYWORDS
 _sample_md.ml_doc = _sample_doc
 sample = PyCFunction_NewEx(&_sample_md, NULL, <PyObject*>"fugue_ppl._runtime")
+
+cdef str _addr_text = _addr_def.__doc__
+if _addr_text.startswith("addr("):   # the def's embedded signature: the one above replaces it
+    _addr_text = _addr_text.split("\n", 1)[1].lstrip("\n")
+cdef bytes _addr_doc = ("addr(name, *indices)\n--\n\n" + _addr_text).encode("utf-8")
+cdef PyMethodDef _addr_md
+_addr_md.ml_name = "addr"
+_addr_md.ml_meth = <PyCFunction><void*>_addr_fastcall
+_addr_md.ml_flags = METH_FASTCALL | METH_KEYWORDS
+_addr_md.ml_doc = _addr_doc
+addr = PyCFunction_NewEx(&_addr_md, NULL, <PyObject*>"fugue_ppl._runtime")
 
 cdef PyMethodDef _observe_md
 _observe_md.ml_name = "observe"
