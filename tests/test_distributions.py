@@ -488,3 +488,48 @@ def test_class_docstrings_document_parameters_support_and_values(name):
     for pname in SPECS[name][2]:
         assert f"\n    {pname} : " in doc
     assert "Support:" in doc and "Values:" in doc
+
+
+def _python_runs_during(call):
+    # Runs call() in a thread while this thread keeps taking timestamps; the
+    # timestamps that fall in the middle half of the call's own interval.
+    # Zero when the call held the GIL throughout.
+    import time
+    span, started, done = [], threading.Event(), threading.Event()
+
+    def worker():
+        started.set()
+        t0 = time.perf_counter()
+        call()
+        span.extend((t0, time.perf_counter()))
+        done.set()
+
+    th = threading.Thread(target=worker)
+    th.start()
+    started.wait()
+    stamps = []
+    while not done.is_set():
+        stamps.append(time.perf_counter())
+    th.join()
+    t0, t1 = span
+    lo, hi = t0 + 0.25 * (t1 - t0), t0 + 0.75 * (t1 - t0)
+    return sum(lo < s < hi for s in stamps)
+
+
+@pytest.mark.parametrize("dist,size", [(D.Normal(0.0, 1.0), 4_000_000),
+                                        (D.Binomial(50, 0.3), 2_000_000),
+                                        (D.Bernoulli(0.3), 8_000_000)])
+def test_array_sampling_releases_the_gil(dist, size):
+    assert _python_runs_during(lambda: dist.sample(rng=1, size=size)) > 0
+
+
+@pytest.mark.parametrize("dist,x", [(D.Normal(0.0, 1.0), np.linspace(-5.0, 5.0, 8_000_000)),
+                                     (D.Beta(2.5, 3.5), np.linspace(0.01, 0.99, 2_000_000)),
+                                     (D.Poisson(4.0), np.arange(2_000_000) % 30)])
+def test_array_log_prob_releases_the_gil(dist, x):
+    assert _python_runs_during(lambda: dist.log_prob(x)) > 0
+
+
+def test_the_gil_probe_sees_a_call_that_holds_the_gil():
+    # The probe above can fail: math.factorial keeps the GIL for its whole run.
+    assert _python_runs_during(lambda: math.factorial(80_000)) == 0
