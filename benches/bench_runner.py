@@ -135,6 +135,7 @@ def test_fault_injection_every_call_accounted_for():
     assert total == CALLS
     m = runner.metrics
     # every call that ran the model is an inference; rejected calls did not run it
+    assert counts["timeout"] == 0          # a 1 s deadline: this model never reaches it
     assert m.inference_count == counts["ok"] + counts["fallback"] + counts["timeout"]
     assert m.errors.get("RuntimeError", 0) == counts["fallback"]
     assert counts["ok"] > 0.1 * CALLS and counts["rejected"] > 0   # the breaker trips and recovers

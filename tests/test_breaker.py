@@ -1154,3 +1154,28 @@ def test_matches_the_reference_model_and_keeps_the_invariants(cfg, ops):
         assert new == old                                 # each transition starts where the last ended
     if heard:
         assert heard[-1][1] == b.state.name
+
+
+def test_no_lock_is_held_across_the_guarded_call():
+    # Two calls are inside call() at the same time, and the guarded function
+    # may use the breaker itself: both would hang if call() held a lock.
+    b = CircuitBreaker(minimum_calls=10, window_size=10)
+    inside = threading.Barrier(2, timeout=10)
+    results = []
+
+    def guarded():
+        assert b.state is BreakerState.HEALTHY and b.metrics["permitted_calls"] >= 1
+        inside.wait()                       # the other thread is inside call() too
+        return b.call(lambda: 7)            # and the breaker answers re-entrantly
+
+    def caller():
+        results.append(b.call(guarded))
+
+    threads = [threading.Thread(target=caller, daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert not any(t.is_alive() for t in threads) and results == [7, 7]
+    m = b.metrics
+    assert (m["permitted_calls"], m["successful_calls"]) == (4, 4)

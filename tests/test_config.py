@@ -858,3 +858,34 @@ def test_bad_health_and_slo_settings(env, message):
     with pytest.raises(ConfigError) as info:
         load_config(env=env)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["121", "2.5", "-1"])
+def test_metrics_window_is_a_whole_number_of_seconds_up_to_120(value):
+    with pytest.raises(ConfigError, match="metrics.window_seconds"):
+        load_config(env={"FUGUE_METRICS__WINDOW_SECONDS": value})
+    assert load_config(env={"FUGUE_METRICS__WINDOW_SECONDS": "120"}).metrics.window_seconds == 120
+
+
+def test_configure_logging_sets_the_package_loggers_level(caplog):
+    pkg = logging.getLogger("fugue_ppl")
+    before = pkg.level
+    try:
+        load_config(env={}).configure_logging()             # production: WARNING
+        b = fp.CircuitBreaker(minimum_calls=2, window_size=2, degraded_threshold=0.4,
+                              failure_threshold=0.9, name="logs")
+        with caplog.at_level(logging.NOTSET):
+            b.record_success()
+            b.record_failure()                                # HEALTHY -> DEGRADED: info
+        assert not [r for r in caplog.records if r.name == "fugue_ppl.breaker"]
+        log = load_config(environment="development").configure_logging()
+        assert log is pkg and pkg.level == logging.DEBUG
+        b.reset()                                            # (logs DEGRADED -> HEALTHY)
+        caplog.clear()
+        with caplog.at_level(logging.NOTSET):
+            b.record_success()
+            b.record_failure()
+        assert [r.getMessage() for r in caplog.records if r.name == "fugue_ppl.breaker"] == [
+            "circuit breaker 'logs': HEALTHY -> DEGRADED"]
+    finally:
+        pkg.setLevel(before)

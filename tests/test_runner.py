@@ -266,6 +266,15 @@ def test_validate_trace_reports_each_problem():
     _, t3 = fp.run(h, lambda: fp.sample("x", fp.Normal(0.0, 1.0)))
     assert [(i.address, i.kind) for i in fp.validate_trace(t3)] == [("x", "fallback")]
 
+    # A NaN weight cannot come out of a run (a NaN factor is an error), but a
+    # trace restored from a damaged pickle can carry one.
+    _, ok = fp.run(fp.PriorHandler(rng=1), lambda: fp.sample("x", fp.Normal(0.0, 1.0)))
+    restore, (choices, log_prior, log_lik, log_fac) = ok.__reduce__()
+    bad = restore([choices[0][:5] + (math.nan,)], math.nan, log_lik, log_fac)
+    assert [(i.address, i.kind, i.message) for i in fp.validate_trace(bad)] == [
+        (None, "non_finite_weight", "log_prior is nan"),
+        (None, "non_finite_weight", "total_log_weight is nan")]
+
 
 def test_validate_trace_bad_arguments():
     _, trace = fp.run(fp.PriorHandler(rng=1), sensor, 22.0)
@@ -348,3 +357,15 @@ def test_result_of_a_failed_call_has_no_trace_and_returns_its_trace_to_the_pool(
     assert res.fallback_sites == ()
     s = r.pool.stats
     assert s.hits + s.misses == s.returns + s.drops == 1
+
+
+def test_metrics_follow_the_config():
+    assert _runner().metrics.window == 60
+    cfg = load_config(env={"FUGUE_METRICS__WINDOW_SECONDS": "30"})
+    assert _runner(config=cfg).metrics.window == 30
+    off = load_config(environment="development")          # its profile turns metrics off
+    assert off.metrics.enabled is False
+    r = _runner(config=off)
+    assert r.metrics is None and r.infer(22.0).status == "ok"
+    m = fp.ProductionMetrics()
+    assert _runner(config=off, metrics=m).metrics is m      # an explicit one still counts

@@ -7,6 +7,7 @@ reference run), not only that something did not raise.
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 import textwrap
@@ -694,6 +695,10 @@ def test_deadline_stops_a_runaway_model_mid_model_naming_the_address():
     msg = str(err)
     assert f"sample({reached[-1]!r})" in msg
     assert "deadline of 0.05 s" in msg
+    # ... and the time elapsed when it was stopped: past the deadline, within the test's time
+    m = re.search(r"([0-9.]+(?:e-?\d+)?) s elapsed", msg)
+    assert m, msg
+    assert 0.05 <= float(m.group(1)) <= elapsed
     with pytest.raises(fp.EffectOutsideRun):
         fp.sample("x", fp.Normal(0.0, 1.0))
 

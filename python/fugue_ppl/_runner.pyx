@@ -199,7 +199,8 @@ cdef class ModelRunner:
         The model function, called as ``model(*args, **kwargs)``.
     config : fugue_ppl.config.Config, optional
         Supplies the model version, the deadline (``runtime.max_inference_time``),
-        the pool sizes and the breaker settings. Defaults: ``load_config()``
+        the pool sizes, the breaker settings and the metrics settings
+        (``metrics.enabled``, ``metrics.window_seconds``). Defaults: ``load_config()``
         with no file and no environment (the built-in defaults).
     schema : fugue_ppl.validation.Schema, optional
         Validates the inputs; its fields are in the model's argument order
@@ -215,7 +216,8 @@ cdef class ModelRunner:
     breaker : CircuitBreaker, optional
         Default: one built from ``config.breaker``.
     metrics : ProductionMetrics or None, optional
-        Default: a new one (``False`` turns metrics off).
+        Default: a new one over ``config.metrics.window_seconds`` when
+        ``config.metrics.enabled``, else none. ``False`` turns metrics off.
     deadline : float, optional
         Overrides ``config.runtime.max_inference_time`` (seconds; ``None``
         from the config means no deadline).
@@ -288,7 +290,8 @@ cdef class ModelRunner:
         self.breaker = breaker
         self._br = self.breaker.c.get()
         if metrics is None:
-            metrics = ProductionMetrics()
+            metrics = (ProductionMetrics(window=int(config.metrics.window_seconds))
+                       if config.metrics.enabled else None)
         elif metrics is False:
             metrics = None
         elif not isinstance(metrics, ProductionMetrics):

@@ -818,6 +818,13 @@ class MonitorConfig(_Section):
     cusum: CUSUMConfig = _f(factory=CUSUMConfig)
 
 
+def _metrics_window(x: float) -> str | None:
+    if not 0.0 < x < math.inf:
+        return "must be a positive, finite number of seconds"
+    return None if x <= 120.0 and x == int(x) else \
+        "must be a whole number of seconds, at most 120"
+
+
 @dataclass(frozen=True, slots=True)
 class MetricsConfig(_Section):
     """Metrics settings.
@@ -827,12 +834,13 @@ class MetricsConfig(_Section):
     enabled : bool, default True
         Record and export metrics.
     window_seconds : float, default 60.0
-        Window of the throughput and rate gauges, in seconds (> 0).
+        Window of the throughput and rate gauges: a whole number of seconds
+        from 1 to 120 (the window of :class:`fugue_ppl.ProductionMetrics`).
     """
 
     _PATH: ClassVar[str] = "metrics"
     enabled: bool = _f(True)
-    window_seconds: float = _f(60.0, check=_duration)
+    window_seconds: float = _f(60.0, check=_metrics_window)
 
 
 def _open_unit(x: float) -> str | None:
@@ -1018,6 +1026,29 @@ class Config(_Section):
         """The numeric :mod:`logging` level of ``log_level``."""
         import logging
         return logging.getLevelName(self.log_level)
+
+    def configure_logging(self, logger: str = "fugue_ppl") -> Any:
+        """Set the level of fugue-ppl's loggers to ``log_level``.
+
+        Only the level of ``logger`` (by default the package's, which the
+        breaker, the runtime and the health checks log under) changes; where
+        records go (handlers, format) stays the application's choice.
+
+        Returns
+        -------
+        logging.Logger
+            The logger configured.
+
+        Examples
+        --------
+        >>> load_config(environment="development").configure_logging().level
+        10
+        >>> _ = load_config(env={}).configure_logging()    # back to WARNING
+        """
+        import logging
+        log = logging.getLogger(logger)
+        log.setLevel(self.log_level_number)
+        return log
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, environment: str | None = None) -> Config:
