@@ -34,7 +34,7 @@ from fugue_ppl.health import (
     estimate_trend,
 )
 from fugue_ppl.models import sensor
-from fugue_ppl.monitoring import EWMA
+from fugue_ppl.monitoring import CUSUM, EWMA, ShewhartChart
 from fugue_ppl.validation import Finite, Range, Schema
 from hypothesis import HealthCheck as HypothesisHealthCheck
 from hypothesis import given, settings
@@ -1225,3 +1225,65 @@ def test_config_section_defaults_equal_the_settings_defaults():
     names = {f.name for f in dc.fields(HealthConfig)}
     assert names == {f.name for f in dc.fields(HealthSettings)} - {
         "timeout", "weights", "error_rate_degraded"}        # (runtime.error_threshold)
+
+
+@pytest.mark.parametrize("monitor", [
+    ShewhartChart(mu0=0.001, sigma=0.0001, reset_on_alarm=True),
+    CUSUM(mu0=0.001, sigma=0.0001, reset_on_alarm=True)])
+def test_control_chart_and_cusum_alarms_degrade_too(monitor):
+    clock = fp.ManualClock(0.0)
+    c = _checker(builtin_checks=("monitor_alarms",), window=10, clock=clock)
+    m = c.runner.metrics
+    m.attach(monitor, "latency_chart")
+    _record(m, 10, seconds=0.001)
+    clock.advance(10)
+    assert c.check().check("monitor_alarms").status is H
+    _record(m, 3, seconds=0.01)                         # 90 sigma above the centre line
+    clock.advance(10)
+    check = c.check().check("monitor_alarms")
+    assert check.status is D and check.observed_value >= 1
+    assert check.output.endswith(f"latency_chart ({check.observed_value})")
+
+
+def test_custom_weights_change_the_score_of_the_builtin_checks():
+    # The breaker DEGRADED alone: 0.5 of its weight is lost.
+    def degraded_breaker():
+        b = fp.CircuitBreaker(minimum_calls=2, window_size=2, degraded_threshold=0.4,
+                              failure_threshold=0.9)
+        b.record_success()
+        b.record_failure()
+        assert b.state is fp.BreakerState.DEGRADED
+        return _runner(breaker=b)
+
+    default = _checker(degraded_breaker()).check()
+    total = sum(DEFAULT_WEIGHTS.values())
+    assert default.score == pytest.approx(1 - 0.5 * DEFAULT_WEIGHTS["breaker"] / total)
+    heavy = _checker(degraded_breaker(), weights={"breaker": total}).check()
+    new_total = total - DEFAULT_WEIGHTS["breaker"] + total
+    assert heavy.score == pytest.approx(1 - 0.5 * total / new_total)
+    assert heavy.score < default.score
+
+
+def test_smoke_run_reports_a_non_finite_value_as_degraded():
+    def overflowing(_):
+        return fp.sample("big", fp.Exponential(5e-324))      # draws +inf
+
+    check = _checker(_runner(overflowing)).check().check("model_execution")
+    assert check.status is D
+    assert check.output == "smoke run trace issues: non_finite_value, rejected"
+
+
+def test_readiness_stays_ready_with_a_degraded_breaker():
+    b = fp.CircuitBreaker(minimum_calls=2, window_size=2, degraded_threshold=0.4,
+                          failure_threshold=0.9)
+    b.record_success()
+    b.record_failure()
+    c = _checker(_runner(breaker=b))
+    r = c.readiness()
+    assert b.state is fp.BreakerState.DEGRADED and r.status is H and r.http_status == 200
+    assert r.check("breaker").observed_value == "DEGRADED"
+
+
+def test_a_nan_score_renders_as_null_in_strict_json():
+    doc = json.loads(HealthReport(H, math.nan, "x").to_json())
+    assert doc["score"] is None and doc["status"] == "pass"
