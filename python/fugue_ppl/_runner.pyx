@@ -283,7 +283,7 @@ cdef class ModelRunner:
         self._fallback = None if fallback is _MISSING else fallback
         self._fallback_callable = self._has_fallback and callable(fallback)
         if breaker is None:
-            breaker = CircuitBreaker(_breaker_settings(config.breaker), name=f"{config.model.name}")
+            breaker = CircuitBreaker(config.breaker.breaker_kwargs(), name=config.model.name)
         elif not isinstance(breaker, CircuitBreaker):
             raise TypeError(f"ModelRunner: breaker must be a CircuitBreaker, got "
                             f"{type(breaker).__name__}")
@@ -429,11 +429,6 @@ cdef class ModelRunner:
         name = getattr(self.model, "__name__", type(self.model).__name__)
         return (f"ModelRunner({name}, version={self.version!r}, "
                 f"breaker={self.breaker.state!r})")
-
-
-cdef dict _breaker_settings(object section):
-    # The breaker's keyword settings from the config's breaker section.
-    return section.breaker_kwargs()
 
 
 # ================================================================ trace checks
