@@ -343,7 +343,8 @@ def test_strict_handlers_reject_non_finite_observations(make, bad, prior_trace):
         fp.run(make(prior_trace), sensor, bad)
     err = ei.value
     assert err.code == 601 and err.address == "sensor" and isinstance(err, ValueError)
-    assert str(err) == "[601] observe('sensor'): the observed value is NaN or infinite"
+    assert str(err) == ("[601] observe('sensor'): the observed value is NaN, infinite or "
+                        "beyond the range of a float")
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
@@ -379,7 +380,7 @@ def test_non_finite_factor_strict_raises_safe_adds_minus_inf(bad, prior_trace):
     for make in (lambda: fp.PriorHandler(rng=0), lambda: fp.ReplayHandler(prior_trace),
                  lambda: fp.ScoreGivenTrace(prior_trace)):
         with pytest.raises(fp.InvalidObservation, match=r"\[601\] factor\(\): the log-weight "
-                           r"must not be NaN or \+inf") as ei:
+                           r"must not be NaN, \+inf or beyond the range of a float") as ei:
             fp.run(make(), model)
         assert ei.value.address is None
     for make in (lambda: fp.SafeReplayHandler(prior_trace), lambda: fp.SafeScoreGivenTrace(prior_trace)):
@@ -397,13 +398,16 @@ def test_safe_handler_warnings_point_at_the_users_code():
     assert rec[0].filename == __file__
 
 
-def test_a_handler_whose_base_was_released_refuses_to_run():
+def test_a_handler_keeps_its_pooled_base_alive_after_the_base_is_released():
     pool = fp.TracePool(2)
     _, base = fp.run(fp.PooledPriorHandler(rng=0, pool=pool), sensor, 22.0)
+    expected = base.to_dict()
     h = fp.ScoreGivenTrace(base)
+    assert h.base is not base and h.base == base    # the handler's own copy
     base.release()
-    with pytest.raises(fp.FugueError, match="released"):
-        fp.run(h, sensor, 22.0)
+    pool.clear()
+    _, scored = fp.run(h, sensor, 22.0)
+    assert scored.to_dict() == expected
     with pytest.raises(fp.FugueError, match="released"):
         fp.ReplayHandler(base)
 

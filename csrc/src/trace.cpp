@@ -15,9 +15,30 @@ inline std::size_t slot_of(AddrId addr, std::size_t mask) noexcept {
 
 uint64_t Trace::buffer_allocations() noexcept { return g_buffer_allocations.load(std::memory_order_relaxed); }
 
+Trace::Trace(const Trace& o)
+    : slots_(o.slots_.begin(), o.slots_.begin() + static_cast<std::ptrdiff_t>(o.size_)),
+      size_(o.size_),
+      index_(o.index_),
+      indexed_(o.indexed_),
+      log_prior_(o.log_prior_),
+      log_likelihood_(o.log_likelihood_),
+      log_factors_(o.log_factors_) {
+  AddressTable& table = AddressTable::global();
+  for (const Choice& c : slots_) table.acquire(c.addr);
+}
+
+Trace::~Trace() {
+  AddressTable& table = AddressTable::global();
+  for (const Choice& c : slots_) table.release(c.addr);
+}
 
 void Trace::clear() noexcept {
-  choices_.clear();
+  if (slots_.size() > size_) {
+    AddressTable& table = AddressTable::global();
+    for (std::size_t k = size_; k < slots_.size(); ++k) table.release(slots_[k].addr);
+    slots_.resize(size_);  // trivially destructible: no deallocation
+  }
+  size_ = 0;
   if (indexed_) {
     std::fill(index_.begin(), index_.end(), kEmpty);
     indexed_ = false;
@@ -27,15 +48,15 @@ void Trace::clear() noexcept {
 
 const Choice* Trace::find(AddrId addr) const noexcept {
   if (!indexed_) {
-    for (const Choice& c : choices_)
-      if (c.addr == addr) return &c;
+    for (std::size_t k = 0; k < size_; ++k)
+      if (slots_[k].addr == addr) return &slots_[k];
     return nullptr;
   }
   const std::size_t mask = index_.size() - 1;
   for (std::size_t s = slot_of(addr, mask);; s = (s + 1) & mask) {
     uint64_t e = index_[s];
     if (e == kEmpty) return nullptr;
-    if (static_cast<AddrId>(e >> 32) == addr) return &choices_[static_cast<uint32_t>(e)];
+    if (static_cast<AddrId>(e >> 32) == addr) return &slots_[static_cast<uint32_t>(e)];
   }
 }
 
@@ -48,42 +69,54 @@ void Trace::index_insert(AddrId addr, uint32_t pos) noexcept {
 
 void Trace::rebuild_index() {
   std::size_t cap = 64;
-  while (cap < 2 * (choices_.size() + 1)) cap *= 2;
+  while (cap < 2 * (size_ + 1)) cap *= 2;
   if (index_.size() < cap) {
     index_.assign(cap, kEmpty);  // grows: an allocation
     count_allocation();
   } else {
     std::fill(index_.begin(), index_.end(), kEmpty);
   }
-  for (std::size_t k = 0; k < choices_.size(); ++k) index_insert(choices_[k].addr, static_cast<uint32_t>(k));
+  for (std::size_t k = 0; k < size_; ++k) index_insert(slots_[k].addr, static_cast<uint32_t>(k));
   indexed_ = true;
 }
 
 bool Trace::add(const Choice& c) {
   if (find(c.addr) != nullptr) return false;
-  if (choices_.size() == choices_.capacity()) count_allocation();
-  choices_.push_back(c);
+  if (size_ < slots_.size()) {
+    Choice& slot = slots_[size_];
+    if (slot.addr != c.addr) {  // a reused slot usually holds the same address
+      AddressTable& table = AddressTable::global();
+      table.acquire(c.addr);
+      table.release(slot.addr);
+    }
+    slot = c;
+  } else {
+    if (slots_.size() == slots_.capacity()) count_allocation();
+    slots_.push_back(c);
+    AddressTable::global().acquire(c.addr);
+  }
+  ++size_;
   if (indexed_) {
-    if (2 * choices_.size() > index_.size()) {
+    if (2 * size_ > index_.size()) {
       rebuild_index();
     } else {
-      index_insert(c.addr, static_cast<uint32_t>(choices_.size() - 1));
+      index_insert(c.addr, static_cast<uint32_t>(size_ - 1));
     }
-  } else if (choices_.size() > kLinearLimit) {
+  } else if (size_ > kLinearLimit) {
     rebuild_index();
   }
   return true;
 }
 
 bool Trace::operator==(const Trace& o) const noexcept {
-  if (choices_.size() != o.choices_.size()) return false;
+  if (size_ != o.size_) return false;
   auto same = [](double a, double b) { return a == b || (a != a && b != b); };
   if (!same(log_prior_, o.log_prior_) || !same(log_likelihood_, o.log_likelihood_) ||
       !same(log_factors_, o.log_factors_))
     return false;
-  for (std::size_t k = 0; k < choices_.size(); ++k) {
-    const Choice& a = choices_[k];
-    const Choice& b = o.choices_[k];
+  for (std::size_t k = 0; k < size_; ++k) {
+    const Choice& a = slots_[k];
+    const Choice& b = o.slots_[k];
     if (a.addr != b.addr || a.kind != b.kind || a.flags != b.flags || !(a.value == b.value) ||
         !same(a.log_prob, b.log_prob))
       return false;

@@ -18,12 +18,14 @@ from fugue_ppl._cbreaker cimport CBreakerConfig, CCircuitBreaker, CManualClock, 
 
 cdef class ManualClock:
     cdef shared_ptr[CManualClock] c
+    cdef bint _ready                  # __init__ ran (a second one is refused)
 
 
 cdef class BreakerConfig:
     # Validated settings; `c` is what the C++ breaker is built from.
     cdef CBreakerConfig c
     cdef object _window_size       # as given: int (count window) or float seconds
+    cdef bint _ready               # __init__ ran (a second one is refused)
 
 
 cdef class CircuitBreaker:

@@ -41,7 +41,7 @@ from fugue_ppl._cbreaker cimport (
     CTransition, WindowType,
 )
 
-from fugue_ppl.errors import CircuitOpenError, ConfigError
+from fugue_ppl.errors import CircuitOpenError, ConfigError, _already_initialised
 
 __all__ = ["BreakerState", "BreakerConfig", "CircuitBreaker", "ManualClock"]
 
@@ -167,6 +167,8 @@ cdef class ManualClock:
 
     def __init__(self, start=0.0):
         cdef double s
+        if self._ready:
+            raise _already_initialised(self)
         if isinstance(start, bool) or not isinstance(start, numbers.Real):
             raise TypeError(f"ManualClock: start must be a number of seconds, got "
                             f"{type(start).__name__}")
@@ -175,6 +177,7 @@ cdef class ManualClock:
             raise ValueError(f"ManualClock: start must be finite and within 1e9 seconds of 0, "
                              f"got {_show(start)}")
         self.c = make_shared[CManualClock](<int64_t>llround(s * 1e9))
+        self._ready = True
 
     def advance(self, seconds):
         """Move the clock forward by ``seconds`` (finite, >= 0).
@@ -300,6 +303,8 @@ cdef class BreakerConfig:
                  minimum_calls=20, slow_call_duration=None, open_duration=30.0,
                  backoff_factor=1.0, max_open_duration=None, half_open_permits=5,
                  recovery_success_rate=1.0):
+        if self._ready:
+            raise _already_initialised(self)
         s = {
             "failure_threshold": failure_threshold, "degraded_threshold": degraded_threshold,
             "recovery_threshold": recovery_threshold, "window_type": window_type,
@@ -356,6 +361,7 @@ cdef class BreakerConfig:
             raise ConfigError(f"BreakerConfig: recovery_success_rate must be in (0, 1], got "
                               f"{_show(s['recovery_success_rate'])}")
         self.c = c
+        self._ready = True
 
     @property
     def failure_threshold(self):
@@ -526,6 +532,8 @@ cdef class CircuitBreaker:
 
     def __init__(self, config=None, *, clock=None, name="circuit_breaker", **settings):
         cdef shared_ptr[CManualClock] clk
+        if self.c.get() != NULL:
+            raise _already_initialised(self)
         unknown = [k for k in settings if k not in _DEFAULTS]
         if unknown:
             raise ConfigError(f"CircuitBreaker: unknown setting {unknown[0]!r} (known: "
@@ -568,7 +576,12 @@ cdef class CircuitBreaker:
         t.changed = False
         cdef bint ok = self.c.get().allow(t)
         if t.changed:
-            self.c_notify(t)
+            try:
+                self.c_notify(t)
+            except BaseException:
+                if ok:   # the caller never learns of its permit: give it back
+                    self.c.get().record_ignored()
+                raise
         return ok
 
     cdef int c_record_success(self, double seconds) except -1:

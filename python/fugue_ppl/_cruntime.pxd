@@ -17,7 +17,12 @@ cdef extern from "fugue/address.hpp" namespace "fugue" nogil:
         AddrId intern(string) except +
         AddrId find(string) noexcept
         string name(AddrId) except +
+        void acquire(AddrId) noexcept
+        void release(AddrId) noexcept
+        uint32_t references(AddrId) noexcept
+        size_t sweep(vector[AddrId]&) except +
         size_t size() noexcept
+        size_t capacity() noexcept
 
     cdef AddrId kNoAddr "fugue::AddressTable::kNoAddr"
 

@@ -12,6 +12,7 @@ cimport cython
 from cpython.object cimport PyObject
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t
+from libcpp.memory cimport shared_ptr
 from libcpp.vector cimport vector
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.object cimport PyTypeObject
@@ -34,7 +35,7 @@ from fugue_ppl._metrics cimport ProductionMetrics
 from fugue_ppl._runtime cimport Handler, Trace, TracePool, run_core
 
 from fugue_ppl._runtime import MetricsHandler, PooledPriorHandler, RobustHandler
-from fugue_ppl.errors import CircuitOpenError, InferenceTimeout
+from fugue_ppl.errors import _already_initialised, CircuitOpenError, InferenceTimeout
 
 __all__ = ["ModelRunner", "InferenceResult", "TraceIssue", "validate_trace"]
 
@@ -47,8 +48,12 @@ cdef str TIMEOUT = "timeout"
 cdef str REJECTED = "rejected"
 
 
+# no_gc_clear: the garbage collector must not drop _pool before the C++
+# handle has given the trace back to it (a result can sit in a cycle through
+# its value).
 @cython.final
 @cython.freelist(64)
+@cython.no_gc_clear
 cdef class InferenceResult:
     """The outcome of one :meth:`ModelRunner.infer` call.
 
@@ -115,9 +120,12 @@ cdef class InferenceResult:
         cdef CTrace* t = self._ctrace()
         if t == NULL:
             return {}
-        return {"choices": t.size(), "fallbacks": t.count_flagged(kFlagFallback),
-                "log_prior": t.log_prior(), "log_likelihood": t.log_likelihood(),
-                "log_factors": t.log_factors(), "total_log_weight": t.total_log_weight()}
+        # Everything is read before any Python object is made (which could
+        # run code that releases the trace).
+        cdef size_t n = t.size(), nfb = t.count_flagged(kFlagFallback)
+        cdef double lp = t.log_prior(), ll = t.log_likelihood(), lf = t.log_factors()
+        return {"choices": n, "fallbacks": nfb, "log_prior": lp, "log_likelihood": ll,
+                "log_factors": lf, "total_log_weight": lp + ll + lf}
 
     def to_dict(self):
         """A JSON-friendly rendering (the value as is; the error as its kind and message)."""
@@ -254,12 +262,15 @@ cdef class ModelRunner:
     cdef bint _fallback_callable
     cdef object _deadline
     cdef double _deadline_s          # _deadline in seconds, 0 for none
-    cdef CCircuitBreaker* _br        # self.breaker's C++ breaker
+    cdef CCircuitBreaker* _br        # self.breaker's C++ breaker, kept alive by _brk
+    cdef shared_ptr[CCircuitBreaker] _brk
     cdef double _spt
 
     def __init__(self, model, config=None, schema=None, fallback=_MISSING, *,
                  site_fallbacks=None, rng=None, breaker=None, metrics=None,
                  deadline=_MISSING):
+        if self.infer is not None:
+            raise _already_initialised(self)
         if not callable(model):
             raise TypeError(f"ModelRunner: model must be callable, got {type(model).__name__}")
         from fugue_ppl.config import Config, load_config
@@ -288,7 +299,8 @@ cdef class ModelRunner:
             raise TypeError(f"ModelRunner: breaker must be a CircuitBreaker, got "
                             f"{type(breaker).__name__}")
         self.breaker = breaker
-        self._br = self.breaker.c.get()
+        self._brk = self.breaker.c
+        self._br = self._brk.get()
         if metrics is None:
             metrics = (ProductionMetrics(window=int(config.metrics.window_seconds))
                        if config.metrics.enabled else None)
@@ -383,6 +395,15 @@ cdef class ModelRunner:
             t1 = ticks()
             self._failed(admitted, t0, t1, exc)
             return self._serve_fallback(FALLBACK, t0, exc)
+        except BaseException as exc:
+            # Cancelled (KeyboardInterrupt, SystemExit, CancelledError, ...):
+            # neither a success nor a model fault. The breaker gets its permit
+            # back; the metrics count the call as an error of its kind.
+            t1 = ticks()
+            self.breaker.c_record_ignored()
+            if self.metrics is not None:
+                self.metrics.record_run(t0, t1, exc)
+            raise
         t1 = ticks()
         cdef double seconds = (t1 - t0) * self._spt
         # The result is filled before the breaker and the metrics are updated:
@@ -399,25 +420,29 @@ cdef class ModelRunner:
             self._br.record_admitted(False, seconds, tr)
         else:
             self._br.record_success(seconds, tr)
-        if tr.changed:
-            self.breaker.c_notify(tr)
         cdef ProductionMetrics pm = self.metrics
         if pm is not None:
-            if pm._has_monitors:
-                pm.record_run(t0, t1, None)
-            else:
-                pm.c.get().record(seconds, t1)   # what record_run does without monitors
             if nfb:
                 pm.c.get().add_fallback(nfb)
+            if pm._has_monitors:
+                pm.record_run(t0, t1, None)      # (monitors run Python code)
+            else:
+                pm.c.get().record(seconds, t1)   # what record_run does without monitors
+        if tr.changed:
+            self.breaker.c_notify(tr)            # listeners last: every count is settled
         return res
 
     cdef int _failed(self, bint admitted, int64_t t0, int64_t t1, object exc) except -1:
+        cdef CTransition tr
+        tr.changed = False
         if admitted:
-            self.breaker.c_record_admitted(True, (t1 - t0) * self._spt)
+            self._br.record_admitted(True, (t1 - t0) * self._spt, tr)
         else:
-            self.breaker.c_record_failure((t1 - t0) * self._spt)
+            self._br.record_failure((t1 - t0) * self._spt, tr)
         if self.metrics is not None:
             self.metrics.record_run(t0, t1, exc)
+        if tr.changed:
+            self.breaker.c_notify(tr)
         return 0
 
     @property

@@ -20,8 +20,16 @@ cdef class Trace:
     # reset or destroyed (the pool is kept alive by _pool).
     cdef CTraceHandle _t
     cdef TracePool _pool
+    # Methods that run Python code while they read the C++ trace borrow it:
+    # a release() meanwhile (from a finalizer or another thread) only marks
+    # it, and the last borrower gives it back.
+    cdef int _borrows
+    cdef bint _release_pending
 
     cdef CTrace* _get(self) except NULL
+    cdef CTrace* _borrow(self) except NULL
+    cdef void _unborrow(self) noexcept
+    cdef int _give_back(self) except -1
     cdef const CChoice* _lookup(self, object address) except? NULL
     cdef object _typed(self, object address, ValueKind want)
 
@@ -45,7 +53,9 @@ cdef class Handler:
     cdef ProductionMetrics _metrics
     # RobustHandler.
     cdef bint _is_robust
+    cdef bint _ready                   # __init__ ran (a second one is refused)
 
+    cdef int _claim(self) except -1
     cdef int _set_rng(self, object rng) except -1
     cdef int _set_base(self, object base) except -1
 

@@ -15,9 +15,10 @@ from cpython.exc cimport PyErr_Clear, PyErr_Occurred
 from cpython.long cimport PyLong_AsLongLong
 from cpython.object cimport PyObject
 from cython.operator cimport dereference as deref
-from libc.math cimport isfinite
+from libc.math cimport INFINITY, isfinite
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libcpp.memory cimport unique_ptr
+from libcpp.vector cimport vector
 
 import fnmatch
 import math
@@ -46,7 +47,7 @@ from fugue_ppl._metrics cimport ProductionMetrics
 from fugue_ppl._cmetrics cimport seconds_per_tick, ticks
 
 from fugue_ppl.errors import (
-    AddressConflict, EffectOutsideRun, FugueError, FugueWarning, InferenceTimeout,
+    _already_initialised, AddressConflict, EffectOutsideRun, FugueError, FugueWarning, InferenceTimeout,
     InvalidObservation, TraceAddressNotFound, TypeMismatch, UnexpectedModelStructure,
 )
 
@@ -65,10 +66,17 @@ seconds_per_tick()
 
 # ================================================================ addresses
 
-# str -> id (Python int) and id -> str, both mutated only with the GIL held,
-# mirroring the C++ AddressTable that hands out the ids.
+# The C++ AddressTable owns the addresses; these two mirror it for Python
+# (str -> id as a Python int, id -> str, None for a freed id). Both, and the
+# caches below, change only with the GIL held, inside _intern and _sweep.
 cdef dict _ids = {}
 cdef list _names = []
+# Table size at which the next _intern first frees the addresses no trace
+# refers to; after a sweep it is twice what is left (at least _SWEEP_MIN), so
+# sweeping costs O(1) per new address.
+cdef size_t _SWEEP_MIN = 4096
+cdef size_t _sweep_at = _SWEEP_MIN
+cdef vector[AddrId] _freed
 
 
 cdef AddrId _intern(object a) except? 0xFFFFFFFF:
@@ -84,12 +92,50 @@ cdef AddrId _intern(object a) except? 0xFFFFFFFF:
         encoded = (<str>a).encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError(f"address {a!r} is not valid unicode") from None
-    cdef AddrId i = CAddressTable.global_().intern(encoded)
+    cdef CAddressTable* table = &CAddressTable.global_()
+    if table.size() >= _sweep_at:
+        _sweep()
+    cdef AddrId i = table.intern(encoded)
     while len(_names) <= i:
         _names.append(None)
     _names[i] = a
     _ids[a] = i
     return i
+
+
+cdef int _sweep() except -1:
+    # Frees the addresses no trace refers to, in the table and in the caches.
+    # Callers hold no unreferenced id across it (ids are taken and recorded
+    # with no Python code in between, or pinned with acquire()).
+    global _sweep_at
+    cdef CAddressTable* table = &CAddressTable.global_()
+    cdef AddrId i
+    cdef size_t h
+    _freed.clear()
+    table.sweep(_freed)
+    for i in _freed:
+        name = _names[i]
+        _names[i] = None
+        if name is not None:
+            del _ids[name]
+    for h in range(_N_SLOTS):
+        _addr_slots[h].key = NULL
+    _addr_slot_refs[:] = [None] * _N_SLOTS
+    _sweep_at = max(_SWEEP_MIN, 2 * table.size())
+    return 0
+
+
+def _address_table_info():
+    """``{"live", "capacity", "sweep_at"}`` of the address table (for tests and debugging)."""
+    cdef CAddressTable* table = &CAddressTable.global_()
+    return {"live": table.size(), "capacity": table.capacity(), "sweep_at": _sweep_at,
+            "mirrored": len(_ids)}
+
+
+def _address_references(address):
+    """References held on ``address`` (0 when it is not in the table)."""
+    cdef AddrId i = _find_id(address)
+    return 0 if i == kNoAddr else CAddressTable.global_().references(i)
 
 
 # A direct-mapped cache from str object to id, in front of the dict: model
@@ -144,8 +190,13 @@ cdef inline str _name(AddrId i):
 
 
 cdef object _NO_INDEX = object()
-cdef dict _addr_cache = {}          # name -> list of cached "name[i]" strings
+# name -> list of cached "name[i]" strings, for i < _ADDR_CACHE_MAX; emptied
+# when its lists hold more than _ADDR_CACHE_SLOTS entries in all, so that
+# indexed names made from request data cannot grow it without bound.
+cdef dict _addr_cache = {}
 cdef Py_ssize_t _ADDR_CACHE_MAX = 1 << 16
+cdef Py_ssize_t _ADDR_CACHE_SLOTS = 1 << 18
+cdef Py_ssize_t _addr_cache_slots = 0
 
 
 cdef str _escape(str s):
@@ -177,13 +228,19 @@ cdef str _addr_slow(object name, tuple indices):
     cdef str s = base + "[" + ",".join([_component(i) for i in indices]) + "]"
     cdef list lst
     cdef Py_ssize_t k
+    global _addr_cache_slots
     if len(indices) == 1 and type(indices[0]) is int and 0 <= indices[0] < _ADDR_CACHE_MAX:
         k = indices[0]
         lst = _addr_cache.get(name)
-        if lst is None:
-            lst = []
-            _addr_cache[name] = lst
-        if len(lst) <= k:
+        if lst is None or len(lst) <= k:
+            if _addr_cache_slots + k + 1 > _ADDR_CACHE_SLOTS:
+                _addr_cache.clear()
+                _addr_cache_slots = 0
+                lst = None
+            if lst is None:
+                lst = []
+                _addr_cache[name] = lst
+            _addr_cache_slots += k + 1 - len(lst)
             lst.extend([None] * (k + 1 - len(lst)))
         lst[k] = s
         _addr_id(s)           # intern now: later lookups hit the same object
@@ -254,16 +311,26 @@ cdef int _unbox(object x, CValue* out) except -1:
         try:
             out[0] = CValue.of_int(PyLong_AsLongLong(x))
         except OverflowError:
-            out[0] = CValue.of_float(float(x))
+            out[0] = CValue.of_float(_int_as_float(x))
     elif isinstance(x, (np.bool_, bool)):
         out[0] = CValue.of_bool(bool(x))
     elif isinstance(x, (np.integer, int)):
         return _unbox(int(x), out)
     elif isinstance(x, (np.floating, float)):
         out[0] = CValue.of_float(float(x))
+    elif isinstance(x, np.ndarray) and (<object>x).ndim == 0:
+        return _unbox((<object>x).item(), out)
     else:
         raise TypeError(type(x).__name__)
     return 0
+
+
+cdef double _int_as_float(object x):
+    # An int as the nearest float; one beyond the float range is infinite.
+    try:
+        return float(x)
+    except OverflowError:
+        return INFINITY if x > 0 else -INFINITY
 
 
 # ================================================================ traces
@@ -313,22 +380,30 @@ cdef class Trace:
     (True, 1, True)
     """
 
-    # The C++ trace; a pooled one goes back to its pool when the handle is
-    # reset or destroyed (the pool is kept alive by _pool).
-
     def __init__(self):
-        if self._t.get() == NULL:
+        if self._t.get() == NULL and not self._release_pending:
             self._t.own(new CTrace())
 
     cdef CTrace* _get(self) except NULL:
         cdef CTrace* t = self._t.get()
-        if t == NULL:
+        if t == NULL or self._release_pending:
             raise FugueError("this trace was released to its pool and can no longer be used")
         return t
 
-    cdef const CChoice* _lookup(self, object address) except? NULL:
+    cdef CTrace* _borrow(self) except NULL:
         cdef CTrace* t = self._get()
-        cdef AddrId i = _find_id(address)
+        self._borrows += 1
+        return t
+
+    cdef void _unborrow(self) noexcept:
+        self._borrows -= 1
+        if self._borrows == 0 and self._release_pending:
+            self._release_pending = False
+            self._t.reset()
+
+    cdef const CChoice* _lookup(self, object address) except? NULL:
+        cdef AddrId i = _find_id(address)    # (may run a str subclass's code)
+        cdef CTrace* t = self._get()
         cdef const CChoice* c = NULL
         if i != kNoAddr:
             c = t.find(i)
@@ -360,29 +435,29 @@ cdef class Trace:
     @property
     def released(self):
         """True once the trace went back to its pool."""
-        return self._t.get() == NULL
+        return self._t.get() == NULL or self._release_pending
 
     # ---- mapping
     def __len__(self):
         return self._get().size()
 
     def __contains__(self, address):
-        cdef CTrace* t = self._get()
+        self._get()
         if not isinstance(address, str):
             return False
         cdef AddrId i = _find_id(address)
-        return i != kNoAddr and t.find(i) != NULL
+        return i != kNoAddr and self._get().find(i) != NULL
 
     def __getitem__(self, address):
         return box_value(self._lookup(address).value)
 
     def get(self, address, default=None):
         """The value at ``address``, or ``default`` when absent."""
-        cdef CTrace* t = self._get()
+        self._get()
         if not isinstance(address, str):
             return default
         cdef AddrId i = _find_id(address)
-        cdef const CChoice* c = t.find(i) if i != kNoAddr else NULL
+        cdef const CChoice* c = self._get().find(i) if i != kNoAddr else NULL
         return default if c == NULL else box_value(c.value)
 
     def __iter__(self):
@@ -390,18 +465,27 @@ cdef class Trace:
 
     def keys(self):
         """Addresses in execution order."""
-        cdef CTrace* t = self._get()
-        return [_name(t.at(k).addr) for k in range(t.size())]
+        cdef CTrace* t = self._borrow()
+        try:
+            return [_name(t.at(k).addr) for k in range(t.size())]
+        finally:
+            self._unborrow()
 
     def values(self):
         """Values in execution order."""
-        cdef CTrace* t = self._get()
-        return [box_value(t.at(k).value) for k in range(t.size())]
+        cdef CTrace* t = self._borrow()
+        try:
+            return [box_value(t.at(k).value) for k in range(t.size())]
+        finally:
+            self._unborrow()
 
     def items(self):
         """``(address, value)`` pairs in execution order."""
-        cdef CTrace* t = self._get()
-        return [(_name(t.at(k).addr), box_value(t.at(k).value)) for k in range(t.size())]
+        cdef CTrace* t = self._borrow()
+        try:
+            return [(_name(t.at(k).addr), box_value(t.at(k).value)) for k in range(t.size())]
+        finally:
+            self._unborrow()
 
     def to_dict(self):
         """``{address: value}`` in execution order."""
@@ -420,8 +504,11 @@ cdef class Trace:
     @property
     def choices(self):
         """All choices, as :class:`Choice` tuples in execution order."""
-        cdef CTrace* t = self._get()
-        return [_make_choice(&t.at(k)) for k in range(t.size())]
+        cdef CTrace* t = self._borrow()
+        try:
+            return [_make_choice(&t.at(k)) for k in range(t.size())]
+        finally:
+            self._unborrow()
 
     def to_numpy(self):
         """The choices as a numpy structured array.
@@ -430,23 +517,26 @@ cdef class Trace:
         ``value`` (float64; bools and ints converted), ``log_prob`` (float64),
         ``fallback`` (bool).
         """
-        cdef CTrace* t = self._get()
+        cdef CTrace* t = self._borrow()
         cdef Py_ssize_t n = t.size(), k
-        out = np.empty(n, dtype=[("address", object), ("kind", "U7"), ("value", np.float64),
-                                 ("log_prob", np.float64), ("fallback", np.bool_)])
-        for k in range(n):
-            c = &t.at(k)
-            out[k] = (_name(c.addr), "sample" if c.kind == ChoiceKind.Sample else "observe",
-                      c.value.as_double(), c.log_prob, (c.flags & kFlagFallback) != 0)
-        return out
+        try:
+            out = np.empty(n, dtype=[("address", object), ("kind", "U7"), ("value", np.float64),
+                                     ("log_prob", np.float64), ("fallback", np.bool_)])
+            for k in range(n):
+                c = &t.at(k)
+                out[k] = (_name(c.addr), "sample" if c.kind == ChoiceKind.Sample else "observe",
+                          c.value.as_double(), c.log_prob, (c.flags & kFlagFallback) != 0)
+            return out
+        finally:
+            self._unborrow()
 
     # ---- typed access
     cdef object _typed(self, object address, ValueKind want):
-        cdef const CChoice* c = self._lookup(address)
-        if c.value.kind != want:
-            raise TypeMismatch(f"address {address!r} holds a {_kind_name(c.value.kind)}, "
+        cdef CValue v = self._lookup(address).value
+        if v.kind != want:
+            raise TypeMismatch(f"address {address!r} holds a {_kind_name(v.kind)}, "
                                f"not a {_kind_name(want)}", address)
-        return box_value(c.value)
+        return box_value(v)
 
     def get_float(self, address):
         """The float at ``address``.
@@ -492,14 +582,18 @@ cdef class Trace:
     __hash__ = None
 
     def __reduce__(self):
-        cdef CTrace* t = self._get()
+        cdef CTrace* t = self._borrow()
         cdef Py_ssize_t k
-        state = []
-        for k in range(t.size()):
-            c = &t.at(k)
-            state.append((_name(c.addr), <int>c.kind, <int>c.flags, <int>c.value.kind,
-                          box_value(c.value), c.log_prob))
-        return (_trace_from_state, (state, t.log_prior(), t.log_likelihood(), t.log_factors()))
+        try:
+            state = []
+            for k in range(t.size()):
+                c = &t.at(k)
+                state.append((_name(c.addr), <int>c.kind, <int>c.flags, <int>c.value.kind,
+                              box_value(c.value), c.log_prob))
+            return (_trace_from_state,
+                    (state, t.log_prior(), t.log_likelihood(), t.log_factors()))
+        finally:
+            self._unborrow()
 
     @staticmethod
     def from_dict(values):
@@ -517,7 +611,6 @@ cdef class Trace:
         cdef Trace tr = Trace()
         cdef CChoice c
         for a, v in dict(values).items():
-            c.addr = _addr_id(a)
             c.kind = ChoiceKind.Sample
             c.flags = 0
             c.log_prob = 0.0
@@ -527,9 +620,11 @@ cdef class Trace:
                 raise TypeMismatch(f"Trace.from_dict: the value at {a!r} must be a number or a "
                                    f"bool, got {type(v).__name__}", a) from None
             if c.value.kind == ValueKind.Float and not isfinite(c.value.f):
-                raise InvalidObservation(f"Trace.from_dict: the value at {a!r} is NaN or "
-                                         "infinite", a)
-            tr._t.get().add(c)
+                raise InvalidObservation(f"Trace.from_dict: the value at {a!r} is NaN, infinite "
+                                         "or beyond the range of a float", a)
+            c.addr = _addr_id(a)          # recorded at once: nothing runs in between
+            if not tr._t.get().add(c):
+                raise AddressConflict(f"Trace.from_dict: address {a!r} appears twice", a)
         return tr
 
     # ---- pool
@@ -541,33 +636,44 @@ cdef class Trace:
         """
         if self._pool is None:
             return
-        if self._t.get() == NULL:
+        if self._t.get() == NULL or self._release_pending:
             raise FugueError("this trace was already released to its pool")
-        self._t.reset()
+        self._give_back()
+
+    cdef int _give_back(self) except -1:
+        if self._borrows:
+            self._release_pending = True   # the last borrower releases it
+        else:
+            self._t.reset()
+        return 0
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        if self._pool is not None:
-            self._t.reset()
+        if self._pool is not None and not self._release_pending:
+            self._give_back()
         return False
 
     def __repr__(self):
-        if self._t.get() == NULL:
+        if self._t.get() == NULL or self._release_pending:
             return "Trace(<released>)"
-        cdef CTrace* t = self._t.get()
-        items = ", ".join(f"{a!r}: {v!r}" for a, v in self.items()[:8])
-        more = ", ..." if t.size() > 8 else ""
-        return (f"Trace({{{items}{more}}}, log_prior={t.log_prior():.6g}, "
-                f"log_likelihood={t.log_likelihood():.6g}, log_factors={t.log_factors():.6g})")
+        cdef CTrace* t = self._borrow()
+        try:
+            n = t.size()
+            weights = (t.log_prior(), t.log_likelihood(), t.log_factors())
+            items = ", ".join(f"{a!r}: {v!r}" for a, v in self.items()[:8])
+        finally:
+            self._unborrow()
+        more = ", ..." if n > 8 else ""
+        return (f"Trace({{{items}{more}}}, log_prior={weights[0]:.6g}, "
+                f"log_likelihood={weights[1]:.6g}, log_factors={weights[2]:.6g})")
 
 
 def _trace_from_state(state, double log_prior, double log_likelihood, double log_factors):
     cdef Trace tr = Trace()
     cdef CChoice c
     for a, kind, flags, vkind, value, lp in state:
-        c.addr = _addr_id(a)
         c.kind = <ChoiceKind><uint8_t>kind
         c.flags = flags
         if vkind == <int>ValueKind.Float:
@@ -577,6 +683,7 @@ def _trace_from_state(state, double log_prior, double log_likelihood, double log
         else:
             c.value = CValue.of_bool(value)
         c.log_prob = lp
+        c.addr = _addr_id(a)              # recorded at once: nothing runs in between
         tr._t.get().add(c)
     tr._t.get().set_accumulators(log_prior, log_likelihood, log_factors)
     return tr
@@ -659,6 +766,8 @@ cdef class TracePool:
     """
 
     def __init__(self, max_size=64, min_size=None):
+        if self.c.get() != NULL:
+            raise _already_initialised(self)
         cdef size_t mx = _size_arg(max_size, "max_size")
         cdef size_t mn = 0 if min_size is None else _size_arg(min_size, "min_size")
         if mx < 1:
@@ -729,6 +838,14 @@ cdef class Handler:
     def __init__(self, *args, **kwargs):
         raise TypeError("Handler is abstract; use PriorHandler, ReplayHandler, ...")
 
+    cdef int _claim(self) except -1:
+        # Each handler is initialised once: a run in progress points into
+        # its generator, base trace and pool.
+        if self._ready:
+            raise _already_initialised(self)
+        self._ready = True
+        return 0
+
     cdef int _set_rng(self, object rng) except -1:
         # A Generator (or BitGenerator) of the caller's may be used elsewhere:
         # hold numpy's own lock for each run. A generator we seeded ourselves
@@ -748,7 +865,10 @@ cdef class Handler:
         if not isinstance(base, Trace):
             raise TypeError(f"{type(self).__name__}: base must be a Trace, got "
                             f"{type(base).__name__}")
-        (<Trace>base)._get()
+        if (<Trace>base)._pool is not None:
+            base = (<Trace>base).copy()   # a pooled trace can be released: keep our own
+        else:
+            (<Trace>base)._get()
         self._base = base
         return 0
 
@@ -774,6 +894,7 @@ cdef class PriorHandler(Handler):
     """
 
     def __init__(self, rng=None):
+        self._claim()
         self.mode = HandlerMode.Prior
         self._set_rng(rng)
 
@@ -789,6 +910,7 @@ cdef class PooledPriorHandler(Handler):
     """
 
     def __init__(self, rng=None, pool=None):
+        self._claim()
         self.mode = HandlerMode.Prior
         self._set_rng(rng)
         if pool is None:
@@ -817,6 +939,7 @@ cdef class ReplayHandler(Handler):
     """
 
     def __init__(self, base, rng=None):
+        self._claim()
         self.mode = HandlerMode.Replay
         self._set_base(base)
         self._set_rng(rng)
@@ -831,6 +954,7 @@ cdef class SafeReplayHandler(Handler):
     """
 
     def __init__(self, base, rng=None):
+        self._claim()
         self.mode = HandlerMode.SafeReplay
         self._set_base(base)
         self._set_rng(rng)
@@ -848,6 +972,7 @@ cdef class ScoreGivenTrace(Handler):
     """
 
     def __init__(self, base):
+        self._claim()
         self.mode = HandlerMode.Score
         self._set_base(base)
 
@@ -860,6 +985,7 @@ cdef class SafeScoreGivenTrace(Handler):
     """
 
     def __init__(self, base):
+        self._claim()
         self.mode = HandlerMode.SafeScore
         self._set_base(base)
 
@@ -891,6 +1017,7 @@ cdef class MetricsHandler(Handler):
     """
 
     def __init__(self, inner, metrics):
+        self._claim()
         if not isinstance(inner, Handler):
             raise TypeError(f"MetricsHandler: inner must be a Handler, got {type(inner).__name__}")
         if _chain_has(<Handler>inner, True, False):
@@ -995,6 +1122,7 @@ cdef class RobustHandler(Handler):
     def __init__(self, inner, fallbacks=None, on_nonfinite="fallback"):
         cdef CValue v
         cdef ValueKind kind
+        self._claim()
         if not isinstance(inner, Handler):
             raise TypeError(f"RobustHandler: inner must be a Handler, got {type(inner).__name__}")
         if _chain_has(<Handler>inner, False, True):
@@ -1118,9 +1246,11 @@ cdef int _status(Status st, str effect, object address, object dist) except -1:
         exc = TypeMismatch(f"{where}: the base trace's value at {address!r} is not a "
                            f"{dist.dtype} as {dist.name} produces", address)
     elif base == Status.NonFiniteObservation:
-        exc = InvalidObservation(f"{where}: the observed value is NaN or infinite", address)
+        exc = InvalidObservation(f"{where}: the observed value is NaN, infinite or beyond the "
+                                 "range of a float", address)
     elif base == Status.NonFiniteFactor:
-        exc = InvalidObservation(f"{where}: the log-weight must not be NaN or +inf", None)
+        exc = InvalidObservation(f"{where}: the log-weight must not be NaN, +inf or beyond the "
+                                 "range of a float", None)
     elif base == Status.DeadlineExceeded:
         r = current_run()
         elapsed = (ticks() - r.start_tick) * seconds_per_tick()
@@ -1163,7 +1293,17 @@ cdef int _robust_count(CRun* r, str kind) except -1:
 cdef object _sample_problem(CRun* r, CEffectResult res, AddrId aid, object addr,
                             Distribution dist):
     # A sample effect that did not simply succeed: a safe handler's warning,
-    # a robust substitution, or the error.
+    # a robust substitution, or the error. Python code runs before `aid` is
+    # recorded, so it is pinned meanwhile (an address sweep cannot free it).
+    CAddressTable.global_().acquire(aid)
+    try:
+        return _sample_problem_pinned(r, res, aid, addr, dist)
+    finally:
+        CAddressTable.global_().release(aid)
+
+
+cdef object _sample_problem_pinned(CRun* r, CEffectResult res, AddrId aid, object addr,
+                                   Distribution dist):
     cdef uint8_t code = <uint8_t>res.status
     cdef Status base = <Status>(code & ~(<uint8_t>Status.Warned))
     cdef RobustHandler rh
@@ -1204,6 +1344,15 @@ cdef object _sample_problem(CRun* r, CEffectResult res, AddrId aid, object addr,
 
 cdef int _observe_problem(CRun* r, Status st, AddrId aid, object addr, object dist,
                           CValue v) except -1:
+    CAddressTable.global_().acquire(aid)   # pinned while Python code runs (see above)
+    try:
+        return _observe_problem_pinned(r, st, aid, addr, dist, v)
+    finally:
+        CAddressTable.global_().release(aid)
+
+
+cdef int _observe_problem_pinned(CRun* r, Status st, AddrId aid, object addr, object dist,
+                                 CValue v) except -1:
     cdef uint8_t code = <uint8_t>st
     cdef Status base = <Status>(code & ~(<uint8_t>Status.Warned))
     if (code & <uint8_t>Status.Warned) or not r.robust or base == Status.DeadlineExceeded:
@@ -1300,12 +1449,18 @@ def factor(log_weight):
     cdef double w
     if type(log_weight) is float:
         w = PyFloat_AS_DOUBLE(log_weight)
-    elif isinstance(log_weight, (str, bytes)) or log_weight is None:
+    elif (isinstance(log_weight, (str, bytes, bool, np.bool_)) or log_weight is None
+          or isinstance(log_weight, np.ndarray) and log_weight.dtype == np.bool_):
         raise TypeError(f"factor: log_weight must be a real number, got "
                         f"{type(log_weight).__name__}")
+    elif isinstance(log_weight, int):
+        w = _int_as_float(log_weight)
     else:
         try:
             w = float(log_weight)
+        except OverflowError:
+            raise InvalidObservation("factor(): the log-weight is beyond the range of a float",
+                                     None) from None
         except (TypeError, ValueError):
             raise TypeError(f"factor: log_weight must be a real number, got "
                             f"{type(log_weight).__name__}") from None

@@ -231,3 +231,10 @@ def _circuit_open_error(message, retry_after, state, code):
 
 class FugueWarning(UserWarning):
     """A safe handler continued past a problem (adding -inf to the log-weight)."""
+
+
+def _already_initialised(obj) -> RuntimeError:
+    # A second __init__ would replace C++ state that other objects point into.
+    name = type(obj).__name__
+    return RuntimeError(f"{name}.__init__ was called on an initialised {name}; "
+                        f"create a new {name} instead")

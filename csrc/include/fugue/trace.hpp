@@ -26,10 +26,19 @@ struct Choice {
   double log_prob;
 };
 
+// Every choice holds a reference on its address in the AddressTable. A
+// cleared trace keeps the references of its last run's choices until the
+// next run overwrites them (a reused trace usually records the same
+// addresses again, so a pooled run touches no reference count), and gives
+// them all back when destroyed.
 class Trace {
  public:
   // An empty trace; buffers are allocated on first use. Never throws.
   Trace() = default;
+  // A copy of `o`'s choices and accumulators. Throws std::bad_alloc.
+  Trace(const Trace& o);
+  Trace& operator=(const Trace&) = delete;
+  ~Trace();
 
   // Forgets every choice and zeroes the accumulators, keeping the buffers'
   // capacity (no deallocation). Never throws.
@@ -42,9 +51,8 @@ class Trace {
   // The choice at `addr`, or nullptr. Never throws.
   const Choice* find(AddrId addr) const noexcept;
 
-  std::size_t size() const noexcept { return choices_.size(); }
-  const Choice& at(std::size_t k) const noexcept { return choices_[k]; }
-  const std::vector<Choice>& choices() const noexcept { return choices_; }
+  std::size_t size() const noexcept { return size_; }
+  const Choice& at(std::size_t k) const noexcept { return slots_[k]; }
 
   double log_prior() const noexcept { return log_prior_; }
   double log_likelihood() const noexcept { return log_likelihood_; }
@@ -62,7 +70,7 @@ class Trace {
   // Number of choices with all of `flags` set. Never throws.
   std::size_t count_flagged(uint8_t flags) const noexcept {
     std::size_t n = 0;
-    for (const Choice& c : choices_) n += (c.flags & flags) == flags;
+    for (std::size_t k = 0; k < size_; ++k) n += (slots_[k].flags & flags) == flags;
     return n;
   }
 
@@ -78,7 +86,10 @@ class Trace {
   void rebuild_index();
   void index_insert(AddrId addr, uint32_t pos) noexcept;
 
-  std::vector<Choice> choices_;
+  // slots_[0, size_) are the choices in execution order; slots beyond
+  // size_ are the previous run's, still holding their address references.
+  std::vector<Choice> slots_;
+  std::size_t size_ = 0;
   // Open-addressing index addr -> position, used once the trace is larger than
   // kLinearLimit (smaller traces are scanned linearly).
   std::vector<uint64_t> index_;  // (addr << 32 | pos), kEmpty when free
