@@ -40,7 +40,7 @@ from fugue_ppl._cmonitors cimport (
     UpdateStatus, kRuleLower, kRuleUpper, kRuleWE1, kRuleWE2, kRuleWE3, kRuleWE4,
 )
 
-from fugue_ppl.errors import ConfigError, FugueError, InvalidObservation
+from fugue_ppl.errors import ConfigError, FugueError, InvalidObservation, _already_initialised
 
 __all__ = [
     "Welford", "EWMA", "ShewhartChart", "CUSUM", "Signal", "BatchResult",
@@ -615,6 +615,8 @@ cdef class EWMA:
     def __init__(self, lam=0.2, L=2.962, *, mu0=None, sigma=None, warmup=None,
                  reset_on_alarm=False):
         cdef CEwmaConfig cfg
+        if self.c.get() != NULL:   # a C++ loop may be using it without the GIL
+            raise _already_initialised(self)
         cfg.lam = _real("EWMA", "lam", lam)
         if not (cfg.lam > 0.0 and cfg.lam <= 1.0):
             raise ConfigError(f"EWMA: lam must be in (0, 1], got {lam!r}")
@@ -816,6 +818,8 @@ cdef class CUSUM:
     def __init__(self, k=0.5, h=5.0, *, mu0=None, sigma=None, warmup=None,
                  reset_on_alarm=False):
         cdef CCusumConfig cfg
+        if self.c.get() != NULL:   # a C++ loop may be using it without the GIL
+            raise _already_initialised(self)
         cfg.k = _real("CUSUM", "k", k)
         if not cfg.k >= 0.0:
             raise ConfigError(f"CUSUM: k must be >= 0, got {k!r}")
@@ -1051,6 +1055,8 @@ cdef class ShewhartChart:
     def __init__(self, n=1, *, mu0=None, sigma=None, warmup=None,
                  rules=WESTERN_ELECTRIC_RULES, reset_on_alarm=False):
         cdef CShewhartConfig cfg
+        if self.c.get() != NULL:   # a C++ loop may be using it without the GIL
+            raise _already_initialised(self)
         cfg.n = _integer("ShewhartChart", "n", n, 1)
         _baseline_args(&cfg, "ShewhartChart", mu0, sigma, warmup)
         cfg.rules = _rules_arg(rules)

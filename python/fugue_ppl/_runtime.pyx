@@ -126,10 +126,10 @@ cdef int _sweep() except -1:
 
 
 def _address_table_info():
-    """``{"live", "capacity", "sweep_at"}`` of the address table (for tests and debugging)."""
+    """Sizes of the address table and its caches (for tests and debugging)."""
     cdef CAddressTable* table = &CAddressTable.global_()
     return {"live": table.size(), "capacity": table.capacity(), "sweep_at": _sweep_at,
-            "mirrored": len(_ids)}
+            "mirrored": len(_ids), "addr_cache_slots": _addr_cache_slots}
 
 
 def _address_references(address):
@@ -253,8 +253,11 @@ def addr(name, i=_NO_INDEX, *indices):
     The encoding is injective: two different ``(name, *indices)`` inputs never
     give the same address (``[``, ``]``, ``,``, ``'`` and ``\\`` in names and
     string indices are escaped; string indices are quoted). Addresses with one
-    small non-negative int index are cached, so ``addr("x", i)`` in a loop
-    costs no string formatting after the first run.
+    small non-negative int index are cached (a bounded cache), so
+    ``addr("x", i)`` in a loop costs no string formatting after the first run.
+
+    Addresses are interned while a trace records them and reclaimed once no
+    trace does, so addresses made from request data do not grow memory.
 
     Parameters
     ----------
