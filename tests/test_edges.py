@@ -15,9 +15,11 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import timedelta
 
 import fugue_ppl as fp
 import pytest
+from fugue_ppl.slo import BurnRateRule, EventStore, ServiceLevelObjectives
 
 MAX = 2**64 - 1
 TIMEOUT = 300
@@ -132,3 +134,109 @@ def test_window_throughput_after_the_histogram_alone_is_reset_is_zero():
     m.record(0.001)
     m.latency.reset()
     assert m.window_throughput == 0.0
+
+
+# ---------------------------------------------------------------- the event store
+
+
+def test_event_store_with_a_billion_buckets_is_refused_in_a_child():
+    # Before the cap this tried to allocate two lists of 10**9 counts.
+    proc = _run_python("""
+        from fugue_ppl.slo import EventStore
+        for kwargs in ({"resolution": 1e-6, "retention": 1e3}, {"retention": 1e10}):
+            try:
+                EventStore(**kwargs)
+            except ValueError as exc:
+                print(type(exc).__name__, exc)
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        ("ValueError EventStore: retention (0:16:40) / resolution (0:00:00.000001) gives "
+         "1000000000 buckets, more than EventStore.MAX_BUCKETS (1000000); use a coarser "
+         "resolution or a shorter retention"),
+        ("ValueError EventStore: retention (115740 days, 17:46:40) / resolution (0:01:00) gives "
+         "166666667 buckets, more than EventStore.MAX_BUCKETS (1000000); use a coarser "
+         "resolution or a shorter retention"),
+    ]
+
+
+def test_event_store_holds_exactly_max_buckets():
+    assert EventStore.MAX_BUCKETS == 1_000_000
+    clock = fp.ManualClock()
+    store = EventStore(1.0, float(EventStore.MAX_BUCKETS), clock=clock)
+    assert store.buckets == EventStore.MAX_BUCKETS
+    assert store.retention == timedelta(seconds=EventStore.MAX_BUCKETS)
+    store.add(5, errors=1)
+    clock.advance(EventStore.MAX_BUCKETS - 1.0)     # the first interval is the oldest kept
+    store.add(2)
+    assert store.counts(float(EventStore.MAX_BUCKETS)) == (7, 1)
+    clock.advance(1.0)
+    assert store.counts(float(EventStore.MAX_BUCKETS)) == (2, 0)
+    with pytest.raises(ValueError, match=r"gives 1000001 buckets, more than "
+                                         r"EventStore.MAX_BUCKETS \(1000000\)"):
+        EventStore(1.0, EventStore.MAX_BUCKETS + 0.5, clock=clock)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: EventStore(60.0, 1e15, clock=fp.ManualClock()),
+     ("EventStore: retention must be at most 999999999 days, 23:59:59.999999 "
+      "(86399999999999 s), got 1000000000000000.0")),
+    (lambda: EventStore(1e20, 1e20, clock=fp.ManualClock()),
+     "EventStore: resolution must be at most 999999999 days"),
+    (lambda: EventStore(clock=fp.ManualClock()).counts(1e18),
+     "EventStore: window must be at most 999999999 days"),
+    (lambda: BurnRateRule("page", 1e18, 60.0, 2.0),
+     "BurnRateRule: long_window must be at most 999999999 days"),
+    (lambda: ServiceLevelObjectives(0.999, period=1e18),
+     "ServiceLevelObjectives: period must be at most 999999999 days"),
+    (lambda: ServiceLevelObjectives(0.999).evaluate(downtime=1e18),
+     "ServiceLevelObjectives.evaluate: downtime must be at most 999999999 days"),
+])
+def test_durations_beyond_a_timedelta_are_refused(make, message):
+    with pytest.raises(ValueError) as info:
+        make()
+    assert str(info.value).startswith(message)
+
+
+def test_event_store_refuses_retention_rounding_up_past_a_timedelta():
+    longest = timedelta.max // timedelta(microseconds=1)
+    resolution = timedelta(microseconds=longest // 2 + 1)
+    with pytest.raises(ValueError, match=r"EventStore: retention \(.*\) rounded up to whole "
+                                         r"intervals of .* is longer than 999999999 days"):
+        EventStore(resolution, timedelta.max, clock=fp.ManualClock())
+
+
+class _Clock:
+    def __init__(self, t=0.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.mark.parametrize("reading, shown", [
+    (math.inf, "inf"), (-math.inf, "-inf"), (math.nan, "nan"), (None, "None"),
+    ("now", "'now'"), (2**2000, "<int of 2001 bits>"),
+])
+def test_event_store_refuses_a_bad_clock_reading_and_records_nothing(reading, shown):
+    clock = _Clock()
+    store = EventStore(60.0, 600.0, clock=clock)
+    store.add(3, errors=1)
+    clock.t = reading
+    for call in (lambda: store.add(1), lambda: store.record(good=1), lambda: store.counts(60.0)):
+        with pytest.raises(TypeError) as info:
+            call()
+        assert str(info.value) == (
+            f"EventStore: clock must return a finite number of seconds, got {shown}")
+    clock.t = 30.0
+    assert store.counts(60.0) == (3, 1)
+
+
+def test_event_store_clock_jump_across_the_float_range():
+    clock = _Clock(-1.7e308)
+    store = EventStore(1e-6, 1.0, clock=clock)       # (now - origin) / resolution overflows
+    store.add(4, errors=2)
+    clock.t = 1.7e308
+    store.add(1)
+    assert store.counts(1.0) == (1, 0)
+    assert store.counts(1e-6) == (1, 0)
