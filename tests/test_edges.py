@@ -19,6 +19,9 @@ from datetime import timedelta
 
 import fugue_ppl as fp
 import pytest
+from fugue_ppl.health import (
+    estimate_trend,
+)
 from fugue_ppl.slo import BurnRateRule, EventStore, ServiceLevelObjectives
 
 MAX = 2**64 - 1
@@ -240,3 +243,96 @@ def test_event_store_clock_jump_across_the_float_range():
     store.add(1)
     assert store.counts(1.0) == (1, 0)
     assert store.counts(1e-6) == (1, 0)
+
+
+# ---------------------------------------------------------------- the trend fit
+
+
+def _no_native_output(capfd):
+    out, err = capfd.readouterr()
+    assert "DLASCL" not in out + err and "On entry to" not in out + err
+    assert err == "" and out == ""
+
+
+def test_trend_at_the_ends_of_the_float_range(capfd):
+    t = estimate_trend([-1e308, 1e308], [1.0, 0.5], horizon=10)
+    assert t.slope == pytest.approx(-2.5e-309, rel=1e-9)
+    assert (t.curvature, t.forecast, t.points) == (0.0, 0.5, 2)
+    # H = 0.2 - 0.2 u + 0.1 u^2 with u = (t - t_last) / 1e308 through the three points
+    t = estimate_trend([-1e308, 0.0, 1e308], [1.0, 0.5, 0.2], horizon=10)
+    assert t.slope == pytest.approx(-2e-309, rel=1e-9)
+    assert t.curvature == 0.0                  # 0.2 / 1e616 underflows
+    assert t.forecast == 0.2
+    big = 1.7976931348623157e308
+    t = estimate_trend([-big, big], [0.0, 1.0], horizon=big)
+    assert t.slope == pytest.approx(1 / (2 * big), rel=1e-9)
+    assert t.forecast == 1.0
+    _no_native_output(capfd)
+
+
+def test_trend_over_huge_spans_and_offsets(capfd):
+    t = estimate_trend([0.0, 1e300, 2e300], [1.0, 0.9, 0.8], horizon=1e300)
+    assert t.slope == pytest.approx(-1e-301, rel=1e-9)
+    assert t.curvature == 0.0
+    assert t.forecast == pytest.approx(0.7, abs=1e-12)
+    t = estimate_trend([1e15, 1e15 + 10, 1e15 + 20, 1e15 + 30], [1.0, 0.9, 0.8, 0.7],
+                       horizon=10)
+    assert t.slope == pytest.approx(-0.01, abs=1e-12)
+    assert t.curvature == pytest.approx(0.0, abs=1e-12)
+    assert t.forecast == pytest.approx(0.6, abs=1e-12)
+    t = estimate_trend([-1e300, -1e300 + 1e290], [0.5, 0.25], horizon=0)
+    assert t.slope == pytest.approx(-0.25e-290, rel=1e-9)
+    _no_native_output(capfd)
+
+
+@pytest.mark.parametrize("times", [[1e308] * 3, [-1e308] * 2, [0.0] * 4, [5e-324] * 2])
+def test_trend_of_identical_times_is_flat(times, capfd):
+    scores = [1.0, 0.5, 0.75, 0.6][:len(times)]
+    t = estimate_trend(times, scores, horizon=1e308)
+    assert (t.slope, t.curvature, t.forecast) == (0.0, 0.0, scores[-1])
+    _no_native_output(capfd)
+
+
+@pytest.mark.parametrize("scores, forecast", [([0.8, 0.9], 1.0), ([0.9, 0.8], 0.0)])
+def test_trend_forecast_at_a_huge_horizon_is_clamped_never_nan(scores, forecast):
+    # k^2 * 0 was inf * 0 = NaN, and the clamp turned NaN into 0.0 either way.
+    t = estimate_trend([0.0, 10.0], scores, horizon=1e200)
+    assert t.curvature == 0.0
+    assert t.forecast == forecast
+
+
+def test_trend_whose_slope_does_not_fit_in_a_float_is_refused(capfd):
+    with pytest.raises(ValueError, match="estimate_trend: times are too close together for "
+                                         "the change in the scores"):
+        estimate_trend([0.0, 5e-324], [1.0, 0.5])
+    with pytest.raises(ValueError, match="estimate_trend: times are too close together"):
+        estimate_trend([0.0, 1e-300, 2e-300], [1.0, 0.5, 0.2])
+    # the same times without a change in the scores are fine
+    assert estimate_trend([0.0, 5e-324], [0.5, 0.5]).slope == 0.0
+    _no_native_output(capfd)
+
+
+@pytest.mark.parametrize("args, message", [
+    (([0.0, math.nan], [1.0, 1.0]), "estimate_trend: times and scores must be finite"),
+    (([0.0, math.inf], [1.0, 1.0]), "estimate_trend: times and scores must be finite"),
+    (([-math.inf, 1e308], [1.0, 1.0]), "estimate_trend: times and scores must be finite"),
+    (([0.0, 1.0], [math.nan, 1.0]), "estimate_trend: times and scores must be finite"),
+    (([0.0, 1.0], [1.0, 0.5], math.inf), "estimate_trend: horizon must be a finite number >= 0"),
+    (([0.0, 1.0], [1.0, 0.5], math.nan), "estimate_trend: horizon must be a finite number >= 0"),
+])
+def test_trend_refuses_non_finite_inputs(args, message, capfd):
+    with pytest.raises(ValueError, match=message):
+        estimate_trend(*args)
+    _no_native_output(capfd)
+
+
+def test_trend_of_extreme_times_prints_nothing_in_a_child():
+    # LAPACK wrote its complaint straight to the terminal, under pytest's capture.
+    proc = _run_python("""
+        from fugue_ppl.health import estimate_trend
+        print(estimate_trend([-1e308, 1e308], [1.0, 0.5], 10).slope)
+        print(estimate_trend([1e308, -1e308, 1e308], [1.0, 0.5, 0.2], 10).forecast)
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert [float(x) for x in proc.stdout.split()] == [-2.5e-309, 0.2]
+    assert proc.stderr == ""

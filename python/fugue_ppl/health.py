@@ -492,8 +492,15 @@ def estimate_trend(times: Iterable[float], scores: Iterable[float],
     Raises
     ------
     ValueError
-        No points, lengths differ, a value is not finite, or ``horizon`` is
-        negative.
+        No points, lengths differ, a value is not finite, ``horizon`` is
+        negative, or the derivatives do not fit in a float (distinct times
+        too close together for the change in the scores).
+
+    Notes
+    -----
+    The fit is computed in closed form (orthogonal polynomials) on the times
+    and scores scaled by powers of two, so any finite inputs work, whatever
+    their magnitude or span.
 
     Examples
     --------
@@ -513,21 +520,51 @@ def estimate_trend(times: Iterable[float], scores: Iterable[float],
     if not _is_real(horizon) or not (math.isfinite(horizon) and horizon >= 0):
         raise ValueError(f"estimate_trend: horizon must be a finite number >= 0, got "
                          f"{safe_repr(horizon)}")
-    x = t - t[-1]
-    deg = min(2, int(np.unique(x).size) - 1)
-    slope = curvature = 0.0
-    if deg >= 1:
-        scale = float(np.max(np.abs(x)))
-        coef = np.polyfit(x / scale, h, deg)
-        if deg == 2:
-            curvature = float(2.0 * coef[0] / (scale * scale))
-            slope = float(coef[1] / scale)
-        else:
-            slope = float(coef[0] / scale)
+    slope, curvature = _fit_derivatives(t, h)
     k = float(horizon)
-    forecast = float(h[-1]) + k * slope + 0.5 * k * k * curvature
+    # H + k (dH/dt + k d2H/dt2 / 2): overflows to +-inf, never to NaN
+    forecast = float(h[-1]) + k * (slope + 0.5 * k * curvature)
     forecast = min(1.0, max(0.0, forecast))
     return Trend(slope, curvature, forecast, k, int(t.size))
+
+
+def _fit_derivatives(t: np.ndarray, h: np.ndarray) -> tuple[float, float]:
+    """``dH/dt`` and ``d2H/dt2`` at ``t[-1]`` of the least-squares fit (finite inputs)."""
+    # Scaled by powers of two (exactly), nothing overflows: the times become
+    # z = (t - t[-1]) / span in [-1, 1], the scores y in [-1, 1].
+    et = int(np.frexp(np.max(np.abs(t)))[1])
+    x = np.ldexp(t, -et) - np.ldexp(t[-1], -et)
+    span = np.max(np.abs(x))
+    if span == 0.0:
+        return 0.0, 0.0
+    z = x / span
+    deg = min(2, int(np.unique(z).size) - 1)
+    if deg < 1:
+        return 0.0, 0.0
+    eh = int(np.frexp(np.max(np.abs(h)))[1])
+    y = np.ldexp(h, -eh)
+    y = y - y.mean()                         # the fit's constant term is not needed
+    with np.errstate(all="ignore"):
+        # Orthogonal polynomials on the points: p1 = z - mean(z) and
+        # p2 = z^2 - a p1 - mean(z^2); the fit is c0 + c1 p1 + c2 p2, whose
+        # derivatives at z = 0 are c1 - a c2 and 2 c2.
+        p1 = z - z.mean()
+        n1 = p1 @ p1
+        c1 = (p1 @ y) / n1
+        dz, dzz = c1, np.float64(0.0)
+        if deg == 2:
+            q = z * z
+            a = (q @ p1) / n1
+            p2 = q - a * p1 - q.mean()
+            c2 = (p2 @ y) / (p2 @ p2)
+            dz, dzz = c1 - a * c2, 2.0 * c2
+        # back to the caller's units: t = z span 2^et, H = y 2^eh
+        slope = float(np.ldexp(dz / span, eh - et))
+        curvature = float(np.ldexp(dzz / span / span, eh - 2 * et))
+    if not (math.isfinite(slope) and math.isfinite(curvature)):
+        raise ValueError("estimate_trend: times are too close together for the change in the "
+                         "scores: the slope or curvature does not fit in a float")
+    return slope, curvature
 
 
 @dataclass(frozen=True)
