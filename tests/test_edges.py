@@ -9,6 +9,7 @@ exhaust memory or print from native code runs in a subprocess with a timeout
 """
 
 import json
+import logging
 import math
 import os
 import subprocess
@@ -20,8 +21,13 @@ from datetime import timedelta
 import fugue_ppl as fp
 import pytest
 from fugue_ppl.health import (
+    CheckResult,
+    HealthChecker,
+    HealthReport,
+    HealthStatus,
     estimate_trend,
 )
+from fugue_ppl.models import sensor
 from fugue_ppl.slo import BurnRateRule, EventStore, ServiceLevelObjectives
 
 MAX = 2**64 - 1
@@ -336,3 +342,64 @@ def test_trend_of_extreme_times_prints_nothing_in_a_child():
     assert proc.returncode == 0, proc.stderr
     assert [float(x) for x in proc.stdout.split()] == [-2.5e-309, 0.2]
     assert proc.stderr == ""
+
+
+# ---------------------------------------------------------------- wall-clock times
+
+
+def _checker(wall):
+    runner = fp.ModelRunner(sensor, rng=1)
+    checker = HealthChecker(runner, smoke_args=(22.0,), warmup=0, clock=fp.ManualClock(),
+                            wall_clock=lambda: wall)
+    for _ in range(20):
+        runner.infer(22.0)
+    return checker
+
+
+def _times(doc):
+    return [c.get("time") for results in doc["checks"].values() for c in results]
+
+
+@pytest.mark.parametrize("wall", [1e20, -1e20, 1e12, 253402300800.0, -62135596801.0, 1e308,
+                                  math.inf, -math.inf, math.nan, None, "now", 2**2000])
+def test_reports_leave_out_a_wall_time_outside_the_calendar(wall, caplog):
+    checker = _checker(wall)
+    with caplog.at_level(logging.WARNING, logger="fugue_ppl.health"):
+        reports = [checker.check(), checker.liveness(), checker.readiness()]
+    for report in reports:
+        assert report.status is HealthStatus.HEALTHY and report.http_status == 200
+        assert report.time is None
+        doc = json.loads(report.to_json())
+        assert doc["status"] == "pass" and doc["time"] is None
+        assert _times(doc) == [None] * len(report.checks)
+        assert all(c.time == report.timestamp for c in report.checks)
+    warnings = [r.getMessage() for r in caplog.records if "wall clock" in r.getMessage()]
+    assert len(warnings) == 1                  # once per checker, not once per probe
+    assert warnings[0].startswith("HealthChecker: the wall clock returned ")
+
+
+def test_a_wall_time_that_is_a_finite_number_is_kept():
+    report = _checker(1e20).check()
+    assert report.timestamp == 1e20
+    assert report.checks[0].time == 1e20
+    report = _checker(math.inf).liveness()
+    assert report.timestamp is None and report.checks[0].time is None
+
+
+@pytest.mark.parametrize("ts, text", [
+    (0.0, "1970-01-01T00:00:00.000Z"),
+    (-62135596800.0, "0001-01-01T00:00:00.000Z"),
+    (253402300799.0, "9999-12-31T23:59:59.000Z"),
+    (253402300800.0, None),
+    (-62135596801.0, None),
+    (1e20, None),
+    (math.nan, None),
+    (None, None),
+])
+def test_report_time_at_the_ends_of_the_calendar(ts, text):
+    report = HealthReport(HealthStatus.DEGRADED, 0.75, "degraded", timestamp=ts)
+    assert report.time == text
+    assert json.loads(report.to_json())["time"] == text
+    if ts is None or math.isfinite(ts):         # a check result refuses a non-finite time
+        result = CheckResult.degraded("slow", time=ts)
+        assert result.to_health_json().get("time") == text

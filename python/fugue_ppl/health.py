@@ -259,9 +259,17 @@ _HEALTH_JSON = {HealthStatus.HEALTHY: "pass", HealthStatus.DEGRADED: "warn",
 # ====================================================================== helpers
 
 
-def _rfc3339(ts: float) -> str:
-    """``ts`` (seconds since the epoch) as an RFC 3339 UTC time, in milliseconds."""
-    dt = datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc)
+def _rfc3339(ts: float | None) -> str | None:
+    """``ts`` (seconds since the epoch) as an RFC 3339 UTC time, in milliseconds.
+
+    None when ``ts`` is None, not finite, or outside the years 1 to 9999.
+    """
+    if ts is None or not math.isfinite(ts):
+        return None
+    try:
+        dt = datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -411,8 +419,9 @@ class CheckResult:
 
         Fields: ``componentId``, ``componentType``, ``observedValue``,
         ``observedUnit``, ``status`` (pass / warn / fail), ``time`` (RFC 3339,
-        UTC) and ``output``; fields without a value are left out, and so is
-        ``output`` for a pass (as the format recommends).
+        UTC) and ``output``; fields without a value are left out (``time``
+        too when it is outside the years 1 to 9999), and so is ``output``
+        for a pass (as the format recommends).
 
         Returns
         -------
@@ -429,8 +438,9 @@ class CheckResult:
         if self.observed_unit is not None:
             d["observedUnit"] = self.observed_unit
         d["status"] = self.status.health_json
-        if self.time is not None:
-            d["time"] = _rfc3339(self.time)
+        rendered = _rfc3339(self.time)
+        if rendered is not None:
+            d["time"] = rendered
         if self.output and self.status is not HealthStatus.HEALTHY:
             d["output"] = self.output
         return d
@@ -583,8 +593,9 @@ class HealthReport:
         One line: the status, the score and what is wrong.
     checks : tuple of CheckResult
         Every check's result, in registration order.
-    timestamp : float
-        When the report was made, seconds since the epoch.
+    timestamp : float or None
+        When the report was made, seconds since the epoch (None: unknown,
+        the wall clock gave no usable reading).
     kind : {"health", "liveness", "readiness"}
     forecast : float or None
         The forecast score ``forecast_horizon`` seconds ahead.
@@ -611,7 +622,7 @@ class HealthReport:
     score: float
     message: str
     checks: tuple[CheckResult, ...] = ()
-    timestamp: float = 0.0
+    timestamp: float | None = 0.0
     kind: str = "health"
     forecast: float | None = None
     forecast_status: HealthStatus | None = None
@@ -639,8 +650,11 @@ class HealthReport:
         return self.status.http_status
 
     @property
-    def time(self) -> str:
-        """:attr:`timestamp` as an RFC 3339 UTC time."""
+    def time(self) -> str | None:
+        """:attr:`timestamp` as an RFC 3339 UTC time.
+
+        None when it is unknown, not finite, or outside the years 1 to 9999.
+        """
         return _rfc3339(self.timestamp)
 
     def check(self, name: str) -> CheckResult:
@@ -664,8 +678,9 @@ class HealthReport:
         ``description``, ``output`` (the message, for warn and fail),
         ``notes``, and ``checks`` keyed ``"component:measurement"``, each a
         list of check objects (:meth:`CheckResult.to_health_json`). Beyond
-        the format's fields: ``time`` (RFC 3339), ``score``, and for a health
-        report ``forecast``, ``trend`` and ``warning``.
+        the format's fields: ``time`` (RFC 3339, null when :attr:`time` is
+        None), ``score``, and for a health report ``forecast``, ``trend`` and
+        ``warning``.
 
         Returns
         -------
@@ -1062,7 +1077,10 @@ class HealthChecker:
         Seconds, for windows and the trend (a :class:`~fugue_ppl.ManualClock`
         in tests).
     wall_clock : callable, default time.time
-        Seconds since the epoch, for the reports' times.
+        Seconds since the epoch, for the reports' times. A reading that is
+        not a finite number leaves the time unknown (None, rendered null or
+        left out) and logs a warning; so does one outside the years 1 to
+        9999 when rendered. The probes still answer.
     service_id : str, optional
         health+json ``serviceId`` (default: the model's configured name).
     description : str, optional
@@ -1106,6 +1124,7 @@ class HealthChecker:
     _settings: HealthSettings
     _clock: Callable[[], float]
     _wall_clock: Callable[[], float]
+    _wall_warned: bool
     _smoke_seed: int
     _smoke_args: tuple[Any, ...]
     _smoke_kwargs: dict[str, Any]
@@ -1167,6 +1186,7 @@ class HealthChecker:
         self._settings = settings
         self._clock = clock
         self._wall_clock = wall_clock
+        self._wall_warned = False
         self._smoke_seed = int(smoke_seed)
         self._smoke_args, self._smoke_kwargs = self._smoke_inputs(smoke_args, smoke_kwargs)
         self._timeout = self._resolve_timeout()
@@ -1429,8 +1449,19 @@ class HealthChecker:
             raise ValueError(f"HealthChecker: the clock returned {t!r}")
         return t
 
-    def _wall(self) -> float:
-        return float(self._wall_clock())
+    def _wall(self) -> float | None:
+        t = self._wall_clock()
+        try:
+            v = float(t) if _is_real(t) else math.nan
+        except OverflowError:                    # an int beyond the float range
+            v = math.nan
+        if not math.isfinite(v):
+            v = None
+        if not self._wall_warned and (v is None or _rfc3339(v) is None):
+            self._wall_warned = True
+            _log.warning("HealthChecker: the wall clock returned %s, not a time in the years "
+                         "1 to 9999; report times are left out", safe_repr(t))
+        return v
 
     def _snapshot(self, t: float) -> _Snapshot:
         snap = _Snapshot(self._seq, t)
