@@ -20,6 +20,8 @@ from datetime import timedelta
 
 import fugue_ppl as fp
 import pytest
+from fugue_ppl import cli
+from fugue_ppl.errors import ValidationError
 from fugue_ppl.health import (
     CheckResult,
     HealthChecker,
@@ -27,7 +29,7 @@ from fugue_ppl.health import (
     HealthStatus,
     estimate_trend,
 )
-from fugue_ppl.models import sensor
+from fugue_ppl.models import SENSOR_SCHEMA, sensor
 from fugue_ppl.slo import BurnRateRule, EventStore, ServiceLevelObjectives
 
 MAX = 2**64 - 1
@@ -403,3 +405,76 @@ def test_report_time_at_the_ends_of_the_calendar(ts, text):
     if ts is None or math.isfinite(ts):         # a check result refuses a non-finite time
         result = CheckResult.degraded("slow", time=ts)
         assert result.to_health_json().get("time") == text
+
+
+# ---------------------------------------------------------------- the command line
+
+LOW, HIGH, _ = SENSOR_SCHEMA.float_bounds[0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--reading", repr(HIGH + 850.0)],
+     f"argument --reading: must be in [{LOW!r}, {HIGH!r}], got {HIGH + 850.0!r}"),
+    (["--reading", repr(math.nextafter(HIGH, math.inf))],
+     f"argument --reading: must be in [{LOW!r}, {HIGH!r}], got"),
+    (["--reading=" + repr(math.nextafter(LOW, -math.inf))],
+     f"argument --reading: must be in [{LOW!r}, {HIGH!r}], got"),
+    (["--reading=-1e308"], f"argument --reading: must be in [{LOW!r}, {HIGH!r}], got -1e+308"),
+    (["--reading", "1e309"], "argument --reading: must be a finite number, got '1e309'"),
+    (["--reading=-inf"], "argument --reading: must be a finite number, got '-inf'"),
+    (["--reading", "NaN"], "argument --reading: must be a finite number, got 'NaN'"),
+    (["--reading", "0x10"], "argument --reading: expected a number, got '0x10'"),
+    (["--runs", str(cli.MAX_DEMO_RUNS + 1)],
+     f"argument --runs: must be at most {cli.MAX_DEMO_RUNS}, got {cli.MAX_DEMO_RUNS + 1}"),
+    (["--runs", "9" * 30],
+     f"argument --runs: must be at most {cli.MAX_DEMO_RUNS}, got {'9' * 30}"),
+    (["--runs", "1" * 5000], f"argument --runs: expected a positive integer, got '{'1' * 39}"),
+    (["--runs", "inf"], "argument --runs: expected a positive integer, got 'inf'"),
+    (["--runs", "1e3"], "argument --runs: expected a positive integer, got '1e3'"),
+    (["--seed", "nan"], "argument --seed: expected a non-negative integer seed, got 'nan'"),
+    (["--seed", "1e3"], "argument --seed: expected a non-negative integer seed, got '1e3'"),
+    (["--seed", "-" + "9" * 30], "argument --seed: must be a non-negative integer, got -"),
+])
+def test_demo_rejects_out_of_range_numbers_with_a_usage_error(argv, message, capsys):
+    assert cli.main(["demo", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("usage: fugue-ppl demo")
+    assert f"fugue-ppl demo: error: {message}" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_demo_reading_out_of_range_is_a_usage_error_as_a_command():
+    proc = subprocess.run([sys.executable, "-m", "fugue_ppl", "demo", "--reading", "1000"],
+                          capture_output=True, text=True, env=_child_env(), timeout=TIMEOUT,
+                          check=False)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert (f"fugue-ppl demo: error: argument --reading: must be in [{LOW!r}, {HIGH!r}], "
+            f"got 1000.0") in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("reading", [LOW, HIGH])
+def test_demo_accepts_the_ends_of_the_schema_range(reading, capsys):
+    assert cli.main(["demo", "--json", "--runs", "1", "--reading", repr(reading)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["reading"], doc["runs"]) == (reading, 1)
+    assert doc["production"]["health"]["status"] == "pass"
+
+
+@pytest.mark.parametrize("kwargs, exc, message", [
+    ({"reading": HIGH + 850.0}, ValidationError, f"reading: must be in [{LOW!r}, {HIGH!r}]"),
+    ({"reading": math.nan}, ValidationError, "reading: must be finite"),
+    ({"reading": "22"}, ValidationError, "reading: "),
+    ({"runs": cli.MAX_DEMO_RUNS + 1}, ValueError,
+     f"run_demo: runs must be at most {cli.MAX_DEMO_RUNS}, got {cli.MAX_DEMO_RUNS + 1}"),
+    ({"runs": 0}, ValueError, "run_demo: runs must be at least 1, got 0"),
+    ({"runs": 10.0}, TypeError, "run_demo: runs must be an int, got float"),
+    ({"seed": -1}, ValueError, "run_demo: seed must be >= 0, got -1"),
+    ({"seed": True}, TypeError, "run_demo: seed must be an int, got bool"),
+])
+def test_run_demo_rejects_bad_arguments_before_running(kwargs, exc, message):
+    with pytest.raises(exc) as info:
+        cli.run_demo(**kwargs)
+    assert message in str(info.value)
