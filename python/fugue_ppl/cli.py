@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -28,7 +29,8 @@ import numbers
 import os
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +38,7 @@ import fugue_ppl as fp
 from fugue_ppl.errors import ValidationError
 from fugue_ppl.models import SENSOR_SCHEMA, sensor, sensor_posterior
 
-__all__ = ["main", "build_parser", "run_demo", "run_production_demo", "MAX_DEMO_RUNS"]
+__all__ = ["MAX_DEMO_RUNS", "build_parser", "main", "run_demo", "run_production_demo"]
 
 #: The most runs ``fugue-ppl demo`` makes (it keeps three floats a run: 24 MB).
 MAX_DEMO_RUNS = 1_000_000
@@ -291,8 +293,14 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
     from fugue_ppl.config import load_config
     from fugue_ppl.health import HealthChecker
     from fugue_ppl.metrics import PrometheusCollector
-    from fugue_ppl.slo import (AlertRules, BreakerHistory, BurnRateAlerts, CapacityPlanner,
-                               EventStore, ServiceLevelObjectives)
+    from fugue_ppl.slo import (
+        AlertRules,
+        BreakerHistory,
+        BurnRateAlerts,
+        CapacityPlanner,
+        EventStore,
+        ServiceLevelObjectives,
+    )
 
     config = load_config(env={})
     clock = fp.ManualClock()
@@ -371,7 +379,7 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
 
 
 def _fmt_value(x: Any) -> str:
-    if isinstance(x, bool) or isinstance(x, int):
+    if isinstance(x, int):                  # bool included
         return str(x)
     return f"{x:.6f}"
 
@@ -385,7 +393,7 @@ def _print_text(r: dict[str, Any], out) -> None:
     tr = first["trace"]
     post = r["posterior"]
     pool = r["pool"]
-    p = lambda *a: print(*a, file=out)  # noqa: E731
+    p = functools.partial(print, file=out)
     p(f"fugue-ppl {r['fugue_ppl_version']} demo: sensor model, reading={r['reading']}, "
       f"runs={r['runs']}, seed={r['seed']}")
     p()
@@ -424,7 +432,7 @@ def _print_text(r: dict[str, Any], out) -> None:
 
 
 def _print_production(r: dict[str, Any], out) -> None:
-    p = lambda *a: print(*a, file=out)  # noqa: E731
+    p = functools.partial(print, file=out)
     cfg = r["config"]
     p(f"production pipeline: ModelRunner(sensor) with an input schema, a circuit breaker, "
       f"a fallback, a {cfg['deadline_seconds']:g} s deadline and metrics")

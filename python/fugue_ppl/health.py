@@ -144,16 +144,16 @@ from fugue_ppl.errors import ConfigError, InferenceTimeout
 from fugue_ppl.validation import safe_repr
 
 __all__ = [
-    "HealthStatus",
-    "CheckResult",
-    "HealthReport",
-    "HealthSettings",
-    "HealthChecker",
-    "Trend",
-    "estimate_trend",
     "BUILTIN_CHECKS",
     "DEFAULT_WEIGHTS",
     "HEALTH_JSON_MEDIA_TYPE",
+    "CheckResult",
+    "HealthChecker",
+    "HealthReport",
+    "HealthSettings",
+    "HealthStatus",
+    "Trend",
+    "estimate_trend",
 ]
 
 _log = logging.getLogger("fugue_ppl.health")
@@ -1514,7 +1514,7 @@ class HealthChecker:
             return CheckResult.unhealthy(
                 f"smoke run exceeded the {_seconds(self._timeout)} timeout",
                 observed_value=time.perf_counter() - t0, observed_unit="s")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of the model is the finding
             return CheckResult.unhealthy(f"smoke run failed: {type(exc).__name__}",
                                          observed_value=time.perf_counter() - t0,
                                          observed_unit="s")
@@ -1669,7 +1669,7 @@ class HealthChecker:
     def _run(self, check: _Check, window: _Window | None) -> CheckResult:
         try:
             result = check.func(window) if check.builtin else check.func()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a check that raises is unhealthy
             _log.warning("health check %r raised %s", check.name, type(exc).__name__,
                          exc_info=True)
             result = CheckResult.unhealthy(f"check {check.name!r} raised {type(exc).__name__}")
@@ -1876,7 +1876,7 @@ class HealthChecker:
         for _ in range(int(n)):
             try:
                 trace, _ = self._smoke_run(handler)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - counted, reported as not done
                 if first_error is None:
                     first_error = type(exc).__name__
                 continue

@@ -18,8 +18,15 @@ from fugue_ppl._distributions import Bernoulli, Normal
 from fugue_ppl._runtime import addr, observe, sample
 from fugue_ppl.validation import Finite, Range, Schema
 
-__all__ = ["sensor", "sensor_posterior", "ref20", "SENSOR_PRIOR", "SENSOR_NOISE", "SENSOR_VALID_P",
-           "SENSOR_SCHEMA"]
+__all__ = [
+    "SENSOR_NOISE",
+    "SENSOR_PRIOR",
+    "SENSOR_SCHEMA",
+    "SENSOR_VALID_P",
+    "ref20",
+    "sensor",
+    "sensor_posterior",
+]
 
 #: Prior of the true temperature in :func:`sensor`: ``(mean, standard deviation)``.
 SENSOR_PRIOR = (20.0, 5.0)

@@ -79,39 +79,43 @@ import operator
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 from numbers import Integral, Real
-from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any
 
 from fugue_ppl._breaker import BreakerState, CircuitBreaker
 from fugue_ppl._metrics import ProductionMetrics
 from fugue_ppl._runner import ModelRunner
 from fugue_ppl.validation import safe_repr
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 __all__ = [
+    "DEFAULT_BURN_RATE_RULES",
     "Alert",
     "AlertRules",
+    "AvailabilityReport",
+    "BreakerHistory",
+    "BurnRateAlert",
+    "BurnRateAlerts",
+    "BurnRateRule",
+    "BurnRateStatus",
+    "CapacityPlanner",
+    "CapacityRecommendation",
+    "EventStore",
     "ObjectiveStatus",
     "SLOReport",
     "ServiceLevelObjectives",
-    "EventStore",
-    "BurnRateRule",
-    "BurnRateAlert",
-    "BurnRateStatus",
-    "BurnRateAlerts",
-    "DEFAULT_BURN_RATE_RULES",
-    "AvailabilityReport",
-    "BreakerHistory",
-    "CapacityRecommendation",
-    "CapacityPlanner",
 ]
 
 Clock = Callable[[], float]
-Duration = Union[timedelta, float, int]
-Source = Union[ModelRunner, ProductionMetrics]
+Duration = timedelta | float | int
+Source = ModelRunner | ProductionMetrics
 
 _US_PER_S = 1_000_000
 _ONE_US = timedelta(microseconds=1)
@@ -1656,7 +1660,7 @@ class BreakerHistory:
             self._closed_at = max(now, self._since)
         self._breaker.remove_listener(self._on_transition)
 
-    def __enter__(self) -> BreakerHistory:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
