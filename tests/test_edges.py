@@ -209,6 +209,20 @@ def test_durations_beyond_a_timedelta_are_refused(make, message):
     assert str(info.value).startswith(message)
 
 
+@pytest.mark.parametrize("seconds, shown", [
+    (10**400, "<int of 1329 bits>"), (10**5000, "<int of 16610 bits>"),
+], ids=["401 digits", "5001 digits"])
+def test_huge_integer_durations_are_refused_as_too_long(seconds, shown):
+    with pytest.raises(ValueError) as info:
+        EventStore(60, seconds, clock=fp.ManualClock())
+    assert str(info.value) == ("EventStore: retention must be at most 999999999 days, "
+                               f"23:59:59.999999 (86399999999999 s), got {shown}")
+    with pytest.raises(ValueError) as info:
+        EventStore(-seconds, 60, clock=fp.ManualClock())
+    assert str(info.value) == ("EventStore: resolution must be positive (at least 1 "
+                               f"microsecond), got {shown}")
+
+
 def test_event_store_refuses_retention_rounding_up_past_a_timedelta():
     longest = timedelta.max // timedelta(microseconds=1)
     resolution = timedelta(microseconds=longest // 2 + 1)

@@ -176,19 +176,19 @@ def _duration_us(x: Any, name: str, *, allow_zero: bool = False) -> int:
     if isinstance(x, timedelta):
         us = x // _ONE_US
     elif _is_number(x):
-        v = float(x)
-        if not math.isfinite(v):
-            raise ValueError(f"{name} must be finite, got {x!r}")
+        # an int is exact at any size (float() of a huge one would overflow)
+        if not isinstance(x, Integral) and not math.isfinite(float(x)):
+            raise ValueError(f"{name} must be finite, got {safe_repr(x)}")
         us = round(_exact(x) * _US_PER_S)
     else:
         raise TypeError(f"{name} must be a timedelta or a number of seconds, got "
                         f"{type(x).__name__}")
     if us < 0 or (us == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else 'positive'} "
-                         f"(at least 1 microsecond), got {x!r}")
+                         f"(at least 1 microsecond), got {safe_repr(x)}")
     if us > _MAX_US:
         raise ValueError(f"{name} must be at most {timedelta.max} ({_MAX_US // _US_PER_S} s), "
-                         f"got {x!r}")
+                         f"got {safe_repr(x)}")
     return us
 
 
