@@ -47,7 +47,8 @@ void LatencyHistogram::record_many(const double* xs, std::size_t n) noexcept {
 
 uint64_t LatencyHistogram::count() const noexcept {
   uint64_t n = 0;
-  for (std::size_t i = 0; i < n_buckets_; ++i) n += counts_[i].load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < n_buckets_; ++i)
+    n = saturating_add(n, counts_[i].load(std::memory_order_relaxed));
   return n;
 }
 
@@ -71,7 +72,7 @@ double LatencyHistogram::quantile(double q) const noexcept {
   uint64_t acc = 0;
   std::size_t i = 0;
   for (; i < n_buckets_; ++i) {
-    acc += counts_[i].load(std::memory_order_relaxed);
+    acc = saturating_add(acc, counts_[i].load(std::memory_order_relaxed));
     if (acc >= rank) break;
   }
   const double lo = min(), hi = max();
@@ -95,7 +96,7 @@ uint64_t LatencyHistogram::count_le(double x) const noexcept {
     const double lo = bucket_lower(i), up = bucket_upper(i);
     if (lo > x) break;
     const double mid = std::isinf(up) ? lo : 0.5 * (lo + up);
-    if (up <= x || mid <= x) acc += counts_[i].load(std::memory_order_relaxed);
+    if (up <= x || mid <= x) acc = saturating_add(acc, counts_[i].load(std::memory_order_relaxed));
   }
   return acc;
 }
@@ -105,14 +106,13 @@ void LatencyHistogram::merge(const LatencyHistogram& other) {
     throw std::invalid_argument("histograms with different ranges or resolutions cannot be merged");
   if (&other == this) {
     for (std::size_t i = 0; i < n_buckets_; ++i) {
-      const uint64_t c = counts_[i].load(std::memory_order_relaxed);
-      counts_[i].fetch_add(c, std::memory_order_relaxed);
+      saturating_add(counts_[i], counts_[i].load(std::memory_order_relaxed));
     }
     add_sum(sum());
     return;
   }
   for (std::size_t i = 0; i < n_buckets_; ++i)
-    counts_[i].fetch_add(other.counts_[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+    saturating_add(counts_[i], other.counts_[i].load(std::memory_order_relaxed));
   add_sum(other.sum());
   const double omin = other.min_.load(std::memory_order_relaxed);
   const double omax = other.max_.load(std::memory_order_relaxed);

@@ -21,9 +21,10 @@ void InferenceMetrics::new_second(int64_t sec) noexcept {
 }
 
 void InferenceMetrics::record_error(const std::string& kind) {
-  errors_.fetch_add(1, std::memory_order_relaxed);
+  saturating_add(errors_, 1);
   std::lock_guard<std::mutex> lock(kinds_mu_);
-  ++kinds_[kind];
+  uint64_t& n = kinds_[kind];
+  n = saturating_add(n, 1);
 }
 
 std::map<std::string, uint64_t> InferenceMetrics::errors_by_kind() const {
@@ -52,7 +53,10 @@ double InferenceMetrics::window_rate() const noexcept {
     }
   }
   if (!any) return 0.0;
-  const uint64_t n = inferences() - (base - 1);  // the oldest sample's count includes its own inference
+  // The oldest sample's count includes its own inference. A count below it
+  // means the histogram was reset on its own: nothing to count then.
+  const uint64_t cur = inferences();
+  const uint64_t n = cur >= base ? saturating_add(cur - base, 1) : 0;
   // The last `window_` seconds, the current partial one included; never
   // longer than the uptime.
   double span = static_cast<double>(window_ - 1) + (now - static_cast<double>(now_sec));

@@ -30,6 +30,9 @@ __all__ = ["LatencyHistogram", "ProductionMetrics", "clock_info"]
 
 _log = logging.getLogger("fugue_ppl.metrics")
 
+# Counters stop at this value instead of wrapping.
+cdef object _COUNTER_MAX = 2 ** 64 - 1
+
 seconds_per_tick()   # calibrate the tick clock at import, not in the first timed call
 
 
@@ -55,7 +58,7 @@ cdef class LatencyHistogram:
     ``2**sub_bits`` equal buckets, so every quantile of values inside the range
     is reported within ``1 / 2**(sub_bits + 1)`` relative error (0.39% with the
     default ``sub_bits=7``). Recording is lock-free and thread-safe: no sample
-    is lost under concurrent writers.
+    is lost under concurrent writers. Counts saturate at ``2**64 - 1``.
 
     Parameters
     ----------
@@ -122,7 +125,7 @@ cdef class LatencyHistogram:
 
     @property
     def count(self):
-        """Number of recorded values."""
+        """Number of recorded values (at most ``2**64 - 1``)."""
         return self.c.get().count()
 
     @property
@@ -260,7 +263,8 @@ cdef str _kind_of(object error):
 cdef class ProductionMetrics:
     """Production counters of a model: inferences, errors, latencies, throughput.
 
-    Thread-safe; recording one inference is lock-free. Use
+    Thread-safe; recording one inference is lock-free; counters saturate at
+    ``2**64 - 1``. Use
     :class:`~fugue_ppl.MetricsHandler` to record every :func:`~fugue_ppl.run`,
     or :meth:`time` around other code.
 
@@ -350,10 +354,19 @@ cdef class ProductionMetrics:
         self.c.get().add_timeout()
 
     def record_fallback(self, n=1):
-        """Count ``n`` fallback values served."""
+        """Count ``n`` fallback values served.
+
+        The count saturates at ``2**64 - 1``: a larger ``n``, or a sum
+        beyond it, leaves the counter at its maximum.
+
+        Raises
+        ------
+        ValueError
+            ``n`` is not a non-negative int.
+        """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"record_fallback: n must be a non-negative int, got {n!r}")
-        self.c.get().add_fallback(n)
+        self.c.get().add_fallback(<uint64_t>min(int(n), _COUNTER_MAX))
 
     def time(self):
         """A context manager (and decorator) recording one inference.

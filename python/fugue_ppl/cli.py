@@ -21,31 +21,41 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import math
+import numbers
 import os
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 import fugue_ppl as fp
-from fugue_ppl.models import sensor, sensor_posterior
+from fugue_ppl.errors import ValidationError
+from fugue_ppl.models import SENSOR_SCHEMA, sensor, sensor_posterior
 
-__all__ = ["main", "build_parser", "run_demo", "run_production_demo"]
+__all__ = ["MAX_DEMO_RUNS", "build_parser", "main", "run_demo", "run_production_demo"]
+
+#: The most runs ``fugue-ppl demo`` makes (it keeps three floats a run: 24 MB).
+MAX_DEMO_RUNS = 1_000_000
 
 
 # ---------------------------------------------------------------- argument types
 
-def _positive_int(text: str) -> int:
+def _runs(text: str) -> int:
     try:
         n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, got {text[:40]!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    if n > MAX_DEMO_RUNS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_DEMO_RUNS}, got {n}")
     return n
 
 
@@ -54,20 +64,24 @@ def _seed(text: str) -> int:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a non-negative integer seed, got {text!r}") from None
+            f"expected a non-negative integer seed, got {text[:40]!r}") from None
     if n < 0:
         raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {n}")
     return n
 
 
-def _finite_float(text: str) -> float:
+def _reading(text: str) -> float:
     try:
         x = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
     if not math.isfinite(x):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return x
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text[:40]!r}")
+    try:
+        return SENSOR_SCHEMA.validate({"reading": x})["reading"]
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError("; ".join(
+            f"{v.message}, got {v.value}" for v in exc.violations)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,10 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
             "statistics."
         ),
     )
-    demo.add_argument("--reading", type=_finite_float, default=22.0,
-                      help="the observed sensor reading (default: %(default)s)")
-    demo.add_argument("--runs", type=_positive_int, default=1000,
-                      help="number of model runs (default: %(default)s)")
+    demo.add_argument("--reading", type=_reading, default=22.0,
+                      help="the observed sensor reading, a finite number the sensor model's "
+                           "schema accepts (default: %(default)s)")
+    demo.add_argument("--runs", type=_runs, default=1000,
+                      help=f"number of model runs, 1 to {MAX_DEMO_RUNS} (default: %(default)s)")
     demo.add_argument("--seed", type=_seed, default=42,
                       help="random seed: the same seed gives the same output "
                            "(default: %(default)s)")
@@ -146,11 +161,12 @@ def run_demo(reading: float = 22.0, runs: int = 1000, seed: int = 42) -> dict[st
     Parameters
     ----------
     reading : float
-        The observed sensor reading.
+        The observed sensor reading (as
+        :data:`~fugue_ppl.models.SENSOR_SCHEMA` accepts).
     runs : int
-        Number of prior runs (>= 1).
+        Number of prior runs, 1 to :data:`MAX_DEMO_RUNS`.
     seed : int
-        Seed of the handler's generator.
+        Seed of the handler's generator (>= 0).
 
     Returns
     -------
@@ -158,9 +174,26 @@ def run_demo(reading: float = 22.0, runs: int = 1000, seed: int = 42) -> dict[st
         Keys ``model``, ``reading``, ``runs``, ``seed``, ``first_run``
         (``value`` and ``trace``), ``posterior``, ``pool``, ``timing`` and
         ``production`` (:func:`run_production_demo`).
+
+    Raises
+    ------
+    TypeError
+        ``runs`` or ``seed`` is not an int.
+    ValueError
+        ``runs`` or ``seed`` is out of range;
+        :class:`~fugue_ppl.errors.ValidationError` for a reading the
+        schema rejects.
     """
+    for name, v in (("runs", runs), ("seed", seed)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"run_demo: {name} must be an int, got {type(v).__name__}")
     if runs < 1:
-        raise ValueError(f"runs must be at least 1, got {runs}")
+        raise ValueError(f"run_demo: runs must be at least 1, got {runs}")
+    if runs > MAX_DEMO_RUNS:
+        raise ValueError(f"run_demo: runs must be at most {MAX_DEMO_RUNS}, got {runs}")
+    if seed < 0:
+        raise ValueError(f"run_demo: seed must be >= 0, got {seed}")
+    reading = SENSOR_SCHEMA.validate({"reading": reading})["reading"]
     pool = fp.TracePool(max_size=64)
     handler = fp.PooledPriorHandler(rng=seed, pool=pool)
     temperature = np.empty(runs)
@@ -260,9 +293,14 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
     from fugue_ppl.config import load_config
     from fugue_ppl.health import HealthChecker
     from fugue_ppl.metrics import PrometheusCollector
-    from fugue_ppl.slo import (AlertRules, BreakerHistory, BurnRateAlerts, CapacityPlanner,
-                               EventStore, ServiceLevelObjectives)
-    from fugue_ppl.validation import Finite, Range, Schema
+    from fugue_ppl.slo import (
+        AlertRules,
+        BreakerHistory,
+        BurnRateAlerts,
+        CapacityPlanner,
+        EventStore,
+        ServiceLevelObjectives,
+    )
 
     config = load_config(env={})
     clock = fp.ManualClock()
@@ -273,7 +311,7 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
         {"at_seconds": clock.now(), "from": old.name, "to": new.name}))
     model = _FaultySensor()
     runner = fp.ModelRunner(model, config=config, rng=seed, breaker=breaker,
-                            schema=Schema({"reading": Finite() & Range(-50.0, 150.0)}),
+                            schema=SENSOR_SCHEMA,
                             fallback=(20.0, True))
     history = BreakerHistory(breaker)
     checker = HealthChecker(runner, smoke_args=(reading,), clock=clock)
@@ -341,7 +379,7 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
 
 
 def _fmt_value(x: Any) -> str:
-    if isinstance(x, bool) or isinstance(x, int):
+    if isinstance(x, int):                  # bool included
         return str(x)
     return f"{x:.6f}"
 
@@ -355,7 +393,7 @@ def _print_text(r: dict[str, Any], out) -> None:
     tr = first["trace"]
     post = r["posterior"]
     pool = r["pool"]
-    p = lambda *a: print(*a, file=out)  # noqa: E731
+    p = functools.partial(print, file=out)
     p(f"fugue-ppl {r['fugue_ppl_version']} demo: sensor model, reading={r['reading']}, "
       f"runs={r['runs']}, seed={r['seed']}")
     p()
@@ -394,7 +432,7 @@ def _print_text(r: dict[str, Any], out) -> None:
 
 
 def _print_production(r: dict[str, Any], out) -> None:
-    p = lambda *a: print(*a, file=out)  # noqa: E731
+    p = functools.partial(print, file=out)
     cfg = r["config"]
     p(f"production pipeline: ModelRunner(sensor) with an input schema, a circuit breaker, "
       f"a fallback, a {cfg['deadline_seconds']:g} s deadline and metrics")

@@ -144,16 +144,16 @@ from fugue_ppl.errors import ConfigError, InferenceTimeout
 from fugue_ppl.validation import safe_repr
 
 __all__ = [
-    "HealthStatus",
-    "CheckResult",
-    "HealthReport",
-    "HealthSettings",
-    "HealthChecker",
-    "Trend",
-    "estimate_trend",
     "BUILTIN_CHECKS",
     "DEFAULT_WEIGHTS",
     "HEALTH_JSON_MEDIA_TYPE",
+    "CheckResult",
+    "HealthChecker",
+    "HealthReport",
+    "HealthSettings",
+    "HealthStatus",
+    "Trend",
+    "estimate_trend",
 ]
 
 _log = logging.getLogger("fugue_ppl.health")
@@ -259,9 +259,17 @@ _HEALTH_JSON = {HealthStatus.HEALTHY: "pass", HealthStatus.DEGRADED: "warn",
 # ====================================================================== helpers
 
 
-def _rfc3339(ts: float) -> str:
-    """``ts`` (seconds since the epoch) as an RFC 3339 UTC time, in milliseconds."""
-    dt = datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc)
+def _rfc3339(ts: float | None) -> str | None:
+    """``ts`` (seconds since the epoch) as an RFC 3339 UTC time, in milliseconds.
+
+    None when ``ts`` is None, not finite, or outside the years 1 to 9999.
+    """
+    if ts is None or not math.isfinite(ts):
+        return None
+    try:
+        dt = datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -411,8 +419,9 @@ class CheckResult:
 
         Fields: ``componentId``, ``componentType``, ``observedValue``,
         ``observedUnit``, ``status`` (pass / warn / fail), ``time`` (RFC 3339,
-        UTC) and ``output``; fields without a value are left out, and so is
-        ``output`` for a pass (as the format recommends).
+        UTC) and ``output``; fields without a value are left out (``time``
+        too when it is outside the years 1 to 9999), and so is ``output``
+        for a pass (as the format recommends).
 
         Returns
         -------
@@ -429,8 +438,9 @@ class CheckResult:
         if self.observed_unit is not None:
             d["observedUnit"] = self.observed_unit
         d["status"] = self.status.health_json
-        if self.time is not None:
-            d["time"] = _rfc3339(self.time)
+        rendered = _rfc3339(self.time)
+        if rendered is not None:
+            d["time"] = rendered
         if self.output and self.status is not HealthStatus.HEALTHY:
             d["output"] = self.output
         return d
@@ -492,8 +502,15 @@ def estimate_trend(times: Iterable[float], scores: Iterable[float],
     Raises
     ------
     ValueError
-        No points, lengths differ, a value is not finite, or ``horizon`` is
-        negative.
+        No points, lengths differ, a value is not finite, ``horizon`` is
+        negative, or the derivatives do not fit in a float (distinct times
+        too close together for the change in the scores).
+
+    Notes
+    -----
+    The fit is computed in closed form (orthogonal polynomials) on the times
+    and scores scaled by powers of two, so any finite inputs work, whatever
+    their magnitude or span.
 
     Examples
     --------
@@ -513,21 +530,51 @@ def estimate_trend(times: Iterable[float], scores: Iterable[float],
     if not _is_real(horizon) or not (math.isfinite(horizon) and horizon >= 0):
         raise ValueError(f"estimate_trend: horizon must be a finite number >= 0, got "
                          f"{safe_repr(horizon)}")
-    x = t - t[-1]
-    deg = min(2, int(np.unique(x).size) - 1)
-    slope = curvature = 0.0
-    if deg >= 1:
-        scale = float(np.max(np.abs(x)))
-        coef = np.polyfit(x / scale, h, deg)
-        if deg == 2:
-            curvature = float(2.0 * coef[0] / (scale * scale))
-            slope = float(coef[1] / scale)
-        else:
-            slope = float(coef[0] / scale)
+    slope, curvature = _fit_derivatives(t, h)
     k = float(horizon)
-    forecast = float(h[-1]) + k * slope + 0.5 * k * k * curvature
+    # H + k (dH/dt + k d2H/dt2 / 2): overflows to +-inf, never to NaN
+    forecast = float(h[-1]) + k * (slope + 0.5 * k * curvature)
     forecast = min(1.0, max(0.0, forecast))
     return Trend(slope, curvature, forecast, k, int(t.size))
+
+
+def _fit_derivatives(t: np.ndarray, h: np.ndarray) -> tuple[float, float]:
+    """``dH/dt`` and ``d2H/dt2`` at ``t[-1]`` of the least-squares fit (finite inputs)."""
+    # Scaled by powers of two (exactly), nothing overflows: the times become
+    # z = (t - t[-1]) / span in [-1, 1], the scores y in [-1, 1].
+    et = int(np.frexp(np.max(np.abs(t)))[1])
+    x = np.ldexp(t, -et) - np.ldexp(t[-1], -et)
+    span = np.max(np.abs(x))
+    if span == 0.0:
+        return 0.0, 0.0
+    z = x / span
+    deg = min(2, int(np.unique(z).size) - 1)
+    if deg < 1:
+        return 0.0, 0.0
+    eh = int(np.frexp(np.max(np.abs(h)))[1])
+    y = np.ldexp(h, -eh)
+    y = y - y.mean()                         # the fit's constant term is not needed
+    with np.errstate(all="ignore"):
+        # Orthogonal polynomials on the points: p1 = z - mean(z) and
+        # p2 = z^2 - a p1 - mean(z^2); the fit is c0 + c1 p1 + c2 p2, whose
+        # derivatives at z = 0 are c1 - a c2 and 2 c2.
+        p1 = z - z.mean()
+        n1 = p1 @ p1
+        c1 = (p1 @ y) / n1
+        dz, dzz = c1, np.float64(0.0)
+        if deg == 2:
+            q = z * z
+            a = (q @ p1) / n1
+            p2 = q - a * p1 - q.mean()
+            c2 = (p2 @ y) / (p2 @ p2)
+            dz, dzz = c1 - a * c2, 2.0 * c2
+        # back to the caller's units: t = z span 2^et, H = y 2^eh
+        slope = float(np.ldexp(dz / span, eh - et))
+        curvature = float(np.ldexp(dzz / span / span, eh - 2 * et))
+    if not (math.isfinite(slope) and math.isfinite(curvature)):
+        raise ValueError("estimate_trend: times are too close together for the change in the "
+                         "scores: the slope or curvature does not fit in a float")
+    return slope, curvature
 
 
 @dataclass(frozen=True)
@@ -546,8 +593,9 @@ class HealthReport:
         One line: the status, the score and what is wrong.
     checks : tuple of CheckResult
         Every check's result, in registration order.
-    timestamp : float
-        When the report was made, seconds since the epoch.
+    timestamp : float or None
+        When the report was made, seconds since the epoch (None: unknown,
+        the wall clock gave no usable reading).
     kind : {"health", "liveness", "readiness"}
     forecast : float or None
         The forecast score ``forecast_horizon`` seconds ahead.
@@ -574,7 +622,7 @@ class HealthReport:
     score: float
     message: str
     checks: tuple[CheckResult, ...] = ()
-    timestamp: float = 0.0
+    timestamp: float | None = 0.0
     kind: str = "health"
     forecast: float | None = None
     forecast_status: HealthStatus | None = None
@@ -602,8 +650,11 @@ class HealthReport:
         return self.status.http_status
 
     @property
-    def time(self) -> str:
-        """:attr:`timestamp` as an RFC 3339 UTC time."""
+    def time(self) -> str | None:
+        """:attr:`timestamp` as an RFC 3339 UTC time.
+
+        None when it is unknown, not finite, or outside the years 1 to 9999.
+        """
         return _rfc3339(self.timestamp)
 
     def check(self, name: str) -> CheckResult:
@@ -627,8 +678,9 @@ class HealthReport:
         ``description``, ``output`` (the message, for warn and fail),
         ``notes``, and ``checks`` keyed ``"component:measurement"``, each a
         list of check objects (:meth:`CheckResult.to_health_json`). Beyond
-        the format's fields: ``time`` (RFC 3339), ``score``, and for a health
-        report ``forecast``, ``trend`` and ``warning``.
+        the format's fields: ``time`` (RFC 3339, null when :attr:`time` is
+        None), ``score``, and for a health report ``forecast``, ``trend`` and
+        ``warning``.
 
         Returns
         -------
@@ -1025,7 +1077,10 @@ class HealthChecker:
         Seconds, for windows and the trend (a :class:`~fugue_ppl.ManualClock`
         in tests).
     wall_clock : callable, default time.time
-        Seconds since the epoch, for the reports' times.
+        Seconds since the epoch, for the reports' times. A reading that is
+        not a finite number leaves the time unknown (None, rendered null or
+        left out) and logs a warning; so does one outside the years 1 to
+        9999 when rendered. The probes still answer.
     service_id : str, optional
         health+json ``serviceId`` (default: the model's configured name).
     description : str, optional
@@ -1069,6 +1124,7 @@ class HealthChecker:
     _settings: HealthSettings
     _clock: Callable[[], float]
     _wall_clock: Callable[[], float]
+    _wall_warned: bool
     _smoke_seed: int
     _smoke_args: tuple[Any, ...]
     _smoke_kwargs: dict[str, Any]
@@ -1130,6 +1186,7 @@ class HealthChecker:
         self._settings = settings
         self._clock = clock
         self._wall_clock = wall_clock
+        self._wall_warned = False
         self._smoke_seed = int(smoke_seed)
         self._smoke_args, self._smoke_kwargs = self._smoke_inputs(smoke_args, smoke_kwargs)
         self._timeout = self._resolve_timeout()
@@ -1392,8 +1449,19 @@ class HealthChecker:
             raise ValueError(f"HealthChecker: the clock returned {t!r}")
         return t
 
-    def _wall(self) -> float:
-        return float(self._wall_clock())
+    def _wall(self) -> float | None:
+        t = self._wall_clock()
+        try:
+            v = float(t) if _is_real(t) else math.nan
+        except OverflowError:                    # an int beyond the float range
+            v = math.nan
+        if not math.isfinite(v):
+            v = None
+        if not self._wall_warned and (v is None or _rfc3339(v) is None):
+            self._wall_warned = True
+            _log.warning("HealthChecker: the wall clock returned %s, not a time in the years "
+                         "1 to 9999; report times are left out", safe_repr(t))
+        return v
 
     def _snapshot(self, t: float) -> _Snapshot:
         snap = _Snapshot(self._seq, t)
@@ -1446,7 +1514,7 @@ class HealthChecker:
             return CheckResult.unhealthy(
                 f"smoke run exceeded the {_seconds(self._timeout)} timeout",
                 observed_value=time.perf_counter() - t0, observed_unit="s")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of the model is the finding
             return CheckResult.unhealthy(f"smoke run failed: {type(exc).__name__}",
                                          observed_value=time.perf_counter() - t0,
                                          observed_unit="s")
@@ -1601,7 +1669,7 @@ class HealthChecker:
     def _run(self, check: _Check, window: _Window | None) -> CheckResult:
         try:
             result = check.func(window) if check.builtin else check.func()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a check that raises is unhealthy
             _log.warning("health check %r raised %s", check.name, type(exc).__name__,
                          exc_info=True)
             result = CheckResult.unhealthy(f"check {check.name!r} raised {type(exc).__name__}")
@@ -1808,7 +1876,7 @@ class HealthChecker:
         for _ in range(int(n)):
             try:
                 trace, _ = self._smoke_run(handler)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - counted, reported as not done
                 if first_error is None:
                     first_error = type(exc).__name__
                 continue

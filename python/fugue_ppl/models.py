@@ -16,8 +16,17 @@ from __future__ import annotations
 
 from fugue_ppl._distributions import Bernoulli, Normal
 from fugue_ppl._runtime import addr, observe, sample
+from fugue_ppl.validation import Finite, Range, Schema
 
-__all__ = ["sensor", "sensor_posterior", "ref20", "SENSOR_PRIOR", "SENSOR_NOISE", "SENSOR_VALID_P"]
+__all__ = [
+    "SENSOR_NOISE",
+    "SENSOR_PRIOR",
+    "SENSOR_SCHEMA",
+    "SENSOR_VALID_P",
+    "ref20",
+    "sensor",
+    "sensor_posterior",
+]
 
 #: Prior of the true temperature in :func:`sensor`: ``(mean, standard deviation)``.
 SENSOR_PRIOR = (20.0, 5.0)
@@ -25,6 +34,9 @@ SENSOR_PRIOR = (20.0, 5.0)
 SENSOR_NOISE = 1.0
 #: Prior probability that the sensor works.
 SENSOR_VALID_P = 0.95
+#: The inputs :func:`sensor` accepts: a finite reading the sensor can
+#: produce, in degrees.
+SENSOR_SCHEMA = Schema({"reading": Finite() & Range(-50.0, 150.0)})
 
 
 def sensor(reading):

@@ -79,41 +79,47 @@ import operator
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 from numbers import Integral, Real
-from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any
 
 from fugue_ppl._breaker import BreakerState, CircuitBreaker
 from fugue_ppl._metrics import ProductionMetrics
 from fugue_ppl._runner import ModelRunner
+from fugue_ppl.validation import safe_repr
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
+    "DEFAULT_BURN_RATE_RULES",
     "Alert",
     "AlertRules",
+    "AvailabilityReport",
+    "BreakerHistory",
+    "BurnRateAlert",
+    "BurnRateAlerts",
+    "BurnRateRule",
+    "BurnRateStatus",
+    "CapacityPlanner",
+    "CapacityRecommendation",
+    "EventStore",
     "ObjectiveStatus",
     "SLOReport",
     "ServiceLevelObjectives",
-    "EventStore",
-    "BurnRateRule",
-    "BurnRateAlert",
-    "BurnRateStatus",
-    "BurnRateAlerts",
-    "DEFAULT_BURN_RATE_RULES",
-    "AvailabilityReport",
-    "BreakerHistory",
-    "CapacityRecommendation",
-    "CapacityPlanner",
 ]
 
 Clock = Callable[[], float]
-Duration = Union[timedelta, float, int]
-Source = Union[ModelRunner, ProductionMetrics]
+Duration = timedelta | float | int
+Source = ModelRunner | ProductionMetrics
 
 _US_PER_S = 1_000_000
 _ONE_US = timedelta(microseconds=1)
+_MAX_US = timedelta.max // _ONE_US        # the longest duration a timedelta holds
 
 
 # ---------------------------------------------------------------- argument checks
@@ -170,16 +176,19 @@ def _duration_us(x: Any, name: str, *, allow_zero: bool = False) -> int:
     if isinstance(x, timedelta):
         us = x // _ONE_US
     elif _is_number(x):
-        v = float(x)
-        if not math.isfinite(v):
-            raise ValueError(f"{name} must be finite, got {x!r}")
+        # an int is exact at any size (float() of a huge one would overflow)
+        if not isinstance(x, Integral) and not math.isfinite(float(x)):
+            raise ValueError(f"{name} must be finite, got {safe_repr(x)}")
         us = round(_exact(x) * _US_PER_S)
     else:
         raise TypeError(f"{name} must be a timedelta or a number of seconds, got "
                         f"{type(x).__name__}")
     if us < 0 or (us == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else 'positive'} "
-                         f"(at least 1 microsecond), got {x!r}")
+                         f"(at least 1 microsecond), got {safe_repr(x)}")
+    if us > _MAX_US:
+        raise ValueError(f"{name} must be at most {timedelta.max} ({_MAX_US // _US_PER_S} s), "
+                         f"got {safe_repr(x)}")
     return us
 
 
@@ -204,10 +213,19 @@ def _check_clock(clock: Any, name: str) -> float:
     if not callable(clock):
         raise TypeError(f"{name} must be callable (returning seconds), got "
                         f"{type(clock).__name__}")
+    return _read_clock(clock, name)
+
+
+def _read_clock(clock: Clock, name: str) -> float:
+    """The clock's reading as a finite float (TypeError naming the clock otherwise)."""
     now = clock()
-    if not _is_number(now) or not math.isfinite(float(now)):
-        raise TypeError(f"{name} must return a finite number of seconds, got {now!r}")
-    return float(now)
+    try:
+        v = float(now) if _is_number(now) else math.nan
+    except OverflowError:                    # an int beyond the float range
+        v = math.nan
+    if not math.isfinite(v):
+        raise TypeError(f"{name} must return a finite number of seconds, got {safe_repr(now)}")
+    return v
 
 
 def _fmt_duration(us: int) -> str:
@@ -485,8 +503,9 @@ class EventStore:
     ------
     TypeError, ValueError
         A duration that is not positive, ``retention`` shorter than
-        ``resolution``, or a clock that is not callable or does not return a
-        finite number.
+        ``resolution``, more than :attr:`MAX_BUCKETS` intervals, or a clock
+        that is not callable or does not return a finite number (also when
+        recording or reading later).
 
     Notes
     -----
@@ -515,6 +534,10 @@ class EventStore:
     ((100, 1), (200, 3))
     """
 
+    #: The most intervals a store keeps (``ceil(retention / resolution)``):
+    #: about 16 MB of counts.
+    MAX_BUCKETS = 1_000_000
+
     def __init__(self, resolution: Duration = 60.0, retention: Duration = timedelta(days=3), *,
                  clock: Clock = time.monotonic) -> None:
         res_us = _duration_us(resolution, "EventStore: resolution")
@@ -522,8 +545,17 @@ class EventStore:
         if ret_us < res_us:
             raise ValueError(f"EventStore: retention ({timedelta(microseconds=ret_us)}) must be "
                              f"at least the resolution ({timedelta(microseconds=res_us)})")
-        origin = _check_clock(clock, "EventStore: clock")
         n = -(-ret_us // res_us)
+        if n > self.MAX_BUCKETS:
+            raise ValueError(f"EventStore: retention ({timedelta(microseconds=ret_us)}) / "
+                             f"resolution ({timedelta(microseconds=res_us)}) gives {n} buckets, "
+                             f"more than EventStore.MAX_BUCKETS ({self.MAX_BUCKETS}); use a "
+                             f"coarser resolution or a shorter retention")
+        if n * res_us > _MAX_US:
+            raise ValueError(f"EventStore: retention ({timedelta(microseconds=ret_us)}) rounded "
+                             f"up to whole intervals of {timedelta(microseconds=res_us)} is "
+                             f"longer than {timedelta.max}")
+        origin = _check_clock(clock, "EventStore: clock")
         self._res_us = res_us
         self._res = res_us / _US_PER_S
         self._n = n
@@ -582,23 +614,27 @@ class EventStore:
     # ---- internals (called with the lock held)
 
     def _now_index(self) -> int:
-        idx = math.floor((float(self._clock()) - self._origin) / self._res)
+        now = _read_clock(self._clock, "EventStore: clock")
+        x = (now - self._origin) / self._res
+        if math.isfinite(x):
+            idx = math.floor(x)
+        else:                                    # beyond the float range: exactly
+            idx = math.floor((Fraction(now) - Fraction(self._origin)) * _US_PER_S / self._res_us)
         return max(idx, self._head)
 
     def _advance(self) -> None:
         idx = self._now_index()
-        head = self._head
+        head, n = self._head, self._n
         if idx == head:
             return
-        if idx - head >= self._n:
-            for i in range(self._n):
-                self._total[i] = 0
-                self._bad[i] = 0
-        else:
-            for a in range(head + 1, idx + 1):
-                i = a % self._n
-                self._total[i] = 0
-                self._bad[i] = 0
+        # zero the intervals after the head up to the new one (all, after a long gap)
+        k = min(idx - head, n)
+        start = (head + 1) % n
+        end = start + k
+        for counts in (self._total, self._bad):
+            counts[start:min(end, n)] = [0] * (min(end, n) - start)
+            if end > n:
+                counts[:end - n] = [0] * (end - n)
         self._head = idx
 
     def _add_locked(self, total: int, bad: int) -> None:
@@ -1624,7 +1660,7 @@ class BreakerHistory:
             self._closed_at = max(now, self._since)
         self._breaker.remove_listener(self._on_transition)
 
-    def __enter__(self) -> BreakerHistory:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

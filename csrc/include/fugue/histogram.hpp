@@ -3,12 +3,14 @@
 // is split into 2^sub_bits equal sub-buckets, so any quantile inside the
 // range is reported within 1 / 2^(sub_bits+1) relative error (0.39% with the
 // default 7 bits). Recording is lock-free and loses no sample under
-// concurrent writers.
+// concurrent writers. Counts saturate at 2^64 - 1 (they never wrap).
 #include <atomic>
 #include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+
+#include "fugue/saturating.hpp"
 
 namespace fugue {
 
@@ -25,7 +27,7 @@ class LatencyHistogram {
   void record(double seconds) noexcept {
     if (!(seconds == seconds)) return;
     if (seconds < 0.0) seconds = 0.0;
-    counts_[index_of(seconds)].fetch_add(1, std::memory_order_relaxed);
+    saturating_add(counts_[index_of(seconds)], 1);
     add_sum(seconds);
     update_min(seconds);
     update_max(seconds);
@@ -34,7 +36,7 @@ class LatencyHistogram {
   // Records n values. Never throws.
   void record_many(const double* xs, std::size_t n) noexcept;
 
-  // Number of values recorded. Never throws.
+  // Number of values recorded (at most 2^64 - 1). Never throws.
   uint64_t count() const noexcept;
   // Sum, min and max of the recorded values (min/max NaN when empty). Never throws.
   double sum() const noexcept { return sum_.load(std::memory_order_relaxed); }
@@ -50,7 +52,7 @@ class LatencyHistogram {
   // midpoint is <= x). Never throws.
   uint64_t count_le(double x) const noexcept;
 
-  // Adds `other`'s counts. Throws std::invalid_argument when the two
+  // Adds `other`'s counts (saturating). Throws std::invalid_argument when the two
   // histograms' ranges or resolutions differ.
   void merge(const LatencyHistogram& other);
 

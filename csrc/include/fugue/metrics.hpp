@@ -1,7 +1,8 @@
 #pragma once
 // Counters of a model in production: inferences (with their latencies),
 // errors by kind, timeouts, fallbacks and throughput over a sliding window.
-// Thread-safe; the per-inference path is lock-free.
+// Thread-safe; the per-inference path is lock-free. Counters saturate at
+// 2^64 - 1 (they never wrap).
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -11,6 +12,7 @@
 
 #include "fugue/clock.hpp"
 #include "fugue/histogram.hpp"
+#include "fugue/saturating.hpp"
 
 namespace fugue {
 
@@ -31,8 +33,10 @@ class InferenceMetrics {
   // One inference ended with an error of `kind` (also call record()).
   // Throws std::bad_alloc.
   void record_error(const std::string& kind);
-  void add_timeout() noexcept { timeouts_.fetch_add(1, std::memory_order_relaxed); }
-  void add_fallback(uint64_t n) noexcept { fallbacks_.fetch_add(n, std::memory_order_relaxed); }
+  // One timeout. Never throws.
+  void add_timeout() noexcept { saturating_add(timeouts_, 1); }
+  // n fallback values served. Never throws.
+  void add_fallback(uint64_t n) noexcept { saturating_add(fallbacks_, n); }
 
   uint64_t inferences() const noexcept { return latency_->count(); }
   uint64_t errors() const noexcept { return errors_.load(std::memory_order_relaxed); }

@@ -1,0 +1,494 @@
+"""Edges of counters, stores, clocks and the command line.
+
+Counters saturate at 2**64 - 1 instead of wrapping; an event store refuses
+more buckets than it can hold; the trend fit takes any finite times; a wall
+clock far outside the calendar leaves report times out instead of failing the
+probes; the demo command turns every bad number into a usage error. What may
+exhaust memory or print from native code runs in a subprocess with a timeout
+(and a memory limit).
+"""
+
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import timedelta
+
+import fugue_ppl as fp
+import pytest
+from fugue_ppl import cli
+from fugue_ppl.errors import ValidationError
+from fugue_ppl.health import (
+    CheckResult,
+    HealthChecker,
+    HealthReport,
+    HealthStatus,
+    estimate_trend,
+)
+from fugue_ppl.models import SENSOR_SCHEMA, sensor
+from fugue_ppl.slo import BurnRateRule, EventStore, ServiceLevelObjectives
+
+MAX = 2**64 - 1
+TIMEOUT = 300
+MEMORY_LIMIT = 4 << 30          # bytes of address space for a child that must not allocate much
+
+
+def _child_env():
+    env = dict(os.environ)
+    env["SKBUILD_EDITABLE_VERBOSE"] = "0"    # an editable install would print its rebuild
+    return env
+
+
+def _limit_memory():
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def _run_python(code, *args):
+    """Run ``code`` in a fresh interpreter, with a timeout and a memory limit."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
+                          capture_output=True, text=True, env=_child_env(), timeout=TIMEOUT,
+                          preexec_fn=_limit_memory if os.name == "posix" else None, check=False)
+
+
+# ---------------------------------------------------------------- counters
+
+
+def test_record_fallback_saturates_instead_of_wrapping():
+    m = fp.ProductionMetrics()
+    m.record_fallback(2**63)
+    m.record_fallback(2**63)
+    assert m.fallbacks == MAX
+    m.record_fallback(1)
+    assert m.fallbacks == MAX
+    assert m.snapshot()["fallbacks"] == MAX
+
+
+@pytest.mark.parametrize("n", [2**64, 2**64 + 5, 2**200])
+def test_record_fallback_beyond_the_counter_range_saturates(n):
+    m = fp.ProductionMetrics()
+    m.record_fallback(3)
+    m.record_fallback(n)
+    assert m.fallbacks == MAX
+
+
+def test_histogram_self_merge_saturates_instead_of_wrapping():
+    h = fp.LatencyHistogram()
+    h.record(0.01)
+    for _ in range(63):
+        h.merge(h)
+    assert h.count == 2**63
+    h.merge(h)                                  # 2**64 would wrap to 0
+    assert h.count == MAX
+    assert h.count_le(1.0) == MAX
+    assert h.quantile(0.5) == 0.01
+    h.record(0.01)
+    assert h.count == MAX
+    assert h.to_dict()["count"] == MAX
+
+
+def test_histogram_count_saturates_across_buckets():
+    # Two buckets of 2**63 each: their sum, the count, must not wrap to 0.
+    h = fp.LatencyHistogram()
+    h.record(0.01)
+    h.record(1.0)
+    for _ in range(63):
+        h.merge(h)
+    assert h.count == MAX
+    assert h.count_le(0.5) == 2**63
+    assert h.count_le(2.0) == MAX
+    assert h.quantile(0.25) == pytest.approx(0.01, rel=1 / 2**8)
+    assert h.quantile(0.75) == pytest.approx(1.0, rel=1 / 2**8)
+    assert h.cumulative_counts([0.5]) == [(0.5, 2**63), (math.inf, MAX)]
+
+
+def test_merging_saturated_histograms_stays_saturated():
+    full = fp.LatencyHistogram()
+    full.record(0.01)
+    for _ in range(64):
+        full.merge(full)
+    other = fp.LatencyHistogram()
+    other.record(0.01)
+    other.merge(full)
+    other.merge(full)
+    assert other.count == MAX
+    assert other.count_le(1.0) == MAX
+
+
+def test_inference_count_saturates_and_the_rates_stay_finite():
+    m = fp.ProductionMetrics()
+    m.record(0.01, error="RuntimeError")
+    for _ in range(64):
+        m.latency.merge(m.latency)
+    m.record(0.01)
+    assert m.inference_count == MAX
+    assert m.error_count == 1
+    assert m.error_rate == 1 / MAX
+    snap = m.snapshot()
+    assert snap["inferences"] == MAX
+    assert math.isfinite(snap["throughput_per_second"])
+    json.dumps(snap, allow_nan=False)
+
+
+def test_window_throughput_after_the_histogram_alone_is_reset_is_zero():
+    # The window remembers the count at each second's first inference; a
+    # histogram reset on its own leaves the count below it (the difference
+    # wrapped to about 1.8e19 inferences per second).
+    m = fp.ProductionMetrics(window=1)
+    m.record(0.001)
+    time.sleep(1.05)                            # the next inference starts a new second
+    m.record(0.001)
+    m.record(0.001)
+    m.latency.reset()
+    assert m.window_throughput == 0.0
+
+
+# ---------------------------------------------------------------- the event store
+
+
+def test_event_store_with_a_billion_buckets_is_refused_in_a_child():
+    # Before the cap this tried to allocate two lists of 10**9 counts.
+    proc = _run_python("""
+        from fugue_ppl.slo import EventStore
+        for kwargs in ({"resolution": 1e-6, "retention": 1e3}, {"retention": 1e10}):
+            try:
+                EventStore(**kwargs)
+            except ValueError as exc:
+                print(type(exc).__name__, exc)
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        ("ValueError EventStore: retention (0:16:40) / resolution (0:00:00.000001) gives "
+         "1000000000 buckets, more than EventStore.MAX_BUCKETS (1000000); use a coarser "
+         "resolution or a shorter retention"),
+        ("ValueError EventStore: retention (115740 days, 17:46:40) / resolution (0:01:00) gives "
+         "166666667 buckets, more than EventStore.MAX_BUCKETS (1000000); use a coarser "
+         "resolution or a shorter retention"),
+    ]
+
+
+def test_event_store_holds_exactly_max_buckets():
+    assert EventStore.MAX_BUCKETS == 1_000_000
+    clock = fp.ManualClock()
+    store = EventStore(1.0, float(EventStore.MAX_BUCKETS), clock=clock)
+    assert store.buckets == EventStore.MAX_BUCKETS
+    assert store.retention == timedelta(seconds=EventStore.MAX_BUCKETS)
+    store.add(5, errors=1)
+    clock.advance(EventStore.MAX_BUCKETS - 1.0)     # the first interval is the oldest kept
+    store.add(2)
+    assert store.counts(float(EventStore.MAX_BUCKETS)) == (7, 1)
+    clock.advance(1.0)
+    assert store.counts(float(EventStore.MAX_BUCKETS)) == (2, 0)
+    with pytest.raises(ValueError, match=r"gives 1000001 buckets, more than "
+                                         r"EventStore.MAX_BUCKETS \(1000000\)"):
+        EventStore(1.0, EventStore.MAX_BUCKETS + 0.5, clock=clock)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: EventStore(60.0, 1e15, clock=fp.ManualClock()),
+     ("EventStore: retention must be at most 999999999 days, 23:59:59.999999 "
+      "(86399999999999 s), got 1000000000000000.0")),
+    (lambda: EventStore(1e20, 1e20, clock=fp.ManualClock()),
+     "EventStore: resolution must be at most 999999999 days"),
+    (lambda: EventStore(clock=fp.ManualClock()).counts(1e18),
+     "EventStore: window must be at most 999999999 days"),
+    (lambda: BurnRateRule("page", 1e18, 60.0, 2.0),
+     "BurnRateRule: long_window must be at most 999999999 days"),
+    (lambda: ServiceLevelObjectives(0.999, period=1e18),
+     "ServiceLevelObjectives: period must be at most 999999999 days"),
+    (lambda: ServiceLevelObjectives(0.999).evaluate(downtime=1e18),
+     "ServiceLevelObjectives.evaluate: downtime must be at most 999999999 days"),
+])
+def test_durations_beyond_a_timedelta_are_refused(make, message):
+    with pytest.raises(ValueError) as info:
+        make()
+    assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize("seconds, shown", [
+    (10**400, "<int of 1329 bits>"), (10**5000, "<int of 16610 bits>"),
+], ids=["401 digits", "5001 digits"])
+def test_huge_integer_durations_are_refused_as_too_long(seconds, shown):
+    with pytest.raises(ValueError) as info:
+        EventStore(60, seconds, clock=fp.ManualClock())
+    assert str(info.value) == ("EventStore: retention must be at most 999999999 days, "
+                               f"23:59:59.999999 (86399999999999 s), got {shown}")
+    with pytest.raises(ValueError) as info:
+        EventStore(-seconds, 60, clock=fp.ManualClock())
+    assert str(info.value) == ("EventStore: resolution must be positive (at least 1 "
+                               f"microsecond), got {shown}")
+
+
+def test_event_store_refuses_retention_rounding_up_past_a_timedelta():
+    longest = timedelta.max // timedelta(microseconds=1)
+    resolution = timedelta(microseconds=longest // 2 + 1)
+    with pytest.raises(ValueError, match=r"EventStore: retention \(.*\) rounded up to whole "
+                                         r"intervals of .* is longer than 999999999 days"):
+        EventStore(resolution, timedelta.max, clock=fp.ManualClock())
+
+
+class _Clock:
+    def __init__(self, t=0.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.mark.parametrize("reading, shown", [
+    (math.inf, "inf"), (-math.inf, "-inf"), (math.nan, "nan"), (None, "None"),
+    ("now", "'now'"), (2**2000, "<int of 2001 bits>"),
+])
+def test_event_store_refuses_a_bad_clock_reading_and_records_nothing(reading, shown):
+    clock = _Clock()
+    store = EventStore(60.0, 600.0, clock=clock)
+    store.add(3, errors=1)
+    clock.t = reading
+    for call in (lambda: store.add(1), lambda: store.record(good=1), lambda: store.counts(60.0)):
+        with pytest.raises(TypeError) as info:
+            call()
+        assert str(info.value) == (
+            f"EventStore: clock must return a finite number of seconds, got {shown}")
+    clock.t = 30.0
+    assert store.counts(60.0) == (3, 1)
+
+
+def test_event_store_clock_jump_across_the_float_range():
+    clock = _Clock(-1.7e308)
+    store = EventStore(1e-6, 1.0, clock=clock)       # (now - origin) / resolution overflows
+    store.add(4, errors=2)
+    clock.t = 1.7e308
+    store.add(1)
+    assert store.counts(1.0) == (1, 0)
+    assert store.counts(1e-6) == (1, 0)
+
+
+# ---------------------------------------------------------------- the trend fit
+
+
+def _no_native_output(capfd):
+    out, err = capfd.readouterr()
+    assert "DLASCL" not in out + err and "On entry to" not in out + err
+    assert err == "" and out == ""
+
+
+def test_trend_at_the_ends_of_the_float_range(capfd):
+    t = estimate_trend([-1e308, 1e308], [1.0, 0.5], horizon=10)
+    assert t.slope == pytest.approx(-2.5e-309, rel=1e-9)
+    assert (t.curvature, t.forecast, t.points) == (0.0, 0.5, 2)
+    # H = 0.2 - 0.2 u + 0.1 u^2 with u = (t - t_last) / 1e308 through the three points
+    t = estimate_trend([-1e308, 0.0, 1e308], [1.0, 0.5, 0.2], horizon=10)
+    assert t.slope == pytest.approx(-2e-309, rel=1e-9)
+    assert t.curvature == 0.0                  # 0.2 / 1e616 underflows
+    assert t.forecast == 0.2
+    big = 1.7976931348623157e308
+    t = estimate_trend([-big, big], [0.0, 1.0], horizon=big)
+    assert t.slope == pytest.approx(1 / (2 * big), rel=1e-9)
+    assert t.forecast == 1.0
+    _no_native_output(capfd)
+
+
+def test_trend_over_huge_spans_and_offsets(capfd):
+    t = estimate_trend([0.0, 1e300, 2e300], [1.0, 0.9, 0.8], horizon=1e300)
+    assert t.slope == pytest.approx(-1e-301, rel=1e-9)
+    assert t.curvature == 0.0
+    assert t.forecast == pytest.approx(0.7, abs=1e-12)
+    t = estimate_trend([1e15, 1e15 + 10, 1e15 + 20, 1e15 + 30], [1.0, 0.9, 0.8, 0.7],
+                       horizon=10)
+    assert t.slope == pytest.approx(-0.01, abs=1e-12)
+    assert t.curvature == pytest.approx(0.0, abs=1e-12)
+    assert t.forecast == pytest.approx(0.6, abs=1e-12)
+    t = estimate_trend([-1e300, -1e300 + 1e290], [0.5, 0.25], horizon=0)
+    assert t.slope == pytest.approx(-0.25e-290, rel=1e-9)
+    _no_native_output(capfd)
+
+
+@pytest.mark.parametrize("times", [[1e308] * 3, [-1e308] * 2, [0.0] * 4, [5e-324] * 2])
+def test_trend_of_identical_times_is_flat(times, capfd):
+    scores = [1.0, 0.5, 0.75, 0.6][:len(times)]
+    t = estimate_trend(times, scores, horizon=1e308)
+    assert (t.slope, t.curvature, t.forecast) == (0.0, 0.0, scores[-1])
+    _no_native_output(capfd)
+
+
+@pytest.mark.parametrize("scores, forecast", [([0.8, 0.9], 1.0), ([0.9, 0.8], 0.0)])
+def test_trend_forecast_at_a_huge_horizon_is_clamped_never_nan(scores, forecast):
+    # k^2 * 0 was inf * 0 = NaN, and the clamp turned NaN into 0.0 either way.
+    t = estimate_trend([0.0, 10.0], scores, horizon=1e200)
+    assert t.curvature == 0.0
+    assert t.forecast == forecast
+
+
+def test_trend_whose_slope_does_not_fit_in_a_float_is_refused(capfd):
+    with pytest.raises(ValueError, match="estimate_trend: times are too close together for "
+                                         "the change in the scores"):
+        estimate_trend([0.0, 5e-324], [1.0, 0.5])
+    with pytest.raises(ValueError, match="estimate_trend: times are too close together"):
+        estimate_trend([0.0, 1e-300, 2e-300], [1.0, 0.5, 0.2])
+    # the same times without a change in the scores are fine
+    assert estimate_trend([0.0, 5e-324], [0.5, 0.5]).slope == 0.0
+    _no_native_output(capfd)
+
+
+@pytest.mark.parametrize("args, message", [
+    (([0.0, math.nan], [1.0, 1.0]), "estimate_trend: times and scores must be finite"),
+    (([0.0, math.inf], [1.0, 1.0]), "estimate_trend: times and scores must be finite"),
+    (([-math.inf, 1e308], [1.0, 1.0]), "estimate_trend: times and scores must be finite"),
+    (([0.0, 1.0], [math.nan, 1.0]), "estimate_trend: times and scores must be finite"),
+    (([0.0, 1.0], [1.0, 0.5], math.inf), "estimate_trend: horizon must be a finite number >= 0"),
+    (([0.0, 1.0], [1.0, 0.5], math.nan), "estimate_trend: horizon must be a finite number >= 0"),
+])
+def test_trend_refuses_non_finite_inputs(args, message, capfd):
+    with pytest.raises(ValueError, match=message):
+        estimate_trend(*args)
+    _no_native_output(capfd)
+
+
+def test_trend_of_extreme_times_prints_nothing_in_a_child():
+    # LAPACK wrote its complaint straight to the terminal, under pytest's capture.
+    proc = _run_python("""
+        from fugue_ppl.health import estimate_trend
+        print(estimate_trend([-1e308, 1e308], [1.0, 0.5], 10).slope)
+        print(estimate_trend([1e308, -1e308, 1e308], [1.0, 0.5, 0.2], 10).forecast)
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert [float(x) for x in proc.stdout.split()] == [-2.5e-309, 0.2]
+    assert proc.stderr == ""
+
+
+# ---------------------------------------------------------------- wall-clock times
+
+
+def _checker(wall):
+    runner = fp.ModelRunner(sensor, rng=1)
+    checker = HealthChecker(runner, smoke_args=(22.0,), warmup=0, clock=fp.ManualClock(),
+                            wall_clock=lambda: wall)
+    for _ in range(20):
+        runner.infer(22.0)
+    return checker
+
+
+def _times(doc):
+    return [c.get("time") for results in doc["checks"].values() for c in results]
+
+
+@pytest.mark.parametrize("wall", [1e20, -1e20, 1e12, 253402300800.0, -62135596801.0, 1e308,
+                                  math.inf, -math.inf, math.nan, None, "now", 2**2000])
+def test_reports_leave_out_a_wall_time_outside_the_calendar(wall, caplog):
+    checker = _checker(wall)
+    with caplog.at_level(logging.WARNING, logger="fugue_ppl.health"):
+        reports = [checker.check(), checker.liveness(), checker.readiness()]
+    for report in reports:
+        assert report.status is HealthStatus.HEALTHY and report.http_status == 200
+        assert report.time is None
+        doc = json.loads(report.to_json())
+        assert doc["status"] == "pass" and doc["time"] is None
+        assert _times(doc) == [None] * len(report.checks)
+        assert all(c.time == report.timestamp for c in report.checks)
+    warnings = [r.getMessage() for r in caplog.records if "wall clock" in r.getMessage()]
+    assert len(warnings) == 1                  # once per checker, not once per probe
+    assert warnings[0].startswith("HealthChecker: the wall clock returned ")
+
+
+def test_a_wall_time_that_is_a_finite_number_is_kept():
+    report = _checker(1e20).check()
+    assert report.timestamp == 1e20
+    assert report.checks[0].time == 1e20
+    report = _checker(math.inf).liveness()
+    assert report.timestamp is None and report.checks[0].time is None
+
+
+@pytest.mark.parametrize("ts, text", [
+    (0.0, "1970-01-01T00:00:00.000Z"),
+    (-62135596800.0, "0001-01-01T00:00:00.000Z"),
+    (253402300799.0, "9999-12-31T23:59:59.000Z"),
+    (253402300800.0, None),
+    (-62135596801.0, None),
+    (1e20, None),
+    (math.nan, None),
+    (None, None),
+])
+def test_report_time_at_the_ends_of_the_calendar(ts, text):
+    report = HealthReport(HealthStatus.DEGRADED, 0.75, "degraded", timestamp=ts)
+    assert report.time == text
+    assert json.loads(report.to_json())["time"] == text
+    if ts is None or math.isfinite(ts):         # a check result refuses a non-finite time
+        result = CheckResult.degraded("slow", time=ts)
+        assert result.to_health_json().get("time") == text
+
+
+# ---------------------------------------------------------------- the command line
+
+LOW, HIGH, _ = SENSOR_SCHEMA.float_bounds[0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--reading", repr(HIGH + 850.0)],
+     f"argument --reading: must be in [{LOW!r}, {HIGH!r}], got {HIGH + 850.0!r}"),
+    (["--reading", repr(math.nextafter(HIGH, math.inf))],
+     f"argument --reading: must be in [{LOW!r}, {HIGH!r}], got"),
+    (["--reading=" + repr(math.nextafter(LOW, -math.inf))],
+     f"argument --reading: must be in [{LOW!r}, {HIGH!r}], got"),
+    (["--reading=-1e308"], f"argument --reading: must be in [{LOW!r}, {HIGH!r}], got -1e+308"),
+    (["--reading", "1e309"], "argument --reading: must be a finite number, got '1e309'"),
+    (["--reading=-inf"], "argument --reading: must be a finite number, got '-inf'"),
+    (["--reading", "NaN"], "argument --reading: must be a finite number, got 'NaN'"),
+    (["--reading", "0x10"], "argument --reading: expected a number, got '0x10'"),
+    (["--runs", str(cli.MAX_DEMO_RUNS + 1)],
+     f"argument --runs: must be at most {cli.MAX_DEMO_RUNS}, got {cli.MAX_DEMO_RUNS + 1}"),
+    (["--runs", "9" * 30],
+     f"argument --runs: must be at most {cli.MAX_DEMO_RUNS}, got {'9' * 30}"),
+    (["--runs", "1" * 5000], f"argument --runs: expected a positive integer, got '{'1' * 39}"),
+    (["--runs", "inf"], "argument --runs: expected a positive integer, got 'inf'"),
+    (["--runs", "1e3"], "argument --runs: expected a positive integer, got '1e3'"),
+    (["--seed", "nan"], "argument --seed: expected a non-negative integer seed, got 'nan'"),
+    (["--seed", "1e3"], "argument --seed: expected a non-negative integer seed, got '1e3'"),
+    (["--seed", "-" + "9" * 30], "argument --seed: must be a non-negative integer, got -"),
+])
+def test_demo_rejects_out_of_range_numbers_with_a_usage_error(argv, message, capsys):
+    assert cli.main(["demo", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("usage: fugue-ppl demo")
+    assert f"fugue-ppl demo: error: {message}" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_demo_reading_out_of_range_is_a_usage_error_as_a_command():
+    proc = subprocess.run([sys.executable, "-m", "fugue_ppl", "demo", "--reading", "1000"],
+                          capture_output=True, text=True, env=_child_env(), timeout=TIMEOUT,
+                          check=False)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert (f"fugue-ppl demo: error: argument --reading: must be in [{LOW!r}, {HIGH!r}], "
+            f"got 1000.0") in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("reading", [LOW, HIGH])
+def test_demo_accepts_the_ends_of_the_schema_range(reading, capsys):
+    assert cli.main(["demo", "--json", "--runs", "1", "--reading", repr(reading)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["reading"], doc["runs"]) == (reading, 1)
+    assert doc["production"]["health"]["status"] == "pass"
+
+
+@pytest.mark.parametrize("kwargs, exc, message", [
+    ({"reading": HIGH + 850.0}, ValidationError, f"reading: must be in [{LOW!r}, {HIGH!r}]"),
+    ({"reading": math.nan}, ValidationError, "reading: must be finite"),
+    ({"reading": "22"}, ValidationError, "reading: "),
+    ({"runs": cli.MAX_DEMO_RUNS + 1}, ValueError,
+     f"run_demo: runs must be at most {cli.MAX_DEMO_RUNS}, got {cli.MAX_DEMO_RUNS + 1}"),
+    ({"runs": 0}, ValueError, "run_demo: runs must be at least 1, got 0"),
+    ({"runs": 10.0}, TypeError, "run_demo: runs must be an int, got float"),
+    ({"seed": -1}, ValueError, "run_demo: seed must be >= 0, got -1"),
+    ({"seed": True}, TypeError, "run_demo: seed must be an int, got bool"),
+])
+def test_run_demo_rejects_bad_arguments_before_running(kwargs, exc, message):
+    with pytest.raises(exc) as info:
+        cli.run_demo(**kwargs)
+    assert message in str(info.value)
