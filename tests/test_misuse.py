@@ -21,7 +21,7 @@ import fugue_ppl as fp
 from fugue_ppl._breaker import BreakerConfig
 from fugue_ppl.errors import _already_initialised
 from fugue_ppl.metrics import ProductionMetrics
-from fugue_ppl.monitoring import CUSUM, EWMA, ShewhartChart
+from fugue_ppl.monitoring import CUSUM, EWMA, LatencyHistogram, ShewhartChart, Welford
 
 POISON = {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0", "MALLOC_PERTURB_": "165"}
 
@@ -267,8 +267,11 @@ def test_reinitialising_a_handler_during_its_run_is_refused():
     (lambda: CUSUM(), ()),
     (lambda: ShewhartChart(), ()),
     (lambda: fp.ModelRunner(_normal_model, metrics=False), (_normal_model,)),
+    (lambda: LatencyHistogram(), ()),
+    (lambda: ProductionMetrics(), ()),
 ], ids=["prior", "pooled", "score", "safe-replay", "safe-score", "metrics", "robust", "pool",
-        "breaker", "breaker-config", "clock", "ewma", "cusum", "shewhart", "runner"])
+        "breaker", "breaker-config", "clock", "ewma", "cusum", "shewhart", "runner", "histogram",
+        "production-metrics"])
 def test_a_second_init_is_refused_with_a_clear_error(make, args):
     obj = make()
     name = type(obj).__name__
@@ -305,6 +308,26 @@ def test_reinitialising_the_runners_breaker_is_refused_and_the_runner_keeps_reco
     for _ in range(5):
         assert runner.infer().status == "ok"
     assert runner.breaker.metrics["successful_calls"] == 5
+
+
+def test_a_metrics_histogram_reinitialised_is_refused_and_keeps_its_counts():
+    metrics = ProductionMetrics()
+    metrics.record(0.01)
+    with pytest.raises(RuntimeError, match="initialised LatencyHistogram"):
+        metrics.latency.__init__()
+    metrics.record(0.02)
+    assert metrics.latency.count == 2 and metrics.inference_count == 2
+
+
+def test_welford_self_merge_saturates_its_count_instead_of_wrapping():
+    w = Welford()
+    w.update_many(np.array([1.0, 2.0, 3.0]))
+    for _ in range(70):                  # 3 * 2**70 values: beyond 2**64
+        w.merge(w)
+    assert w.count == 2 ** 64 - 1
+    assert w.mean == pytest.approx(2.0)
+    assert w.population_variance == pytest.approx(2.0 / 3.0)
+    assert w.variance == pytest.approx(2.0 / 3.0)
 
 
 def test_reinitialising_a_chart_while_another_thread_updates_it_is_refused():

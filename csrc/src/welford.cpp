@@ -1,4 +1,5 @@
 #include "fugue/welford.hpp"
+#include "fugue/saturating.hpp"
 
 #include <cmath>
 #include <limits>
@@ -43,8 +44,16 @@ void Moments::merge(const Moments& o) noexcept {
   // mean_b - mean_a, with the (exact when close) difference of the shifts first.
   const double delta = (o.shift - shift) + (o.mean_s - mean_s);
   mean_s += delta * (nb / nt);
-  m2 += o.m2 + delta * delta * (na * nb / nt);
-  n += o.n;
+  const double m2_total = m2 + o.m2 + delta * delta * (na * nb / nt);
+  if (n > kCounterMax - o.n) {
+    // The count stops at its maximum (a self-merged stream doubles); m2 is
+    // scaled with it so that the variance stays that of the whole stream.
+    m2 = m2_total * (static_cast<double>(kCounterMax) / nt);
+    n = kCounterMax;
+  } else {
+    m2 = m2_total;
+    n += o.n;
+  }
 }
 
 double Moments::mean() const noexcept { return n == 0 ? kNaN : shift + mean_s; }

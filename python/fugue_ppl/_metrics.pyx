@@ -24,7 +24,7 @@ from fugue_ppl._cmetrics cimport (
     CInferenceMetrics, CLatencyHistogram, seconds_per_tick, ticks, ticks_use_tsc,
 )
 
-from fugue_ppl.errors import InferenceTimeout
+from fugue_ppl.errors import InferenceTimeout, _already_initialised
 
 __all__ = ["LatencyHistogram", "ProductionMetrics", "clock_info"]
 
@@ -77,6 +77,8 @@ cdef class LatencyHistogram:
     """
 
     def __init__(self, lowest=1e-6, highest=3600.0, sub_bits=7):
+        if self.c.get() != NULL:   # metrics and other threads record into it
+            raise _already_initialised(self)
         cdef double lo = _positive(lowest, "lowest")
         cdef double hi = _positive(highest, "highest")
         if not hi > lo:
@@ -286,6 +288,8 @@ cdef class ProductionMetrics:
     """
 
     def __init__(self, window=60, lowest=1e-7, highest=3600.0):
+        if self.c.get() != NULL:   # runners and other threads record into it
+            raise _already_initialised(self)
         if isinstance(window, bool) or not isinstance(window, (int, np.integer)):
             raise TypeError(f"window must be an int number of seconds, got {type(window).__name__}")
         if not 1 <= window <= 120:
