@@ -17,7 +17,7 @@ import math
 
 import pytest
 
-from fugue_ppl._breaker import CircuitBreaker, _hammer
+from fugue_ppl.serving._breaker import CircuitBreaker, _hammer
 
 CALLS_PER_ROUND = 1000
 NOGIL_PAIRS = 100_000

@@ -18,7 +18,7 @@ runs, so the harness's own per-call cost does not blur the per-record cost.
 import fugue_ppl as fp
 import numpy as np
 import pytest
-from fugue_ppl.metrics import (
+from fugue_ppl.monitoring.prometheus import (
     DEFAULT_LATENCY_BUCKETS,
     LatencyHistogram,
     ProductionMetrics,

@@ -25,7 +25,7 @@ import math
 import numpy as np
 import pytest
 
-from fugue_ppl._monitors import CUSUM, EWMA, Welford
+from fugue_ppl.monitoring._monitors import CUSUM, EWMA, Welford
 
 SEED = 20240611
 N = 10_000_000

@@ -759,7 +759,7 @@ class TestSecretNeverLeaks:
 
 def test_breaker_section_matches_the_circuit_breaker():
     """Same defaults as fugue_ppl.CircuitBreaker, and every accepted extreme is accepted there."""
-    from fugue_ppl._breaker import BreakerConfig as Settings
+    from fugue_ppl.serving._breaker import BreakerConfig as Settings
 
     def settings(section):
         return Settings(**section.breaker_kwargs())

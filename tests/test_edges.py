@@ -22,7 +22,7 @@ import fugue_ppl as fp
 import pytest
 from fugue_ppl import cli
 from fugue_ppl.errors import ValidationError
-from fugue_ppl.health import (
+from fugue_ppl.serving.health import (
     CheckResult,
     HealthChecker,
     HealthReport,
@@ -30,7 +30,7 @@ from fugue_ppl.health import (
     estimate_trend,
 )
 from fugue_ppl.models import SENSOR_SCHEMA, sensor
-from fugue_ppl.slo import BurnRateRule, EventStore, ServiceLevelObjectives
+from fugue_ppl.serving.slo import BurnRateRule, EventStore, ServiceLevelObjectives
 
 MAX = 2**64 - 1
 TIMEOUT = 300
@@ -153,7 +153,7 @@ def test_window_throughput_after_the_histogram_alone_is_reset_is_zero():
 def test_event_store_with_a_billion_buckets_is_refused_in_a_child():
     # Before the cap this tried to allocate two lists of 10**9 counts.
     proc = _run_python("""
-        from fugue_ppl.slo import EventStore
+        from fugue_ppl.serving.slo import EventStore
         for kwargs in ({"resolution": 1e-6, "retention": 1e3}, {"retention": 1e10}):
             try:
                 EventStore(**kwargs)
@@ -351,7 +351,7 @@ def test_trend_refuses_non_finite_inputs(args, message, capfd):
 def test_trend_of_extreme_times_prints_nothing_in_a_child():
     # LAPACK wrote its complaint straight to the terminal, under pytest's capture.
     proc = _run_python("""
-        from fugue_ppl.health import estimate_trend
+        from fugue_ppl.serving.health import estimate_trend
         print(estimate_trend([-1e308, 1e308], [1.0, 0.5], 10).slope)
         print(estimate_trend([1e308, -1e308, 1e308], [1.0, 0.5, 0.2], 10).forecast)
     """)
@@ -380,7 +380,7 @@ def _times(doc):
                                   math.inf, -math.inf, math.nan, None, "now", 2**2000])
 def test_reports_leave_out_a_wall_time_outside_the_calendar(wall, caplog):
     checker = _checker(wall)
-    with caplog.at_level(logging.WARNING, logger="fugue_ppl.health"):
+    with caplog.at_level(logging.WARNING, logger="fugue_ppl.serving.health"):
         reports = [checker.check(), checker.liveness(), checker.readiness()]
     for report in reports:
         assert report.status is HealthStatus.HEALTHY and report.http_status == 200

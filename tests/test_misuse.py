@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import fugue_ppl as fp
-from fugue_ppl._breaker import BreakerConfig
+from fugue_ppl.serving._breaker import BreakerConfig
 from fugue_ppl.errors import _already_initialised
-from fugue_ppl.metrics import ProductionMetrics
+from fugue_ppl.monitoring.prometheus import ProductionMetrics
 from fugue_ppl.monitoring import CUSUM, EWMA, LatencyHistogram, ShewhartChart, Welford
 
 POISON = {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0", "MALLOC_PERTURB_": "165"}
@@ -178,7 +178,7 @@ def test_cycles_through_every_extension_type_are_collected_safely():
         import gc
         import numpy as np
         import fugue_ppl as fp
-        from fugue_ppl.metrics import ProductionMetrics
+        from fugue_ppl.monitoring.prometheus import ProductionMetrics
         from fugue_ppl.monitoring import CUSUM, EWMA, LatencyHistogram, ShewhartChart, Welford
 
         class Node:
@@ -494,7 +494,7 @@ def test_addresses_made_from_request_data_do_not_grow_memory_without_bound():
     out = run_isolated("""
         import gc, resource
         import fugue_ppl as fp
-        from fugue_ppl._runtime import _address_table_info
+        from fugue_ppl.core._runtime import _address_table_info
         def model(uid):
             x = fp.sample(f"user_{uid}", fp.Normal(0., 1.))
             fp.observe(f"obs_{uid}", fp.Normal(x, 1.), 0.5)
@@ -520,7 +520,7 @@ def test_addresses_made_from_request_data_do_not_grow_memory_without_bound():
 
 
 def test_addresses_held_by_live_traces_survive_sweeps():
-    from fugue_ppl._runtime import _address_references, _address_table_info
+    from fugue_ppl.core._runtime import _address_references, _address_table_info
 
     h = fp.PooledPriorHandler(rng=0, pool=fp.TracePool(2))
     keep = fp.run(fp.PriorHandler(rng=1), lambda: [fp.sample(f"kept_{i}", fp.Normal(0.0, 1.0))
@@ -543,7 +543,7 @@ def test_addresses_held_by_live_traces_survive_sweeps():
 def test_an_address_pinned_while_the_robust_handler_runs_python_code_keeps_its_name():
     # The robust path runs Python code (the fallback lookup, counting) before
     # it records the address; sweeping meanwhile must not free it.
-    from fugue_ppl._runtime import _address_table_info
+    from fugue_ppl.core._runtime import _address_table_info
 
     h = fp.RobustHandler(fp.ScoreGivenTrace(fp.Trace.from_dict({})),
                          fallbacks={"fresh_*": 1.25})
@@ -557,7 +557,7 @@ def test_an_address_pinned_while_the_robust_handler_runs_python_code_keeps_its_n
 
 
 def test_the_address_cache_of_addr_is_bounded():
-    from fugue_ppl._runtime import _address_table_info
+    from fugue_ppl.core._runtime import _address_table_info
 
     for k in range(300):                    # 300 names x 2001 slots > the bound
         assert fp.addr(f"name_{k}", 2000) == f"name_{k}[2000]"

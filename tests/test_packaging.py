@@ -30,7 +30,8 @@ def test_python_requirement_and_console_script():
 def test_typing_files_ship_next_to_the_compiled_modules():
     pkg = pathlib.Path(fugue_ppl.__file__).parent
     assert (pkg / "py.typed").is_file()
-    for mod in ("_runtime", "_distributions", "_metrics", "_monitors", "_breaker", "_runner"):
+    for mod in ("core/_runtime", "core/_distributions", "monitoring/_metrics",
+                "monitoring/_monitors", "serving/_breaker", "serving/_runner"):
         stub = pkg / f"{mod}.pyi"
         assert stub.is_file(), stub
         assert "def " in stub.read_text()
@@ -39,3 +40,23 @@ def test_typing_files_ship_next_to_the_compiled_modules():
 def test_every_public_name_is_exported():
     missing = [n for n in fugue_ppl.__all__ if not hasattr(fugue_ppl, n)]
     assert missing == []
+
+
+def test_the_former_module_names_are_aliases_of_the_new_ones():
+    import fugue_ppl.health
+    import fugue_ppl.metrics
+    import fugue_ppl.monitoring.prometheus
+    import fugue_ppl.serving.health
+    import fugue_ppl.serving.slo
+    import fugue_ppl.slo
+
+    assert fugue_ppl.health is fugue_ppl.serving.health
+    assert fugue_ppl.slo is fugue_ppl.serving.slo
+    assert fugue_ppl.metrics is fugue_ppl.monitoring.prometheus
+    from fugue_ppl.health import HealthChecker
+    from fugue_ppl.metrics import ProductionMetrics, PrometheusCollector
+    from fugue_ppl.slo import BurnRateAlerts
+    assert HealthChecker.__module__ == "fugue_ppl.serving.health"
+    assert BurnRateAlerts.__module__ == "fugue_ppl.serving.slo"
+    assert PrometheusCollector.__module__ == "fugue_ppl.monitoring.prometheus"
+    assert ProductionMetrics is fugue_ppl.ProductionMetrics

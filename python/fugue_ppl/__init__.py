@@ -17,32 +17,24 @@ trace pool are C++.
 """
 
 from fugue_ppl import errors
-from fugue_ppl._distributions import (
+from fugue_ppl.core import (
     Bernoulli,
     Beta,
     Binomial,
     Categorical,
     Cauchy,
     ChiSquared,
+    Choice,
     DiscreteUniform,
     Distribution,
     Exponential,
     Gamma,
+    Handler,
     InverseGamma,
     Laplace,
     LogNormal,
     Normal,
     Poisson,
-    StudentT,
-    Uniform,
-    Weibull,
-    as_generator,
-)
-from fugue_ppl._runtime import (
-    Choice,
-    Handler,
-    MetricsHandler,
-    RobustHandler,
     PoolStats,
     PooledPriorHandler,
     PriorHandler,
@@ -50,18 +42,30 @@ from fugue_ppl._runtime import (
     SafeReplayHandler,
     SafeScoreGivenTrace,
     ScoreGivenTrace,
+    StudentT,
     Trace,
     TracePool,
+    Uniform,
+    Weibull,
     addr,
+    as_generator,
     factor,
     observe,
     run,
     sample,
     trace_buffer_allocations,
 )
-from fugue_ppl._breaker import BreakerState, CircuitBreaker, ManualClock
-from fugue_ppl._metrics import LatencyHistogram, ProductionMetrics
-from fugue_ppl._runner import InferenceResult, ModelRunner, TraceIssue, validate_trace
+from fugue_ppl.core._runtime import MetricsHandler, RobustHandler
+from fugue_ppl.monitoring import LatencyHistogram, ProductionMetrics
+from fugue_ppl.serving import (
+    BreakerState,
+    CircuitBreaker,
+    InferenceResult,
+    ManualClock,
+    ModelRunner,
+    TraceIssue,
+    validate_trace,
+)
 from fugue_ppl.errors import (
     AddressConflict,
     CircuitOpenError,

@@ -267,8 +267,8 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
     deadline, metrics) serves 100 requests a simulated minute for twelve
     minutes; in minute 5 the model fails (an injected fault), the breaker
     trips and serves the fallback, and in minute 6 it recovers through its
-    trial calls. At the end of every minute a :class:`~fugue_ppl.health.HealthChecker`
-    checks the service and an :class:`~fugue_ppl.slo.EventStore` takes the
+    trial calls. At the end of every minute a :class:`~fugue_ppl.serving.health.HealthChecker`
+    checks the service and an :class:`~fugue_ppl.serving.slo.EventStore` takes the
     minute's counts. The breaker, the health checker and the event store
     share one :class:`~fugue_ppl.ManualClock`; latencies are real.
 
@@ -291,9 +291,9 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
     from prometheus_client import CollectorRegistry, generate_latest
 
     from fugue_ppl.config import load_config
-    from fugue_ppl.health import HealthChecker
-    from fugue_ppl.metrics import PrometheusCollector
-    from fugue_ppl.slo import (
+    from fugue_ppl.serving.health import HealthChecker
+    from fugue_ppl.monitoring.prometheus import PrometheusCollector
+    from fugue_ppl.serving.slo import (
         AlertRules,
         BreakerHistory,
         BurnRateAlerts,

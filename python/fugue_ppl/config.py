@@ -461,7 +461,7 @@ def _duration(x: float) -> str | None:
 
 
 def _breaker_duration(x: float | None) -> str | None:
-    # the circuit breaker's own limit (fugue_ppl._breaker): 0 < seconds <= 1e9
+    # the circuit breaker's own limit (fugue_ppl.serving._breaker): 0 < seconds <= 1e9
     return None if x is None or 0.0 < x <= 1e9 else "must be > 0 and <= 1e9 seconds"
 
 
@@ -859,7 +859,7 @@ def _optional(check):
 
 @dataclass(frozen=True, slots=True)
 class HealthConfig(_Section):
-    """Health-check settings (the fields of :class:`fugue_ppl.health.HealthSettings`).
+    """Health-check settings (the fields of :class:`fugue_ppl.serving.health.HealthSettings`).
 
     The latency reference is ``runtime.max_inference_time`` and the error
     rate above which the service is degraded ``runtime.error_threshold``.
@@ -936,7 +936,7 @@ class HealthConfig(_Section):
 
 @dataclass(frozen=True, slots=True)
 class SLOConfig(_Section):
-    """Service-level objectives (the arguments of :class:`fugue_ppl.slo.ServiceLevelObjectives`).
+    """Service-level objectives (the arguments of :class:`fugue_ppl.serving.slo.ServiceLevelObjectives`).
 
     Attributes
     ----------

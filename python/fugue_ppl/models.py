@@ -14,8 +14,8 @@ documentation have a model to run without any code of yours.
 
 from __future__ import annotations
 
-from fugue_ppl._distributions import Bernoulli, Normal
-from fugue_ppl._runtime import addr, observe, sample
+from fugue_ppl.core._distributions import Bernoulli, Normal
+from fugue_ppl.core._runtime import addr, observe, sample
 from fugue_ppl.validation import Finite, Range, Schema
 
 __all__ = [

@@ -1,0 +1,25 @@
+"""Monitoring: the latency histogram, production metrics and the statistical
+monitors (Welford, EWMA, Shewhart charts, CUSUM), all compiled, and their
+Prometheus export (:mod:`fugue_ppl.monitoring.prometheus`).
+
+Monitors attached to a :class:`ProductionMetrics` see every recorded latency;
+their alarms are counted and exported.
+"""
+
+from fugue_ppl.monitoring._metrics import LatencyHistogram, ProductionMetrics, clock_info
+from fugue_ppl.monitoring._monitors import (
+    CUSUM,
+    DEFAULT_WARMUP,
+    EWMA,
+    WESTERN_ELECTRIC_RULES,
+    BatchResult,
+    ShewhartChart,
+    Signal,
+    Welford,
+)
+
+__all__ = [
+    "LatencyHistogram", "ProductionMetrics", "clock_info",
+    "Welford", "EWMA", "ShewhartChart", "CUSUM", "Signal", "BatchResult",
+    "DEFAULT_WARMUP", "WESTERN_ELECTRIC_RULES",
+]

@@ -1,0 +1,506 @@
+# cython: boundscheck=False, wraparound=False
+"""Latency histogram and production metrics, implemented in C++.
+
+:class:`LatencyHistogram` is a log-linear (HDR-style) histogram with bounded
+relative error on every quantile; :class:`ProductionMetrics` counts
+inferences, errors by kind, timeouts and fallbacks, keeps their latencies and
+the throughput, and is what :class:`~fugue_ppl.MetricsHandler` records into.
+"""
+
+cimport cython
+from cython.operator cimport dereference as deref
+from libc.math cimport isfinite
+from libc.stdint cimport int64_t, uint64_t
+from libcpp.memory cimport make_shared, shared_ptr
+from libcpp.string cimport string
+
+import functools
+import logging
+import threading
+
+import numpy as np
+
+from fugue_ppl.core._cclock cimport seconds_per_tick, ticks, ticks_use_tsc
+from fugue_ppl.monitoring._cmetrics cimport CInferenceMetrics, CLatencyHistogram
+
+from fugue_ppl.errors import InferenceTimeout, _already_initialised
+
+__all__ = ["LatencyHistogram", "ProductionMetrics", "clock_info"]
+
+_log = logging.getLogger("fugue_ppl.monitoring.prometheus")
+
+# Counters stop at this value instead of wrapping.
+cdef object _COUNTER_MAX = 2 ** 64 - 1
+
+seconds_per_tick()   # calibrate the tick clock at import, not in the first timed call
+
+
+def clock_info():
+    """How latencies are measured: ``{"source": "tsc" | "steady_clock", "seconds_per_tick": float}``."""
+    return {"source": "tsc" if ticks_use_tsc() else "steady_clock",
+            "seconds_per_tick": seconds_per_tick()}
+
+
+cdef double _positive(object x, str name) except? -1.0:
+    if isinstance(x, (bool, str, bytes)) or x is None:
+        raise TypeError(f"{name} must be a number, got {type(x).__name__}")
+    cdef double v = x
+    if not (isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {x!r}")
+    return v
+
+
+cdef class LatencyHistogram:
+    """Log-linear latency histogram (seconds).
+
+    Each power of two of ``[lowest, highest]`` is split into
+    ``2**sub_bits`` equal buckets, so every quantile of values inside the range
+    is reported within ``1 / 2**(sub_bits + 1)`` relative error (0.39% with the
+    default ``sub_bits=7``). Recording is lock-free and thread-safe: no sample
+    is lost under concurrent writers. Counts saturate at ``2**64 - 1``.
+
+    Parameters
+    ----------
+    lowest, highest : float
+        The range in seconds (default 1 µs to 1 h). Values outside it are
+        still counted (under/overflow buckets) and move ``min``/``max``/``sum``.
+    sub_bits : int
+        Resolution, 1 to 12.
+
+    Examples
+    --------
+    >>> h = LatencyHistogram()
+    >>> h.record_many([0.001, 0.002, 0.003, 0.004])
+    >>> h.count, round(h.quantile(0.5), 4)
+    (4, 0.002)
+    """
+
+    def __init__(self, lowest=1e-6, highest=3600.0, sub_bits=7):
+        if self.c.get() != NULL:   # metrics and other threads record into it
+            raise _already_initialised(self)
+        cdef double lo = _positive(lowest, "lowest")
+        cdef double hi = _positive(highest, "highest")
+        if not hi > lo:
+            raise ValueError(f"highest ({highest!r}) must be > lowest ({lowest!r})")
+        if isinstance(sub_bits, bool) or not isinstance(sub_bits, (int, np.integer)):
+            raise TypeError(f"sub_bits must be an int, got {type(sub_bits).__name__}")
+        if not 1 <= sub_bits <= 12:
+            raise ValueError(f"sub_bits must be in [1, 12], got {sub_bits}")
+        if hi / lo > 2.0 ** 900:
+            raise ValueError("highest / lowest is too large")
+        self.c = make_shared[CLatencyHistogram](lo, hi, <int>sub_bits)
+
+    def record(self, double seconds):
+        """Record one latency (seconds, >= 0).
+
+        Raises
+        ------
+        ValueError
+            ``seconds`` is negative or NaN.
+        """
+        if not (seconds >= 0.0 and isfinite(seconds)):
+            raise ValueError(f"LatencyHistogram.record: seconds must be finite and >= 0, "
+                             f"got {seconds!r}")
+        self.c.get().record(seconds)
+
+    def record_many(self, values):
+        """Record an array of latencies (seconds, each >= 0), with the GIL released.
+
+        Raises
+        ------
+        ValueError
+            A value is negative or NaN (nothing is recorded then).
+        """
+        cdef const double[::1] v = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+        cdef size_t n = v.shape[0]
+        if n == 0:
+            return
+        arr = np.asarray(v)
+        ok = (arr >= 0.0) & np.isfinite(arr)
+        if not ok.all():
+            bad = arr[~ok][0]
+            raise ValueError(f"LatencyHistogram.record_many: values must be finite and >= 0, "
+                             f"got {bad!r}")
+        with nogil:
+            self.c.get().record_many(&v[0], n)
+
+    @property
+    def count(self):
+        """Number of recorded values (at most ``2**64 - 1``)."""
+        return self.c.get().count()
+
+    @property
+    def sum(self):
+        """Sum of the recorded values (seconds)."""
+        return self.c.get().sum()
+
+    @property
+    def min(self):
+        """Smallest recorded value (NaN when empty)."""
+        return self.c.get().min()
+
+    @property
+    def max(self):
+        """Largest recorded value (NaN when empty)."""
+        return self.c.get().max()
+
+    @property
+    def mean(self):
+        """Mean of the recorded values (NaN when empty)."""
+        cdef uint64_t n = self.c.get().count()
+        return self.c.get().sum() / n if n else float("nan")
+
+    @property
+    def lowest(self):
+        return self.c.get().lowest()
+
+    @property
+    def highest(self):
+        return self.c.get().highest()
+
+    @property
+    def sub_bits(self):
+        return self.c.get().sub_bits()
+
+    def quantile(self, q):
+        """The q-quantile (the order statistic of rank ``ceil(q n)``), NaN when empty.
+
+        Raises
+        ------
+        ValueError
+            ``q`` is not in [0, 1].
+        """
+        cdef double qq
+        if isinstance(q, (bool, str, bytes)) or q is None:
+            raise TypeError(f"quantile: q must be a number in [0, 1], got {type(q).__name__}")
+        qq = q
+        if not (0.0 <= qq <= 1.0):
+            raise ValueError(f"quantile: q must be in [0, 1], got {q!r}")
+        return self.c.get().quantile(qq)
+
+    def percentiles(self, qs=(0.5, 0.9, 0.99)):
+        """``{q: quantile(q)}`` for several q."""
+        return {q: self.quantile(q) for q in qs}
+
+    def count_le(self, double x):
+        """Number of values <= ``x`` at the histogram's resolution."""
+        return self.c.get().count_le(x)
+
+    def cumulative_counts(self, bounds):
+        """``[(le, count of values <= le)]`` for increasing bounds, then ``(inf, count)``.
+
+        The form Prometheus histograms take; each ``le`` is resolved to the
+        histogram's bucket resolution.
+        """
+        out = [(float(b), self.c.get().count_le(float(b))) for b in bounds]
+        out.append((float("inf"), self.c.get().count()))
+        return out
+
+    def merge(self, LatencyHistogram other not None):
+        """Add ``other``'s values.
+
+        Raises
+        ------
+        ValueError
+            The two histograms differ in range or resolution.
+        """
+        self.c.get().merge(deref(other.c.get()))
+
+    def reset(self):
+        """Forget every value."""
+        self.c.get().reset()
+
+    def to_dict(self):
+        """Count, sum, min, max, mean and p50/p90/p99."""
+        return {"count": self.count, "sum": self.sum, "min": self.min, "max": self.max,
+                "mean": self.mean, "p50": self.quantile(0.5), "p90": self.quantile(0.9),
+                "p99": self.quantile(0.99)}
+
+    def __repr__(self):
+        return (f"LatencyHistogram(count={self.count}, p50={self.quantile(0.5):.6g}, "
+                f"p99={self.quantile(0.99):.6g})")
+
+
+@cython.final
+cdef class _Timer:
+    """Context manager and decorator recording one inference per use."""
+
+    cdef ProductionMetrics _m
+    cdef int64_t _t0
+
+    def __enter__(self):
+        self._t0 = ticks()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        cdef int64_t t1 = ticks()
+        self._m.record_run(self._t0, t1, exc)
+        return False
+
+    def __call__(self, func):
+        m = self._m
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with m.time():
+                return func(*args, **kwargs)
+        return wrapper
+
+
+cdef str _kind_of(object error):
+    if isinstance(error, BaseException):
+        return type(error).__name__
+    if isinstance(error, type) and issubclass(error, BaseException):
+        return error.__name__
+    if isinstance(error, str):
+        if not error or len(error) > 100 or not error.isprintable():
+            raise ValueError("error kind must be a printable, non-empty str of at most 100 "
+                             f"characters, got {error[:40]!r}")
+        return error
+    raise TypeError(f"error must be an exception, an exception class or a kind string, got "
+                    f"{type(error).__name__}")
+
+
+cdef class ProductionMetrics:
+    """Production counters of a model: inferences, errors, latencies, throughput.
+
+    Thread-safe; recording one inference is lock-free; counters saturate at
+    ``2**64 - 1``. Use
+    :class:`~fugue_ppl.MetricsHandler` to record every :func:`~fugue_ppl.run`,
+    or :meth:`time` around other code.
+
+    Parameters
+    ----------
+    window : int
+        Seconds of the sliding throughput window (1 to 120, default 60).
+    lowest, highest : float
+        Range of the latency histogram in seconds (default 100 ns to 1 h:
+        small models run in well under a microsecond).
+
+    Examples
+    --------
+    >>> m = ProductionMetrics()
+    >>> with m.time():
+    ...     pass
+    >>> m.inference_count, m.error_count
+    (1, 0)
+    """
+
+    def __init__(self, window=60, lowest=1e-7, highest=3600.0):
+        if self.c.get() != NULL:   # runners and other threads record into it
+            raise _already_initialised(self)
+        if isinstance(window, bool) or not isinstance(window, (int, np.integer)):
+            raise TypeError(f"window must be an int number of seconds, got {type(window).__name__}")
+        if not 1 <= window <= 120:
+            raise ValueError(f"window must be in [1, 120] seconds, got {window}")
+        self.latency = LatencyHistogram(lowest, highest)
+        self.c.reset(new CInferenceMetrics(self.latency.c, <int>window))
+        self._monitors = []
+        self._has_monitors = False
+        self._lock = threading.Lock()
+        self._spt = seconds_per_tick()
+
+    cdef int record_run(self, int64_t start_tick, int64_t end_tick, object error) except -1:
+        return self._record(<double>(end_tick - start_tick) * self._spt, end_tick, error)
+
+    cdef int _record(self, double seconds, int64_t end_tick, object error) except -1:
+        self.c.get().record(seconds, end_tick)
+        if error is not None:
+            self.c.get().record_error(_kind_of(error).encode("utf-8"))
+            if isinstance(error, InferenceTimeout) or (
+                    isinstance(error, type) and issubclass(error, InferenceTimeout)):
+                self.c.get().add_timeout()
+        if self._has_monitors:
+            self._notify(seconds)
+        return 0
+
+    def _notify(self, double seconds):
+        # A failing monitor must not fail the inference it observes: its
+        # error is logged and counted, the inference is not.
+        for entry in self._monitors:
+            try:
+                signal = entry[1].update(seconds)
+            except Exception:
+                _log.exception("monitor %r failed on a latency of %r s", entry[0], seconds)
+                with self._lock:
+                    entry[3] += 1
+                continue
+            if getattr(signal, "alarm", False):
+                with self._lock:
+                    entry[2] += 1
+
+    # ---- recording
+    def record(self, seconds, error=None):
+        """Record one inference that took ``seconds`` (and failed with ``error``, if given).
+
+        Parameters
+        ----------
+        seconds : float
+            Duration, >= 0.
+        error : BaseException, exception class or str, optional
+            The failure; counted by kind (the class name, or the string).
+            An :class:`~fugue_ppl.errors.InferenceTimeout` also counts as a
+            timeout.
+        """
+        cdef double s
+        if isinstance(seconds, (bool, str, bytes)) or seconds is None:
+            raise TypeError(f"record: seconds must be a number, got {type(seconds).__name__}")
+        s = seconds
+        if not (s >= 0.0 and isfinite(s)):
+            raise ValueError(f"record: seconds must be finite and >= 0, got {seconds!r}")
+        if error is not None:
+            _kind_of(error)
+        self._record(s, ticks(), error)
+
+    def record_timeout(self):
+        """Count a timeout that was not recorded through :meth:`record`."""
+        self.c.get().add_timeout()
+
+    def record_fallback(self, n=1):
+        """Count ``n`` fallback values served.
+
+        The count saturates at ``2**64 - 1``: a larger ``n``, or a sum
+        beyond it, leaves the counter at its maximum.
+
+        Raises
+        ------
+        ValueError
+            ``n`` is not a non-negative int.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"record_fallback: n must be a non-negative int, got {n!r}")
+        self.c.get().add_fallback(<uint64_t>min(int(n), _COUNTER_MAX))
+
+    def time(self):
+        """A context manager (and decorator) recording one inference.
+
+        An exception leaving the block is counted as an error of its kind and
+        re-raised.
+
+        Examples
+        --------
+        >>> m = ProductionMetrics()
+        >>> @m.time()
+        ... def predict(x):
+        ...     return 2 * x
+        >>> predict(3), m.inference_count
+        (6, 1)
+        """
+        cdef _Timer t = _Timer.__new__(_Timer)
+        t._m = self
+        return t
+
+    # ---- monitors
+    def attach(self, monitor, name=None):
+        """Feed every recorded latency (seconds) to ``monitor.update``.
+
+        Alarms (signals with a true ``alarm``) are counted per monitor and
+        exported. ``monitor`` is any object with ``update(x)``, such as
+        :class:`~fugue_ppl.monitoring.EWMA`, ``ShewhartChart`` or ``CUSUM``.
+        """
+        if not callable(getattr(monitor, "update", None)):
+            raise TypeError(f"attach: monitor must have an update(x) method, got "
+                            f"{type(monitor).__name__}")
+        name = type(monitor).__name__.lower() if name is None else name
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"attach: name must be an identifier, got {name!r}")
+        with self._lock:
+            if any(e[0] == name for e in self._monitors):
+                raise ValueError(f"attach: a monitor named {name!r} is already attached")
+            self._monitors = self._monitors + [[name, monitor, 0, 0]]
+            self._has_monitors = True
+
+    @property
+    def monitors(self):
+        """``{name: monitor}`` of the attached monitors."""
+        return {e[0]: e[1] for e in self._monitors}
+
+    @property
+    def monitor_alarms(self):
+        """``{name: alarms counted}``."""
+        with self._lock:
+            return {e[0]: e[2] for e in self._monitors}
+
+    @property
+    def monitor_errors(self):
+        """``{name: updates that raised}`` (logged, never propagated)."""
+        with self._lock:
+            return {e[0]: e[3] for e in self._monitors}
+
+    # ---- reading
+    @property
+    def inference_count(self):
+        return self.c.get().inferences()
+
+    @property
+    def error_count(self):
+        return self.c.get().errors()
+
+    @property
+    def errors(self):
+        """``{kind: count}``."""
+        return {k.decode("utf-8"): v for k, v in self.c.get().errors_by_kind()}
+
+    @property
+    def timeouts(self):
+        return self.c.get().timeouts()
+
+    @property
+    def fallbacks(self):
+        return self.c.get().fallbacks()
+
+    @property
+    def error_rate(self):
+        """Errors / inferences (0.0 before any inference)."""
+        cdef uint64_t n = self.c.get().inferences()
+        return self.c.get().errors() / n if n else 0.0
+
+    @property
+    def uptime(self):
+        """Seconds since construction or the last :meth:`reset`."""
+        return self.c.get().uptime()
+
+    @property
+    def throughput(self):
+        """Inferences per second over the uptime."""
+        cdef double up = self.c.get().uptime()
+        return self.c.get().inferences() / up if up > 0 else 0.0
+
+    @property
+    def window_throughput(self):
+        """Inferences per second over the sliding window."""
+        return self.c.get().window_rate()
+
+    @property
+    def window(self):
+        return self.c.get().window_seconds()
+
+    def snapshot(self):
+        """All metrics as a JSON-serialisable dict."""
+        lat = self.latency.to_dict()
+        return {
+            "inferences": self.inference_count,
+            "errors": self.error_count,
+            "errors_by_kind": self.errors,
+            "timeouts": self.timeouts,
+            "fallbacks": self.fallbacks,
+            "error_rate": self.error_rate,
+            "latency_seconds": {k: (None if v != v else v) for k, v in lat.items()},
+            "throughput_per_second": self.throughput,
+            "window_throughput_per_second": self.window_throughput,
+            "window_seconds": self.window,
+            "uptime_seconds": self.uptime,
+            "monitor_alarms": self.monitor_alarms,
+        }
+
+    def reset(self):
+        """Zero every counter and the histogram; restart the uptime."""
+        self.c.get().reset()
+        with self._lock:
+            for e in self._monitors:
+                e[2] = 0
+                e[3] = 0
+
+    def __repr__(self):
+        return (f"ProductionMetrics(inferences={self.inference_count}, errors={self.error_count}, "
+                f"p99={self.latency.quantile(0.99):.6g}s)")

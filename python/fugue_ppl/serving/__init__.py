@@ -1,0 +1,11 @@
+"""Serving: the circuit breaker and the model runner (compiled), health
+checks (:mod:`~fugue_ppl.serving.health`) and service-level objectives,
+alerts, availability and capacity (:mod:`~fugue_ppl.serving.slo`)."""
+
+from fugue_ppl.serving._breaker import BreakerConfig, BreakerState, CircuitBreaker, ManualClock
+from fugue_ppl.serving._runner import InferenceResult, ModelRunner, TraceIssue, validate_trace
+
+__all__ = [
+    "CircuitBreaker", "BreakerConfig", "BreakerState", "ManualClock",
+    "ModelRunner", "InferenceResult", "TraceIssue", "validate_trace",
+]

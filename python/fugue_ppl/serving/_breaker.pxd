@@ -1,0 +1,51 @@
+# The circuit breaker classes shared with the runtime: a Cython caller (a
+# ModelRunner, RobustHandler) cimports CircuitBreaker and calls its c_* methods
+# (one C call each, listeners included) instead of the Python methods:
+#
+#     from fugue_ppl.serving._breaker cimport CircuitBreaker
+#     if not breaker.c_allow():
+#         raise breaker.open_error()
+#     ...run the model...
+#     breaker.c_record_success(seconds)      # or c_record_failure / c_record_ignored
+#
+# Calling `breaker.c.get()` directly works too (same C++ object) but then the
+# caller must hand any CTransition with `changed` set to `breaker.c_notify(t)`,
+# or the listeners miss that transition.
+from libcpp.memory cimport shared_ptr
+
+from fugue_ppl.serving._cbreaker cimport CBreakerConfig, CCircuitBreaker, CManualClock, CTransition
+
+
+cdef class ManualClock:
+    cdef shared_ptr[CManualClock] c
+    cdef bint _ready                  # __init__ ran (a second one is refused)
+
+
+cdef class BreakerConfig:
+    # Validated settings; `c` is what the C++ breaker is built from.
+    cdef CBreakerConfig c
+    cdef object _window_size       # as given: int (count window) or float seconds
+    cdef bint _ready               # __init__ ran (a second one is refused)
+
+
+cdef class CircuitBreaker:
+    # Shared so that a runner can keep the C++ breaker alive on its own.
+    cdef shared_ptr[CCircuitBreaker] c
+    cdef readonly BreakerConfig config
+    cdef readonly ManualClock clock   # None: the process's monotonic clock
+    cdef readonly str name
+    cdef tuple _listeners             # replaced (never mutated) under _lock
+    cdef object _lock
+    cdef object __weakref__
+
+    # allow() / record_*() for Cython callers: listeners of a transition the
+    # call caused are called before returning (outside the C++ lock).
+    cdef bint c_allow(self) except -1
+    cdef int c_record_success(self, double seconds) except -1   # seconds < 0: unknown
+    cdef int c_record_failure(self, double seconds) except -1
+    cdef int c_record_ignored(self) except -1
+    # The outcome of a call admitted by `c.get().admit_closed()` (lock-free,
+    # closed breakers only), counting its permit too.
+    cdef int c_record_admitted(self, bint failed, double seconds) except -1
+    # Calls the listeners (and logs) for a transition with `changed` set.
+    cdef int c_notify(self, const CTransition& t) except -1

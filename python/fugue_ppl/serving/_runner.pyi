@@ -1,0 +1,61 @@
+from typing import Any, Callable, Mapping, NamedTuple
+
+from fugue_ppl.serving._breaker import CircuitBreaker
+from fugue_ppl.monitoring._metrics import ProductionMetrics
+from fugue_ppl.core._runtime import Handler, Trace, TracePool
+
+__all__ = ["ModelRunner", "InferenceResult", "TraceIssue", "validate_trace"]
+
+
+class InferenceResult:
+    """The outcome of one ModelRunner.infer call."""
+
+    @property
+    def value(self) -> Any: ...
+    @property
+    def status(self) -> str: ...          # "ok" | "fallback" | "timeout" | "rejected"
+    @property
+    def model_version(self) -> Any: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def trace(self) -> Trace | None: ...
+    @property
+    def error(self) -> BaseException | None: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def fallback_sites(self) -> tuple[str, ...]: ...
+    def summary(self) -> dict[str, float | int]: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class ModelRunner:
+    """A model behind validation, a circuit breaker, fallbacks, a deadline and metrics."""
+
+    model: Callable[..., Any]
+    config: Any
+    schema: Any
+    breaker: CircuitBreaker
+    metrics: ProductionMetrics | None
+    pool: TracePool
+    handler: Handler
+    version: Any
+    infer: Callable[..., InferenceResult]
+    @property
+    def deadline(self) -> float | None: ...
+
+    def __init__(self, model: Callable[..., Any], config: Any = ..., schema: Any = ...,
+                 fallback: Any = ..., *, site_fallbacks: Mapping[Any, Any] | None = ...,
+                 rng: Any = ..., breaker: CircuitBreaker | None = ...,
+                 metrics: ProductionMetrics | None | bool = ...,
+                 deadline: float | None = ...) -> None: ...
+
+
+class TraceIssue(NamedTuple):
+    address: str | None
+    kind: str
+    message: str
+
+
+def validate_trace(trace: Trace, max_abs: float = ...) -> list[TraceIssue]: ...

@@ -1,0 +1,524 @@
+# cython: boundscheck=False, wraparound=False
+"""ModelRunner: a model behind validation, a circuit breaker, fallbacks, a
+deadline and metrics, one call per request.
+
+Every step of :meth:`ModelRunner.infer` is compiled: the breaker is C++, the
+run goes through the runtime's C entry point, and the result is a small
+extension object, so the whole pipeline costs little more than a bare pooled
+run.
+"""
+
+cimport cython
+from cpython.object cimport PyObject
+from libc.math cimport isfinite
+from libc.stdint cimport int64_t
+from libcpp.memory cimport shared_ptr
+from libcpp.vector cimport vector
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.object cimport PyTypeObject
+
+cdef extern from "Python.h":
+    PyTypeObject PyFloat_Type
+
+import math
+from collections import namedtuple
+
+from fugue_ppl.core._capi cimport (
+    METH_FASTCALL, METH_KEYWORDS, PyCFunction, PyCFunction_NewEx, PyMethodDef,
+    PyObject_Vectorcall, PySequence_Fast_ITEMS, PyTuple_GET_ITEM, PyTuple_GET_SIZE,
+)
+from fugue_ppl.serving._breaker cimport CircuitBreaker
+from fugue_ppl.serving._cbreaker cimport CCircuitBreaker, CTransition
+from fugue_ppl.core._cclock cimport seconds_per_tick, ticks
+from fugue_ppl.core._cruntime cimport CChoice, CTrace, CTraceHandle, kFlagFallback
+from fugue_ppl.monitoring._metrics cimport ProductionMetrics
+from fugue_ppl.core._runtime cimport Handler, Trace, TracePool, run_core
+
+from fugue_ppl.core._runtime import MetricsHandler, PooledPriorHandler, RobustHandler
+from fugue_ppl.errors import _already_initialised, CircuitOpenError, InferenceTimeout
+
+__all__ = ["ModelRunner", "InferenceResult", "TraceIssue", "validate_trace"]
+
+
+# ================================================================ results
+
+cdef str OK = "ok"
+cdef str FALLBACK = "fallback"
+cdef str TIMEOUT = "timeout"
+cdef str REJECTED = "rejected"
+
+
+# no_gc_clear: the garbage collector must not drop _pool before the C++
+# handle has given the trace back to it (a result can sit in a cycle through
+# its value).
+@cython.final
+@cython.freelist(64)
+@cython.no_gc_clear
+cdef class InferenceResult:
+    """The outcome of one :meth:`ModelRunner.infer` call.
+
+    Attributes
+    ----------
+    value : object
+        The model's return value, or the configured fallback.
+    status : {"ok", "fallback", "timeout", "rejected"}
+        ``"ok"``: the model ran and every site was sampled normally;
+        ``"fallback"``: the model failed and the fallback was served, or it
+        ran with fallback values at some sites (see :attr:`fallback_sites`);
+        ``"timeout"``: the deadline passed and the fallback was served;
+        ``"rejected"``: the circuit breaker refused the call and the fallback
+        was served (the model was not called).
+    model_version : str
+    duration : float
+        Seconds spent in :meth:`~ModelRunner.infer`.
+    trace : Trace or None
+        The run's trace (None when the model did not complete).
+    error : BaseException or None
+        What made the runner serve the fallback.
+    """
+
+    cdef readonly object value
+    cdef readonly str status
+    cdef readonly object model_version
+    cdef readonly double duration
+    cdef readonly object error
+    # The run's trace: held by the C++ handle until `trace` is first read,
+    # which moves it into a Trace object (most callers never look at it, and
+    # the object would cost as much as the rest of the result).
+    cdef CTraceHandle _th
+    cdef TracePool _pool          # keeps the pool of a pooled trace alive
+    cdef Trace _trace
+
+    @property
+    def trace(self):
+        """The run's trace (a :class:`~fugue_ppl.Trace`), or None when the model did not complete."""
+        if self._trace is None and self._th.get() != NULL:
+            t = Trace.__new__(Trace)
+            if self._trace is None:   # (creating t may have run other Python code)
+                (<Trace>t)._t.swap(self._th)
+                (<Trace>t)._pool = self._pool
+                self._trace = <Trace>t
+        return self._trace
+
+    cdef CTrace* _ctrace(self) noexcept:
+        return self._trace._t.get() if self._trace is not None else self._th.get()
+
+    @property
+    def ok(self):
+        """True when ``status == "ok"``."""
+        return self.status is OK
+
+    @property
+    def fallback_sites(self):
+        """Addresses whose value was substituted by a fallback, in execution order."""
+        if self._ctrace() == NULL:
+            return ()
+        return tuple(c.address for c in self.trace.choices if c.fallback)
+
+    def summary(self):
+        """The trace's log-weights and size (empty when there is no trace)."""
+        cdef CTrace* t = self._ctrace()
+        if t == NULL:
+            return {}
+        # Everything is read before any Python object is made (which could
+        # run code that releases the trace).
+        cdef size_t n = t.size(), nfb = t.count_flagged(kFlagFallback)
+        cdef double lp = t.log_prior(), ll = t.log_likelihood(), lf = t.log_factors()
+        return {"choices": n, "fallbacks": nfb, "log_prior": lp, "log_likelihood": ll,
+                "log_factors": lf, "total_log_weight": lp + ll + lf}
+
+    def to_dict(self):
+        """A JSON-friendly rendering (the value as is; the error as its kind and message)."""
+        return {"value": self.value, "status": self.status, "model_version": self.model_version,
+                "duration_seconds": self.duration, "fallback_sites": list(self.fallback_sites),
+                "trace": self.summary(),
+                "error": None if self.error is None else
+                {"kind": type(self.error).__name__, "message": str(self.error)}}
+
+    def __repr__(self):
+        return (f"InferenceResult(status={self.status!r}, value={self.value!r}, "
+                f"duration={self.duration:.3g}s)")
+
+
+cdef inline bint _fast_valid(const vector[double]& lo, const vector[double]& hi,
+                             const vector[char]& nan_ok, PyObject** args,
+                             Py_ssize_t nargs) noexcept:
+    # The schema's compiled check: exactly one float per field, each within
+    # its bounds (NaN where allowed).
+    cdef Py_ssize_t k
+    cdef double x
+    if <size_t>nargs != lo.size():
+        return False
+    for k in range(nargs):
+        if args[k].ob_type != &PyFloat_Type:
+            return False
+        x = PyFloat_AS_DOUBLE(<object>args[k])
+        if not (lo[k] <= x <= hi[k]) and not (x != x and nan_ok[k]):
+            return False
+    return True
+
+
+cdef InferenceResult _result(object value, str status, object version, double duration,
+                             object error):
+    # A result without a trace (the model did not complete).
+    cdef InferenceResult res = InferenceResult.__new__(InferenceResult)
+    res.value = value
+    res.status = status
+    res.model_version = version
+    res.duration = duration
+    res.error = error
+    return res
+
+
+# ================================================================ runner
+
+cdef object _MISSING = object()
+
+
+cdef object _infer_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs,
+                            PyObject* kwnames):
+    return (<ModelRunner>self)._infer(args, nargs, kwnames)
+
+
+cdef PyMethodDef _infer_def
+_infer_def.ml_name = "infer"
+_infer_def.ml_meth = <PyCFunction><void*>_infer_fastcall
+_infer_def.ml_flags = METH_FASTCALL | METH_KEYWORDS
+_infer_def.ml_doc = b"""infer(*args, **kwargs)
+--
+
+Run the model on one request; returns an InferenceResult.
+
+Validates the inputs (ValidationError on bad input; the model is not called),
+asks the circuit breaker, runs the model (pooled, robust, under the
+deadline, recorded in the metrics) and reports the outcome to the breaker.
+When the model fails, times out or the breaker refuses the call, the
+configured fallback is returned with the matching status; without one the
+error is raised (CircuitOpenError carries retry_after).
+"""
+
+
+cdef class ModelRunner:
+    """Serve a model in production: validation, breaker, fallbacks, deadline, metrics.
+
+    Parameters
+    ----------
+    model : callable
+        The model function, called as ``model(*args, **kwargs)``.
+    config : fugue_ppl.config.Config, optional
+        Supplies the model version, the deadline (``runtime.max_inference_time``),
+        the pool sizes, the breaker settings and the metrics settings
+        (``metrics.enabled``, ``metrics.window_seconds``). Defaults: ``load_config()``
+        with no file and no environment (the built-in defaults).
+    schema : fugue_ppl.validation.Schema, optional
+        Validates the inputs; its fields are in the model's argument order
+        and the model gets the cleaned values positionally.
+    fallback : object or callable, optional
+        Served when the model fails, times out or the breaker refuses the
+        call; a callable is called with the exception to produce it.
+        Without a fallback those errors are raised.
+    site_fallbacks : mapping, optional
+        Per-site fallbacks for a :class:`~fugue_ppl.RobustHandler` (keys: an
+        address, a pattern or a value type).
+    rng : None, int, SeedSequence or Generator
+    breaker : CircuitBreaker, optional
+        Default: one built from ``config.breaker``.
+    metrics : ProductionMetrics or None, optional
+        Default: a new one over ``config.metrics.window_seconds`` when
+        ``config.metrics.enabled``, else none. ``False`` turns metrics off.
+    deadline : float, optional
+        Overrides ``config.runtime.max_inference_time`` (seconds; ``None``
+        from the config means no deadline).
+
+    Examples
+    --------
+    >>> import fugue_ppl as fp
+    >>> from fugue_ppl.models import sensor
+    >>> runner = fp.ModelRunner(sensor, rng=42, fallback=(20.0, True))
+    >>> result = runner.infer(22.0)
+    >>> result.status, result.model_version
+    ('ok', '1')
+    """
+
+    cdef readonly object model
+    cdef readonly object config
+    cdef readonly object schema
+    cdef readonly CircuitBreaker breaker
+    cdef readonly ProductionMetrics metrics
+    cdef readonly TracePool pool
+    cdef readonly Handler handler
+    cdef readonly object version
+    cdef readonly object infer
+    cdef object _validate
+    # The schema's compiled fast path: every field a float check lo <= x <= hi
+    # (NaN passing where nan_ok). A call of exactly those floats, positional,
+    # is valid and unchanged; anything else goes through the schema.
+    cdef bint _fast
+    cdef vector[double] _lo
+    cdef vector[double] _hi
+    cdef vector[char] _nan_ok
+    cdef object _fallback
+    cdef bint _has_fallback
+    cdef bint _fallback_callable
+    cdef object _deadline
+    cdef double _deadline_s          # _deadline in seconds, 0 for none
+    cdef CCircuitBreaker* _br        # self.breaker's C++ breaker, kept alive by _brk
+    cdef shared_ptr[CCircuitBreaker] _brk
+    cdef double _spt
+
+    def __init__(self, model, config=None, schema=None, fallback=_MISSING, *,
+                 site_fallbacks=None, rng=None, breaker=None, metrics=None,
+                 deadline=_MISSING):
+        if self.infer is not None:
+            raise _already_initialised(self)
+        if not callable(model):
+            raise TypeError(f"ModelRunner: model must be callable, got {type(model).__name__}")
+        from fugue_ppl.config import Config, load_config
+        if config is None:
+            config = load_config(env={})
+        elif not isinstance(config, Config):
+            raise TypeError(f"ModelRunner: config must be a fugue_ppl.config.Config, got "
+                            f"{type(config).__name__}")
+        if schema is not None:
+            validate_args = getattr(schema, "validate_args", None)
+            if not callable(validate_args):
+                raise TypeError(f"ModelRunner: schema must be a fugue_ppl.validation.Schema, "
+                                f"got {type(schema).__name__}")
+            self._validate = validate_args
+            self._compile_fast_path(schema)
+        self.model = model
+        self.config = config
+        self.schema = schema
+        self.version = config.model.version
+        self._has_fallback = fallback is not _MISSING
+        self._fallback = None if fallback is _MISSING else fallback
+        self._fallback_callable = self._has_fallback and callable(fallback)
+        if breaker is None:
+            breaker = CircuitBreaker(config.breaker.breaker_kwargs(), name=config.model.name)
+        elif not isinstance(breaker, CircuitBreaker):
+            raise TypeError(f"ModelRunner: breaker must be a CircuitBreaker, got "
+                            f"{type(breaker).__name__}")
+        self.breaker = breaker
+        self._brk = self.breaker.c
+        self._br = self._brk.get()
+        if metrics is None:
+            metrics = (ProductionMetrics(window=int(config.metrics.window_seconds))
+                       if config.metrics.enabled else None)
+        elif metrics is False:
+            metrics = None
+        elif not isinstance(metrics, ProductionMetrics):
+            raise TypeError(f"ModelRunner: metrics must be a ProductionMetrics, None or False, "
+                            f"got {type(metrics).__name__}")
+        self.metrics = metrics
+        if deadline is _MISSING:
+            deadline = config.runtime.max_inference_time
+        if deadline is not None:
+            if isinstance(deadline, (bool, str, bytes)) or not (
+                    isinstance(deadline, (int, float)) and isfinite(deadline) and deadline > 0):
+                raise ValueError(f"ModelRunner: deadline must be a positive number of seconds "
+                                 f"or None, got {deadline!r}")
+            deadline = float(deadline)
+        self._deadline = deadline
+        self._deadline_s = 0.0 if deadline is None else deadline
+        self.pool = TracePool(config.runtime.pool_max_size, config.runtime.pool_min_size)
+        h = PooledPriorHandler(rng=rng, pool=self.pool)
+        if site_fallbacks:
+            h = RobustHandler(h, fallbacks=site_fallbacks)
+        # The runner times each call itself and records it into the metrics
+        # (one clock read at each end serves the breaker and the metrics).
+        self.handler = h
+        self._spt = seconds_per_tick()
+        self.infer = PyCFunction_NewEx(&_infer_def, <PyObject*>self, NULL)
+
+    cdef int _compile_fast_path(self, object schema) except -1:
+        bounds = getattr(schema, "float_bounds", None)
+        if bounds is None or getattr(schema, "rules", ()):
+            return 0   # (a schema of no fields has the fast path too: no arguments)
+        for b in bounds:
+            if b is None:
+                return 0
+            self._lo.push_back(b[0])
+            self._hi.push_back(b[1])
+            self._nan_ok.push_back(1 if b[2] else 0)
+        self._fast = True
+        return 0
+
+    cdef object _serve_fallback(self, str status, double t0, object error):
+        # The fallback for a failed call, or the error when there is none.
+        if not self._has_fallback:
+            raise error
+        value = self._fallback(error) if self._fallback_callable else self._fallback
+        if self.metrics is not None:
+            self.metrics.c.get().add_fallback(1)
+        return _result(value, status, self.version, (ticks() - t0) * self._spt, error)
+
+    cdef object _infer(self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
+        cdef int64_t t0 = ticks()
+        cdef int64_t t1
+        cdef dict kwargs = None
+        cdef Py_ssize_t k, nk
+        cdef object values
+        if kwnames != NULL:
+            nk = PyTuple_GET_SIZE(<object>kwnames)
+            kwargs = {}
+            for k in range(nk):
+                kwargs[<object>PyTuple_GET_ITEM(<object>kwnames, k)] = <object>args[nargs + k]
+        if self._validate is not None and not (
+                self._fast and kwargs is None
+                and _fast_valid(self._lo, self._hi, self._nan_ok, args, nargs)):
+            if kwargs is None:
+                cleaned = self._validate(*[<object>args[k] for k in range(nargs)])
+            else:
+                cleaned = self._validate(*[<object>args[k] for k in range(nargs)], **kwargs)
+            values = tuple(cleaned.values())
+            args = PySequence_Fast_ITEMS(values)
+            nargs = PyTuple_GET_SIZE(values)
+            kwargs = None
+        # The result of a successful call, allocated before the breaker is
+        # asked: a failure to allocate it leaves nothing to undo.
+        cdef InferenceResult res = InferenceResult.__new__(InferenceResult)
+        # A closed breaker admits without its lock; the permit is counted
+        # with the outcome. Otherwise allow() decides (and counts).
+        cdef bint admitted = self._br.admit_closed()
+        if not admitted and not self.breaker.c_allow():
+            return self._serve_fallback(REJECTED, t0, self.breaker.open_error())
+        cdef size_t nfb
+        res._pool = self.pool         # the run's trace comes from it: keep it alive
+        try:
+            value = run_core(self.handler, self.model, args, nargs, kwargs, self._deadline_s, t0,
+                             &res._th)
+        except InferenceTimeout as exc:
+            t1 = ticks()
+            self._failed(admitted, t0, t1, exc)
+            return self._serve_fallback(TIMEOUT, t0, exc)
+        except Exception as exc:
+            t1 = ticks()
+            self._failed(admitted, t0, t1, exc)
+            return self._serve_fallback(FALLBACK, t0, exc)
+        except BaseException as exc:
+            # Cancelled (KeyboardInterrupt, SystemExit, CancelledError, ...):
+            # neither a success nor a model fault. The breaker gets its permit
+            # back; the metrics count the call as an error of its kind.
+            t1 = ticks()
+            self.breaker.c_record_ignored()
+            if self.metrics is not None:
+                self.metrics.record_run(t0, t1, exc)
+            raise
+        t1 = ticks()
+        cdef double seconds = (t1 - t0) * self._spt
+        # The result is filled before the breaker and the metrics are updated:
+        # their locked instructions wait for the clock read to complete, and
+        # this work, which does not, overlaps it instead.
+        nfb = res._th.get().count_flagged(kFlagFallback)
+        res.value = value
+        res.status = FALLBACK if nfb else OK
+        res.model_version = self.version
+        res.duration = seconds
+        cdef CTransition tr
+        tr.changed = False
+        if admitted:
+            self._br.record_admitted(False, seconds, tr)
+        else:
+            self._br.record_success(seconds, tr)
+        cdef ProductionMetrics pm = self.metrics
+        if pm is not None:
+            if nfb:
+                pm.c.get().add_fallback(nfb)
+            if pm._has_monitors:
+                pm.record_run(t0, t1, None)      # (monitors run Python code)
+            else:
+                pm.c.get().record(seconds, t1)   # what record_run does without monitors
+        if tr.changed:
+            self.breaker.c_notify(tr)            # listeners last: every count is settled
+        return res
+
+    cdef int _failed(self, bint admitted, int64_t t0, int64_t t1, object exc) except -1:
+        cdef CTransition tr
+        tr.changed = False
+        if admitted:
+            self._br.record_admitted(True, (t1 - t0) * self._spt, tr)
+        else:
+            self._br.record_failure((t1 - t0) * self._spt, tr)
+        if self.metrics is not None:
+            self.metrics.record_run(t0, t1, exc)
+        if tr.changed:
+            self.breaker.c_notify(tr)
+        return 0
+
+    @property
+    def deadline(self):
+        """Seconds one call may take (checked at every effect), or None."""
+        return self._deadline
+
+    def __repr__(self):
+        name = getattr(self.model, "__name__", type(self.model).__name__)
+        return (f"ModelRunner({name}, version={self.version!r}, "
+                f"breaker={self.breaker.state!r})")
+
+
+# ================================================================ trace checks
+
+TraceIssue = namedtuple("TraceIssue", ["address", "kind", "message"], module="fugue_ppl.serving._runner")
+TraceIssue.__doc__ = """A problem found by :func:`validate_trace`.
+
+Attributes
+----------
+address : str or None
+    The choice concerned (None for a trace-wide issue).
+kind : str
+    ``"non_finite_weight"``, ``"rejected"``, ``"non_finite_value"``,
+    ``"extreme_value"`` or ``"fallback"``.
+message : str
+"""
+
+
+def validate_trace(trace, max_abs=1e6):
+    """The production checks of a trace: weights, extreme values, fallbacks.
+
+    Parameters
+    ----------
+    trace : Trace
+    max_abs : float
+        Values with a larger magnitude are reported as extreme.
+
+    Returns
+    -------
+    list of TraceIssue
+        Empty when the trace looks healthy. A ``-inf`` total log-weight is
+        reported as ``"rejected"`` (a legitimate outcome, but never a usable
+        sample); NaN or ``+inf`` weights as ``"non_finite_weight"``.
+
+    Raises
+    ------
+    TypeError
+        ``trace`` is not a Trace; ``max_abs`` is not a number.
+    ValueError
+        ``max_abs`` is not positive.
+    """
+    if not isinstance(trace, Trace):
+        raise TypeError(f"validate_trace: trace must be a Trace, got {type(trace).__name__}")
+    if isinstance(max_abs, (bool, str, bytes)) or not isinstance(max_abs, (int, float)):
+        raise TypeError(f"validate_trace: max_abs must be a number, got {type(max_abs).__name__}")
+    if not max_abs > 0:
+        raise ValueError(f"validate_trace: max_abs must be > 0, got {max_abs!r}")
+    issues = []
+    for name in ("log_prior", "log_likelihood", "log_factors", "total_log_weight"):
+        w = getattr(trace, name)
+        if math.isnan(w) or w == math.inf:
+            issues.append(TraceIssue(None, "non_finite_weight", f"{name} is {w!r}"))
+    if trace.total_log_weight == -math.inf:
+        issues.append(TraceIssue(None, "rejected", "total_log_weight is -inf: the trace has "
+                                                   "zero probability"))
+    for c in trace.choices:
+        v = float(c.value)
+        if not math.isfinite(v):
+            issues.append(TraceIssue(c.address, "non_finite_value",
+                                     f"{c.kind} value at {c.address!r} is {v!r}"))
+        elif abs(v) > max_abs:
+            issues.append(TraceIssue(c.address, "extreme_value",
+                                     f"{c.kind} value at {c.address!r} is {v!r} "
+                                     f"(|value| > {max_abs!r})"))
+        if c.fallback:
+            issues.append(TraceIssue(c.address, "fallback",
+                                     f"{c.kind} at {c.address!r} holds a fallback value"))
+    return issues
