@@ -492,7 +492,7 @@ def test_a_cancelled_validation_never_reaches_the_breaker():
 
 def test_addresses_made_from_request_data_do_not_grow_memory_without_bound():
     out = run_isolated("""
-        import gc, resource
+        import gc, os, resource
         import fugue_ppl as fp
         from fugue_ppl.core._runtime import _address_table_info
         def model(uid):
@@ -513,7 +513,8 @@ def test_addresses_made_from_request_data_do_not_grow_memory_without_bound():
         assert info["live"] <= 2 * info["sweep_at"] and info["capacity"] <= 16384, info
         assert info["mirrored"] == info["live"], info
         print("growth_kb", rss1 - rss0)
-        assert rss1 - rss0 < 4096, (rss0, rss1)   # 300,000 addresses were 37 MB before
+        if "libasan" not in os.environ.get("LD_PRELOAD", ""):   # (ASan keeps freed memory)
+            assert rss1 - rss0 < 4096, (rss0, rss1)   # 300,000 addresses were 37 MB before
         print("OK")
     """, timeout=300)
     assert "growth_kb" in out

@@ -331,6 +331,7 @@ cdef class ModelRunner:
         self.infer = PyCFunction_NewEx(&_infer_def, <PyObject*>self, NULL)
 
     cdef int _compile_fast_path(self, object schema) except -1:
+        cdef char nan_ok
         bounds = getattr(schema, "float_bounds", None)
         if bounds is None or getattr(schema, "rules", ()):
             return 0   # (a schema of no fields has the fast path too: no arguments)
@@ -339,7 +340,10 @@ cdef class ModelRunner:
                 return 0
             self._lo.push_back(b[0])
             self._hi.push_back(b[1])
-            self._nan_ok.push_back(1 if b[2] else 0)
+            # A typed local, not the conditional expression itself: Cython
+            # binds push_back's const char& to a temporary that is gone by the call.
+            nan_ok = 1 if b[2] else 0
+            self._nan_ok.push_back(nan_ok)
         self._fast = True
         return 0
 
