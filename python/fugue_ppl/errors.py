@@ -25,6 +25,7 @@ from __future__ import annotations
 
 __all__ = [
     "FugueError",
+    "InvalidArgument",
     "InvalidParameters",
     "AddressConflict",
     "UnexpectedModelStructure",
@@ -61,28 +62,65 @@ class FugueError(Exception):
         return f"[{self.code}] {msg}" if self.code is not None else msg
 
 
-class InvalidParameters(FugueError, ValueError):
+class InvalidArgument(FugueError, ValueError):
+    """A parameter got a bad value: the one ``ValueError`` of the argument checks.
+
+    Raised through :mod:`fugue_ppl.checks`; a wrong *type* raises ``TypeError``
+    instead. The message is ``"<owner>: <parameter> <rule>, got <value>"``,
+    the value shown through :func:`~fugue_ppl.checks.safe_repr`.
+
+    Attributes
+    ----------
+    owner : str
+        What was being built or called, e.g. ``"Normal"``.
+    parameter : str
+        The parameter's name, e.g. ``"sigma"``.
+    value : object
+        The value as given (None for a secret).
+    shown : str
+        Its safe rendering (``'***'`` for a secret).
+    rule : str
+        What the value must satisfy, e.g. ``"must be finite and > 0"``.
+    """
+
+    def __init__(self, owner: str, parameter: str, value, rule: str, *,
+                 code: int | None = None, secret: bool = False):
+        from fugue_ppl.checks import safe_repr
+
+        self.owner = owner
+        self.parameter = parameter
+        self.value = None if secret else value
+        self.shown = safe_repr(value, secret=secret)
+        self.rule = rule
+        super().__init__(f"{owner}: {parameter} {rule}, got {self.shown}", code=code)
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self.owner, self.parameter, self.value, self.rule,
+                           self.code, self.value is None and self.shown == "***"))
+
+
+def _rebuild(cls, owner, parameter, value, rule, code, secret):
+    # Unpickling: subclasses have constructors of their own.
+    err = cls.__new__(cls)
+    InvalidArgument.__init__(err, owner, parameter, value, rule, code=code, secret=secret)
+    return err
+
+
+class InvalidParameters(InvalidArgument):
     """A distribution parameter is invalid (codes 100-106).
 
     Attributes
     ----------
     distribution : str
-        The distribution's name, e.g. ``"Normal"``.
-    parameter : str
-        The parameter's name, e.g. ``"sigma"``.
-    value : object
-        The offending value.
+        The distribution's name, e.g. ``"Normal"`` (also ``owner``).
     """
 
     def __init__(self, distribution: str, parameter: str, value, rule: str, code: int):
-        self.distribution = distribution
-        self.parameter = parameter
-        self.value = value
-        self.rule = rule
-        super().__init__(f"{distribution}: parameter {parameter}={value!r} {rule}", code=code)
+        super().__init__(distribution, parameter, value, rule, code=code)
 
-    def __reduce__(self):
-        return (type(self), (self.distribution, self.parameter, self.value, self.rule, self.code))
+    @property
+    def distribution(self) -> str:
+        return self.owner
 
 
 class _AddressError(FugueError):
@@ -162,7 +200,7 @@ class ValidationError(FugueError, ValueError):
         self.violations = list(violations)
 
 
-class ConfigError(FugueError, ValueError):
+class ConfigError(InvalidArgument):
     """The configuration is invalid.
 
     Parameters
@@ -189,12 +227,18 @@ class ConfigError(FugueError, ValueError):
     def __init__(self, message: str, *, key: str | None = None, layer: str | None = None,
                  value: str | None = None, suggestion: str | None = None, problems=(),
                  code: int | None = None):
-        super().__init__(message, code=code)
+        FugueError.__init__(self, message, code=code)
+        self.owner = "config"
+        self.parameter = key
         self.key = key
         self.layer = layer
-        self.value = value
+        self.value = self.shown = value
+        self.rule = message
         self.suggestion = suggestion
         self.problems = tuple(problems)
+
+    def __reduce__(self):
+        return Exception.__reduce__(self)
 
 
 class InferenceTimeout(FugueError, TimeoutError):

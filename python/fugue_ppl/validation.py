@@ -81,13 +81,21 @@ from __future__ import annotations
 import math
 import numbers
 import re
-import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from fugue_ppl.checks import (
+    MESSAGE_LIMIT,
+    RENDER_LIMIT,
+    _clip,
+    _type_name,
+    is_secret_name,
+    safe_repr,
+    safe_text,
+)
 from fugue_ppl.errors import ValidationError
 
 __all__ = [
@@ -116,18 +124,12 @@ __all__ = [
     "MESSAGE_LIMIT",
 ]
 
-#: Maximum length of a rendered value (:func:`safe_repr`).
-RENDER_LIMIT = 40
-#: Maximum length of one violation's message.
-MESSAGE_LIMIT = 200
 #: Maximum length of a :class:`~fugue_ppl.errors.ValidationError` message.
 ERROR_MESSAGE_LIMIT = 2000
 #: Violations listed in the error message (all are in ``violations``).
 _LISTED = 10
 #: Unknown fields reported one by one; the rest are summarised in one violation.
 _MAX_UNKNOWN = 20
-_MASK = "***"
-_ELLIPSIS = "..."
 _INF = math.inf
 _DBL_MAX = 1.7976931348623157e308
 
@@ -146,169 +148,6 @@ class _Missing:
 MISSING: Any = _Missing()
 
 # --------------------------------------------------------------------- rendering
-
-_SECRET_NAME = re.compile(r"password|passwd|passphrase|token|secret|key|credential|private",
-                          re.IGNORECASE)
-
-
-def is_secret_name(name: object) -> bool:
-    """Whether a field name looks like it holds a secret.
-
-    Parameters
-    ----------
-    name : object
-        A field name; anything but a ``str`` is not secret-looking.
-
-    Returns
-    -------
-    bool
-        True when ``name`` contains ``password``, ``passwd``, ``passphrase``,
-        ``token``, ``secret``, ``key``, ``credential`` or ``private``
-        (case-insensitive). Over-masking is harmless; leaking is not.
-
-    Examples
-    --------
-    >>> is_secret_name("api_key"), is_secret_name("DB_PASSWORD"), is_secret_name("reading")
-    (True, True, False)
-    """
-    return isinstance(name, str) and _SECRET_NAME.search(name) is not None
-
-
-_repr = reprlib.Repr()
-_repr.maxlevel = 2
-_repr.maxstring = RENDER_LIMIT
-_repr.maxother = RENDER_LIMIT
-_repr.maxlong = RENDER_LIMIT
-_repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxfrozenset = 4
-_repr.maxdeque = _repr.maxarray = 4
-_repr.maxdict = 3
-
-
-_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape_char(c: str) -> str:
-    short = _SHORT_ESCAPES.get(c)
-    if short is not None:
-        return short
-    o = ord(c)
-    if o < 0x100:
-        return f"\\x{o:02x}"
-    if o < 0x10000:
-        return f"\\u{o:04x}"
-    return f"\\U{o:08x}"
-
-
-def _escape(text: str) -> str:
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else _escape_char(c) for c in text)
-
-
-def _clip(text: str, limit: int, truncated: bool = False) -> str:
-    if truncated or len(text) > limit:
-        return text[: max(limit - len(_ELLIPSIS), 0)] + _ELLIPSIS
-    return text
-
-
-def _type_name(value: object) -> str:
-    try:
-        name = type(value).__name__
-        if not isinstance(name, str):
-            return "object"
-        return _clip(_escape(str.__str__(name)), 40)
-    except Exception:
-        return "object"
-
-
-def _raw_repr(value: object, limit: int) -> tuple[str, bool]:
-    t = type(value)
-    if t is float or t is bool or value is None:
-        return repr(value), False
-    if t is int:
-        if value.bit_length() > 128:
-            return f"<int of {value.bit_length()} bits>", False
-        return repr(value), False
-    if isinstance(value, str):
-        head = str.__getitem__(value, slice(0, limit + 1))
-        return str.__repr__(head), len(head) > limit
-    if isinstance(value, (bytes, bytearray)):
-        head = bytes(value[: limit + 1]) if isinstance(value, bytearray) \
-            else bytes.__getitem__(value, slice(0, limit + 1))
-        return bytes.__repr__(head), len(head) > limit
-    text = _repr.repr(value)
-    if not isinstance(text, str):
-        raise TypeError
-    return str.__str__(text), False
-
-
-def safe_repr(value: object, limit: int = RENDER_LIMIT, *, secret: bool = False) -> str:
-    """A bounded, printable rendering of any value; never raises.
-
-    Parameters
-    ----------
-    value : object
-        Anything, including objects whose ``__repr__`` raises.
-    limit : int, default 40
-        Maximum length of the result; longer renderings end in ``...``.
-    secret : bool, default False
-        Render ``'***'`` instead.
-
-    Returns
-    -------
-    str
-        ``repr``-like text with every non-printable character (control,
-        format — zero-width, bidirectional — and surrogate code points)
-        escaped as ``\\xNN``, ``\\uNNNN`` or ``\\UNNNNNNNN``.
-
-    Examples
-    --------
-    >>> safe_repr("abc\\n")
-    "'abc\\\\n'"
-    >>> safe_repr("x" * 100)
-    "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx..."
-    >>> safe_repr("hunter2", secret=True)
-    '***'
-    >>> safe_repr(2 ** 1000)
-    '<int of 1001 bits>'
-    """
-    if secret:
-        return _MASK
-    try:
-        text, truncated = _raw_repr(value, limit)
-    except Exception:
-        text, truncated = f"<{_type_name(value)} object>", False
-    return _clip(_escape(text), limit, truncated)
-
-
-def safe_text(text: object, limit: int = MESSAGE_LIMIT) -> str:
-    """``text`` (a message) made single-line, printable and bounded; never raises.
-
-    Parameters
-    ----------
-    text : object
-        Usually a ``str``; anything else is converted with ``str`` (an
-        object whose ``__str__`` raises gives ``'<unprintable>'``).
-    limit : int, default 200
-        Maximum length.
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> safe_text("line one\\nline two")
-    'line one\\\\nline two'
-    """
-    try:
-        if not isinstance(text, str):
-            text = str(text)
-        text = str.__getitem__(text, slice(0, limit + 1))
-    except Exception:
-        return "<unprintable>"
-    return _clip(_escape(text), limit)
-
 
 def _field_label(name: object) -> str:
     """A field name as shown in a violation: plain if a str, else its rendering."""

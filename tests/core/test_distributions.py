@@ -10,6 +10,7 @@ import threading
 import fugue_ppl.core._distributions as D
 import numpy as np
 import pytest
+from fugue_ppl.checks import safe_repr
 from fugue_ppl.errors import FugueError, InvalidParameters
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
@@ -185,20 +186,20 @@ def test_invalid_parameter_raises_typed_error(name, i, pname, bad, rule):
     assert err.distribution == name
     assert err.parameter == pname
     msg = str(err)
-    assert msg.startswith(f"[{CODES[pname]}] {name}: parameter {pname}=")
+    assert msg.startswith(f"[{CODES[pname]}] {name}: {pname} ")
     assert rule in msg
     if not isinstance(bad, (list, np.ndarray)) and bad is not None and pname != "probs":
-        assert repr(bad)[:20] in msg or repr(float(bad)) in msg or str(int(bad)) in msg
+        assert msg.endswith(f", got {safe_repr(err.value)}")
 
 
 def test_range_errors_name_both_bounds():
-    with pytest.raises(InvalidParameters, match=r"\[103\] Uniform: parameter high=1.0 must be > low \(low=2.0\)"):
+    with pytest.raises(InvalidParameters, match=r"\[103\] Uniform: high must be > low \(low=2.0\), got 1.0"):
         D.Uniform(2.0, 1.0)
     with pytest.raises(InvalidParameters, match="103"):
         D.Uniform(1.0, 1.0)
     with pytest.raises(InvalidParameters, match="high - low finite"):
         D.Uniform(-1e308, 1e308)
-    with pytest.raises(InvalidParameters, match=r"\[103\] DiscreteUniform: parameter high=4 must be >= low \(low=5\)"):
+    with pytest.raises(InvalidParameters, match=r"\[103\] DiscreteUniform: high must be >= low \(low=5\), got 4"):
         D.DiscreteUniform(5, 4)
     with pytest.raises(InvalidParameters) as info:
         D.DiscreteUniform(2**62 + 1, 2**62)
@@ -209,7 +210,7 @@ def test_count_error_reports_the_integer():
     with pytest.raises(InvalidParameters) as info:
         D.Binomial(-(2**60), 0.5)
     assert info.value.value == -(2**60) and info.value.code == 106
-    assert "n=-1152921504606846976 must be >= 0" in str(info.value)
+    assert str(info.value) == "[106] Binomial: n must be >= 0, got -1152921504606846976"
 
 
 def test_categorical_sum_error_reports_the_sum():
@@ -222,7 +223,8 @@ def test_categorical_sum_error_reports_the_sum():
 
 def test_poisson_rate_limited_to_numpy_sampling_range():
     D.Poisson(9.2e18)
-    with pytest.raises(InvalidParameters, match=r"\[105\].*rate=1e\+19"):
+    with pytest.raises(InvalidParameters, match=r"^\[105\] Poisson: rate must be <= "
+                                                r"9.223372006484771e18 \(int64 range\), got 1e\+19$"):
         D.Poisson(1e19)
 
 
