@@ -55,14 +55,14 @@ from fugue_ppl.core import (
     sample,
     trace_buffer_allocations,
 )
-from fugue_ppl.core._runtime import MetricsHandler, RobustHandler
-from fugue_ppl.monitoring import LatencyHistogram, ProductionMetrics
+from fugue_ppl.monitoring import LatencyHistogram, MetricsHandler, ProductionMetrics
 from fugue_ppl.serving import (
     BreakerState,
     CircuitBreaker,
     InferenceResult,
     ManualClock,
     ModelRunner,
+    RobustHandler,
     TraceIssue,
     validate_trace,
 )

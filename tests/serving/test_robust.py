@@ -226,9 +226,9 @@ def test_bad_arguments(kwargs, exc, match):
 
 def test_wrapping_twice_is_refused():
     h = fp.RobustHandler(fp.PriorHandler(rng=0))
-    with pytest.raises(TypeError, match="already robust"):
+    with pytest.raises(TypeError, match="inner is already a RobustHandler"):
         fp.RobustHandler(h)
-    with pytest.raises(TypeError, match="already robust"):
+    with pytest.raises(TypeError, match="inner is already a RobustHandler"):
         fp.RobustHandler(fp.MetricsHandler(h, fp.ProductionMetrics()))
 
 

@@ -65,7 +65,6 @@ Value default_value(ValueKind kind) noexcept {
 }
 
 EffectResult Run::on_sample(AddrId addr, const Dist& d) {
-  last_addr = addr;
   if (deadline_tick != 0 && ticks() > deadline_tick) return {default_value(value_kind(d.kind)), Status::DeadlineExceeded};
   const ValueKind vk = value_kind(d.kind);
   Value v;
@@ -114,7 +113,7 @@ EffectResult Run::on_sample(AddrId addr, const Dist& d) {
     default:
       return {default_value(vk), Status::Ok};
   }
-  if (robust && v.kind == ValueKind::Float && !std::isfinite(v.f)) return {v, Status::NonFiniteSample};
+  if (check_finite && v.kind == ValueKind::Float && !std::isfinite(v.f)) return {v, Status::NonFiniteSample};
   if (!trace->add(Choice{addr, ChoiceKind::Sample, kFlagNone, v, lp})) {
     if (!is_safe(mode)) return {v, Status::AddressConflict};
     trace->add_log_prior(kNegInf);
@@ -130,7 +129,6 @@ EffectResult Run::on_sample(AddrId addr, const Dist& d) {
 }
 
 Status Run::on_observe(AddrId addr, const Dist& d, Value v) {
-  last_addr = addr;
   if (deadline_tick != 0 && ticks() > deadline_tick) return Status::DeadlineExceeded;
   v = coerce(v, value_kind(d.kind));
   Status st = Status::Ok;
@@ -165,7 +163,6 @@ Status Run::on_factor(double w) noexcept {
 bool Run::add_fallback(AddrId addr, const Value& v, double lp) {
   if (!trace->add(Choice{addr, ChoiceKind::Sample, kFlagFallback, v, lp})) return false;
   trace->add_log_prior(lp);
-  ++fallbacks;
   return true;
 }
 

@@ -21,7 +21,7 @@ void InferenceMetrics::new_second(int64_t sec) noexcept {
 }
 
 void InferenceMetrics::record_error(const std::string& kind) {
-  saturating_add(errors_, 1);
+  saturating_add(errors_, 1, std::memory_order_release);  // after record(): see counts()
   std::lock_guard<std::mutex> lock(kinds_mu_);
   uint64_t& n = kinds_[kind];
   n = saturating_add(n, 1);
@@ -30,6 +30,16 @@ void InferenceMetrics::record_error(const std::string& kind) {
 std::map<std::string, uint64_t> InferenceMetrics::errors_by_kind() const {
   std::lock_guard<std::mutex> lock(kinds_mu_);
   return kinds_;
+}
+
+MetricsCounts InferenceMetrics::counts() const {
+  MetricsCounts c;
+  c.timeouts = timeouts_.load(std::memory_order_acquire);
+  c.errors_by_kind = errors_by_kind();
+  c.errors = errors_.load(std::memory_order_acquire);
+  c.fallbacks = fallbacks_.load(std::memory_order_acquire);
+  c.inferences = inferences();
+  return c;
 }
 
 double InferenceMetrics::uptime() const noexcept {

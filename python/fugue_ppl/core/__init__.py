@@ -26,6 +26,7 @@ from fugue_ppl.core._distributions import (
 from fugue_ppl.core._runtime import (
     Choice,
     Handler,
+    HandlerWrapper,
     PoolStats,
     PooledPriorHandler,
     PriorHandler,
@@ -47,7 +48,7 @@ __all__ = [
     "sample", "observe", "factor", "run", "addr",
     "Trace", "Choice", "TracePool", "PoolStats", "trace_buffer_allocations",
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
-    "SafeScoreGivenTrace", "PooledPriorHandler",
+    "SafeScoreGivenTrace", "PooledPriorHandler", "HandlerWrapper",
     "Distribution", "Normal", "Uniform", "LogNormal", "Exponential", "Beta", "Gamma",
     "Bernoulli", "Binomial", "Categorical", "Poisson", "StudentT", "Cauchy", "Laplace",
     "Weibull", "ChiSquared", "InverseGamma", "DiscreteUniform", "as_generator",

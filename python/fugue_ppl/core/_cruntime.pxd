@@ -122,10 +122,8 @@ cdef extern from "fugue/handlers.hpp" namespace "fugue" nogil:
         CRun* outer
         int64_t deadline_tick
         int64_t start_tick
-        AddrId last_addr
-        cbool robust
-        uint32_t fallbacks
-        void* robust_ctx
+        cbool check_finite
+        void* binding
         cbool add_fallback(AddrId, const CValue&, double) except +
         void add_unscorable_observation(AddrId, const CValue&) except +
         CEffectResult on_sample(AddrId, const CDist&) except +

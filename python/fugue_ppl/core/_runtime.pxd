@@ -1,14 +1,16 @@
-# The runtime's classes and entry point shared with other compiled modules
-# (the ModelRunner runs models through run_impl without Python overhead).
+# The runtime's classes and entry points shared with the compiled modules of
+# the layers above: they subclass HandlerWrapper (MetricsHandler,
+# RobustHandler) and run models through run_core (ModelRunner).
 from cpython.object cimport PyObject
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint32_t
 from libcpp.memory cimport unique_ptr
 
-from fugue_ppl.core._cdist cimport ValueKind, bitgen_t
+from fugue_ppl.core._cdist cimport CValue, ValueKind, bitgen_t
 from fugue_ppl.core._cruntime cimport (
-    CChoice, CRunLock, CTrace, CTraceHandle, CTracePool, HandlerMode,
+    AddrId, CChoice, CEffectResult, CRun, CRunLock, CTrace, CTraceHandle, CTracePool,
+    HandlerMode, Status,
 )
-from fugue_ppl.monitoring._metrics cimport ProductionMetrics
+from fugue_ppl.core._distributions cimport Distribution
 
 
 cdef class TracePool:
@@ -34,30 +36,52 @@ cdef class Trace:
     cdef object _typed(self, object address, ValueKind want)
 
 
+# What a handler gives the C++ run, fixed when the handler is built (a
+# wrapper copies its inner handler's). The borrowed objects are kept alive by
+# the handler chain.
+cdef struct RunSpec:
+    HandlerMode mode
+    bitgen_t* bg              # the generator (NULL: the handler draws nothing)
+    CRunLock* lock            # guards a private generator for a run (NULL: numpy's lock)
+    PyObject* sampler         # the _Sampling handler owning bg (numpy's lock is taken there)
+    const CTrace* base        # the base trace of a Replay / Score handler
+    PyObject* pool            # the TracePool traces come from (NULL: a new trace per run)
+    bint check_finite         # report a non-finite draw to the effect hook
+
+
+# The binding's state of one run (CRun.binding).
+cdef struct RunContext:
+    PyObject* effects         # the HandlerWrapper answering failed effects, or NULL
+    uint32_t substituted      # values it substituted in this run
+
+
 cdef class Handler:
-    cdef HandlerMode mode
-    # The generator (Prior / Replay): numpy's Generator and its bitgen_t; a
-    # caller's Generator is guarded by numpy's lock (_acquire/_release), a
-    # private one by _mu.
-    cdef object _gen
-    cdef bitgen_t* _bg
-    cdef object _acquire
-    cdef object _release
-    cdef unique_ptr[CRunLock] _mu
-    # Replay / Score: the base trace. Pooled: the pool.
-    cdef Trace _base
-    cdef TracePool _pool
-    # Wrappers (MetricsHandler, RobustHandler): the wrapped handler.
-    cdef Handler _inner
-    # MetricsHandler: where runs are recorded.
-    cdef ProductionMetrics _metrics
-    # RobustHandler.
-    cdef bint _is_robust
+    cdef RunSpec _spec
     cdef bint _ready                   # __init__ ran (a second one is refused)
+    # Wrappers in the chain that plug into runs (None when there is none): the
+    # one answering failed effects and the one told of every run's outcome.
+    cdef Handler _effects              # a HandlerWrapper
+    cdef Handler _observer             # a HandlerWrapper
 
     cdef int _claim(self) except -1
-    cdef int _set_rng(self, object rng) except -1
-    cdef int _set_base(self, object base) except -1
+
+
+cdef class HandlerWrapper(Handler):
+    # A handler around another: runs are the inner handler's; a subclass
+    # plugs in by overriding the hooks and registering itself in _wrap.
+    cdef readonly Handler inner
+
+    cdef int _wrap(self, object inner, bint effects, bint observer) except -1
+    # A sample effect failed (or drew a non-finite value with check_finite):
+    # return the value the model gets, or raise.
+    cdef object _sample_failed(self, CRun* r, CEffectResult res, AddrId aid, object addr,
+                               Distribution dist)
+    # An observation could not be scored: record it, or raise.
+    cdef int _observe_failed(self, CRun* r, Status st, AddrId aid, object addr, object dist,
+                             CValue v) except -1
+    # A run ended (error is None on success); t0, t1 are ticks().
+    cdef int _run_ended(self, int64_t t0, int64_t t1, object error,
+                        uint32_t substituted) except -1
 
 
 cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
@@ -68,7 +92,14 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
                      dict kwargs, double deadline, int64_t start_tick, CTraceHandle* th,
                      Trace owner=*)
 # The same, unchecked: `model` is callable, `deadline` is seconds (<= 0: none)
-# and `th` an empty handle that gets the run's trace, from the innermost
-# handler's pool when it has one; the pool must stay alive as long as `th`
-# holds the trace: `owner` (the Trace holding `th`, if any) gets a reference
-# to it, else the caller keeps one. Returns the value.
+# and `th` an empty handle that gets the run's trace, from the handler's pool
+# when it has one; the pool must stay alive as long as `th` holds the trace:
+# `owner` (the Trace holding `th`, if any) gets a reference to it, else the
+# caller keeps one. Returns the value.
+
+cdef int raise_effect_error(Status st, str effect, object address, object dist) except -1
+# Raises the error of a failed effect (or warns, for a safe handler's status).
+cdef str effect_error_kind(Status st)
+# The name of the error class raise_effect_error raises for `st`.
+cdef int unbox_value(object x, CValue* out) except -1
+# A Python number or bool as a CValue; TypeError for anything else.

@@ -20,7 +20,7 @@ _RNGLike = None | int | np.random.SeedSequence | np.random.BitGenerator | np.ran
 __all__ = [
     "sample", "observe", "factor", "run", "addr", "Trace", "Choice", "TracePool", "PoolStats",
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
-    "SafeScoreGivenTrace", "PooledPriorHandler", "MetricsHandler", "RobustHandler",
+    "SafeScoreGivenTrace", "PooledPriorHandler", "HandlerWrapper",
     "trace_buffer_allocations",
 ]
 
@@ -158,34 +158,12 @@ class ScoreGivenTrace(Handler):
 class SafeScoreGivenTrace(Handler):
     def __init__(self, base: Trace) -> None: ...
 
-# ---------------------------------------------------------------- metrics
+# ---------------------------------------------------------------- wrappers
 
-from fugue_ppl.monitoring._metrics import ProductionMetrics as _ProductionMetrics
 
-class MetricsHandler(Handler):
-    """Record every run of ``inner`` into ``metrics``: exactly one inference per
-    :func:`run`, with its duration and outcome (an exception is counted by kind
-    and re-raised). Any handler except another MetricsHandler."""
+class HandlerWrapper(Handler):
+    """Base class of the handlers that wrap another (MetricsHandler,
+    RobustHandler): runs are the inner handler's."""
 
-    def __init__(self, inner: Handler, metrics: _ProductionMetrics) -> None: ...
     @property
     def inner(self) -> Handler: ...
-    @property
-    def metrics(self) -> _ProductionMetrics: ...
-
-
-class RobustHandler(Handler):
-    """Run ``inner`` with a fallback at every sampling site that fails (handler
-    errors, non-finite samples); substitutes are flagged in the trace and
-    counted by kind; observations are never dropped."""
-
-    def __init__(self, inner: Handler,
-                 fallbacks: Mapping[str | type, float | int | bool] | None = ...,
-                 on_nonfinite: Literal["fallback", "raise", "keep"] = ...) -> None: ...
-    @property
-    def inner(self) -> Handler: ...
-    @property
-    def on_nonfinite(self) -> str: ...
-    @property
-    def error_counts(self) -> dict[str, int]: ...
-    def reset_counts(self) -> None: ...

@@ -6,7 +6,12 @@ Monitors attached to a :class:`ProductionMetrics` see every recorded latency;
 their alarms are counted and exported.
 """
 
-from fugue_ppl.monitoring._metrics import LatencyHistogram, ProductionMetrics, clock_info
+from fugue_ppl.monitoring._metrics import (
+    LatencyHistogram,
+    MetricsHandler,
+    ProductionMetrics,
+    clock_info,
+)
 from fugue_ppl.monitoring._monitors import (
     CUSUM,
     DEFAULT_WARMUP,
@@ -19,7 +24,7 @@ from fugue_ppl.monitoring._monitors import (
 )
 
 __all__ = [
-    "LatencyHistogram", "ProductionMetrics", "clock_info",
+    "LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info",
     "Welford", "EWMA", "ShewhartChart", "CUSUM", "Signal", "BatchResult",
     "DEFAULT_WARMUP", "WESTERN_ELECTRIC_RULES",
 ]

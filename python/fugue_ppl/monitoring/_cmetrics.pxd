@@ -30,6 +30,13 @@ cdef extern from "fugue/histogram.hpp" namespace "fugue" nogil:
 
 
 cdef extern from "fugue/metrics.hpp" namespace "fugue" nogil:
+    cdef struct CMetricsCounts "fugue::MetricsCounts":
+        uint64_t inferences
+        uint64_t errors
+        uint64_t timeouts
+        uint64_t fallbacks
+        cmap[string, uint64_t] errors_by_kind
+
     cdef cppclass CInferenceMetrics "fugue::InferenceMetrics":
         CInferenceMetrics(shared_ptr[CLatencyHistogram], int) except +
         void record(double, int64_t) noexcept
@@ -41,6 +48,7 @@ cdef extern from "fugue/metrics.hpp" namespace "fugue" nogil:
         uint64_t timeouts() noexcept
         uint64_t fallbacks() noexcept
         cmap[string, uint64_t] errors_by_kind() except +
+        CMetricsCounts counts() except +
         double uptime() noexcept
         double window_rate() noexcept
         int window_seconds() noexcept

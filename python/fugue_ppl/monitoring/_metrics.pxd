@@ -1,6 +1,6 @@
-# The metrics classes shared with the runtime (MetricsHandler records into
-# ProductionMetrics from C without a Python call).
-from libc.stdint cimport int64_t
+# The metrics classes shared with the serving layer (ModelRunner records
+# into ProductionMetrics from C, through the same method MetricsHandler uses).
+from libc.stdint cimport int64_t, uint64_t
 from libcpp.memory cimport shared_ptr, unique_ptr
 
 from fugue_ppl.monitoring._cmetrics cimport CInferenceMetrics, CLatencyHistogram
@@ -14,11 +14,19 @@ cdef class LatencyHistogram:
 cdef class ProductionMetrics:
     cdef unique_ptr[CInferenceMetrics] c
     cdef readonly LatencyHistogram latency
-    # Monitors attached to the latency: Python objects with update(x).
-    cdef list _monitors
+    # Monitors attached to the latency (_Monitor records), replaced (never
+    # mutated) under _lock.
+    cdef tuple _monitors
     cdef bint _has_monitors
     cdef object _lock
     cdef double _spt
 
-    cdef int record_run(self, int64_t start_tick, int64_t end_tick, object error) except -1
-    cdef int _record(self, double seconds, int64_t end_tick, object error) except -1
+    # Records one call: started and ended at these ticks(), failed with
+    # `error` (None: succeeded), with `fallbacks` values substituted.
+    cdef int record_call(self, int64_t start_tick, int64_t end_tick, object error,
+                         uint64_t fallbacks) except -1
+    cdef int _record(self, double seconds, int64_t end_tick, object error,
+                     uint64_t fallbacks) except -1
+    # Counts fallback values served outside a recorded call.
+    cdef int add_fallbacks(self, uint64_t n) except -1
+    cdef int _notify(self, double seconds) except -1

@@ -15,9 +15,11 @@ from typing import (
 
 import numpy as np
 import numpy.typing as npt
+
+from fugue_ppl.core._runtime import HandlerWrapper, Handler
 from typing_extensions import disjoint_base, final
 
-__all__ = ["LatencyHistogram", "ProductionMetrics", "clock_info"]
+__all__ = ["LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _Error: TypeAlias = BaseException | type[BaseException] | str
@@ -137,5 +139,18 @@ class ProductionMetrics:
     def window_throughput(self) -> float: ...
     @property
     def window(self) -> int: ...
+    def counts(self) -> dict[str, Any]: ...
     def snapshot(self) -> dict[str, Any]: ...
     def reset(self) -> None: ...
+
+
+class MetricsHandler(HandlerWrapper):
+    """Record every run of ``inner`` into ``metrics``: exactly one inference per
+    :func:`run`, with its duration and outcome (an exception is counted by kind
+    and re-raised). Any handler except another MetricsHandler."""
+
+    def __init__(self, inner: Handler, metrics: ProductionMetrics) -> None: ...
+    @property
+    def inner(self) -> Handler: ...
+    @property
+    def metrics(self) -> ProductionMetrics: ...

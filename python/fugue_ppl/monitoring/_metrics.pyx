@@ -10,7 +10,7 @@ the throughput, and is what :class:`~fugue_ppl.MetricsHandler` records into.
 cimport cython
 from cython.operator cimport dereference as deref
 from libc.math cimport isfinite
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libcpp.memory cimport make_shared, shared_ptr
 from libcpp.string cimport string
 
@@ -21,11 +21,12 @@ import threading
 import numpy as np
 
 from fugue_ppl.core._cclock cimport seconds_per_tick, ticks, ticks_use_tsc
-from fugue_ppl.monitoring._cmetrics cimport CInferenceMetrics, CLatencyHistogram
+from fugue_ppl.core._runtime cimport HandlerWrapper
+from fugue_ppl.monitoring._cmetrics cimport CInferenceMetrics, CLatencyHistogram, CMetricsCounts
 
 from fugue_ppl.errors import InferenceTimeout, _already_initialised
 
-__all__ = ["LatencyHistogram", "ProductionMetrics", "clock_info"]
+__all__ = ["LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info"]
 
 _log = logging.getLogger("fugue_ppl.monitoring.prometheus")
 
@@ -234,7 +235,7 @@ cdef class _Timer:
 
     def __exit__(self, exc_type, exc, tb):
         cdef int64_t t1 = ticks()
-        self._m.record_run(self._t0, t1, exc)
+        self._m.record_call(self._t0, t1, exc, 0)
         return False
 
     def __call__(self, func):
@@ -261,13 +262,22 @@ cdef str _kind_of(object error):
                     f"{type(error).__name__}")
 
 
+@cython.final
+cdef class _Monitor:
+    # A monitor attached to ProductionMetrics, with its counts.
+    cdef str name
+    cdef object monitor
+    cdef uint64_t alarms        # signals with a true ``alarm``
+    cdef uint64_t errors        # updates that raised (logged)
+
+
+@cython.final
 cdef class ProductionMetrics:
     """Production counters of a model: inferences, errors, latencies, throughput.
 
     Thread-safe; recording one inference is lock-free; counters saturate at
-    ``2**64 - 1``. Use
-    :class:`~fugue_ppl.MetricsHandler` to record every :func:`~fugue_ppl.run`,
-    or :meth:`time` around other code.
+    ``2**64 - 1``. Use :class:`MetricsHandler` to record every
+    :func:`~fugue_ppl.run`, or :meth:`time` around other code.
 
     Parameters
     ----------
@@ -295,39 +305,50 @@ cdef class ProductionMetrics:
             raise ValueError(f"window must be in [1, 120] seconds, got {window}")
         self.latency = LatencyHistogram(lowest, highest)
         self.c.reset(new CInferenceMetrics(self.latency.c, <int>window))
-        self._monitors = []
+        self._monitors = ()
         self._has_monitors = False
         self._lock = threading.Lock()
         self._spt = seconds_per_tick()
 
-    cdef int record_run(self, int64_t start_tick, int64_t end_tick, object error) except -1:
-        return self._record(<double>(end_tick - start_tick) * self._spt, end_tick, error)
+    cdef int record_call(self, int64_t start_tick, int64_t end_tick, object error,
+                         uint64_t fallbacks) except -1:
+        return self._record(<double>(end_tick - start_tick) * self._spt, end_tick, error,
+                            fallbacks)
 
-    cdef int _record(self, double seconds, int64_t end_tick, object error) except -1:
+    cdef int _record(self, double seconds, int64_t end_tick, object error,
+                     uint64_t fallbacks) except -1:
         self.c.get().record(seconds, end_tick)
         if error is not None:
             self.c.get().record_error(_kind_of(error).encode("utf-8"))
             if isinstance(error, InferenceTimeout) or (
                     isinstance(error, type) and issubclass(error, InferenceTimeout)):
                 self.c.get().add_timeout()
+        if fallbacks:
+            self.c.get().add_fallback(fallbacks)
         if self._has_monitors:
             self._notify(seconds)
         return 0
 
-    def _notify(self, double seconds):
+    cdef int add_fallbacks(self, uint64_t n) except -1:
+        self.c.get().add_fallback(n)
+        return 0
+
+    cdef int _notify(self, double seconds) except -1:
         # A failing monitor must not fail the inference it observes: its
         # error is logged and counted, the inference is not.
-        for entry in self._monitors:
+        cdef _Monitor m
+        for m in self._monitors:
             try:
-                signal = entry[1].update(seconds)
+                signal = m.monitor.update(seconds)
             except Exception:
-                _log.exception("monitor %r failed on a latency of %r s", entry[0], seconds)
+                _log.exception("monitor %r failed on a latency of %r s", m.name, seconds)
                 with self._lock:
-                    entry[3] += 1
+                    m.errors += 1
                 continue
             if getattr(signal, "alarm", False):
                 with self._lock:
-                    entry[2] += 1
+                    m.alarms += 1
+        return 0
 
     # ---- recording
     def record(self, seconds, error=None):
@@ -350,7 +371,7 @@ cdef class ProductionMetrics:
             raise ValueError(f"record: seconds must be finite and >= 0, got {seconds!r}")
         if error is not None:
             _kind_of(error)
-        self._record(s, ticks(), error)
+        self._record(s, ticks(), error, 0)
 
     def record_timeout(self):
         """Count a timeout that was not recorded through :meth:`record`."""
@@ -369,7 +390,7 @@ cdef class ProductionMetrics:
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"record_fallback: n must be a non-negative int, got {n!r}")
-        self.c.get().add_fallback(<uint64_t>min(int(n), _COUNTER_MAX))
+        self.add_fallbacks(<uint64_t>min(int(n), _COUNTER_MAX))
 
     def time(self):
         """A context manager (and decorator) recording one inference.
@@ -404,28 +425,32 @@ cdef class ProductionMetrics:
         name = type(monitor).__name__.lower() if name is None else name
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"attach: name must be an identifier, got {name!r}")
+        cdef _Monitor m
         with self._lock:
-            if any(e[0] == name for e in self._monitors):
+            if any((<_Monitor>e).name == name for e in self._monitors):
                 raise ValueError(f"attach: a monitor named {name!r} is already attached")
-            self._monitors = self._monitors + [[name, monitor, 0, 0]]
+            m = _Monitor.__new__(_Monitor)
+            m.name = name
+            m.monitor = monitor
+            self._monitors = self._monitors + (m,)
             self._has_monitors = True
 
     @property
     def monitors(self):
         """``{name: monitor}`` of the attached monitors."""
-        return {e[0]: e[1] for e in self._monitors}
+        return {(<_Monitor>m).name: (<_Monitor>m).monitor for m in self._monitors}
 
     @property
     def monitor_alarms(self):
         """``{name: alarms counted}``."""
         with self._lock:
-            return {e[0]: e[2] for e in self._monitors}
+            return {(<_Monitor>m).name: (<_Monitor>m).alarms for m in self._monitors}
 
     @property
     def monitor_errors(self):
         """``{name: updates that raised}`` (logged, never propagated)."""
         with self._lock:
-            return {e[0]: e[3] for e in self._monitors}
+            return {(<_Monitor>m).name: (<_Monitor>m).errors for m in self._monitors}
 
     # ---- reading
     @property
@@ -475,16 +500,31 @@ cdef class ProductionMetrics:
     def window(self):
         return self.c.get().window_seconds()
 
+    def counts(self):
+        """The counters at one moment, as a dict.
+
+        ``{"inferences", "errors", "timeouts", "fallbacks", "errors_by_kind"}``,
+        read so that ``timeouts <= errors <= inferences`` and the kinds sum
+        to at most ``errors`` however many threads are recording: windows of
+        counts (health checks, SLO event stores) take their differences.
+        """
+        cdef CMetricsCounts c = self.c.get().counts()
+        return {"inferences": c.inferences, "errors": c.errors, "timeouts": c.timeouts,
+                "fallbacks": c.fallbacks,
+                "errors_by_kind": {k.decode("utf-8"): v for k, v in c.errors_by_kind}}
+
     def snapshot(self):
-        """All metrics as a JSON-serialisable dict."""
+        """All metrics as a JSON-serialisable dict (the counters from one :meth:`counts`)."""
+        counts = self.counts()
         lat = self.latency.to_dict()
+        n = counts["inferences"]
         return {
-            "inferences": self.inference_count,
-            "errors": self.error_count,
-            "errors_by_kind": self.errors,
-            "timeouts": self.timeouts,
-            "fallbacks": self.fallbacks,
-            "error_rate": self.error_rate,
+            "inferences": n,
+            "errors": counts["errors"],
+            "errors_by_kind": counts["errors_by_kind"],
+            "timeouts": counts["timeouts"],
+            "fallbacks": counts["fallbacks"],
+            "error_rate": counts["errors"] / n if n else 0.0,
             "latency_seconds": {k: (None if v != v else v) for k, v in lat.items()},
             "throughput_per_second": self.throughput,
             "window_throughput_per_second": self.window_throughput,
@@ -497,10 +537,55 @@ cdef class ProductionMetrics:
         """Zero every counter and the histogram; restart the uptime."""
         self.c.get().reset()
         with self._lock:
-            for e in self._monitors:
-                e[2] = 0
-                e[3] = 0
+            for m in self._monitors:
+                (<_Monitor>m).alarms = 0
+                (<_Monitor>m).errors = 0
 
     def __repr__(self):
         return (f"ProductionMetrics(inferences={self.inference_count}, errors={self.error_count}, "
                 f"p99={self.latency.quantile(0.99):.6g}s)")
+
+
+cdef class MetricsHandler(HandlerWrapper):
+    """Record every run of ``inner`` into ``metrics``.
+
+    Exactly one inference per :func:`~fugue_ppl.run`, with its duration (a
+    fast monotonic clock), its outcome and the fallback values a
+    ``RobustHandler`` in the chain substituted: an exception leaving the
+    model counts as an error of its kind (an ``InferenceTimeout`` also as a
+    timeout) and is re-raised. The runs themselves are ``inner``'s.
+
+    Parameters
+    ----------
+    inner : Handler
+        Any handler whose chain holds no other MetricsHandler.
+    metrics : ProductionMetrics
+
+    Examples
+    --------
+    >>> import fugue_ppl as fp
+    >>> m = ProductionMetrics()
+    >>> h = MetricsHandler(fp.PooledPriorHandler(rng=1), m)
+    >>> for _ in range(10):
+    ...     _ = fp.run(h, lambda: fp.sample("x", fp.Normal(0.0, 1.0)))
+    >>> m.inference_count
+    10
+    """
+
+    cdef ProductionMetrics _metrics
+
+    def __init__(self, inner, metrics):
+        self._claim()
+        self._wrap(inner, False, True)
+        if not isinstance(metrics, ProductionMetrics):
+            raise TypeError(f"MetricsHandler: metrics must be a ProductionMetrics, got "
+                            f"{type(metrics).__name__}")
+        self._metrics = metrics
+
+    cdef int _run_ended(self, int64_t t0, int64_t t1, object error,
+                        uint32_t substituted) except -1:
+        return self._metrics.record_call(t0, t1, error, substituted)
+
+    @property
+    def metrics(self):
+        return self._metrics

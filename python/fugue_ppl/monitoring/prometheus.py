@@ -34,7 +34,8 @@ from prometheus_client.registry import Collector
 from fugue_ppl.serving._breaker import BreakerState, CircuitBreaker
 from fugue_ppl.monitoring._metrics import LatencyHistogram, ProductionMetrics, clock_info
 from fugue_ppl.serving._runner import ModelRunner
-from fugue_ppl.core._runtime import MetricsHandler, TracePool
+from fugue_ppl.core._runtime import TracePool
+from fugue_ppl.monitoring._metrics import MetricsHandler
 
 __all__ = [
     "ProductionMetrics",

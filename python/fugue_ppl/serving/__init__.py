@@ -3,9 +3,10 @@ checks (:mod:`~fugue_ppl.serving.health`) and service-level objectives,
 alerts, availability and capacity (:mod:`~fugue_ppl.serving.slo`)."""
 
 from fugue_ppl.serving._breaker import BreakerConfig, BreakerState, CircuitBreaker, ManualClock
+from fugue_ppl.serving._robust import RobustHandler
 from fugue_ppl.serving._runner import InferenceResult, ModelRunner, TraceIssue, validate_trace
 
 __all__ = [
     "CircuitBreaker", "BreakerConfig", "BreakerState", "ManualClock",
-    "ModelRunner", "InferenceResult", "TraceIssue", "validate_trace",
+    "RobustHandler", "ModelRunner", "InferenceResult", "TraceIssue", "validate_trace",
 ]

@@ -24,8 +24,8 @@ import math
 from collections import namedtuple
 
 from fugue_ppl.core._capi cimport (
-    METH_FASTCALL, METH_KEYWORDS, PyCFunction, PyCFunction_NewEx, PyMethodDef,
-    PyObject_Vectorcall, PySequence_Fast_ITEMS, PyTuple_GET_ITEM, PyTuple_GET_SIZE,
+    PyCFunction_NewEx, PyMethodDef, PySequence_Fast_ITEMS, PyTuple_GET_ITEM, PyTuple_GET_SIZE,
+    fastcall_def,
 )
 from fugue_ppl.serving._breaker cimport CircuitBreaker
 from fugue_ppl.serving._cbreaker cimport CCircuitBreaker, CTransition
@@ -34,7 +34,8 @@ from fugue_ppl.core._cruntime cimport CChoice, CTrace, CTraceHandle, kFlagFallba
 from fugue_ppl.monitoring._metrics cimport ProductionMetrics
 from fugue_ppl.core._runtime cimport Handler, Trace, TracePool, run_core
 
-from fugue_ppl.core._runtime import MetricsHandler, PooledPriorHandler, RobustHandler
+from fugue_ppl.core._runtime import PooledPriorHandler
+from fugue_ppl.serving._robust import RobustHandler
 from fugue_ppl.errors import _already_initialised, CircuitOpenError, InferenceTimeout
 
 __all__ = ["ModelRunner", "InferenceResult", "TraceIssue", "validate_trace"]
@@ -180,13 +181,7 @@ cdef object _infer_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs,
     return (<ModelRunner>self)._infer(args, nargs, kwnames)
 
 
-cdef PyMethodDef _infer_def
-_infer_def.ml_name = "infer"
-_infer_def.ml_meth = <PyCFunction><void*>_infer_fastcall
-_infer_def.ml_flags = METH_FASTCALL | METH_KEYWORDS
-_infer_def.ml_doc = b"""infer(*args, **kwargs)
---
-
+cdef PyMethodDef* _infer_def = fastcall_def(_infer_fastcall, "infer(*args, **kwargs)", """\
 Run the model on one request; returns an InferenceResult.
 
 Validates the inputs (ValidationError on bad input; the model is not called),
@@ -195,7 +190,7 @@ deadline, recorded in the metrics) and reports the outcome to the breaker.
 When the model fails, times out or the breaker refuses the call, the
 configured fallback is returned with the matching status; without one the
 error is raised (CircuitOpenError carries retry_after).
-"""
+""")
 
 
 cdef class ModelRunner:
@@ -328,7 +323,7 @@ cdef class ModelRunner:
         # (one clock read at each end serves the breaker and the metrics).
         self.handler = h
         self._spt = seconds_per_tick()
-        self.infer = PyCFunction_NewEx(&_infer_def, <PyObject*>self, NULL)
+        self.infer = PyCFunction_NewEx(_infer_def, <PyObject*>self, NULL)
 
     cdef int _compile_fast_path(self, object schema) except -1:
         cdef char nan_ok
@@ -353,7 +348,7 @@ cdef class ModelRunner:
             raise error
         value = self._fallback(error) if self._fallback_callable else self._fallback
         if self.metrics is not None:
-            self.metrics.c.get().add_fallback(1)
+            self.metrics.add_fallbacks(1)
         return _result(value, status, self.version, (ticks() - t0) * self._spt, error)
 
     cdef object _infer(self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
@@ -406,7 +401,7 @@ cdef class ModelRunner:
             t1 = ticks()
             self.breaker.c_record_ignored()
             if self.metrics is not None:
-                self.metrics.record_run(t0, t1, exc)
+                self.metrics.record_call(t0, t1, exc, 0)
             raise
         t1 = ticks()
         cdef double seconds = (t1 - t0) * self._spt
@@ -424,14 +419,8 @@ cdef class ModelRunner:
             self._br.record_admitted(False, seconds, tr)
         else:
             self._br.record_success(seconds, tr)
-        cdef ProductionMetrics pm = self.metrics
-        if pm is not None:
-            if nfb:
-                pm.c.get().add_fallback(nfb)
-            if pm._has_monitors:
-                pm.record_run(t0, t1, None)      # (monitors run Python code)
-            else:
-                pm.c.get().record(seconds, t1)   # what record_run does without monitors
+        if self.metrics is not None:
+            self.metrics.record_call(t0, t1, None, nfb)
         if tr.changed:
             self.breaker.c_notify(tr)            # listeners last: every count is settled
         return res
@@ -444,7 +433,7 @@ cdef class ModelRunner:
         else:
             self._br.record_failure((t1 - t0) * self._spt, tr)
         if self.metrics is not None:
-            self.metrics.record_run(t0, t1, exc)
+            self.metrics.record_call(t0, t1, exc, 0)
         if tr.changed:
             self.breaker.c_notify(tr)
         return 0

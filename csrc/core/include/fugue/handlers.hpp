@@ -29,7 +29,7 @@ enum class Status : uint8_t {
   NonFiniteObservation = 4,  // 601
   NonFiniteFactor = 5,       // 601
   DeadlineExceeded = 6,      // InferenceTimeout
-  NonFiniteSample = 7,       // robust runs only: a sampled float is NaN or infinite
+  NonFiniteSample = 7,       // with check_finite only: a sampled float is NaN or infinite
   Warned = 0x80,             // OR-ed with one of the above
 };
 
@@ -46,10 +46,8 @@ struct Run {
   Run* outer = nullptr;        // the enclosing run on this thread
   int64_t deadline_tick = 0;   // ticks() deadline; 0 = none
   int64_t start_tick = 0;      // ticks() at the start (set with a deadline)
-  AddrId last_addr = AddressTable::kNoAddr;  // last address reached
-  bool robust = false;         // report non-finite samples (RobustHandler)
-  uint32_t fallbacks = 0;      // values substituted in this run (RobustHandler)
-  void* robust_ctx = nullptr;  // the binding's RobustHandler object (borrowed)
+  bool check_finite = false;   // report a NaN or infinite draw as NonFiniteSample
+  void* binding = nullptr;     // the binding's state for this run (never read here)
 
   // sample(addr, d). Never throws except std::bad_alloc.
   EffectResult on_sample(AddrId addr, const Dist& d);
@@ -65,7 +63,7 @@ struct Run {
   bool add_fallback(AddrId addr, const Value& v, double lp);
 
   // Records an observation that could not be scored (log-prob -inf, added to
-  // log_likelihood): a robust run never drops evidence. Throws std::bad_alloc.
+  // log_likelihood), so that no evidence is dropped. Throws std::bad_alloc.
   void add_unscorable_observation(AddrId addr, const Value& v);
 };
 

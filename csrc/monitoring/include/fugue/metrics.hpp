@@ -16,6 +16,15 @@
 
 namespace fugue {
 
+// The counters at one moment.
+struct MetricsCounts {
+  uint64_t inferences;
+  uint64_t errors;
+  uint64_t timeouts;
+  uint64_t fallbacks;
+  std::map<std::string, uint64_t> errors_by_kind;
+};
+
 class InferenceMetrics {
  public:
   static constexpr int kWindowSlots = 128;
@@ -34,7 +43,7 @@ class InferenceMetrics {
   // Throws std::bad_alloc.
   void record_error(const std::string& kind);
   // One timeout. Never throws.
-  void add_timeout() noexcept { saturating_add(timeouts_, 1); }
+  void add_timeout() noexcept { saturating_add(timeouts_, 1, std::memory_order_release); }
   // n fallback values served. Never throws.
   void add_fallback(uint64_t n) noexcept { saturating_add(fallbacks_, n); }
 
@@ -44,6 +53,11 @@ class InferenceMetrics {
   uint64_t fallbacks() const noexcept { return fallbacks_.load(std::memory_order_relaxed); }
   // Errors by kind (a copy). Throws std::bad_alloc.
   std::map<std::string, uint64_t> errors_by_kind() const;
+  // Every counter, read in the reverse of the order an inference records
+  // them (timeouts, kinds, errors, then inferences), so that in the result
+  // timeouts <= errors, the kinds sum to at most errors and errors <=
+  // inferences, however many threads are recording. Throws std::bad_alloc.
+  MetricsCounts counts() const;
 
   // Seconds since construction (or the last reset). Never throws.
   double uptime() const noexcept;

@@ -1,0 +1,172 @@
+# run(handler, model, *args): the C++ Run on this stack frame, the handler's
+# spec, the generator's lock for the length of the run, and the wrappers'
+# hooks (the effect hook through the run's RunContext, the observer at the end).
+
+cdef bint _holds(CRun* r, bitgen_t* bg) noexcept:
+    while r != NULL:
+        if r.bg == bg:
+            return True
+        r = r.outer
+    return False
+
+
+_RUN_DOC = """Run ``model(*args, **kwargs)`` under ``handler``.
+
+Parameters
+----------
+handler : Handler
+model : callable
+    A plain Python function calling :func:`sample`, :func:`observe` and
+    :func:`factor`.
+*args, **kwargs
+    Passed to ``model``.
+deadline : float, optional
+    Seconds the run may take; checked at every effect, raising
+    :class:`~fugue_ppl.errors.InferenceTimeout` mid-model.
+
+Returns
+-------
+value : object
+    What ``model`` returned.
+trace : Trace
+
+Examples
+--------
+>>> import fugue_ppl as fp
+>>> def sensor(reading):
+...     temp = fp.sample("temperature", fp.Normal(20.0, 5.0))
+...     fp.observe("sensor", fp.Normal(temp, 1.0), reading)
+...     return temp
+>>> temp, trace = fp.run(fp.PriorHandler(rng=42), sensor, 22.0)
+>>> trace["temperature"] == temp, list(trace)
+(True, ['temperature', 'sensor'])
+"""
+
+
+cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
+    # run() with the METH_FASTCALL calling convention: the model is called
+    # with the caller's argument vector, building no tuple and no dict.
+    cdef Py_ssize_t nk = 0, k
+    cdef object deadline = None
+    cdef dict kwargs = None
+    if nargs < 2:
+        raise TypeError(f"run() takes a handler and a model, got {nargs} positional "
+                        "argument(s)")
+    if kwnames != NULL:
+        names = <object>kwnames
+        nk = PyTuple_GET_SIZE(names)
+        for k in range(nk):
+            name = <object>PyTuple_GET_ITEM(names, k)
+            if name == "deadline":
+                deadline = <object>args[nargs + k]
+            else:
+                if kwargs is None:
+                    kwargs = {}
+                kwargs[name] = <object>args[nargs + k]
+    handler = <object>args[0]
+    if not isinstance(handler, Handler):
+        raise TypeError(f"run: handler must be a fugue_ppl Handler, got {type(handler).__name__}")
+    return run_impl(<Handler>handler, <object>args[1], args + 2, nargs - 2, kwargs, deadline, 0)
+
+
+run = fastcall_builtin(_run_fastcall, "run(handler, model, /, *args, deadline=None, **kwargs)",
+                       _RUN_DOC, "fugue_ppl.core._runtime")
+
+
+cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
+                    dict kwargs, object deadline, int64_t start_tick=0):
+    if not callable(model):
+        raise TypeError(f"run: model must be callable, got {type(model).__name__}")
+    cdef double d = 0.0
+    if deadline is not None:
+        if isinstance(deadline, (str, bytes, bool)):
+            raise TypeError(f"run: deadline must be a number of seconds, got "
+                            f"{type(deadline).__name__}")
+        d = deadline
+        if not (d > 0) or not isfinite(d):
+            raise ValueError(f"run: deadline must be a positive number of seconds, got {deadline!r}")
+    cdef Trace t = Trace.__new__(Trace)
+    value = run_core(handler, model, args, nargs, kwargs, d, start_tick, &t._t, t)
+    return (value, t)
+
+
+cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
+                     dict kwargs, double deadline, int64_t start_tick, CTraceHandle* th,
+                     Trace owner=None):
+    cdef const RunSpec* spec = &handler._spec
+    cdef CRun r
+    cdef RunContext ctx
+    cdef int locked = 0
+    cdef int64_t t0 = 0
+    if spec.bg == NULL and spec.mode != HandlerMode.Score and spec.mode != HandlerMode.SafeScore:
+        raise TypeError(f"run: {type(handler).__name__} has no random generator: a handler "
+                        "subclass must call the base class's __init__")
+    if spec.base == NULL and spec.mode != HandlerMode.Prior:
+        raise TypeError(f"run: {type(handler).__name__} has no base trace: a handler "
+                        "subclass must call the base class's __init__")
+    if spec.pool != NULL:
+        th.acquire(deref((<TracePool>spec.pool).c.get()))
+        if owner is not None:
+            owner._pool = <TracePool>spec.pool    # keeps the pool alive as long as the trace
+    else:
+        th.own(new CTrace())
+    r.mode = spec.mode
+    r.trace = th.get()
+    r.bg = spec.bg
+    r.base = spec.base
+    r.check_finite = spec.check_finite
+    if handler._effects is not None:
+        ctx.effects = <PyObject*>handler._effects
+        ctx.substituted = 0
+        r.binding = &ctx
+    r.outer = current_run()
+    if deadline > 0:
+        r.start_tick = start_tick if start_tick != 0 else ticks()
+        # Saturate: a deadline beyond ~100 years is no deadline at all.
+        r.deadline_tick = (r.start_tick + <int64_t>(deadline / seconds_per_tick())
+                           if deadline < 3.0e9 else <int64_t>0x7FFFFFFFFFFFFFFF)
+    if r.outer != NULL and r.outer.deadline_tick != 0 and (
+            r.deadline_tick == 0 or r.outer.deadline_tick < r.deadline_tick):
+        # A nested run never outlives the enclosing run's deadline.
+        r.deadline_tick = r.outer.deadline_tick
+        r.start_tick = r.outer.start_tick
+    if handler._observer is not None:
+        t0 = ticks()   # the latency includes waiting for the handler's generator
+    if r.bg != NULL and not _holds(r.outer, r.bg):
+        if spec.lock != NULL:
+            if not spec.lock.try_lock():
+                with nogil:
+                    spec.lock.lock()
+            locked = 1
+        else:
+            (<_Sampling>spec.sampler)._acquire()
+            locked = 2
+    set_current_run(&r)
+    if handler._observer is None:
+        return _call_model(&r, spec, locked, model, args, nargs, kwargs)
+    try:
+        value = _call_model(&r, spec, locked, model, args, nargs, kwargs)
+    except BaseException as exc:
+        (<HandlerWrapper>handler._observer)._run_ended(t0, ticks(), exc, ctx.substituted
+                                                      if r.binding != NULL else 0)
+        raise
+    (<HandlerWrapper>handler._observer)._run_ended(t0, ticks(), None, ctx.substituted
+                                                  if r.binding != NULL else 0)
+    return value
+
+
+cdef object _call_model(CRun* r, const RunSpec* spec, int locked, object model, PyObject** args,
+                        Py_ssize_t nargs, dict kwargs):
+    # Calls the model with `r` current; restores the outer run and releases
+    # the generator's lock however the model ends.
+    cdef Py_ssize_t k
+    try:
+        if kwargs is not None:
+            return model(*[<object>args[k] for k in range(nargs)], **kwargs)
+        return PyObject_Vectorcall(model, args, <size_t>nargs, NULL)
+    finally:
+        set_current_run(r.outer)
+        if locked == 1:
+            spec.lock.unlock()
+        elif locked == 2:
+            (<_Sampling>spec.sampler)._release()
