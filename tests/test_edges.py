@@ -1,36 +1,53 @@
 """Edges of counters, stores, clocks and the command line.
 
 Counters saturate at 2**64 - 1 instead of wrapping; an event store refuses
-more buckets than it can hold; the trend fit takes any finite times; a wall
-clock far outside the calendar leaves report times out instead of failing the
-probes; the demo command turns every bad number into a usage error. What may
-exhaust memory or print from native code runs in a subprocess with a timeout
-(and a memory limit).
+more buckets than it can hold; a breaker history and a health checker refuse a
+clock reading they cannot use, naming the clock and recording nothing; the
+trend fit takes any finite times; a wall clock far outside the calendar leaves
+report times out instead of failing the probes; numbers beyond the float range
+are refused naming their parameter, or give exact (or infinite) figures; the
+demo command turns every bad number into a usage error. What may exhaust memory
+or print from native code runs in a subprocess with a timeout (and a memory
+limit).
 """
 
 import json
 import logging
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
 import time
 from datetime import timedelta
+from decimal import Decimal
+from fractions import Fraction
 
 import fugue_ppl as fp
+import numpy as np
 import pytest
 from fugue_ppl import cli
-from fugue_ppl.errors import ValidationError
+from fugue_ppl.errors import ConfigError, ValidationError
 from fugue_ppl.serving.health import (
     CheckResult,
     HealthChecker,
     HealthReport,
+    HealthSettings,
     HealthStatus,
     estimate_trend,
 )
 from fugue_ppl.models import SENSOR_SCHEMA, sensor
-from fugue_ppl.serving.slo import BurnRateRule, EventStore, ServiceLevelObjectives
+from fugue_ppl.serving.slo import (
+    AlertRules,
+    AvailabilityReport,
+    BreakerHistory,
+    BurnRateAlerts,
+    BurnRateRule,
+    CapacityPlanner,
+    EventStore,
+    ServiceLevelObjectives,
+)
 
 MAX = 2**64 - 1
 TIMEOUT = 300
@@ -267,6 +284,166 @@ def test_event_store_clock_jump_across_the_float_range():
     assert store.counts(1e-6) == (1, 0)
 
 
+# ---------------------------------------------------------------- the breaker history's clock
+
+
+def _history(clock):
+    """A breaker on its own manual clock, and a history of it timed by ``clock``."""
+    breaker_clock = fp.ManualClock()
+    breaker = fp.CircuitBreaker(window_size=4, minimum_calls=4, open_duration=5.0,
+                                half_open_permits=1, clock=breaker_clock)
+    return breaker_clock, breaker, BreakerHistory(breaker, clock=clock)
+
+
+def _trip(breaker):
+    for _ in range(4):
+        breaker.record_failure()
+
+
+def _repair(breaker, breaker_clock):
+    breaker_clock.advance(5.0)
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state is fp.BreakerState.HEALTHY
+
+
+BAD_READINGS = [
+    (math.nan, "nan"), (math.inf, "inf"), (-math.inf, "-inf"), (None, "None"),
+    ("now", "'now'"), (2**2000, "<int of 2001 bits>"), (Decimal("sNaN"), "Decimal('sNaN')"),
+]
+
+
+@pytest.mark.parametrize("reading, shown", BAD_READINGS)
+def test_breaker_history_refuses_a_bad_clock_reading_and_records_nothing(reading, shown,
+                                                                         caplog):
+    clock = _Clock()
+    breaker_clock, breaker, history = _history(clock)
+    clock.t = 10.0
+    _trip(breaker)                                   # down from t = 10
+    clock.t = 15.0
+    _repair(breaker, breaker_clock)                  # up again from t = 15
+    clock.t = reading
+    message = f"BreakerHistory: clock must return a finite number of seconds, got {shown}"
+    with caplog.at_level(logging.ERROR, logger="fugue_ppl.breaker"):
+        _trip(breaker)                               # the breaker logs what its listener raised
+    assert breaker.state is fp.BreakerState.FAILED
+    assert message in caplog.text
+    for call in (history.report, lambda: history.report(60.0), history.downtime,
+                 lambda: history.availability, history.close):
+        with pytest.raises(TypeError) as info:
+            call()
+        assert str(info.value) == message
+    assert history.failures == 1                     # the failure it could not time is left out
+    assert repr(history) == "BreakerHistory(breaker='circuit_breaker', failures=1)"
+    assert history._on_transition in breaker.listeners   # a refused close() stays subscribed
+    clock.t = 20.0
+    r = history.report()
+    assert r == AvailabilityReport(15.0, 5.0, 1, 15.0, 5.0, 0.75, False)
+    assert history.report(timedelta(days=1)) == r
+    history.close()
+    assert breaker.listeners == ()
+
+
+@pytest.mark.parametrize("jump", [86399999913601.0, 1e14, 1.7e308])
+def test_breaker_history_refuses_a_clock_jump_longer_than_it_can_report(jump, caplog):
+    # Before, downtime() raised OverflowError from timedelta for a jump above ~8.6e13 s.
+    clock = _Clock()
+    breaker_clock, breaker, history = _history(clock)
+    _trip(breaker)                                   # down from t = 0
+    longest = timedelta(days=999_999_999)
+    clock.t = longest.total_seconds()                # the longest a history covers: exact
+    assert history.downtime() == longest
+    assert history.report() == AvailabilityReport(0.0, 86399999913600.0, 1, 0.0,
+                                                  86399999913600.0, 0.0, True)
+    slos = ServiceLevelObjectives(0.999, period=longest)
+    assert slos.evaluate(downtime=history.downtime()).budget_remaining_time == (
+        slos.error_budget - longest)
+    clock.t = jump
+    message = (f"BreakerHistory: clock returned {jump!r}, more than 999999999 days, "
+               f"0:00:00 (86399999913600 s) after the history started at 0.0; nothing was "
+               f"recorded")
+    for call in (history.report, lambda: history.report(60.0), history.downtime,
+                 lambda: history.mttr, history.close):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == message
+    with caplog.at_level(logging.ERROR, logger="fugue_ppl.breaker"):
+        _repair(breaker, breaker_clock)              # a repair it cannot time: left out
+    assert message in caplog.text
+    assert history.failures == 1
+
+
+def test_breaker_history_refuses_a_clock_jump_across_the_float_range():
+    clock = _Clock(-1.7e308)
+    _, _, history = _history(clock)
+    clock.t = 1.7e308                                # now - start overflows to inf
+    with pytest.raises(ValueError, match=r"^BreakerHistory: clock returned 1\.7e\+308, more "
+                                         r"than 999999999 days"):
+        history.report()
+    clock.t = 0.0                                    # 1.7e308 s later: refused as well
+    with pytest.raises(ValueError, match="after the history started at -1.7e"):
+        history.downtime()
+    clock.t = -1.7e308
+    assert history.report() == AvailabilityReport(0.0, 0.0, 0, math.inf, 0.0, 1.0, False)
+
+
+def test_breaker_history_clock_going_backwards_adds_no_time():
+    # The windowed report read the outage from the earlier reading, the totals did not.
+    clock = _Clock()
+    breaker_clock, breaker, history = _history(clock)
+    clock.t = 100.0
+    _trip(breaker)                                   # down from 100
+    clock.t = 150.0
+    _repair(breaker, breaker_clock)                  # up from 150
+    clock.t = 120.0
+    _trip(breaker)                                   # a reading before 150: down from 150
+    clock.t = 160.0
+    r = history.report()
+    assert r == AvailabilityReport(100.0, 60.0, 2, 50.0, 30.0, 0.625, True)
+    assert history.report(timedelta(days=1)) == r
+    assert history.report(30.0) == AvailabilityReport(0.0, 30.0, 2, 0.0, 15.0, 0.0, True)
+    clock.t = 140.0                                  # a reading before the last transition
+    assert history.report() == AvailabilityReport(100.0, 50.0, 2, 50.0, 25.0, 2 / 3, True)
+
+
+# ---------------------------------------------------------------- the health checker's clock
+
+
+BAD_CHECKER_READINGS = [
+    (None, TypeError, "a number of seconds, got None"),
+    ("now", TypeError, "a number of seconds, got 'now'"),
+    (Decimal("1.5"), TypeError, "a number of seconds, got Decimal('1.5')"),
+    (math.nan, ValueError, "a finite number of seconds, got nan"),
+    (-math.inf, ValueError, "a finite number of seconds, got -inf"),
+    (2**2000, ValueError, "a finite number of seconds, got <int of 2001 bits>"),
+    (-10**400, ValueError, "a finite number of seconds, got <int of 1329 bits>"),
+]
+
+
+@pytest.mark.parametrize("reading, exc, message", BAD_CHECKER_READINGS)
+def test_health_checker_refuses_a_bad_clock_reading_and_changes_nothing(reading, exc, message):
+    clock = _Clock(100.0)
+    runner = fp.ModelRunner(sensor, rng=1)
+    checker = HealthChecker(runner, smoke_args=(22.0,), warmup=0, clock=clock,
+                            wall_clock=lambda: 0.0)
+    first = checker.check()
+    state = (checker.history, list(checker._snapshots), checker._seq, checker._falling)
+    clock.t = reading
+    for call in (checker.check, checker.liveness):
+        with pytest.raises(exc) as info:
+            call()
+        assert str(info.value) == f"HealthChecker: clock must return {message}"
+    assert (checker.history, list(checker._snapshots), checker._seq, checker._falling) == state
+    assert checker.last_report is first
+    assert checker.readiness().http_status == 200    # reads no clock
+    with pytest.raises(exc, match=f"^HealthChecker: clock must return {re.escape(message)}$"):
+        HealthChecker(runner, smoke_args=(22.0,), warmup=0, clock=lambda: reading)
+    clock.t = 160.0
+    assert checker.check().status is HealthStatus.HEALTHY
+    assert [t for t, _ in checker.history] == [100.0, 160.0]
+    assert checker.liveness().checks[0].observed_value == 60.0
+
+
 # ---------------------------------------------------------------- the trend fit
 
 
@@ -419,6 +596,250 @@ def test_report_time_at_the_ends_of_the_calendar(ts, text):
     if ts is None or math.isfinite(ts):         # a check result refuses a non-finite time
         result = CheckResult.degraded("slow", time=ts)
         assert result.to_health_json().get("time") == text
+
+
+# ---------------------------------------------------------------- huge numbers: SLOs, capacity
+
+HUGE = 10**400                                  # <int of 1329 bits>
+FLOAT_RANGE = "must be within the float range (at most 1.79769e+308 in magnitude)"
+
+
+@pytest.mark.parametrize("make, exc, message", [
+    (lambda: AlertRules(max_error_rate=HUGE), ValueError,
+     "AlertRules: max_error_rate must be <= 1, got <int of 1329 bits>"),
+    (lambda: AlertRules(max_error_rate=-HUGE), ValueError,
+     "AlertRules: max_error_rate must be >= 0, got <int of 1329 bits>"),
+    (lambda: AlertRules(max_error_rate=Fraction(HUGE)), ValueError,
+     "AlertRules: max_error_rate must be <= 1, got Fraction(100000000...000000000000000, 1)"),
+    (lambda: AlertRules(max_error_rate=Decimal("sNaN")), ValueError,
+     "AlertRules: max_error_rate must be finite, got Decimal('sNaN')"),
+    (lambda: AlertRules(min_throughput=HUGE), ValueError,
+     f"AlertRules: min_throughput {FLOAT_RANGE}, got <int of 1329 bits>"),
+    (lambda: AlertRules(min_throughput=Decimal("1e400")), ValueError,
+     f"AlertRules: min_throughput {FLOAT_RANGE}, got Decimal('1E+400')"),
+    (lambda: AlertRules(max_latency_p99=HUGE), ValueError,
+     "AlertRules: max_latency_p99 must be at most 1.79769e+308 s, got <int of 1329 bits>"),
+    (lambda: AlertRules(max_latency_p99=Decimal("sNaN")), ValueError,
+     "AlertRules: max_latency_p99 must be finite, got Decimal('sNaN')"),
+    (lambda: ServiceLevelObjectives(availability_target=HUGE), ValueError,
+     "ServiceLevelObjectives: availability_target must be < 1, got <int of 1329 bits>"),
+    (lambda: ServiceLevelObjectives(error_rate_threshold=-HUGE), ValueError,
+     "ServiceLevelObjectives: error_rate_threshold must be > 0, got <int of 1329 bits>"),
+    (lambda: ServiceLevelObjectives(latency_p99=Fraction(HUGE)), ValueError,
+     "ServiceLevelObjectives: latency_p99 must be at most 1.79769e+308 s, got Fraction("),
+    (lambda: BurnRateRule("page", 3600, 300, HUGE), ValueError,
+     f"BurnRateRule: threshold {FLOAT_RANGE}, got <int of 1329 bits>"),
+    (lambda: BurnRateAlerts(EventStore(clock=fp.ManualClock()), slo=HUGE), ValueError,
+     "BurnRateAlerts: slo must be < 1, got <int of 1329 bits>"),
+    (lambda: CapacityPlanner(scale_up_threshold=HUGE), ValueError,
+     "CapacityPlanner: scale_up_threshold must be <= 1, got <int of 1329 bits>"),
+    (lambda: CapacityPlanner(target_utilisation=-HUGE), ValueError,
+     "CapacityPlanner: target_utilisation must be > 0, got <int of 1329 bits>"),
+    (lambda: CapacityPlanner().recommend(HUGE, 0.1), ValueError,
+     f"CapacityPlanner.recommend: arrival_rate {FLOAT_RANGE}, got <int of 1329 bits>"),
+    (lambda: CapacityPlanner().recommend(10.0, HUGE), ValueError,
+     f"CapacityPlanner.recommend: service_time {FLOAT_RANGE}, got <int of 1329 bits>"),
+    (lambda: CapacityPlanner().from_metrics(fp.ProductionMetrics(), arrival_rate=HUGE),
+     ValueError, f"CapacityPlanner.recommend: arrival_rate {FLOAT_RANGE}"),
+])
+def test_thresholds_and_rates_beyond_the_float_range_are_refused(make, exc, message):
+    # float() of these raised OverflowError (or ValueError for a signalling NaN).
+    with pytest.raises(exc) as info:
+        make()
+    assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: EventStore(Fraction(HUGE), clock=fp.ManualClock()),
+     "EventStore: resolution must be at most 999999999 days"),
+    (lambda: EventStore(Decimal("sNaN"), clock=fp.ManualClock()),
+     "EventStore: resolution must be finite, got Decimal('sNaN')"),
+    (lambda: EventStore(clock=fp.ManualClock()).counts(Fraction(HUGE)),
+     "EventStore: window must be at most 999999999 days"),
+    (lambda: BreakerHistory(fp.CircuitBreaker()).report(Decimal("sNaN")),
+     "BreakerHistory.report: window must be finite, got Decimal('sNaN')"),
+    (lambda: EventStore(clock=fp.ManualClock()).add(-10**5000),
+     "EventStore.add: total must be >= 0, got <int of 16610 bits>"),
+    (lambda: BreakerHistory(fp.CircuitBreaker(), max_outages=HUGE),
+     f"BreakerHistory: max_outages must be >= 1 and <= {sys.maxsize}, got <int of 1329 bits>"),
+    (lambda: CapacityPlanner(min_replicas=10**5000, max_replicas=1),
+     "CapacityPlanner: max_replicas (1) must be >= min_replicas (<int of 16610 bits>)"),
+    (lambda: BurnRateRule(10**5000, 3600, 300, 2.0),
+     "BurnRateRule: severity must be a non-empty str, got <int of 16610 bits>"),
+    (lambda: ServiceLevelObjectives(0.999, period=timedelta.max),
+     ("ServiceLevelObjectives: period must be at most 999999999 days, 0:00:00 "
+      "(86399999913600 s), got datetime.timedelta")),
+    (lambda: ServiceLevelObjectives(0.999).evaluate(downtime=86399999913601,
+                                                    elapsed=timedelta.max),
+     ("ServiceLevelObjectives.evaluate: downtime must be at most 999999999 days, 0:00:00 "
+      "(86399999913600 s), got 86399999913601")),
+    (lambda: ServiceLevelObjectives(0.999).evaluate(downtime=1, elapsed=timedelta.max),
+     "ServiceLevelObjectives.evaluate: elapsed must be at most 999999999 days, 0:00:00"),
+])
+def test_durations_and_counts_at_the_extremes_are_refused_naming_them(make, message):
+    # Each raised OverflowError, or a ValueError about int-to-str conversion, from inside.
+    with pytest.raises(ValueError) as info:
+        make()
+    assert str(info.value).startswith(message)
+
+
+def test_slo_period_and_downtime_of_999999999_days_leave_a_representable_budget():
+    # The budget left, error_budget - downtime, went below timedelta.min: OverflowError.
+    longest = timedelta(days=999_999_999)
+    slos = ServiceLevelObjectives(0.9999999999999999, period=longest)
+    r = slos.evaluate(downtime=longest)
+    assert r.budget_remaining_time == slos.error_budget - longest
+    assert not r.compliant and r.exhausted
+    r = slos.evaluate(counts=(10, 10))
+    assert r.budget_remaining_time == slos.error_budget - longest
+
+
+def test_counts_beyond_the_float_range_give_exact_or_infinite_figures():
+    # float() of these ratios raised OverflowError.
+    slos = ServiceLevelObjectives(0.999)
+    assert slos.allowed_bad_events(HUGE) == math.inf
+    r = slos.evaluate(counts=(HUGE, HUGE // 1000))
+    assert (r.allowed_bad_events, r.budget_consumed, r.compliant) == (math.inf, 1.0, True)
+    assert r["availability"].observed == 0.999
+    store = EventStore(1.0, 1e6, clock=fp.ManualClock())
+    store.add(2**1030)
+    assert store.rate(1e6) == 2**1030 / 10**6          # exact, though the count is no float
+    store.add(HUGE)
+    assert store.rate(1.0) == math.inf
+    assert store.error_ratio(1.0) == 0.0
+
+
+def test_capacity_for_a_load_beyond_the_float_range():
+    # float(rho) and replicas / current raised OverflowError; the message, a ValueError.
+    r = CapacityPlanner().recommend(1e308, 1e308, 1)
+    needed = -(-(Fraction(10**308) ** 2) // Fraction(1, 2))
+    assert (r.action, r.replicas, r.utilisation, r.factor) == ("scale_up", needed, math.inf,
+                                                               math.inf)
+    assert r.projected_utilisation == 0.5 and r.saturated
+    assert r.message == ("utilisation inf above the scale-up threshold 0.7: scale from 1 to "
+                         "<int of 2048 bits> replicas (xinf)")
+    r = CapacityPlanner().recommend(1e308, 1e308, 10**5000)
+    assert (r.action, r.replicas, r.utilisation, r.factor) == ("scale_down", needed, 0.0, 0.0)
+    assert r.projected_utilisation == 0.5
+    r = CapacityPlanner(max_replicas=HUGE).recommend(1e308, 1e308, 10**5000)
+    assert (r.action, r.replicas, r.limited_by) == ("scale_down", HUGE, "max_replicas")
+    assert r.projected_utilisation == 1e216
+    assert r.to_dict()["factor"] == 0.0
+    assert r.message == ("utilisation 0 below the scale-down threshold 0.3: scale from <int of "
+                         "16610 bits> to <int of 1329 bits> replicas (x0) (limited by "
+                         "max_replicas=<int of 1329 bits>)")
+    planner = CapacityPlanner(min_replicas=10**5000)
+    assert repr(planner).endswith("min_replicas=<int of 16610 bits>, max_replicas=None)")
+    r = planner.recommend(1.0, 1.0)
+    assert (r.replicas, r.limited_by, r.factor) == (10**5000, "min_replicas", math.inf)
+    assert r.message.endswith("(limited by min_replicas=<int of 16610 bits>)")
+
+
+# ---------------------------------------------------------------- huge numbers: health checks
+
+
+@pytest.mark.parametrize("make, exc, message", [
+    (lambda: HealthSettings(error_rate_degraded=HUGE), ConfigError,
+     "error_rate_degraded=<int of 1329 bits> is beyond the float range"),
+    (lambda: HealthSettings(timeout=-HUGE), ConfigError,
+     "timeout=<int of 1329 bits> is beyond the float range"),
+    (lambda: HealthSettings(window=Fraction(HUGE)), ConfigError,
+     "window=Fraction(100000000...000000000000000, 1) is beyond the float range"),
+    (lambda: HealthSettings(weights={"pool": HUGE}), ConfigError,
+     "weights['pool']=<int of 1329 bits> must be finite and >= 0"),
+    (lambda: HealthSettings(history_size=HUGE), ConfigError,
+     "history_size=<int of 1329 bits> must be at most 9223372036854775807"),
+    (lambda: HealthSettings(min_calls=-10**5000), ConfigError,
+     "min_calls=<int of 16610 bits> must be >= 1"),
+    (lambda: HealthChecker(fp.ModelRunner(sensor), smoke_seed=-10**5000), ValueError,
+     "HealthChecker: smoke_seed must be >= 0, got <int of 16610 bits>"),
+    (lambda: HealthChecker(fp.ModelRunner(sensor), smoke_args=(22.0,)).register(
+        "x", lambda: HealthStatus.HEALTHY, weight=HUGE), ValueError,
+     "register: check 'x': weight must be finite and >= 0, got <int of 1329 bits>"),
+    (lambda: HealthChecker(fp.ModelRunner(sensor), smoke_args=(22.0,)).warm_up(-10**5000),
+     ValueError, "warm_up: n must be >= 0, got <int of 16610 bits>"),
+    (lambda: CheckResult.healthy(time=HUGE), ValueError,
+     ("CheckResult: time must be a finite float, got <int of 1329 bits> (beyond the float "
+      "range)")),
+    (lambda: CheckResult.healthy(weight=-HUGE), ValueError,
+     "CheckResult: weight must be a finite float, got <int of 1329 bits>"),
+    (lambda: HealthReport(HealthStatus.HEALTHY, "1.0", "ok"), TypeError,
+     "HealthReport: score must be a number, got str"),
+    (lambda: HealthReport(HealthStatus.HEALTHY, 1.0, "ok", timestamp="now"), TypeError,
+     "HealthReport: timestamp must be a number or None, got str"),
+    (lambda: HealthSettings().status_for("0.99"), TypeError,
+     "status_for: score must be a number, got str"),
+    (lambda: estimate_trend([0, HUGE], [1.0, 0.5]), ValueError,
+     "estimate_trend: times must be finite, got <int of 1329 bits> (beyond the float range)"),
+    (lambda: estimate_trend([0, 1], [1.0, -HUGE]), ValueError,
+     "estimate_trend: scores must be finite, got <int of 1329 bits>"),
+    (lambda: estimate_trend([0, "later"], [1.0, 0.5]), TypeError,
+     "estimate_trend: times must be numbers, got 'later'"),
+    (lambda: estimate_trend([0, 1], [1.0, [0.5]]), TypeError,
+     "estimate_trend: scores must be numbers, got [0.5]"),
+    (lambda: estimate_trend([0, 1], [1.0, 0.5], HUGE), ValueError,
+     "estimate_trend: horizon must be a finite number >= 0, got <int of 1329 bits>"),
+])
+def test_health_numbers_beyond_the_float_range_are_refused_naming_them(make, exc, message):
+    # float() / math.isfinite() of these raised OverflowError (or numpy's ValueError, or a
+    # ValueError about int-to-str conversion, or a TypeError from a comparison).
+    with pytest.raises(exc) as info:
+        make()
+    assert str(info.value).startswith(message)
+
+
+def test_health_reports_keep_any_real_number_as_a_float():
+    # Fractions and numpy scalars reached json.dumps (TypeError); a huge int, math.isfinite.
+    report = HealthReport(HealthStatus.DEGRADED, Fraction(3, 4), "degraded",
+                          timestamp=np.float32(0.0))
+    assert (report.score, report.timestamp) == (0.75, 0.0)
+    assert json.loads(report.to_json())["score"] == 0.75
+    assert report.time == "1970-01-01T00:00:00.000Z"
+    report = HealthReport(HealthStatus.DEGRADED, np.int64(1), "degraded", timestamp=HUGE)
+    assert (report.score, report.timestamp, report.time) == (1.0, math.inf, None)
+    assert json.loads(report.to_json())["time"] is None
+
+
+def test_health_weights_summing_beyond_the_float_range_and_huge_observed_values():
+    # math.fsum of the weights raised OverflowError; json.dumps of the int, a ValueError.
+    runner = fp.ModelRunner(sensor, rng=1)
+    checker = HealthChecker(runner, smoke_args=(22.0,), warmup=0, clock=fp.ManualClock(),
+                            wall_clock=lambda: 0.0, weights={"pool": 1e308, "breaker": 1e308})
+    checker.register("queue", lambda: CheckResult.degraded("full", observed_value=10**5000),
+                     weight=1.7e308)
+    weights = checker.weights
+    assert weights["pool"] == weights["breaker"] == pytest.approx(1 / 3.7)
+    assert weights["queue"] == pytest.approx(1.7 / 3.7)
+    assert math.fsum(weights.values()) == pytest.approx(1.0)
+    report = checker.check()
+    assert report.score == pytest.approx(1 - 0.5 * 1.7 / 3.7)
+    assert report.check("queue").weight == weights["queue"]
+    doc = json.loads(report.to_json())
+    assert doc["checks"]["queue:status"] == [
+        {"componentType": "component", "status": "warn", "time": "1970-01-01T00:00:00.000Z",
+         "output": "full"}]
+
+
+@pytest.mark.parametrize("metrics", [None, False], ids=["metrics", "no metrics"])
+@pytest.mark.parametrize("settings", [
+    {"timeout": 1e308}, {"timeout": 1e308, "latency_unhealthy_fraction": 10.0},
+    {"timeout": 5e-324}, {"timeout": 1e-300, "latency_fraction": 1e-300},
+], ids=["1e308", "1e309 limit", "5e-324", "1e-600 limit"])
+def test_health_checker_latency_limits_at_the_ends_of_the_float_range(settings, metrics):
+    # The latency grid raised OverflowError (an infinite bound), ZeroDivisionError (a zero
+    # lower bound without metrics) or numpy's ValueError (a negative number of points).
+    runner = fp.ModelRunner(sensor, rng=1, metrics=metrics)
+    checker = HealthChecker(runner, smoke_args=(22.0,), warmup=0, clock=fp.ManualClock(),
+                            **settings)
+    assert all(math.isfinite(b) for b in checker._grid)
+    for _ in range(20):
+        runner.infer(22.0)
+    report = checker.check()
+    json.loads(report.to_json())
+    huge = settings["timeout"] > 1.0
+    assert report.status is (HealthStatus.HEALTHY if huge else HealthStatus.UNHEALTHY)
+    smoke = report.check("model_execution")
+    assert smoke.status is (HealthStatus.HEALTHY if huge else HealthStatus.UNHEALTHY)
 
 
 # ---------------------------------------------------------------- the command line

@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 import threading
 import time
 from collections import deque
@@ -84,7 +85,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
-from numbers import Integral, Real
+from numbers import Integral, Rational, Real
 from typing import TYPE_CHECKING, Any
 
 from fugue_ppl.serving._breaker import BreakerState, CircuitBreaker
@@ -120,6 +121,10 @@ Source = ModelRunner | ProductionMetrics
 _US_PER_S = 1_000_000
 _ONE_US = timedelta(microseconds=1)
 _MAX_US = timedelta.max // _ONE_US        # the longest duration a timedelta holds
+# The longest whose negative a timedelta holds too (999999999 days): the budget
+# left after such a downtime is representable.
+_MAX_SPAN_US = -timedelta.min // _ONE_US
+_MAX_FLOAT = sys.float_info.max
 
 
 # ---------------------------------------------------------------- argument checks
@@ -127,6 +132,26 @@ _MAX_US = timedelta.max // _ONE_US        # the longest duration a timedelta hol
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, (Real, Decimal)) and not isinstance(x, bool)
+
+
+def _float(x: Any) -> float:
+    """A number as a float, never raising: +-inf beyond the float range, NaN for a
+    signalling NaN decimal."""
+    try:
+        return float(x)
+    except OverflowError:                    # an int or a fraction beyond the float range
+        return math.inf if x > 0 else -math.inf
+    except ValueError:                       # Decimal('sNaN')
+        return math.nan
+
+
+def _is_finite(x: Any) -> bool:
+    """Whether a number is finite, whatever its size (an int of any size is)."""
+    if isinstance(x, Rational):
+        return True
+    if isinstance(x, Decimal):
+        return x.is_finite()
+    return math.isfinite(_float(x))
 
 
 def _exact(x: Any) -> Fraction:
@@ -145,13 +170,18 @@ def _real(x: Any, name: str, *, low: float | None = None, high: float | None = N
     """A finite real number within bounds, as a float (TypeError / ValueError naming it)."""
     if not _is_number(x):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
-    v = float(x)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {x!r}")
+    if not _is_finite(x):
+        raise ValueError(f"{name} must be finite, got {safe_repr(x)}")
+    v = _float(x)                            # +-inf: a finite number beyond the float range
     if low is not None and (v < low or (low_open and v == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {x!r}")
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, got "
+                         f"{safe_repr(x)}")
     if high is not None and (v > high or (high_open and v == high)):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high:g}, got {x!r}")
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high:g}, got "
+                         f"{safe_repr(x)}")
+    if math.isinf(v):
+        raise ValueError(f"{name} must be within the float range (at most {_MAX_FLOAT:g} in "
+                         f"magnitude), got {safe_repr(x)}")
     return v
 
 
@@ -167,17 +197,17 @@ def _count(x: Any, name: str) -> int:
         raise TypeError(f"{name} must be an int, got {type(x).__name__}")
     n = operator.index(x)
     if n < 0:
-        raise ValueError(f"{name} must be >= 0, got {n}")
+        raise ValueError(f"{name} must be >= 0, got {safe_repr(n)}")
     return n
 
 
-def _duration_us(x: Any, name: str, *, allow_zero: bool = False) -> int:
-    """A duration (timedelta or seconds) as whole microseconds, > 0 (or >= 0)."""
+def _duration_us(x: Any, name: str, *, allow_zero: bool = False, max_us: int = _MAX_US) -> int:
+    """A duration (timedelta or seconds) as whole microseconds, > 0 (or >= 0), <= max_us."""
     if isinstance(x, timedelta):
         us = x // _ONE_US
     elif _is_number(x):
-        # an int is exact at any size (float() of a huge one would overflow)
-        if not isinstance(x, Integral) and not math.isfinite(float(x)):
+        # exact at any size (float() of a huge one would overflow)
+        if not _is_finite(x):
             raise ValueError(f"{name} must be finite, got {safe_repr(x)}")
         us = round(_exact(x) * _US_PER_S)
     else:
@@ -186,9 +216,9 @@ def _duration_us(x: Any, name: str, *, allow_zero: bool = False) -> int:
     if us < 0 or (us == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else 'positive'} "
                          f"(at least 1 microsecond), got {safe_repr(x)}")
-    if us > _MAX_US:
-        raise ValueError(f"{name} must be at most {timedelta.max} ({_MAX_US // _US_PER_S} s), "
-                         f"got {safe_repr(x)}")
+    if us > max_us:
+        raise ValueError(f"{name} must be at most {timedelta(microseconds=max_us)} "
+                         f"({max_us // _US_PER_S} s), got {safe_repr(x)}")
     return us
 
 
@@ -197,14 +227,17 @@ def _seconds(x: Any, name: str, *, allow_zero: bool = False) -> float:
     if isinstance(x, timedelta):
         v = x.total_seconds()
     elif _is_number(x):
-        v = float(x)
-        if not math.isfinite(v):
-            raise ValueError(f"{name} must be finite, got {x!r}")
+        if not _is_finite(x):
+            raise ValueError(f"{name} must be finite, got {safe_repr(x)}")
+        v = _float(x)
     else:
         raise TypeError(f"{name} must be a timedelta or a number of seconds, got "
                         f"{type(x).__name__}")
     if v < 0 or (v == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else 'positive'}, got {x!r}")
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else 'positive'}, got "
+                         f"{safe_repr(x)}")
+    if math.isinf(v):
+        raise ValueError(f"{name} must be at most {_MAX_FLOAT:g} s, got {safe_repr(x)}")
     return v
 
 
@@ -219,10 +252,7 @@ def _check_clock(clock: Any, name: str) -> float:
 def _read_clock(clock: Clock, name: str) -> float:
     """The clock's reading as a finite float (TypeError naming the clock otherwise)."""
     now = clock()
-    try:
-        v = float(now) if _is_number(now) else math.nan
-    except OverflowError:                    # an int beyond the float range
-        v = math.nan
+    v = _float(now) if _is_number(now) else math.nan
     if not math.isfinite(v):
         raise TypeError(f"{name} must return a finite number of seconds, got {safe_repr(now)}")
     return v
@@ -380,7 +410,8 @@ class AlertRules:
                  min_requests: int = 1, count_rejected: bool = True,
                  severities: Mapping[str, str] | None = None) -> None:
         if max_error_rate is not None:
-            _real(max_error_rate, "AlertRules: max_error_rate", low=0.0, high=1.0)
+            max_error_rate = _real(max_error_rate, "AlertRules: max_error_rate", low=0.0,
+                                   high=1.0)
         p99 = None
         if max_latency_p99 is not None:
             p99 = _seconds(max_latency_p99, "AlertRules: max_latency_p99")
@@ -403,13 +434,13 @@ class AlertRules:
                                 f"{type(severities).__name__}")
             for k, v in severities.items():
                 if k not in sev:
-                    raise ValueError(f"AlertRules: severities has an unknown kind {k!r} "
-                                     f"(known: {', '.join(_ALERT_KINDS)})")
+                    raise ValueError(f"AlertRules: severities has an unknown kind "
+                                     f"{safe_repr(k)} (known: {', '.join(_ALERT_KINDS)})")
                 if not isinstance(v, str) or not v.strip():
                     raise ValueError(f"AlertRules: severities[{k!r}] must be a non-empty str, "
-                                     f"got {v!r}")
+                                     f"got {safe_repr(v)}")
                 sev[k] = v
-        self.max_error_rate = None if max_error_rate is None else float(max_error_rate)
+        self.max_error_rate = max_error_rate
         self.max_latency_p99 = p99
         self.min_throughput = min_throughput
         self.monitor_alarms = allowed
@@ -475,7 +506,8 @@ class AlertRules:
     def __repr__(self) -> str:
         return (f"AlertRules(max_error_rate={self.max_error_rate!r}, "
                 f"max_latency_p99={self.max_latency_p99!r}, "
-                f"min_throughput={self.min_throughput!r}, monitor_alarms={self.monitor_alarms!r})")
+                f"min_throughput={self.min_throughput!r}, "
+                f"monitor_alarms={safe_repr(self.monitor_alarms)})")
 
 
 # ---------------------------------------------------------------- event store
@@ -833,7 +865,11 @@ class EventStore:
         low.
         """
         k = self.window_buckets(window)
-        return self._counts_many((k,))[k][0] / (k * self._res)
+        total = self._counts_many((k,))[k][0]
+        try:
+            return total / (k * self._res)
+        except OverflowError:                    # more events than a float holds: exactly
+            return _float(Fraction(total * _US_PER_S, k * self._res_us))
 
     def __repr__(self) -> str:
         return (f"EventStore(resolution={self.resolution}, retention={self.retention}, "
@@ -877,7 +913,7 @@ class BurnRateRule:
     def __post_init__(self) -> None:
         if not isinstance(self.severity, str) or not self.severity.strip():
             raise ValueError(f"BurnRateRule: severity must be a non-empty str, got "
-                             f"{self.severity!r}")
+                             f"{safe_repr(self.severity)}")
         long_us = _duration_us(self.long_window, "BurnRateRule: long_window")
         short_us = _duration_us(self.short_window, "BurnRateRule: short_window")
         if short_us >= long_us:
@@ -1188,7 +1224,8 @@ class ServiceLevelObjectives:
     error_rate_threshold : float, optional
         The error rate must be at most this, strictly between 0 and 1.
     period : timedelta or float, default 30 days
-        The SLO period (seconds when a number).
+        The SLO period (seconds when a number), at most 999999999 days (so
+        the budget left, down to ``-period``, is a timedelta).
 
     Raises
     ------
@@ -1248,7 +1285,8 @@ class ServiceLevelObjectives:
         err = None
         if error_rate_threshold is not None:
             err = _open_unit(error_rate_threshold, "ServiceLevelObjectives: error_rate_threshold")
-        period_us = _duration_us(period, "ServiceLevelObjectives: period")
+        period_us = _duration_us(period, "ServiceLevelObjectives: period",
+                                 max_us=_MAX_SPAN_US)
         self._target = target
         self._p99 = p99
         self._err = err
@@ -1280,7 +1318,7 @@ class ServiceLevelObjectives:
 
     def allowed_bad_events(self, total: int) -> float:
         """How many of ``total`` requests may fail: ``(1 - availability_target) * total``."""
-        return float((1 - self._target) * _count(total, "allowed_bad_events: total"))
+        return _float((1 - self._target) * _count(total, "allowed_bad_events: total"))
 
     def evaluate(self, source: Source | EventStore | None = None, *,
                  counts: tuple[int, int] | None = None,
@@ -1304,7 +1342,8 @@ class ServiceLevelObjectives:
             ``1 - downtime / elapsed``.
         elapsed : timedelta or float, optional
             How much of the period the downtime was measured over (default:
-            the whole period); at least ``downtime``.
+            the whole period); at least ``downtime``. Both are at most
+            999999999 days.
         count_rejected : bool, default True
             Whether calls a runner's breaker rejected count as bad requests.
 
@@ -1359,9 +1398,9 @@ class ServiceLevelObjectives:
         down_us = None
         if downtime is not None:
             down_us = _duration_us(downtime, "ServiceLevelObjectives.evaluate: downtime",
-                                   allow_zero=True)
+                                   allow_zero=True, max_us=_MAX_SPAN_US)
             el_us = self._period_us if elapsed is None else _duration_us(
-                elapsed, "ServiceLevelObjectives.evaluate: elapsed")
+                elapsed, "ServiceLevelObjectives.evaluate: elapsed", max_us=_MAX_SPAN_US)
             if down_us > el_us:
                 raise ValueError(f"ServiceLevelObjectives.evaluate: downtime "
                                  f"({timedelta(microseconds=down_us)}) must not exceed elapsed "
@@ -1390,7 +1429,7 @@ class ServiceLevelObjectives:
                 avail_obs, avail_ok, consumed = None, True, Fraction(0)
             remaining_time = timedelta(microseconds=round(self._budget_exact * (1 - consumed)))
         if total is not None:
-            allowed = float((1 - target) * total)
+            allowed = _float((1 - target) * total)          # inf beyond the float range
         objectives = [ObjectiveStatus("availability", float(target), avail_obs, avail_ok, ">=")]
         if self._p99 is not None:
             objectives.append(ObjectiveStatus("latency_p99", self._p99, p99,
@@ -1463,6 +1502,7 @@ def _availability(up: float, down: float, failures: int, is_down: bool) -> Avail
 
 
 _DOWN_DEFAULT = frozenset({BreakerState.FAILED, BreakerState.RECOVERY})
+_MAX_SPAN_S = _MAX_SPAN_US // _US_PER_S      # the longest a history covers, in seconds (exact)
 
 
 class BreakerHistory:
@@ -1495,6 +1535,18 @@ class BreakerHistory:
     TypeError, ValueError
         A bad breaker, clock, ``down_states`` or ``max_outages``.
 
+    Notes
+    -----
+    Every clock reading is checked: one that is not a finite number of
+    seconds raises TypeError, one more than 999999999 days after the
+    history started (a clock that jumped) raises ValueError, so every
+    figure fits the durations :class:`ServiceLevelObjectives` accepts. A
+    refused reading records nothing: a report or :meth:`close` raises, and
+    a transition it would have timed is left out (the breaker logs the
+    error; the next transition between up and down is recorded as usual).
+    A reading earlier than the latest transition's (a clock that went
+    backwards) counts as that time: no time passes.
+
     Examples
     --------
     >>> import fugue_ppl as fp
@@ -1523,7 +1575,7 @@ class BreakerHistory:
                             f"{type(breaker).__name__}")
         if clock is None:
             clock = breaker.clock if breaker.clock is not None else time.monotonic
-        _check_clock(clock, "BreakerHistory: clock")
+        now = _check_clock(clock, "BreakerHistory: clock")
         if isinstance(down_states, (str, bytes)) or not isinstance(down_states, Iterable):
             raise TypeError(f"BreakerHistory: down_states must be an iterable of BreakerState, "
                             f"got {type(down_states).__name__}")
@@ -1537,8 +1589,9 @@ class BreakerHistory:
         if BreakerState.HEALTHY in states:
             raise ValueError("BreakerHistory: down_states must not contain HEALTHY")
         max_outages = _count(max_outages, "BreakerHistory: max_outages")
-        if max_outages < 1:
-            raise ValueError(f"BreakerHistory: max_outages must be >= 1, got {max_outages}")
+        if not 1 <= max_outages <= sys.maxsize:
+            raise ValueError(f"BreakerHistory: max_outages must be >= 1 and <= {sys.maxsize}, "
+                             f"got {safe_repr(max_outages)}")
         self._breaker = breaker
         self._clock = clock
         self._down_states = states
@@ -1546,11 +1599,10 @@ class BreakerHistory:
         # [start, end or None while ongoing]
         self._outages: deque[list[Any]] = deque(maxlen=max_outages)
         self._closed_at: float | None = None
+        self._start = now                        # fixed: read by _now() without the lock
         with self._lock:
             # Subscribe, then read the state, before any transition is handled.
             breaker.add_listener(self._on_transition)
-            now = float(clock())
-            self._start = now
             self._since = now
             self._down = breaker.state in states
             self._up_total = 0.0
@@ -1568,15 +1620,27 @@ class BreakerHistory:
     def down_states(self) -> frozenset[BreakerState]:
         return self._down_states
 
+    def _now(self) -> float:
+        """The clock's reading, checked (see the class notes); nothing changes."""
+        now = _read_clock(self._clock, "BreakerHistory: clock")
+        if now - self._start > _MAX_SPAN_S:      # inf when the difference overflows
+            raise ValueError(f"BreakerHistory: clock returned {now!r}, more than "
+                             f"{timedelta(microseconds=_MAX_SPAN_US)} ({_MAX_SPAN_S} s) after "
+                             f"the history started at {self._start!r}; nothing was recorded")
+        return now
+
     def _on_transition(self, old: BreakerState, new: BreakerState) -> None:
-        now = float(self._clock())
+        if self._closed_at is not None:          # set once, never cleared
+            return
+        now = self._now()
         with self._lock:
             if self._closed_at is not None:
                 return
             down = new in self._down_states
             if down == self._down:
                 return
-            elapsed = max(0.0, now - self._since)
+            now = max(now, self._since)          # a clock that went backwards adds no time
+            elapsed = now - self._since
             if self._down:                       # repaired
                 self._down_total += elapsed
                 if self._outages and self._outages[-1][1] is None:
@@ -1586,7 +1650,7 @@ class BreakerHistory:
                 self._failures += 1
                 self._outages.append([now, None])
             self._down = down
-            self._since = max(self._since, now)
+            self._since = now
 
     def report(self, window: Duration | None = None) -> AvailabilityReport:
         """Up time, down time, failures, MTBF, MTTR and availability.
@@ -1597,13 +1661,20 @@ class BreakerHistory:
             Only the last ``window`` (clipped to when observation started);
             outages overlapping it count as failures. ``None`` (default):
             everything since the history was created.
+
+        Raises
+        ------
+        TypeError, ValueError
+            A bad ``window``, or the clock's reading is refused (see the
+            class notes).
         """
         w_us = None if window is None else _duration_us(window, "BreakerHistory.report: window")
-        now = float(self._clock())
+        now = math.nan if self._closed_at is not None else self._now()
         with self._lock:
-            if self._closed_at is not None:
+            if self._closed_at is not None:      # frozen at closing
                 now = self._closed_at
-            ongoing = max(0.0, now - self._since)
+            now = max(now, self._since)
+            ongoing = now - self._since
             if w_us is None:
                 up, down = self._up_total, self._down_total
                 if self._down:
@@ -1629,7 +1700,8 @@ class BreakerHistory:
         Pass it to :meth:`ServiceLevelObjectives.evaluate` for a time-based
         error budget.
         """
-        return timedelta(seconds=self.report(window).downtime)
+        # At most _MAX_SPAN_S by the clock check, but for the rounding of the sums.
+        return timedelta(seconds=min(self.report(window).downtime, _MAX_SPAN_S))
 
     @property
     def availability(self) -> float:
@@ -1652,8 +1724,17 @@ class BreakerHistory:
             return self._failures
 
     def close(self) -> None:
-        """Unsubscribe from the breaker (idempotent); the figures stay as they were at closing."""
-        now = float(self._clock())
+        """Unsubscribe from the breaker (idempotent); the figures stay as they were at closing.
+
+        Raises
+        ------
+        TypeError, ValueError
+            The clock's reading is refused (see the class notes): the
+            history stays open and subscribed, so ``close`` can be retried.
+        """
+        if self._closed_at is not None:
+            return
+        now = self._now()
         with self._lock:
             if self._closed_at is not None:
                 return
@@ -1667,7 +1748,10 @@ class BreakerHistory:
         self.close()
 
     def __repr__(self) -> str:
-        r = self.report()
+        try:
+            r = self.report()
+        except (TypeError, ValueError):          # the clock's reading is refused
+            return f"BreakerHistory(breaker={self._breaker.name!r}, failures={self.failures})"
         return (f"BreakerHistory(breaker={self._breaker.name!r}, failures={r.failures}, "
                 f"availability={r.availability:.6g})")
 
@@ -1713,7 +1797,14 @@ class CapacityRecommendation:
     @property
     def projected_utilisation(self) -> float:
         """The utilisation with the recommended replicas."""
-        return self.arrival_rate * self.service_time / self.replicas
+        lam, s, c = self.arrival_rate, self.service_time, self.replicas
+        try:
+            u = lam * s / c
+        except OverflowError:                    # more replicas than a float holds
+            u = math.inf
+        if math.isinf(u) and math.isfinite(lam) and math.isfinite(s):
+            u = _float(_exact(lam) * _exact(s) / c)  # beyond the float range on the way: exactly
+        return u
 
     @property
     def saturated(self) -> bool:
@@ -1783,8 +1874,8 @@ class CapacityPlanner:
         if max_replicas is not None:
             hi = _count(max_replicas, "CapacityPlanner: max_replicas")
             if hi < lo:
-                raise ValueError(f"CapacityPlanner: max_replicas ({hi}) must be >= min_replicas "
-                                 f"({lo})")
+                raise ValueError(f"CapacityPlanner: max_replicas ({safe_repr(hi)}) must be >= "
+                                 f"min_replicas ({safe_repr(lo)})")
         self.scale_up_threshold = up
         self.scale_down_threshold = down
         self.target_utilisation = target
@@ -1841,15 +1932,17 @@ class CapacityPlanner:
         if final < self.min_replicas:
             final, limited = self.min_replicas, "min_replicas"
         action = "scale_up" if final > c else "scale_down" if final < c else "no_action"
-        msg = f"utilisation {float(rho):.3g} {why}: "
+        # inf beyond the float range (a load of more than ~1e308 replicas)
+        utilisation, factor = _float(rho), _float(Fraction(final, c))
+        msg = f"utilisation {utilisation:.3g} {why}: "
         if action == "no_action":
-            msg += f"keep {c} replica{'s' if c != 1 else ''}"
+            msg += f"keep {safe_repr(c)} replica{'s' if c != 1 else ''}"
         else:
-            msg += f"scale from {c} to {final} replicas (x{final / c:.3g})"
+            msg += f"scale from {safe_repr(c)} to {safe_repr(final)} replicas (x{factor:.3g})"
         if limited is not None:
             bound = self.max_replicas if limited == "max_replicas" else self.min_replicas
-            msg += f" (limited by {limited}={bound})"
-        return CapacityRecommendation(action, float(rho), final, c, final / c, lam, s, msg,
+            msg += f" (limited by {limited}={safe_repr(bound)})"
+        return CapacityRecommendation(action, utilisation, final, c, factor, lam, s, msg,
                                       limited)
 
     def from_metrics(self, source: Source, replicas: int = 1, *,
@@ -1885,4 +1978,5 @@ class CapacityPlanner:
         return (f"CapacityPlanner(scale_up_threshold={self.scale_up_threshold:g}, "
                 f"scale_down_threshold={self.scale_down_threshold:g}, "
                 f"target_utilisation={self.target_utilisation:g}, "
-                f"min_replicas={self.min_replicas}, max_replicas={self.max_replicas})")
+                f"min_replicas={safe_repr(self.min_replicas)}, "
+                f"max_replicas={safe_repr(self.max_replicas)})")
