@@ -1,11 +1,12 @@
 """Edges of counters, stores, clocks and the command line.
 
 Counters saturate at 2**64 - 1 instead of wrapping; an event store refuses
-more buckets than it can hold; the trend fit takes any finite times; a wall
-clock far outside the calendar leaves report times out instead of failing the
-probes; the demo command turns every bad number into a usage error. What may
-exhaust memory or print from native code runs in a subprocess with a timeout
-(and a memory limit).
+more buckets than it can hold; a breaker history refuses a clock reading it
+cannot use, naming the clock and recording nothing; the trend fit takes any
+finite times; a wall clock far outside the calendar leaves report times out
+instead of failing the probes; the demo command turns every bad number into a
+usage error. What may exhaust memory or print from native code runs in a
+subprocess with a timeout (and a memory limit).
 """
 
 import json
@@ -17,6 +18,7 @@ import sys
 import textwrap
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 import fugue_ppl as fp
 import pytest
@@ -30,7 +32,13 @@ from fugue_ppl.health import (
     estimate_trend,
 )
 from fugue_ppl.models import SENSOR_SCHEMA, sensor
-from fugue_ppl.slo import BurnRateRule, EventStore, ServiceLevelObjectives
+from fugue_ppl.slo import (
+    AvailabilityReport,
+    BreakerHistory,
+    BurnRateRule,
+    EventStore,
+    ServiceLevelObjectives,
+)
 
 MAX = 2**64 - 1
 TIMEOUT = 300
@@ -265,6 +273,128 @@ def test_event_store_clock_jump_across_the_float_range():
     store.add(1)
     assert store.counts(1.0) == (1, 0)
     assert store.counts(1e-6) == (1, 0)
+
+
+# ---------------------------------------------------------------- the breaker history's clock
+
+
+def _history(clock):
+    """A breaker on its own manual clock, and a history of it timed by ``clock``."""
+    breaker_clock = fp.ManualClock()
+    breaker = fp.CircuitBreaker(window_size=4, minimum_calls=4, open_duration=5.0,
+                                half_open_permits=1, clock=breaker_clock)
+    return breaker_clock, breaker, BreakerHistory(breaker, clock=clock)
+
+
+def _trip(breaker):
+    for _ in range(4):
+        breaker.record_failure()
+
+
+def _repair(breaker, breaker_clock):
+    breaker_clock.advance(5.0)
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state is fp.BreakerState.HEALTHY
+
+
+BAD_READINGS = [
+    (math.nan, "nan"), (math.inf, "inf"), (-math.inf, "-inf"), (None, "None"),
+    ("now", "'now'"), (2**2000, "<int of 2001 bits>"), (Decimal("sNaN"), "Decimal('sNaN')"),
+]
+
+
+@pytest.mark.parametrize("reading, shown", BAD_READINGS)
+def test_breaker_history_refuses_a_bad_clock_reading_and_records_nothing(reading, shown,
+                                                                         caplog):
+    clock = _Clock()
+    breaker_clock, breaker, history = _history(clock)
+    clock.t = 10.0
+    _trip(breaker)                                   # down from t = 10
+    clock.t = 15.0
+    _repair(breaker, breaker_clock)                  # up again from t = 15
+    clock.t = reading
+    message = f"BreakerHistory: clock must return a finite number of seconds, got {shown}"
+    with caplog.at_level(logging.ERROR, logger="fugue_ppl.breaker"):
+        _trip(breaker)                               # the breaker logs what its listener raised
+    assert breaker.state is fp.BreakerState.FAILED
+    assert message in caplog.text
+    for call in (history.report, lambda: history.report(60.0), history.downtime,
+                 lambda: history.availability, history.close):
+        with pytest.raises(TypeError) as info:
+            call()
+        assert str(info.value) == message
+    assert history.failures == 1                     # the failure it could not time is left out
+    assert repr(history) == "BreakerHistory(breaker='circuit_breaker', failures=1)"
+    assert history._on_transition in breaker.listeners   # a refused close() stays subscribed
+    clock.t = 20.0
+    r = history.report()
+    assert r == AvailabilityReport(15.0, 5.0, 1, 15.0, 5.0, 0.75, False)
+    assert history.report(timedelta(days=1)) == r
+    history.close()
+    assert breaker.listeners == ()
+
+
+@pytest.mark.parametrize("jump", [86399999913601.0, 1e14, 1.7e308])
+def test_breaker_history_refuses_a_clock_jump_longer_than_it_can_report(jump, caplog):
+    # Before, downtime() raised OverflowError from timedelta for a jump above ~8.6e13 s.
+    clock = _Clock()
+    breaker_clock, breaker, history = _history(clock)
+    _trip(breaker)                                   # down from t = 0
+    longest = timedelta(days=999_999_999)
+    clock.t = longest.total_seconds()                # the longest a history covers: exact
+    assert history.downtime() == longest
+    assert history.report() == AvailabilityReport(0.0, 86399999913600.0, 1, 0.0,
+                                                  86399999913600.0, 0.0, True)
+    slos = ServiceLevelObjectives(0.999, period=longest)
+    assert slos.evaluate(downtime=history.downtime()).budget_remaining_time == (
+        slos.error_budget - longest)
+    clock.t = jump
+    message = (f"BreakerHistory: clock returned {jump!r}, more than 999999999 days, "
+               f"0:00:00 (86399999913600 s) after the history started at 0.0; nothing was "
+               f"recorded")
+    for call in (history.report, lambda: history.report(60.0), history.downtime,
+                 lambda: history.mttr, history.close):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == message
+    with caplog.at_level(logging.ERROR, logger="fugue_ppl.breaker"):
+        _repair(breaker, breaker_clock)              # a repair it cannot time: left out
+    assert message in caplog.text
+    assert history.failures == 1
+
+
+def test_breaker_history_refuses_a_clock_jump_across_the_float_range():
+    clock = _Clock(-1.7e308)
+    _, _, history = _history(clock)
+    clock.t = 1.7e308                                # now - start overflows to inf
+    with pytest.raises(ValueError, match=r"^BreakerHistory: clock returned 1\.7e\+308, more "
+                                         r"than 999999999 days"):
+        history.report()
+    clock.t = 0.0                                    # 1.7e308 s later: refused as well
+    with pytest.raises(ValueError, match="after the history started at -1.7e"):
+        history.downtime()
+    clock.t = -1.7e308
+    assert history.report() == AvailabilityReport(0.0, 0.0, 0, math.inf, 0.0, 1.0, False)
+
+
+def test_breaker_history_clock_going_backwards_adds_no_time():
+    # The windowed report read the outage from the earlier reading, the totals did not.
+    clock = _Clock()
+    breaker_clock, breaker, history = _history(clock)
+    clock.t = 100.0
+    _trip(breaker)                                   # down from 100
+    clock.t = 150.0
+    _repair(breaker, breaker_clock)                  # up from 150
+    clock.t = 120.0
+    _trip(breaker)                                   # a reading before 150: down from 150
+    clock.t = 160.0
+    r = history.report()
+    assert r == AvailabilityReport(100.0, 60.0, 2, 50.0, 30.0, 0.625, True)
+    assert history.report(timedelta(days=1)) == r
+    assert history.report(30.0) == AvailabilityReport(0.0, 30.0, 2, 0.0, 15.0, 0.0, True)
+    clock.t = 140.0                                  # a reading before the last transition
+    assert history.report() == AvailabilityReport(100.0, 50.0, 2, 50.0, 25.0, 2 / 3, True)
 
 
 # ---------------------------------------------------------------- the trend fit

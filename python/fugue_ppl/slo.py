@@ -120,6 +120,9 @@ Source = ModelRunner | ProductionMetrics
 _US_PER_S = 1_000_000
 _ONE_US = timedelta(microseconds=1)
 _MAX_US = timedelta.max // _ONE_US        # the longest duration a timedelta holds
+# The longest whose negative a timedelta holds too (999999999 days): the budget
+# left after such a downtime is representable.
+_MAX_SPAN_US = -timedelta.min // _ONE_US
 
 
 # ---------------------------------------------------------------- argument checks
@@ -127,6 +130,17 @@ _MAX_US = timedelta.max // _ONE_US        # the longest duration a timedelta hol
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, (Real, Decimal)) and not isinstance(x, bool)
+
+
+def _float(x: Any) -> float:
+    """A number as a float, never raising: +-inf beyond the float range, NaN for a
+    signalling NaN decimal."""
+    try:
+        return float(x)
+    except OverflowError:                    # an int or a fraction beyond the float range
+        return math.inf if x > 0 else -math.inf
+    except ValueError:                       # Decimal('sNaN')
+        return math.nan
 
 
 def _exact(x: Any) -> Fraction:
@@ -219,10 +233,7 @@ def _check_clock(clock: Any, name: str) -> float:
 def _read_clock(clock: Clock, name: str) -> float:
     """The clock's reading as a finite float (TypeError naming the clock otherwise)."""
     now = clock()
-    try:
-        v = float(now) if _is_number(now) else math.nan
-    except OverflowError:                    # an int beyond the float range
-        v = math.nan
+    v = _float(now) if _is_number(now) else math.nan
     if not math.isfinite(v):
         raise TypeError(f"{name} must return a finite number of seconds, got {safe_repr(now)}")
     return v
@@ -1463,6 +1474,7 @@ def _availability(up: float, down: float, failures: int, is_down: bool) -> Avail
 
 
 _DOWN_DEFAULT = frozenset({BreakerState.FAILED, BreakerState.RECOVERY})
+_MAX_SPAN_S = _MAX_SPAN_US // _US_PER_S      # the longest a history covers, in seconds (exact)
 
 
 class BreakerHistory:
@@ -1495,6 +1507,18 @@ class BreakerHistory:
     TypeError, ValueError
         A bad breaker, clock, ``down_states`` or ``max_outages``.
 
+    Notes
+    -----
+    Every clock reading is checked: one that is not a finite number of
+    seconds raises TypeError, one more than 999999999 days after the
+    history started (a clock that jumped) raises ValueError, so every
+    figure fits the durations :class:`ServiceLevelObjectives` accepts. A
+    refused reading records nothing: a report or :meth:`close` raises, and
+    a transition it would have timed is left out (the breaker logs the
+    error; the next transition between up and down is recorded as usual).
+    A reading earlier than the latest transition's (a clock that went
+    backwards) counts as that time: no time passes.
+
     Examples
     --------
     >>> import fugue_ppl as fp
@@ -1523,7 +1547,7 @@ class BreakerHistory:
                             f"{type(breaker).__name__}")
         if clock is None:
             clock = breaker.clock if breaker.clock is not None else time.monotonic
-        _check_clock(clock, "BreakerHistory: clock")
+        now = _check_clock(clock, "BreakerHistory: clock")
         if isinstance(down_states, (str, bytes)) or not isinstance(down_states, Iterable):
             raise TypeError(f"BreakerHistory: down_states must be an iterable of BreakerState, "
                             f"got {type(down_states).__name__}")
@@ -1546,11 +1570,10 @@ class BreakerHistory:
         # [start, end or None while ongoing]
         self._outages: deque[list[Any]] = deque(maxlen=max_outages)
         self._closed_at: float | None = None
+        self._start = now                        # fixed: read by _now() without the lock
         with self._lock:
             # Subscribe, then read the state, before any transition is handled.
             breaker.add_listener(self._on_transition)
-            now = float(clock())
-            self._start = now
             self._since = now
             self._down = breaker.state in states
             self._up_total = 0.0
@@ -1568,15 +1591,27 @@ class BreakerHistory:
     def down_states(self) -> frozenset[BreakerState]:
         return self._down_states
 
+    def _now(self) -> float:
+        """The clock's reading, checked (see the class notes); nothing changes."""
+        now = _read_clock(self._clock, "BreakerHistory: clock")
+        if now - self._start > _MAX_SPAN_S:      # inf when the difference overflows
+            raise ValueError(f"BreakerHistory: clock returned {now!r}, more than "
+                             f"{timedelta(microseconds=_MAX_SPAN_US)} ({_MAX_SPAN_S} s) after "
+                             f"the history started at {self._start!r}; nothing was recorded")
+        return now
+
     def _on_transition(self, old: BreakerState, new: BreakerState) -> None:
-        now = float(self._clock())
+        if self._closed_at is not None:          # set once, never cleared
+            return
+        now = self._now()
         with self._lock:
             if self._closed_at is not None:
                 return
             down = new in self._down_states
             if down == self._down:
                 return
-            elapsed = max(0.0, now - self._since)
+            now = max(now, self._since)          # a clock that went backwards adds no time
+            elapsed = now - self._since
             if self._down:                       # repaired
                 self._down_total += elapsed
                 if self._outages and self._outages[-1][1] is None:
@@ -1586,7 +1621,7 @@ class BreakerHistory:
                 self._failures += 1
                 self._outages.append([now, None])
             self._down = down
-            self._since = max(self._since, now)
+            self._since = now
 
     def report(self, window: Duration | None = None) -> AvailabilityReport:
         """Up time, down time, failures, MTBF, MTTR and availability.
@@ -1597,13 +1632,20 @@ class BreakerHistory:
             Only the last ``window`` (clipped to when observation started);
             outages overlapping it count as failures. ``None`` (default):
             everything since the history was created.
+
+        Raises
+        ------
+        TypeError, ValueError
+            A bad ``window``, or the clock's reading is refused (see the
+            class notes).
         """
         w_us = None if window is None else _duration_us(window, "BreakerHistory.report: window")
-        now = float(self._clock())
+        now = math.nan if self._closed_at is not None else self._now()
         with self._lock:
-            if self._closed_at is not None:
+            if self._closed_at is not None:      # frozen at closing
                 now = self._closed_at
-            ongoing = max(0.0, now - self._since)
+            now = max(now, self._since)
+            ongoing = now - self._since
             if w_us is None:
                 up, down = self._up_total, self._down_total
                 if self._down:
@@ -1629,7 +1671,8 @@ class BreakerHistory:
         Pass it to :meth:`ServiceLevelObjectives.evaluate` for a time-based
         error budget.
         """
-        return timedelta(seconds=self.report(window).downtime)
+        # At most _MAX_SPAN_S by the clock check, but for the rounding of the sums.
+        return timedelta(seconds=min(self.report(window).downtime, _MAX_SPAN_S))
 
     @property
     def availability(self) -> float:
@@ -1652,8 +1695,17 @@ class BreakerHistory:
             return self._failures
 
     def close(self) -> None:
-        """Unsubscribe from the breaker (idempotent); the figures stay as they were at closing."""
-        now = float(self._clock())
+        """Unsubscribe from the breaker (idempotent); the figures stay as they were at closing.
+
+        Raises
+        ------
+        TypeError, ValueError
+            The clock's reading is refused (see the class notes): the
+            history stays open and subscribed, so ``close`` can be retried.
+        """
+        if self._closed_at is not None:
+            return
+        now = self._now()
         with self._lock:
             if self._closed_at is not None:
                 return
@@ -1667,7 +1719,10 @@ class BreakerHistory:
         self.close()
 
     def __repr__(self) -> str:
-        r = self.report()
+        try:
+            r = self.report()
+        except (TypeError, ValueError):          # the clock's reading is refused
+            return f"BreakerHistory(breaker={self._breaker.name!r}, failures={self.failures})"
         return (f"BreakerHistory(breaker={self._breaker.name!r}, failures={r.failures}, "
                 f"availability={r.availability:.6g})")
 
