@@ -1,18 +1,19 @@
 """Edges of counters, stores, clocks and the command line.
 
 Counters saturate at 2**64 - 1 instead of wrapping; an event store refuses
-more buckets than it can hold; a breaker history refuses a clock reading it
-cannot use, naming the clock and recording nothing; the trend fit takes any
-finite times; a wall clock far outside the calendar leaves report times out
-instead of failing the probes; the demo command turns every bad number into a
-usage error. What may exhaust memory or print from native code runs in a
-subprocess with a timeout (and a memory limit).
+more buckets than it can hold; a breaker history and a health checker refuse a
+clock reading they cannot use, naming the clock and recording nothing; the
+trend fit takes any finite times; a wall clock far outside the calendar leaves
+report times out instead of failing the probes; the demo command turns every
+bad number into a usage error. What may exhaust memory or print from native
+code runs in a subprocess with a timeout (and a memory limit).
 """
 
 import json
 import logging
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -395,6 +396,44 @@ def test_breaker_history_clock_going_backwards_adds_no_time():
     assert history.report(30.0) == AvailabilityReport(0.0, 30.0, 2, 0.0, 15.0, 0.0, True)
     clock.t = 140.0                                  # a reading before the last transition
     assert history.report() == AvailabilityReport(100.0, 50.0, 2, 50.0, 25.0, 2 / 3, True)
+
+
+# ---------------------------------------------------------------- the health checker's clock
+
+
+BAD_CHECKER_READINGS = [
+    (None, TypeError, "a number of seconds, got None"),
+    ("now", TypeError, "a number of seconds, got 'now'"),
+    (Decimal("1.5"), TypeError, "a number of seconds, got Decimal('1.5')"),
+    (math.nan, ValueError, "a finite number of seconds, got nan"),
+    (-math.inf, ValueError, "a finite number of seconds, got -inf"),
+    (2**2000, ValueError, "a finite number of seconds, got <int of 2001 bits>"),
+    (-10**400, ValueError, "a finite number of seconds, got <int of 1329 bits>"),
+]
+
+
+@pytest.mark.parametrize("reading, exc, message", BAD_CHECKER_READINGS)
+def test_health_checker_refuses_a_bad_clock_reading_and_changes_nothing(reading, exc, message):
+    clock = _Clock(100.0)
+    runner = fp.ModelRunner(sensor, rng=1)
+    checker = HealthChecker(runner, smoke_args=(22.0,), warmup=0, clock=clock,
+                            wall_clock=lambda: 0.0)
+    first = checker.check()
+    state = (checker.history, list(checker._snapshots), checker._seq, checker._falling)
+    clock.t = reading
+    for call in (checker.check, checker.liveness):
+        with pytest.raises(exc) as info:
+            call()
+        assert str(info.value) == f"HealthChecker: clock must return {message}"
+    assert (checker.history, list(checker._snapshots), checker._seq, checker._falling) == state
+    assert checker.last_report is first
+    assert checker.readiness().http_status == 200    # reads no clock
+    with pytest.raises(exc, match=f"^HealthChecker: clock must return {re.escape(message)}$"):
+        HealthChecker(runner, smoke_args=(22.0,), warmup=0, clock=lambda: reading)
+    clock.t = 160.0
+    assert checker.check().status is HealthStatus.HEALTHY
+    assert [t for t, _ in checker.history] == [100.0, 160.0]
+    assert checker.liveness().checks[0].observed_value == 60.0
 
 
 # ---------------------------------------------------------------- the trend fit

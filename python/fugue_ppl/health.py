@@ -290,6 +290,14 @@ def _is_real(x: object) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
+def _to_float(x: Any) -> float | None:
+    """A real number as a float; None when it is beyond the float range (a huge int)."""
+    try:
+        return float(x)
+    except OverflowError:
+        return None
+
+
 def _json_value(v: Any) -> Any:
     """A JSON-safe observed value (None for a non-finite float)."""
     if isinstance(v, float) and not math.isfinite(v):
@@ -1075,7 +1083,10 @@ class HealthChecker:
         needing them).
     clock : callable, default time.monotonic
         Seconds, for windows and the trend (a :class:`~fugue_ppl.ManualClock`
-        in tests).
+        in tests). A reading that is not a number raises TypeError, one that
+        is not finite (or beyond the float range) ValueError, both naming the
+        clock, here and in :meth:`check` and :meth:`liveness`, before
+        anything changes.
     wall_clock : callable, default time.time
         Seconds since the epoch, for the reports' times. A reading that is
         not a finite number leaves the time unknown (None, rendered null or
@@ -1444,10 +1455,16 @@ class HealthChecker:
     # ------------------------------------------------------------ clocks and snapshots
 
     def _now(self) -> float:
-        t = float(self._clock())
-        if not math.isfinite(t):
-            raise ValueError(f"HealthChecker: the clock returned {t!r}")
-        return t
+        """The clock's reading, checked before anything changes."""
+        t = self._clock()
+        if not _is_real(t):
+            raise TypeError(f"HealthChecker: clock must return a number of seconds, got "
+                            f"{safe_repr(t)}")
+        v = _to_float(t)
+        if v is None or not math.isfinite(v):
+            raise ValueError(f"HealthChecker: clock must return a finite number of seconds, got "
+                             f"{safe_repr(t)}")
+        return v
 
     def _wall(self) -> float | None:
         t = self._wall_clock()
@@ -1704,6 +1721,9 @@ class HealthChecker:
             :class:`CheckResult` or :class:`HealthStatus` (the message names
             it). A check that raises does not raise here: it is reported
             unhealthy.
+        TypeError, ValueError
+            The clock's reading is not a finite number of seconds (nothing
+            is run or recorded).
         """
         s = self._settings
         with self._check_lock:
