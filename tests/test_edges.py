@@ -4,9 +4,11 @@ Counters saturate at 2**64 - 1 instead of wrapping; an event store refuses
 more buckets than it can hold; a breaker history and a health checker refuse a
 clock reading they cannot use, naming the clock and recording nothing; the
 trend fit takes any finite times; a wall clock far outside the calendar leaves
-report times out instead of failing the probes; the demo command turns every
-bad number into a usage error. What may exhaust memory or print from native
-code runs in a subprocess with a timeout (and a memory limit).
+report times out instead of failing the probes; numbers beyond the float range
+are refused naming their parameter, or give exact (or infinite) figures; the
+demo command turns every bad number into a usage error. What may exhaust memory
+or print from native code runs in a subprocess with a timeout (and a memory
+limit).
 """
 
 import json
@@ -20,6 +22,7 @@ import textwrap
 import time
 from datetime import timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import fugue_ppl as fp
 import pytest
@@ -34,9 +37,12 @@ from fugue_ppl.health import (
 )
 from fugue_ppl.models import SENSOR_SCHEMA, sensor
 from fugue_ppl.slo import (
+    AlertRules,
     AvailabilityReport,
     BreakerHistory,
+    BurnRateAlerts,
     BurnRateRule,
+    CapacityPlanner,
     EventStore,
     ServiceLevelObjectives,
 )
@@ -588,6 +594,143 @@ def test_report_time_at_the_ends_of_the_calendar(ts, text):
     if ts is None or math.isfinite(ts):         # a check result refuses a non-finite time
         result = CheckResult.degraded("slow", time=ts)
         assert result.to_health_json().get("time") == text
+
+
+# ---------------------------------------------------------------- huge numbers: SLOs, capacity
+
+HUGE = 10**400                                  # <int of 1329 bits>
+FLOAT_RANGE = "must be within the float range (at most 1.79769e+308 in magnitude)"
+
+
+@pytest.mark.parametrize("make, exc, message", [
+    (lambda: AlertRules(max_error_rate=HUGE), ValueError,
+     "AlertRules: max_error_rate must be <= 1, got <int of 1329 bits>"),
+    (lambda: AlertRules(max_error_rate=-HUGE), ValueError,
+     "AlertRules: max_error_rate must be >= 0, got <int of 1329 bits>"),
+    (lambda: AlertRules(max_error_rate=Fraction(HUGE)), ValueError,
+     "AlertRules: max_error_rate must be <= 1, got Fraction(100000000...000000000000000, 1)"),
+    (lambda: AlertRules(max_error_rate=Decimal("sNaN")), ValueError,
+     "AlertRules: max_error_rate must be finite, got Decimal('sNaN')"),
+    (lambda: AlertRules(min_throughput=HUGE), ValueError,
+     f"AlertRules: min_throughput {FLOAT_RANGE}, got <int of 1329 bits>"),
+    (lambda: AlertRules(min_throughput=Decimal("1e400")), ValueError,
+     f"AlertRules: min_throughput {FLOAT_RANGE}, got Decimal('1E+400')"),
+    (lambda: AlertRules(max_latency_p99=HUGE), ValueError,
+     "AlertRules: max_latency_p99 must be at most 1.79769e+308 s, got <int of 1329 bits>"),
+    (lambda: AlertRules(max_latency_p99=Decimal("sNaN")), ValueError,
+     "AlertRules: max_latency_p99 must be finite, got Decimal('sNaN')"),
+    (lambda: ServiceLevelObjectives(availability_target=HUGE), ValueError,
+     "ServiceLevelObjectives: availability_target must be < 1, got <int of 1329 bits>"),
+    (lambda: ServiceLevelObjectives(error_rate_threshold=-HUGE), ValueError,
+     "ServiceLevelObjectives: error_rate_threshold must be > 0, got <int of 1329 bits>"),
+    (lambda: ServiceLevelObjectives(latency_p99=Fraction(HUGE)), ValueError,
+     "ServiceLevelObjectives: latency_p99 must be at most 1.79769e+308 s, got Fraction("),
+    (lambda: BurnRateRule("page", 3600, 300, HUGE), ValueError,
+     f"BurnRateRule: threshold {FLOAT_RANGE}, got <int of 1329 bits>"),
+    (lambda: BurnRateAlerts(EventStore(clock=fp.ManualClock()), slo=HUGE), ValueError,
+     "BurnRateAlerts: slo must be < 1, got <int of 1329 bits>"),
+    (lambda: CapacityPlanner(scale_up_threshold=HUGE), ValueError,
+     "CapacityPlanner: scale_up_threshold must be <= 1, got <int of 1329 bits>"),
+    (lambda: CapacityPlanner(target_utilisation=-HUGE), ValueError,
+     "CapacityPlanner: target_utilisation must be > 0, got <int of 1329 bits>"),
+    (lambda: CapacityPlanner().recommend(HUGE, 0.1), ValueError,
+     f"CapacityPlanner.recommend: arrival_rate {FLOAT_RANGE}, got <int of 1329 bits>"),
+    (lambda: CapacityPlanner().recommend(10.0, HUGE), ValueError,
+     f"CapacityPlanner.recommend: service_time {FLOAT_RANGE}, got <int of 1329 bits>"),
+    (lambda: CapacityPlanner().from_metrics(fp.ProductionMetrics(), arrival_rate=HUGE),
+     ValueError, f"CapacityPlanner.recommend: arrival_rate {FLOAT_RANGE}"),
+])
+def test_thresholds_and_rates_beyond_the_float_range_are_refused(make, exc, message):
+    # float() of these raised OverflowError (or ValueError for a signalling NaN).
+    with pytest.raises(exc) as info:
+        make()
+    assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: EventStore(Fraction(HUGE), clock=fp.ManualClock()),
+     "EventStore: resolution must be at most 999999999 days"),
+    (lambda: EventStore(Decimal("sNaN"), clock=fp.ManualClock()),
+     "EventStore: resolution must be finite, got Decimal('sNaN')"),
+    (lambda: EventStore(clock=fp.ManualClock()).counts(Fraction(HUGE)),
+     "EventStore: window must be at most 999999999 days"),
+    (lambda: BreakerHistory(fp.CircuitBreaker()).report(Decimal("sNaN")),
+     "BreakerHistory.report: window must be finite, got Decimal('sNaN')"),
+    (lambda: EventStore(clock=fp.ManualClock()).add(-10**5000),
+     "EventStore.add: total must be >= 0, got <int of 16610 bits>"),
+    (lambda: BreakerHistory(fp.CircuitBreaker(), max_outages=HUGE),
+     f"BreakerHistory: max_outages must be >= 1 and <= {sys.maxsize}, got <int of 1329 bits>"),
+    (lambda: CapacityPlanner(min_replicas=10**5000, max_replicas=1),
+     "CapacityPlanner: max_replicas (1) must be >= min_replicas (<int of 16610 bits>)"),
+    (lambda: BurnRateRule(10**5000, 3600, 300, 2.0),
+     "BurnRateRule: severity must be a non-empty str, got <int of 16610 bits>"),
+    (lambda: ServiceLevelObjectives(0.999, period=timedelta.max),
+     ("ServiceLevelObjectives: period must be at most 999999999 days, 0:00:00 "
+      "(86399999913600 s), got datetime.timedelta")),
+    (lambda: ServiceLevelObjectives(0.999).evaluate(downtime=86399999913601,
+                                                    elapsed=timedelta.max),
+     ("ServiceLevelObjectives.evaluate: downtime must be at most 999999999 days, 0:00:00 "
+      "(86399999913600 s), got 86399999913601")),
+    (lambda: ServiceLevelObjectives(0.999).evaluate(downtime=1, elapsed=timedelta.max),
+     "ServiceLevelObjectives.evaluate: elapsed must be at most 999999999 days, 0:00:00"),
+])
+def test_durations_and_counts_at_the_extremes_are_refused_naming_them(make, message):
+    # Each raised OverflowError, or a ValueError about int-to-str conversion, from inside.
+    with pytest.raises(ValueError) as info:
+        make()
+    assert str(info.value).startswith(message)
+
+
+def test_slo_period_and_downtime_of_999999999_days_leave_a_representable_budget():
+    # The budget left, error_budget - downtime, went below timedelta.min: OverflowError.
+    longest = timedelta(days=999_999_999)
+    slos = ServiceLevelObjectives(0.9999999999999999, period=longest)
+    r = slos.evaluate(downtime=longest)
+    assert r.budget_remaining_time == slos.error_budget - longest
+    assert not r.compliant and r.exhausted
+    r = slos.evaluate(counts=(10, 10))
+    assert r.budget_remaining_time == slos.error_budget - longest
+
+
+def test_counts_beyond_the_float_range_give_exact_or_infinite_figures():
+    # float() of these ratios raised OverflowError.
+    slos = ServiceLevelObjectives(0.999)
+    assert slos.allowed_bad_events(HUGE) == math.inf
+    r = slos.evaluate(counts=(HUGE, HUGE // 1000))
+    assert (r.allowed_bad_events, r.budget_consumed, r.compliant) == (math.inf, 1.0, True)
+    assert r["availability"].observed == 0.999
+    store = EventStore(1.0, 1e6, clock=fp.ManualClock())
+    store.add(2**1030)
+    assert store.rate(1e6) == 2**1030 / 10**6          # exact, though the count is no float
+    store.add(HUGE)
+    assert store.rate(1.0) == math.inf
+    assert store.error_ratio(1.0) == 0.0
+
+
+def test_capacity_for_a_load_beyond_the_float_range():
+    # float(rho) and replicas / current raised OverflowError; the message, a ValueError.
+    r = CapacityPlanner().recommend(1e308, 1e308, 1)
+    needed = -(-(Fraction(10**308) ** 2) // Fraction(1, 2))
+    assert (r.action, r.replicas, r.utilisation, r.factor) == ("scale_up", needed, math.inf,
+                                                               math.inf)
+    assert r.projected_utilisation == 0.5 and r.saturated
+    assert r.message == ("utilisation inf above the scale-up threshold 0.7: scale from 1 to "
+                         "<int of 2048 bits> replicas (xinf)")
+    r = CapacityPlanner().recommend(1e308, 1e308, 10**5000)
+    assert (r.action, r.replicas, r.utilisation, r.factor) == ("scale_down", needed, 0.0, 0.0)
+    assert r.projected_utilisation == 0.5
+    r = CapacityPlanner(max_replicas=HUGE).recommend(1e308, 1e308, 10**5000)
+    assert (r.action, r.replicas, r.limited_by) == ("scale_down", HUGE, "max_replicas")
+    assert r.projected_utilisation == 1e216
+    assert r.to_dict()["factor"] == 0.0
+    assert r.message == ("utilisation 0 below the scale-down threshold 0.3: scale from <int of "
+                         "16610 bits> to <int of 1329 bits> replicas (x0) (limited by "
+                         "max_replicas=<int of 1329 bits>)")
+    planner = CapacityPlanner(min_replicas=10**5000)
+    assert repr(planner).endswith("min_replicas=<int of 16610 bits>, max_replicas=None)")
+    r = planner.recommend(1.0, 1.0)
+    assert (r.replicas, r.limited_by, r.factor) == (10**5000, "min_replicas", math.inf)
+    assert r.message.endswith("(limited by min_replicas=<int of 16610 bits>)")
 
 
 # ---------------------------------------------------------------- the command line

@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 import threading
 import time
 from collections import deque
@@ -84,7 +85,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
-from numbers import Integral, Real
+from numbers import Integral, Rational, Real
 from typing import TYPE_CHECKING, Any
 
 from fugue_ppl._breaker import BreakerState, CircuitBreaker
@@ -123,6 +124,7 @@ _MAX_US = timedelta.max // _ONE_US        # the longest duration a timedelta hol
 # The longest whose negative a timedelta holds too (999999999 days): the budget
 # left after such a downtime is representable.
 _MAX_SPAN_US = -timedelta.min // _ONE_US
+_MAX_FLOAT = sys.float_info.max
 
 
 # ---------------------------------------------------------------- argument checks
@@ -143,6 +145,15 @@ def _float(x: Any) -> float:
         return math.nan
 
 
+def _is_finite(x: Any) -> bool:
+    """Whether a number is finite, whatever its size (an int of any size is)."""
+    if isinstance(x, Rational):
+        return True
+    if isinstance(x, Decimal):
+        return x.is_finite()
+    return math.isfinite(_float(x))
+
+
 def _exact(x: Any) -> Fraction:
     """A number as an exact fraction; a float as the decimal it prints as."""
     if isinstance(x, Fraction):
@@ -159,13 +170,18 @@ def _real(x: Any, name: str, *, low: float | None = None, high: float | None = N
     """A finite real number within bounds, as a float (TypeError / ValueError naming it)."""
     if not _is_number(x):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
-    v = float(x)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {x!r}")
+    if not _is_finite(x):
+        raise ValueError(f"{name} must be finite, got {safe_repr(x)}")
+    v = _float(x)                            # +-inf: a finite number beyond the float range
     if low is not None and (v < low or (low_open and v == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {x!r}")
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, got "
+                         f"{safe_repr(x)}")
     if high is not None and (v > high or (high_open and v == high)):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high:g}, got {x!r}")
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high:g}, got "
+                         f"{safe_repr(x)}")
+    if math.isinf(v):
+        raise ValueError(f"{name} must be within the float range (at most {_MAX_FLOAT:g} in "
+                         f"magnitude), got {safe_repr(x)}")
     return v
 
 
@@ -181,17 +197,17 @@ def _count(x: Any, name: str) -> int:
         raise TypeError(f"{name} must be an int, got {type(x).__name__}")
     n = operator.index(x)
     if n < 0:
-        raise ValueError(f"{name} must be >= 0, got {n}")
+        raise ValueError(f"{name} must be >= 0, got {safe_repr(n)}")
     return n
 
 
-def _duration_us(x: Any, name: str, *, allow_zero: bool = False) -> int:
-    """A duration (timedelta or seconds) as whole microseconds, > 0 (or >= 0)."""
+def _duration_us(x: Any, name: str, *, allow_zero: bool = False, max_us: int = _MAX_US) -> int:
+    """A duration (timedelta or seconds) as whole microseconds, > 0 (or >= 0), <= max_us."""
     if isinstance(x, timedelta):
         us = x // _ONE_US
     elif _is_number(x):
-        # an int is exact at any size (float() of a huge one would overflow)
-        if not isinstance(x, Integral) and not math.isfinite(float(x)):
+        # exact at any size (float() of a huge one would overflow)
+        if not _is_finite(x):
             raise ValueError(f"{name} must be finite, got {safe_repr(x)}")
         us = round(_exact(x) * _US_PER_S)
     else:
@@ -200,9 +216,9 @@ def _duration_us(x: Any, name: str, *, allow_zero: bool = False) -> int:
     if us < 0 or (us == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else 'positive'} "
                          f"(at least 1 microsecond), got {safe_repr(x)}")
-    if us > _MAX_US:
-        raise ValueError(f"{name} must be at most {timedelta.max} ({_MAX_US // _US_PER_S} s), "
-                         f"got {safe_repr(x)}")
+    if us > max_us:
+        raise ValueError(f"{name} must be at most {timedelta(microseconds=max_us)} "
+                         f"({max_us // _US_PER_S} s), got {safe_repr(x)}")
     return us
 
 
@@ -211,14 +227,17 @@ def _seconds(x: Any, name: str, *, allow_zero: bool = False) -> float:
     if isinstance(x, timedelta):
         v = x.total_seconds()
     elif _is_number(x):
-        v = float(x)
-        if not math.isfinite(v):
-            raise ValueError(f"{name} must be finite, got {x!r}")
+        if not _is_finite(x):
+            raise ValueError(f"{name} must be finite, got {safe_repr(x)}")
+        v = _float(x)
     else:
         raise TypeError(f"{name} must be a timedelta or a number of seconds, got "
                         f"{type(x).__name__}")
     if v < 0 or (v == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else 'positive'}, got {x!r}")
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else 'positive'}, got "
+                         f"{safe_repr(x)}")
+    if math.isinf(v):
+        raise ValueError(f"{name} must be at most {_MAX_FLOAT:g} s, got {safe_repr(x)}")
     return v
 
 
@@ -391,7 +410,8 @@ class AlertRules:
                  min_requests: int = 1, count_rejected: bool = True,
                  severities: Mapping[str, str] | None = None) -> None:
         if max_error_rate is not None:
-            _real(max_error_rate, "AlertRules: max_error_rate", low=0.0, high=1.0)
+            max_error_rate = _real(max_error_rate, "AlertRules: max_error_rate", low=0.0,
+                                   high=1.0)
         p99 = None
         if max_latency_p99 is not None:
             p99 = _seconds(max_latency_p99, "AlertRules: max_latency_p99")
@@ -414,13 +434,13 @@ class AlertRules:
                                 f"{type(severities).__name__}")
             for k, v in severities.items():
                 if k not in sev:
-                    raise ValueError(f"AlertRules: severities has an unknown kind {k!r} "
-                                     f"(known: {', '.join(_ALERT_KINDS)})")
+                    raise ValueError(f"AlertRules: severities has an unknown kind "
+                                     f"{safe_repr(k)} (known: {', '.join(_ALERT_KINDS)})")
                 if not isinstance(v, str) or not v.strip():
                     raise ValueError(f"AlertRules: severities[{k!r}] must be a non-empty str, "
-                                     f"got {v!r}")
+                                     f"got {safe_repr(v)}")
                 sev[k] = v
-        self.max_error_rate = None if max_error_rate is None else float(max_error_rate)
+        self.max_error_rate = max_error_rate
         self.max_latency_p99 = p99
         self.min_throughput = min_throughput
         self.monitor_alarms = allowed
@@ -486,7 +506,8 @@ class AlertRules:
     def __repr__(self) -> str:
         return (f"AlertRules(max_error_rate={self.max_error_rate!r}, "
                 f"max_latency_p99={self.max_latency_p99!r}, "
-                f"min_throughput={self.min_throughput!r}, monitor_alarms={self.monitor_alarms!r})")
+                f"min_throughput={self.min_throughput!r}, "
+                f"monitor_alarms={safe_repr(self.monitor_alarms)})")
 
 
 # ---------------------------------------------------------------- event store
@@ -844,7 +865,11 @@ class EventStore:
         low.
         """
         k = self.window_buckets(window)
-        return self._counts_many((k,))[k][0] / (k * self._res)
+        total = self._counts_many((k,))[k][0]
+        try:
+            return total / (k * self._res)
+        except OverflowError:                    # more events than a float holds: exactly
+            return _float(Fraction(total * _US_PER_S, k * self._res_us))
 
     def __repr__(self) -> str:
         return (f"EventStore(resolution={self.resolution}, retention={self.retention}, "
@@ -888,7 +913,7 @@ class BurnRateRule:
     def __post_init__(self) -> None:
         if not isinstance(self.severity, str) or not self.severity.strip():
             raise ValueError(f"BurnRateRule: severity must be a non-empty str, got "
-                             f"{self.severity!r}")
+                             f"{safe_repr(self.severity)}")
         long_us = _duration_us(self.long_window, "BurnRateRule: long_window")
         short_us = _duration_us(self.short_window, "BurnRateRule: short_window")
         if short_us >= long_us:
@@ -1199,7 +1224,8 @@ class ServiceLevelObjectives:
     error_rate_threshold : float, optional
         The error rate must be at most this, strictly between 0 and 1.
     period : timedelta or float, default 30 days
-        The SLO period (seconds when a number).
+        The SLO period (seconds when a number), at most 999999999 days (so
+        the budget left, down to ``-period``, is a timedelta).
 
     Raises
     ------
@@ -1259,7 +1285,8 @@ class ServiceLevelObjectives:
         err = None
         if error_rate_threshold is not None:
             err = _open_unit(error_rate_threshold, "ServiceLevelObjectives: error_rate_threshold")
-        period_us = _duration_us(period, "ServiceLevelObjectives: period")
+        period_us = _duration_us(period, "ServiceLevelObjectives: period",
+                                 max_us=_MAX_SPAN_US)
         self._target = target
         self._p99 = p99
         self._err = err
@@ -1291,7 +1318,7 @@ class ServiceLevelObjectives:
 
     def allowed_bad_events(self, total: int) -> float:
         """How many of ``total`` requests may fail: ``(1 - availability_target) * total``."""
-        return float((1 - self._target) * _count(total, "allowed_bad_events: total"))
+        return _float((1 - self._target) * _count(total, "allowed_bad_events: total"))
 
     def evaluate(self, source: Source | EventStore | None = None, *,
                  counts: tuple[int, int] | None = None,
@@ -1315,7 +1342,8 @@ class ServiceLevelObjectives:
             ``1 - downtime / elapsed``.
         elapsed : timedelta or float, optional
             How much of the period the downtime was measured over (default:
-            the whole period); at least ``downtime``.
+            the whole period); at least ``downtime``. Both are at most
+            999999999 days.
         count_rejected : bool, default True
             Whether calls a runner's breaker rejected count as bad requests.
 
@@ -1370,9 +1398,9 @@ class ServiceLevelObjectives:
         down_us = None
         if downtime is not None:
             down_us = _duration_us(downtime, "ServiceLevelObjectives.evaluate: downtime",
-                                   allow_zero=True)
+                                   allow_zero=True, max_us=_MAX_SPAN_US)
             el_us = self._period_us if elapsed is None else _duration_us(
-                elapsed, "ServiceLevelObjectives.evaluate: elapsed")
+                elapsed, "ServiceLevelObjectives.evaluate: elapsed", max_us=_MAX_SPAN_US)
             if down_us > el_us:
                 raise ValueError(f"ServiceLevelObjectives.evaluate: downtime "
                                  f"({timedelta(microseconds=down_us)}) must not exceed elapsed "
@@ -1401,7 +1429,7 @@ class ServiceLevelObjectives:
                 avail_obs, avail_ok, consumed = None, True, Fraction(0)
             remaining_time = timedelta(microseconds=round(self._budget_exact * (1 - consumed)))
         if total is not None:
-            allowed = float((1 - target) * total)
+            allowed = _float((1 - target) * total)          # inf beyond the float range
         objectives = [ObjectiveStatus("availability", float(target), avail_obs, avail_ok, ">=")]
         if self._p99 is not None:
             objectives.append(ObjectiveStatus("latency_p99", self._p99, p99,
@@ -1561,8 +1589,9 @@ class BreakerHistory:
         if BreakerState.HEALTHY in states:
             raise ValueError("BreakerHistory: down_states must not contain HEALTHY")
         max_outages = _count(max_outages, "BreakerHistory: max_outages")
-        if max_outages < 1:
-            raise ValueError(f"BreakerHistory: max_outages must be >= 1, got {max_outages}")
+        if not 1 <= max_outages <= sys.maxsize:
+            raise ValueError(f"BreakerHistory: max_outages must be >= 1 and <= {sys.maxsize}, "
+                             f"got {safe_repr(max_outages)}")
         self._breaker = breaker
         self._clock = clock
         self._down_states = states
@@ -1768,7 +1797,14 @@ class CapacityRecommendation:
     @property
     def projected_utilisation(self) -> float:
         """The utilisation with the recommended replicas."""
-        return self.arrival_rate * self.service_time / self.replicas
+        lam, s, c = self.arrival_rate, self.service_time, self.replicas
+        try:
+            u = lam * s / c
+        except OverflowError:                    # more replicas than a float holds
+            u = math.inf
+        if math.isinf(u) and math.isfinite(lam) and math.isfinite(s):
+            u = _float(_exact(lam) * _exact(s) / c)  # beyond the float range on the way: exactly
+        return u
 
     @property
     def saturated(self) -> bool:
@@ -1838,8 +1874,8 @@ class CapacityPlanner:
         if max_replicas is not None:
             hi = _count(max_replicas, "CapacityPlanner: max_replicas")
             if hi < lo:
-                raise ValueError(f"CapacityPlanner: max_replicas ({hi}) must be >= min_replicas "
-                                 f"({lo})")
+                raise ValueError(f"CapacityPlanner: max_replicas ({safe_repr(hi)}) must be >= "
+                                 f"min_replicas ({safe_repr(lo)})")
         self.scale_up_threshold = up
         self.scale_down_threshold = down
         self.target_utilisation = target
@@ -1896,15 +1932,17 @@ class CapacityPlanner:
         if final < self.min_replicas:
             final, limited = self.min_replicas, "min_replicas"
         action = "scale_up" if final > c else "scale_down" if final < c else "no_action"
-        msg = f"utilisation {float(rho):.3g} {why}: "
+        # inf beyond the float range (a load of more than ~1e308 replicas)
+        utilisation, factor = _float(rho), _float(Fraction(final, c))
+        msg = f"utilisation {utilisation:.3g} {why}: "
         if action == "no_action":
-            msg += f"keep {c} replica{'s' if c != 1 else ''}"
+            msg += f"keep {safe_repr(c)} replica{'s' if c != 1 else ''}"
         else:
-            msg += f"scale from {c} to {final} replicas (x{final / c:.3g})"
+            msg += f"scale from {safe_repr(c)} to {safe_repr(final)} replicas (x{factor:.3g})"
         if limited is not None:
             bound = self.max_replicas if limited == "max_replicas" else self.min_replicas
-            msg += f" (limited by {limited}={bound})"
-        return CapacityRecommendation(action, float(rho), final, c, final / c, lam, s, msg,
+            msg += f" (limited by {limited}={safe_repr(bound)})"
+        return CapacityRecommendation(action, utilisation, final, c, factor, lam, s, msg,
                                       limited)
 
     def from_metrics(self, source: Source, replicas: int = 1, *,
@@ -1940,4 +1978,5 @@ class CapacityPlanner:
         return (f"CapacityPlanner(scale_up_threshold={self.scale_up_threshold:g}, "
                 f"scale_down_threshold={self.scale_down_threshold:g}, "
                 f"target_utilisation={self.target_utilisation:g}, "
-                f"min_replicas={self.min_replicas}, max_replicas={self.max_replicas})")
+                f"min_replicas={safe_repr(self.min_replicas)}, "
+                f"max_replicas={safe_repr(self.max_replicas)})")
