@@ -25,13 +25,15 @@ from decimal import Decimal
 from fractions import Fraction
 
 import fugue_ppl as fp
+import numpy as np
 import pytest
 from fugue_ppl import cli
-from fugue_ppl.errors import ValidationError
+from fugue_ppl.errors import ConfigError, ValidationError
 from fugue_ppl.health import (
     CheckResult,
     HealthChecker,
     HealthReport,
+    HealthSettings,
     HealthStatus,
     estimate_trend,
 )
@@ -731,6 +733,113 @@ def test_capacity_for_a_load_beyond_the_float_range():
     r = planner.recommend(1.0, 1.0)
     assert (r.replicas, r.limited_by, r.factor) == (10**5000, "min_replicas", math.inf)
     assert r.message.endswith("(limited by min_replicas=<int of 16610 bits>)")
+
+
+# ---------------------------------------------------------------- huge numbers: health checks
+
+
+@pytest.mark.parametrize("make, exc, message", [
+    (lambda: HealthSettings(error_rate_degraded=HUGE), ConfigError,
+     "error_rate_degraded=<int of 1329 bits> is beyond the float range"),
+    (lambda: HealthSettings(timeout=-HUGE), ConfigError,
+     "timeout=<int of 1329 bits> is beyond the float range"),
+    (lambda: HealthSettings(window=Fraction(HUGE)), ConfigError,
+     "window=Fraction(100000000...000000000000000, 1) is beyond the float range"),
+    (lambda: HealthSettings(weights={"pool": HUGE}), ConfigError,
+     "weights['pool']=<int of 1329 bits> must be finite and >= 0"),
+    (lambda: HealthSettings(history_size=HUGE), ConfigError,
+     "history_size=<int of 1329 bits> must be at most 9223372036854775807"),
+    (lambda: HealthSettings(min_calls=-10**5000), ConfigError,
+     "min_calls=<int of 16610 bits> must be >= 1"),
+    (lambda: HealthChecker(fp.ModelRunner(sensor), smoke_seed=-10**5000), ValueError,
+     "HealthChecker: smoke_seed must be >= 0, got <int of 16610 bits>"),
+    (lambda: HealthChecker(fp.ModelRunner(sensor), smoke_args=(22.0,)).register(
+        "x", lambda: HealthStatus.HEALTHY, weight=HUGE), ValueError,
+     "register: check 'x': weight must be finite and >= 0, got <int of 1329 bits>"),
+    (lambda: HealthChecker(fp.ModelRunner(sensor), smoke_args=(22.0,)).warm_up(-10**5000),
+     ValueError, "warm_up: n must be >= 0, got <int of 16610 bits>"),
+    (lambda: CheckResult.healthy(time=HUGE), ValueError,
+     ("CheckResult: time must be a finite float, got <int of 1329 bits> (beyond the float "
+      "range)")),
+    (lambda: CheckResult.healthy(weight=-HUGE), ValueError,
+     "CheckResult: weight must be a finite float, got <int of 1329 bits>"),
+    (lambda: HealthReport(HealthStatus.HEALTHY, "1.0", "ok"), TypeError,
+     "HealthReport: score must be a number, got str"),
+    (lambda: HealthReport(HealthStatus.HEALTHY, 1.0, "ok", timestamp="now"), TypeError,
+     "HealthReport: timestamp must be a number or None, got str"),
+    (lambda: HealthSettings().status_for("0.99"), TypeError,
+     "status_for: score must be a number, got str"),
+    (lambda: estimate_trend([0, HUGE], [1.0, 0.5]), ValueError,
+     "estimate_trend: times must be finite, got <int of 1329 bits> (beyond the float range)"),
+    (lambda: estimate_trend([0, 1], [1.0, -HUGE]), ValueError,
+     "estimate_trend: scores must be finite, got <int of 1329 bits>"),
+    (lambda: estimate_trend([0, "later"], [1.0, 0.5]), TypeError,
+     "estimate_trend: times must be numbers, got 'later'"),
+    (lambda: estimate_trend([0, 1], [1.0, [0.5]]), TypeError,
+     "estimate_trend: scores must be numbers, got [0.5]"),
+    (lambda: estimate_trend([0, 1], [1.0, 0.5], HUGE), ValueError,
+     "estimate_trend: horizon must be a finite number >= 0, got <int of 1329 bits>"),
+])
+def test_health_numbers_beyond_the_float_range_are_refused_naming_them(make, exc, message):
+    # float() / math.isfinite() of these raised OverflowError (or numpy's ValueError, or a
+    # ValueError about int-to-str conversion, or a TypeError from a comparison).
+    with pytest.raises(exc) as info:
+        make()
+    assert str(info.value).startswith(message)
+
+
+def test_health_reports_keep_any_real_number_as_a_float():
+    # Fractions and numpy scalars reached json.dumps (TypeError); a huge int, math.isfinite.
+    report = HealthReport(HealthStatus.DEGRADED, Fraction(3, 4), "degraded",
+                          timestamp=np.float32(0.0))
+    assert (report.score, report.timestamp) == (0.75, 0.0)
+    assert json.loads(report.to_json())["score"] == 0.75
+    assert report.time == "1970-01-01T00:00:00.000Z"
+    report = HealthReport(HealthStatus.DEGRADED, np.int64(1), "degraded", timestamp=HUGE)
+    assert (report.score, report.timestamp, report.time) == (1.0, math.inf, None)
+    assert json.loads(report.to_json())["time"] is None
+
+
+def test_health_weights_summing_beyond_the_float_range_and_huge_observed_values():
+    # math.fsum of the weights raised OverflowError; json.dumps of the int, a ValueError.
+    runner = fp.ModelRunner(sensor, rng=1)
+    checker = HealthChecker(runner, smoke_args=(22.0,), warmup=0, clock=fp.ManualClock(),
+                            wall_clock=lambda: 0.0, weights={"pool": 1e308, "breaker": 1e308})
+    checker.register("queue", lambda: CheckResult.degraded("full", observed_value=10**5000),
+                     weight=1.7e308)
+    weights = checker.weights
+    assert weights["pool"] == weights["breaker"] == pytest.approx(1 / 3.7)
+    assert weights["queue"] == pytest.approx(1.7 / 3.7)
+    assert math.fsum(weights.values()) == pytest.approx(1.0)
+    report = checker.check()
+    assert report.score == pytest.approx(1 - 0.5 * 1.7 / 3.7)
+    assert report.check("queue").weight == weights["queue"]
+    doc = json.loads(report.to_json())
+    assert doc["checks"]["queue:status"] == [
+        {"componentType": "component", "status": "warn", "time": "1970-01-01T00:00:00.000Z",
+         "output": "full"}]
+
+
+@pytest.mark.parametrize("metrics", [None, False], ids=["metrics", "no metrics"])
+@pytest.mark.parametrize("settings", [
+    {"timeout": 1e308}, {"timeout": 1e308, "latency_unhealthy_fraction": 10.0},
+    {"timeout": 5e-324}, {"timeout": 1e-300, "latency_fraction": 1e-300},
+], ids=["1e308", "1e309 limit", "5e-324", "1e-600 limit"])
+def test_health_checker_latency_limits_at_the_ends_of_the_float_range(settings, metrics):
+    # The latency grid raised OverflowError (an infinite bound), ZeroDivisionError (a zero
+    # lower bound without metrics) or numpy's ValueError (a negative number of points).
+    runner = fp.ModelRunner(sensor, rng=1, metrics=metrics)
+    checker = HealthChecker(runner, smoke_args=(22.0,), warmup=0, clock=fp.ManualClock(),
+                            **settings)
+    assert all(math.isfinite(b) for b in checker._grid)
+    for _ in range(20):
+        runner.infer(22.0)
+    report = checker.check()
+    json.loads(report.to_json())
+    huge = settings["timeout"] > 1.0
+    assert report.status is (HealthStatus.HEALTHY if huge else HealthStatus.UNHEALTHY)
+    smoke = report.check("model_execution")
+    assert smoke.status is (HealthStatus.HEALTHY if huge else HealthStatus.UNHEALTHY)
 
 
 # ---------------------------------------------------------------- the command line

@@ -126,6 +126,7 @@ import logging
 import math
 import numbers
 import operator
+import sys
 import threading
 import time
 from collections import deque
@@ -264,10 +265,11 @@ def _rfc3339(ts: float | None) -> str | None:
 
     None when ``ts`` is None, not finite, or outside the years 1 to 9999.
     """
-    if ts is None or not math.isfinite(ts):
+    t = _to_float(ts) if _is_real(ts) else None
+    if t is None or not math.isfinite(t):
         return None
     try:
-        dt = datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc)
+        dt = datetime.datetime.fromtimestamp(t, tz=datetime.timezone.utc)
     except (OverflowError, OSError, ValueError):
         return None
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -298,10 +300,24 @@ def _to_float(x: Any) -> float | None:
         return None
 
 
+def _saturated(x: Any) -> float:
+    """A real number as a float, +-inf beyond the float range."""
+    f = _to_float(x)
+    if f is None:
+        return math.inf if x > 0 else -math.inf
+    return f
+
+
 def _json_value(v: Any) -> Any:
-    """A JSON-safe observed value (None for a non-finite float)."""
+    """A JSON-safe observed value (None for a non-finite float, or an int with more
+    digits than Python writes)."""
     if isinstance(v, float) and not math.isfinite(v):
         return None
+    if isinstance(v, int) and v.bit_length() > 1024:     # beyond the float range
+        try:
+            str(v)
+        except ValueError:
+            return None
     return v
 
 
@@ -398,9 +414,13 @@ class CheckResult:
             if not _is_real(x):
                 raise TypeError(f"CheckResult: {name} must be a number or None, got "
                                 f"{type(x).__name__}")
-            if not math.isfinite(x):
+            f = _to_float(x)
+            if f is None:
+                raise ValueError(f"CheckResult: {name} must be a finite float, got "
+                                 f"{safe_repr(x)} (beyond the float range)")
+            if not math.isfinite(f):
                 raise ValueError(f"CheckResult: {name} must be finite, got {x!r}")
-            object.__setattr__(self, name, float(x))
+            object.__setattr__(self, name, f)
 
     @classmethod
     def healthy(cls, output: str = "", **fields: Any) -> CheckResult:
@@ -509,10 +529,13 @@ def estimate_trend(times: Iterable[float], scores: Iterable[float],
 
     Raises
     ------
+    TypeError
+        A time or score is not a number.
     ValueError
-        No points, lengths differ, a value is not finite, ``horizon`` is
-        negative, or the derivatives do not fit in a float (distinct times
-        too close together for the change in the scores).
+        No points, lengths differ, a value is not finite (or beyond the
+        float range), ``horizon`` is negative, or the derivatives do not fit
+        in a float (distinct times too close together for the change in the
+        scores).
 
     Notes
     -----
@@ -526,8 +549,8 @@ def estimate_trend(times: Iterable[float], scores: Iterable[float],
     >>> round(t.slope, 12), abs(round(t.curvature, 12)), round(t.forecast, 12)
     (-0.01, 0.0, 0.6)
     """
-    t = np.asarray(list(times), dtype=float)
-    h = np.asarray(list(scores), dtype=float)
+    t = _float_array(times, "times")
+    h = _float_array(scores, "scores")
     if t.ndim != 1 or h.ndim != 1 or t.size != h.size:
         raise ValueError(f"estimate_trend: times and scores must be two sequences of the same "
                          f"length, got {t.size} and {h.size}")
@@ -535,15 +558,34 @@ def estimate_trend(times: Iterable[float], scores: Iterable[float],
         raise ValueError("estimate_trend: no points")
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(h))):
         raise ValueError("estimate_trend: times and scores must be finite")
-    if not _is_real(horizon) or not (math.isfinite(horizon) and horizon >= 0):
+    k = _to_float(horizon) if _is_real(horizon) else None
+    if k is None or not (math.isfinite(k) and k >= 0):
         raise ValueError(f"estimate_trend: horizon must be a finite number >= 0, got "
                          f"{safe_repr(horizon)}")
     slope, curvature = _fit_derivatives(t, h)
-    k = float(horizon)
     # H + k (dH/dt + k d2H/dt2 / 2): overflows to +-inf, never to NaN
     forecast = float(h[-1]) + k * (slope + 0.5 * k * curvature)
     forecast = min(1.0, max(0.0, forecast))
     return Trend(slope, curvature, forecast, k, int(t.size))
+
+
+def _float_array(values: Iterable[Any], name: str) -> np.ndarray:
+    """``values`` as a float array (TypeError / ValueError naming them when they are not)."""
+    items = list(values)
+    try:
+        return np.asarray(items, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    for x in items:                           # which one, and why
+        try:
+            float(x)
+        except OverflowError:
+            raise ValueError(f"estimate_trend: {name} must be finite, got {safe_repr(x)} "
+                             f"(beyond the float range)") from None
+        except (TypeError, ValueError):
+            raise TypeError(f"estimate_trend: {name} must be numbers, got "
+                            f"{safe_repr(x)}") from None
+    raise TypeError(f"estimate_trend: {name} must be a sequence of numbers")
 
 
 def _fit_derivatives(t: np.ndarray, h: np.ndarray) -> tuple[float, float]:
@@ -619,6 +661,14 @@ class HealthReport:
     service_id, version, description : str or None
         health+json ``serviceId``, ``version`` and ``description``.
 
+    Raises
+    ------
+    TypeError
+        ``score`` or ``timestamp`` is not a number (both are kept as floats,
+        +-inf beyond the float range).
+    ValueError
+        ``status`` or ``kind`` names nothing known.
+
     Examples
     --------
     >>> r = HealthReport(HealthStatus.DEGRADED, 0.75, "degraded", timestamp=0.0)
@@ -646,6 +696,15 @@ class HealthReport:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", HealthStatus.parse(self.status))
+        if not _is_real(self.score):
+            raise TypeError(f"HealthReport: score must be a number, got "
+                            f"{type(self.score).__name__}")
+        object.__setattr__(self, "score", _saturated(self.score))
+        if self.timestamp is not None:
+            if not _is_real(self.timestamp):
+                raise TypeError(f"HealthReport: timestamp must be a number or None, got "
+                                f"{type(self.timestamp).__name__}")
+            object.__setattr__(self, "timestamp", _saturated(self.timestamp))
         object.__setattr__(self, "checks", tuple(self.checks))
         object.__setattr__(self, "notes", tuple(self.notes))
         if self.kind not in ("health", "liveness", "readiness"):
@@ -782,7 +841,7 @@ class HealthSettings:
     forecast_horizon : float, default 60.0
         ``k``: seconds ahead of the forecast.
     history_size : int, default 256
-        Scores kept (>= ``trend_window``).
+        Scores kept (>= ``trend_window``, at most ``sys.maxsize``).
 
     Raises
     ------
@@ -829,18 +888,28 @@ class HealthSettings:
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str]] = []
+        huge: set[str] = set()          # settings beyond the float range: one problem each
         s = object.__setattr__
+
+        def real(name: str, v: Any) -> float:
+            f = _to_float(v)
+            if f is None:
+                problems.append((name, f"{name}={safe_repr(v)} is beyond the float range"))
+                huge.add(name)
+                return math.nan
+            return f
+
         # types first (TypeError at once), then values (every problem in one ConfigError)
         if self.timeout is not None:
             if not _is_real(self.timeout):
                 raise TypeError(f"timeout must be a number of seconds or None, got "
                                 f"{type(self.timeout).__name__}")
-            s(self, "timeout", float(self.timeout))
+            s(self, "timeout", real("timeout", self.timeout))
         for name in self._FLOATS:
             v = getattr(self, name)
             if not _is_real(v):
                 raise TypeError(f"{name} must be a number, got {type(v).__name__}")
-            s(self, name, float(v))
+            s(self, name, real(name, v))
         for name in self._INTS:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral):
@@ -864,14 +933,15 @@ class HealthSettings:
                            f"in register()){hint}")
                 problems.append(("weights", message))
                 continue
-            w = float(w)
-            if not (math.isfinite(w) and w >= 0):
-                problems.append(("weights", f"weights[{k!r}]={w!r} must be finite and >= 0"))
-            weights[k] = w
+            f = _to_float(w)
+            if f is None or not (math.isfinite(f) and f >= 0):
+                shown = safe_repr(w) if f is None else repr(f)
+                problems.append(("weights", f"weights[{k!r}]={shown} must be finite and >= 0"))
+            weights[k] = math.nan if f is None else f
         s(self, "weights", MappingProxyType(weights))
 
         def need(ok: bool, key: str, message: str) -> None:
-            if not ok:
+            if not ok and key not in huge:
                 problems.append((key, message))
 
         if self.timeout is not None:
@@ -899,21 +969,25 @@ class HealthSettings:
         need(not both or self.latency_fraction < self.latency_unhealthy_fraction,
              "latency_fraction", f"latency_fraction={self.latency_fraction!r} must be below "
              f"latency_unhealthy_fraction={self.latency_unhealthy_fraction!r}")
-        need(self.min_calls >= 1, "min_calls", f"min_calls={self.min_calls!r} must be >= 1")
+        need(self.min_calls >= 1, "min_calls",
+             f"min_calls={safe_repr(self.min_calls)} must be >= 1")
         need(math.isfinite(self.window) and self.window > 0, "window",
              f"window={self.window!r} must be a finite number of seconds > 0")
-        need(self.warmup >= 0, "warmup", f"warmup={self.warmup!r} must be >= 0")
+        need(self.warmup >= 0, "warmup", f"warmup={safe_repr(self.warmup)} must be >= 0")
         need(self.trend_window >= 2, "trend_window",
-             f"trend_window={self.trend_window!r} must be >= 2")
+             f"trend_window={safe_repr(self.trend_window)} must be >= 2")
         need(math.isfinite(self.trend_delta) and self.trend_delta >= 0, "trend_delta",
              f"trend_delta={self.trend_delta!r} must be finite and >= 0")
         need(self.trend_consecutive >= 1, "trend_consecutive",
-             f"trend_consecutive={self.trend_consecutive!r} must be >= 1")
+             f"trend_consecutive={safe_repr(self.trend_consecutive)} must be >= 1")
         need(math.isfinite(self.forecast_horizon) and self.forecast_horizon >= 0,
              "forecast_horizon", f"forecast_horizon={self.forecast_horizon!r} must be a finite "
              f"number of seconds >= 0")
         need(self.history_size >= self.trend_window, "history_size",
-             f"history_size={self.history_size!r} must be >= trend_window={self.trend_window!r}")
+             f"history_size={safe_repr(self.history_size)} must be >= "
+             f"trend_window={safe_repr(self.trend_window)}")
+        need(self.history_size <= sys.maxsize, "history_size",
+             f"history_size={safe_repr(self.history_size)} must be at most {sys.maxsize}")
         if problems:
             key, first = problems[0]
             message = first if len(problems) == 1 else (
@@ -969,7 +1043,14 @@ class HealthSettings:
         Returns
         -------
         HealthStatus
+
+        Raises
+        ------
+        TypeError
+            ``score`` is not a number.
         """
+        if not _is_real(score):
+            raise TypeError(f"status_for: score must be a number, got {type(score).__name__}")
         if score >= self.healthy_threshold:
             return HealthStatus.HEALTHY
         if score >= self.degraded_threshold:
@@ -1192,7 +1273,8 @@ class HealthChecker:
             raise TypeError(f"HealthChecker: smoke_seed must be an int, got "
                             f"{type(smoke_seed).__name__}")
         if smoke_seed < 0:
-            raise ValueError(f"HealthChecker: smoke_seed must be >= 0, got {smoke_seed!r}")
+            raise ValueError(f"HealthChecker: smoke_seed must be >= 0, got "
+                             f"{safe_repr(smoke_seed)}")
         self._runner = runner
         self._settings = settings
         self._clock = clock
@@ -1201,8 +1283,10 @@ class HealthChecker:
         self._smoke_seed = int(smoke_seed)
         self._smoke_args, self._smoke_kwargs = self._smoke_inputs(smoke_args, smoke_kwargs)
         self._timeout = self._resolve_timeout()
-        self._limit = settings.latency_fraction * self._timeout
-        self._unhealthy_limit = settings.latency_unhealthy_fraction * self._timeout
+        # (a product beyond the float range is the largest float: no latency is above it)
+        self._limit = min(settings.latency_fraction * self._timeout, sys.float_info.max)
+        self._unhealthy_limit = min(settings.latency_unhealthy_fraction * self._timeout,
+                                    sys.float_info.max)
         name = runner.config.model.name
         self._model_name = name
         self._service_id = service_id if service_id is not None else name
@@ -1269,13 +1353,20 @@ class HealthChecker:
         # limit / 2**20 (not below the histogram's lowest value) to 16x the
         # unhealthy limit, and both limits exactly (the decisions are read
         # there, so they are as exact as the histogram). Each check reads the
-        # counts at these bounds once.
-        lo, hi = self._limit / 2.0**20, self._unhealthy_limit * 16.0
+        # counts at these bounds once. (Limits at the ends of the float range
+        # leave a short grid, or the limits alone.)
+        lo = self._limit / 2.0**20
+        hi = min(self._unhealthy_limit * 16.0, sys.float_info.max)
         if self._metrics is not None:
             lo = max(lo, self._metrics.latency.lowest)
-        n = math.ceil(math.log2(hi / lo) * 4) + 1
-        bounds = {float(x) for x in np.geomspace(lo, hi, n)}
-        bounds.update((self._limit, self._unhealthy_limit))
+        bounds = {self._limit, self._unhealthy_limit}
+        if 0.0 < lo < hi:
+            ratio = hi / lo
+            octaves = math.log2(ratio) if ratio < math.inf else math.log2(hi) - math.log2(lo)
+            n = math.ceil(octaves * 4) + 1
+            with np.errstate(over="ignore"):     # numpy's power on the way to the float max
+                grid = np.geomspace(lo, hi, n)
+            bounds.update(float(x) for x in grid if math.isfinite(x))
         grid = tuple(sorted(bounds))
         return grid, grid.index(self._limit), grid.index(self._unhealthy_limit)
 
@@ -1414,10 +1505,11 @@ class HealthChecker:
         if not _is_real(weight):
             raise TypeError(f"register: check {name!r}: weight must be a number, got "
                             f"{type(weight).__name__}")
-        weight = float(weight)
-        if not (math.isfinite(weight) and weight >= 0):
+        w = _to_float(weight)
+        if w is None or not (math.isfinite(w) and w >= 0):
             raise ValueError(f"register: check {name!r}: weight must be finite and >= 0, got "
-                             f"{weight!r}")
+                             f"{safe_repr(weight) if w is None else repr(w)}")
+        weight = w
         for label, v in (("component", component), ("component_type", component_type),
                          ("component_id", component_id)):
             if v is not None and not isinstance(v, str):
@@ -1889,7 +1981,7 @@ class HealthChecker:
         elif isinstance(n, bool) or not isinstance(n, numbers.Integral):
             raise TypeError(f"warm_up: n must be an int, got {type(n).__name__}")
         elif n < 0:
-            raise ValueError(f"warm_up: n must be >= 0, got {n!r}")
+            raise ValueError(f"warm_up: n must be >= 0, got {safe_repr(n)}")
         handler = PooledPriorHandler(rng=self._smoke_seed, pool=self._runner.pool)
         ok = 0
         first_error: str | None = None
@@ -1922,7 +2014,11 @@ class HealthChecker:
 
 
 def _normalised(weights: list[float]) -> list[float]:
-    total = math.fsum(weights)
+    try:
+        total = math.fsum(weights)
+    except OverflowError:                    # weights summing beyond the float range
+        weights = [w / 2.0**64 for w in weights]     # exact, but for the negligible ones
+        total = math.fsum(weights)
     if total > 0:
         return [w / total for w in weights]
     return [1.0 / len(weights)] * len(weights) if weights else []
