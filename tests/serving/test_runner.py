@@ -6,6 +6,7 @@ import threading
 import pytest
 
 import fugue_ppl as fp
+from fugue_ppl.errors import InvalidArgument
 from fugue_ppl.config import load_config
 from fugue_ppl.models import sensor
 from fugue_ppl.validation import Finite, Range, Schema
@@ -203,8 +204,12 @@ def test_bad_arguments():
         fp.ModelRunner(sensor, breaker="x")
     with pytest.raises(TypeError, match="metrics must be"):
         fp.ModelRunner(sensor, metrics=1)
-    for bad in (0, -1.0, math.nan, "1", True):
-        with pytest.raises(ValueError, match="deadline"):
+    for bad in (0, -1.0, math.nan, math.inf, 10 ** 400):
+        with pytest.raises(InvalidArgument, match=r"^ModelRunner: deadline must be a finite "
+                                                  r"number of seconds > 0, got "):
+            fp.ModelRunner(sensor, deadline=bad)
+    for bad in ("1", True):
+        with pytest.raises(TypeError, match="^ModelRunner: deadline must be a real number, got"):
             fp.ModelRunner(sensor, deadline=bad)
 
 

@@ -79,12 +79,7 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
         raise TypeError(f"run: model must be callable, got {type(model).__name__}")
     cdef double d = 0.0
     if deadline is not None:
-        if isinstance(deadline, (str, bytes, bool)):
-            raise TypeError(f"run: deadline must be a number of seconds, got "
-                            f"{type(deadline).__name__}")
-        d = deadline
-        if not (d > 0) or not isfinite(d):
-            raise ValueError(f"run: deadline must be a positive number of seconds, got {deadline!r}")
+        d = check_duration(deadline, "deadline", "run")
     cdef Trace t = Trace.__new__(Trace)
     value = run_core(handler, model, args, nargs, kwargs, d, start_tick, &t._t, t)
     return (value, t)

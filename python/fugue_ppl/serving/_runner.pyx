@@ -36,7 +36,8 @@ from fugue_ppl.core._runtime cimport Handler, Trace, TracePool, run_core
 
 from fugue_ppl.core._runtime import PooledPriorHandler
 from fugue_ppl.serving._robust import RobustHandler
-from fugue_ppl.errors import _already_initialised, CircuitOpenError, InferenceTimeout
+from fugue_ppl.checks import check_duration
+from fugue_ppl.errors import CircuitOpenError, InferenceTimeout, _already_initialised
 
 __all__ = ["ModelRunner", "InferenceResult", "TraceIssue", "validate_trace"]
 
@@ -308,11 +309,7 @@ cdef class ModelRunner:
         if deadline is _MISSING:
             deadline = config.runtime.max_inference_time
         if deadline is not None:
-            if isinstance(deadline, (bool, str, bytes)) or not (
-                    isinstance(deadline, (int, float)) and isfinite(deadline) and deadline > 0):
-                raise ValueError(f"ModelRunner: deadline must be a positive number of seconds "
-                                 f"or None, got {deadline!r}")
-            deadline = float(deadline)
+            deadline = check_duration(deadline, "deadline", "ModelRunner")
         self._deadline = deadline
         self._deadline_s = 0.0 if deadline is None else deadline
         self.pool = TracePool(config.runtime.pool_max_size, config.runtime.pool_min_size)
