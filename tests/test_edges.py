@@ -65,11 +65,17 @@ def _limit_memory():
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
+# AddressSanitizer reserves terabytes of address space for its shadow memory,
+# which an address-space limit forbids: under it the children run unlimited.
+_SANITIZED = "libasan" in os.environ.get("LD_PRELOAD", "")
+
+
 def _run_python(code, *args):
     """Run ``code`` in a fresh interpreter, with a timeout and a memory limit."""
+    limit = _limit_memory if os.name == "posix" and not _SANITIZED else None
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
                           capture_output=True, text=True, env=_child_env(), timeout=TIMEOUT,
-                          preexec_fn=_limit_memory if os.name == "posix" else None, check=False)
+                          preexec_fn=limit, check=False)
 
 
 # ---------------------------------------------------------------- counters
