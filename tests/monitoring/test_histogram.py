@@ -16,6 +16,8 @@ import threading
 import fugue_ppl as fp
 import numpy as np
 import pytest
+
+from fugue_ppl.errors import InvalidArgument
 from fugue_ppl.monitoring._metrics import LatencyHistogram, clock_info
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -366,7 +368,7 @@ def test_concurrent_writers_lose_no_sample():
 @pytest.mark.parametrize("bad", [-1e-9, -1.0, math.nan, -math.inf])
 def test_record_rejects_negative_and_nan(bad):
     h = LatencyHistogram()
-    with pytest.raises(ValueError, match="seconds must be finite and >= 0"):
+    with pytest.raises(InvalidArgument, match="^LatencyHistogram.record: seconds must be finite and >= 0, got "):
         h.record(bad)
     assert h.count == 0 and h.sum == 0.0
 
@@ -383,7 +385,7 @@ def test_record_many_with_a_bad_value_records_nothing(bad):
     h.record(0.1)
     x = np.full(1000, 0.01)
     x[537] = bad
-    with pytest.raises(ValueError, match="values must be finite and >= 0"):
+    with pytest.raises(InvalidArgument, match="^LatencyHistogram.record_many: values must be finite and >= 0, got "):
         h.record_many(x)
     assert (h.count, h.sum, h.min, h.max) == (1, 0.1, 0.1, 0.1)
 
@@ -423,27 +425,29 @@ def test_infinity_is_rejected_or_counted_in_the_overflow_bucket(call):
 
 
 @pytest.mark.parametrize("kwargs, exc, msg", [
-    ({"lowest": 0.0}, ValueError, "lowest must be finite and > 0"),
-    ({"lowest": -1e-6}, ValueError, "lowest must be finite and > 0"),
-    ({"lowest": math.nan}, ValueError, "lowest must be finite and > 0"),
-    ({"lowest": math.inf}, ValueError, "lowest must be finite and > 0"),
-    ({"highest": 0.0}, ValueError, "highest must be finite and > 0"),
-    ({"highest": math.inf}, ValueError, "highest must be finite and > 0"),
-    ({"lowest": 1.0, "highest": 1.0}, ValueError, r"highest \(1.0\) must be > lowest \(1.0\)"),
-    ({"lowest": 1.0, "highest": 0.5}, ValueError, "must be > lowest"),
-    ({"lowest": 1e-300, "highest": 1e300}, ValueError, "too large"),
-    ({"sub_bits": 0}, ValueError, r"sub_bits must be in \[1, 12\], got 0"),
-    ({"sub_bits": 13}, ValueError, r"sub_bits must be in \[1, 12\], got 13"),
-    ({"sub_bits": -1}, ValueError, r"sub_bits must be in \[1, 12\]"),
-    ({"sub_bits": 7.0}, TypeError, "sub_bits must be an int, got float"),
-    ({"sub_bits": "7"}, TypeError, "sub_bits must be an int, got str"),
-    ({"sub_bits": True}, TypeError, "sub_bits must be an int, got bool"),
-    ({"lowest": "1e-6"}, TypeError, "lowest must be a number, got str"),
-    ({"lowest": None}, TypeError, "lowest must be a number, got NoneType"),
-    ({"highest": True}, TypeError, "highest must be a number, got bool"),
+    ({"lowest": 0.0}, InvalidArgument, "lowest must be finite and > 0, got 0.0"),
+    ({"lowest": -1e-6}, InvalidArgument, "lowest must be finite and > 0, got -1e-06"),
+    ({"lowest": math.nan}, InvalidArgument, "lowest must be finite and > 0, got nan"),
+    ({"lowest": math.inf}, InvalidArgument, "lowest must be finite and > 0, got inf"),
+    ({"highest": 0.0}, InvalidArgument, "highest must be finite and > 0, got 0.0"),
+    ({"highest": math.inf}, InvalidArgument, "highest must be finite and > 0, got inf"),
+    ({"lowest": 1.0, "highest": 1.0}, InvalidArgument,
+     r"highest must be > lowest \(1.0\), got 1.0"),
+    ({"lowest": 1.0, "highest": 0.5}, InvalidArgument, r"highest must be > lowest \(1.0\), got 0.5"),
+    ({"lowest": 1e-300, "highest": 1e300}, InvalidArgument,
+     r"highest must be at most 2\*\*900 times lowest, got 1e\+300"),
+    ({"sub_bits": 0}, InvalidArgument, r"sub_bits must be in \[1, 12\], got 0"),
+    ({"sub_bits": 13}, InvalidArgument, r"sub_bits must be in \[1, 12\], got 13"),
+    ({"sub_bits": -1}, InvalidArgument, r"sub_bits must be in \[1, 12\], got -1"),
+    ({"sub_bits": 7.5}, InvalidArgument, "sub_bits must be an integer, got 7.5"),
+    ({"sub_bits": "7"}, TypeError, "sub_bits must be an integer, got str"),
+    ({"sub_bits": True}, TypeError, "sub_bits must be an integer, got bool"),
+    ({"lowest": "1e-6"}, TypeError, "lowest must be a real number, got str"),
+    ({"lowest": None}, TypeError, "lowest must be a real number, got NoneType"),
+    ({"highest": True}, TypeError, "highest must be a real number, got bool"),
 ])
 def test_constructor_rejects_bad_arguments(kwargs, exc, msg):
-    with pytest.raises(exc, match=msg):
+    with pytest.raises(exc, match=f"^LatencyHistogram: {msg}$"):
         LatencyHistogram(**kwargs)
 
 
@@ -459,13 +463,13 @@ def test_constructor_accepts_numpy_scalars_and_extreme_sub_bits():
 def test_quantile_outside_zero_one_raises(q):
     h = LatencyHistogram()
     h.record(0.1)
-    with pytest.raises(ValueError, match=r"q must be in \[0, 1\]"):
+    with pytest.raises(InvalidArgument, match=r"^LatencyHistogram.quantile: q must be in \[0, 1\], got "):
         h.quantile(q)
 
 
 @pytest.mark.parametrize("q", ["0.5", None, True])
 def test_quantile_rejects_non_numbers(q):
-    with pytest.raises(TypeError, match=r"q must be a number in \[0, 1\]"):
+    with pytest.raises(TypeError, match=r"^LatencyHistogram.quantile: q must be a real number, got "):
         LatencyHistogram().quantile(q)
 
 

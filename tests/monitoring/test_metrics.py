@@ -14,6 +14,8 @@ import time
 import fugue_ppl as fp
 import numpy as np
 import pytest
+
+from fugue_ppl.errors import InvalidArgument
 from fugue_ppl.monitoring.prometheus import (
     DEFAULT_LATENCY_BUCKETS,
     LatencyHistogram,
@@ -124,12 +126,12 @@ def test_record_a_huge_latency_moves_max_and_sum():
 
 
 @pytest.mark.parametrize("seconds, exc, msg", [
-    (-0.1, ValueError, "seconds must be finite and >= 0"),
-    (math.nan, ValueError, "seconds must be finite and >= 0"),
-    (math.inf, ValueError, "seconds must be finite and >= 0"),
-    ("0.1", TypeError, "seconds must be a number, got str"),
-    (None, TypeError, "seconds must be a number, got NoneType"),
-    (True, TypeError, "seconds must be a number, got bool"),
+    (-0.1, InvalidArgument, "seconds must be finite and >= 0, got -0.1"),
+    (math.nan, InvalidArgument, "seconds must be finite and >= 0, got nan"),
+    (math.inf, InvalidArgument, "seconds must be finite and >= 0, got inf"),
+    ("0.1", TypeError, "seconds must be a real number, got str"),
+    (None, TypeError, "seconds must be a real number, got NoneType"),
+    (True, TypeError, "seconds must be a real number, got bool"),
 ])
 def test_record_rejects_bad_seconds(seconds, exc, msg):
     m = ProductionMetrics()
@@ -139,9 +141,11 @@ def test_record_rejects_bad_seconds(seconds, exc, msg):
 
 
 @pytest.mark.parametrize("error, exc, msg", [
-    ("", ValueError, "error kind must be a printable, non-empty str"),
-    ("x" * 101, ValueError, "at most 100 characters"),
-    ("bad\nkind", ValueError, "printable"),
+    ("", InvalidArgument, "error must be a printable, non-empty str of at most 100 characters, "
+                          "got ''"),
+    ("x" * 101, InvalidArgument, "at most 100 characters, got 'xxx"),
+    ("bad\nkind", InvalidArgument, r"printable, non-empty str of at most 100 characters, got "
+                                   r"'bad\\nkind'"),
     (42, TypeError, "error must be an exception, an exception class or a kind string, got int"),
     (int, TypeError, "got type"),
     (b"kind", TypeError, "got bytes"),
@@ -153,22 +157,28 @@ def test_record_rejects_bad_error_kinds_and_records_nothing(error, exc, msg):
     assert (m.inference_count, m.error_count, m.errors) == (0, 0, {})
 
 
-@pytest.mark.parametrize("n", [-1, 1.5, True, "2", None])
-def test_record_fallback_rejects_bad_counts(n):
+@pytest.mark.parametrize("n, exc, msg", [
+    (-1, InvalidArgument, "n must be >= 0, got -1"),
+    (1.5, InvalidArgument, "n must be an integer, got 1.5"),
+    (True, TypeError, "n must be an integer, got bool"),
+    ("2", TypeError, "n must be an integer, got str"),
+    (None, TypeError, "n must be an integer, got NoneType"),
+])
+def test_record_fallback_rejects_bad_counts(n, exc, msg):
     m = ProductionMetrics()
-    with pytest.raises(ValueError, match="n must be a non-negative int"):
+    with pytest.raises(exc, match=f"^ProductionMetrics.record_fallback: {msg}$"):
         m.record_fallback(n)
     assert m.fallbacks == 0
 
 
 @pytest.mark.parametrize("kwargs, exc, msg", [
-    ({"window": 0}, ValueError, r"window must be in \[1, 120\] seconds, got 0"),
-    ({"window": 121}, ValueError, r"window must be in \[1, 120\] seconds, got 121"),
-    ({"window": 1.5}, TypeError, "window must be an int number of seconds, got float"),
+    ({"window": 0}, InvalidArgument, r"window must be in \[1, 120\], got 0"),
+    ({"window": 121}, InvalidArgument, r"window must be in \[1, 120\], got 121"),
+    ({"window": 1.5}, InvalidArgument, "window must be an integer, got 1.5"),
     ({"window": True}, TypeError, "got bool"),
     ({"window": "60"}, TypeError, "got str"),
-    ({"lowest": 0.0}, ValueError, "lowest must be finite and > 0"),
-    ({"lowest": 1.0, "highest": 0.5}, ValueError, "must be > lowest"),
+    ({"lowest": 0.0}, InvalidArgument, "lowest must be finite and > 0"),
+    ({"lowest": 1.0, "highest": 0.5}, InvalidArgument, "must be > lowest"),
 ])
 def test_constructor_rejects_bad_arguments(kwargs, exc, msg):
     with pytest.raises(exc, match=msg):

@@ -7,8 +7,8 @@ namespace fugue {
 InferenceMetrics::InferenceMetrics(std::shared_ptr<LatencyHistogram> latency, int window_seconds)
     : latency_(std::move(latency)), window_(window_seconds), spt_(seconds_per_tick()), start_tick_(ticks()) {
   if (!latency_) throw std::invalid_argument("latency histogram must not be null");
-  if (window_seconds < 1 || window_seconds > 120)
-    throw std::invalid_argument("window_seconds must be in [1, 120]");
+  if (window_seconds < 1 || window_seconds > kMaxWindowSeconds)
+    throw std::invalid_argument("window_seconds out of range");
 }
 
 void InferenceMetrics::new_second(int64_t sec) noexcept {

@@ -7,6 +7,7 @@ their alarms are counted and exported.
 """
 
 from fugue_ppl.monitoring._metrics import (
+    MAX_WINDOW_SECONDS,
     LatencyHistogram,
     MetricsHandler,
     ProductionMetrics,
@@ -24,7 +25,7 @@ from fugue_ppl.monitoring._monitors import (
 )
 
 __all__ = [
-    "LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info",
+    "LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info", "MAX_WINDOW_SECONDS",
     "Welford", "EWMA", "ShewhartChart", "CUSUM", "Signal", "BatchResult",
     "DEFAULT_WARMUP", "WESTERN_ELECTRIC_RULES",
 ]

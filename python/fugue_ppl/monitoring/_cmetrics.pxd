@@ -37,6 +37,8 @@ cdef extern from "fugue/metrics.hpp" namespace "fugue" nogil:
         uint64_t fallbacks
         cmap[string, uint64_t] errors_by_kind
 
+    int kMaxWindowSeconds "fugue::InferenceMetrics::kMaxWindowSeconds"
+
     cdef cppclass CInferenceMetrics "fugue::InferenceMetrics":
         CInferenceMetrics(shared_ptr[CLatencyHistogram], int) except +
         void record(double, int64_t) noexcept

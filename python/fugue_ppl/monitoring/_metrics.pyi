@@ -19,7 +19,11 @@ import numpy.typing as npt
 from fugue_ppl.core._runtime import HandlerWrapper, Handler
 from typing_extensions import disjoint_base, final
 
-__all__ = ["LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info"]
+__all__ = [
+    "LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info", "MAX_WINDOW_SECONDS",
+]
+
+MAX_WINDOW_SECONDS: int
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _Error: TypeAlias = BaseException | type[BaseException] | str

@@ -8,6 +8,7 @@ the throughput, and is what :class:`~fugue_ppl.MetricsHandler` records into.
 """
 
 cimport cython
+from cpython.float cimport PyFloat_AS_DOUBLE
 from cython.operator cimport dereference as deref
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t, uint32_t, uint64_t
@@ -22,13 +23,21 @@ import numpy as np
 
 from fugue_ppl.core._cclock cimport seconds_per_tick, ticks, ticks_use_tsc
 from fugue_ppl.core._runtime cimport HandlerWrapper
-from fugue_ppl.monitoring._cmetrics cimport CInferenceMetrics, CLatencyHistogram, CMetricsCounts
+from fugue_ppl.monitoring._cmetrics cimport (
+    CInferenceMetrics, CLatencyHistogram, CMetricsCounts, kMaxWindowSeconds,
+)
 
+from fugue_ppl.checks import check_int, check_real, check_text, invalid, safe_repr
 from fugue_ppl.errors import InferenceTimeout, _already_initialised
 
-__all__ = ["LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info"]
+__all__ = [
+    "LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info", "MAX_WINDOW_SECONDS",
+]
 
 _log = logging.getLogger("fugue_ppl.monitoring.prometheus")
+
+#: The longest sliding throughput window of ProductionMetrics, in seconds.
+MAX_WINDOW_SECONDS = kMaxWindowSeconds
 
 # Counters stop at this value instead of wrapping.
 cdef object _COUNTER_MAX = 2 ** 64 - 1
@@ -41,14 +50,6 @@ def clock_info():
     return {"source": "tsc" if ticks_use_tsc() else "steady_clock",
             "seconds_per_tick": seconds_per_tick()}
 
-
-cdef double _positive(object x, str name) except? -1.0:
-    if isinstance(x, (bool, str, bytes)) or x is None:
-        raise TypeError(f"{name} must be a number, got {type(x).__name__}")
-    cdef double v = x
-    if not (isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {x!r}")
-    return v
 
 
 cdef class LatencyHistogram:
@@ -79,38 +80,43 @@ cdef class LatencyHistogram:
     def __init__(self, lowest=1e-6, highest=3600.0, sub_bits=7):
         if self.c.get() != NULL:   # metrics and other threads record into it
             raise _already_initialised(self)
-        cdef double lo = _positive(lowest, "lowest")
-        cdef double hi = _positive(highest, "highest")
+        cdef double lo = check_real(lowest, "lowest", "LatencyHistogram", "positive")
+        cdef double hi = check_real(highest, "highest", "LatencyHistogram", "positive")
         if not hi > lo:
-            raise ValueError(f"highest ({highest!r}) must be > lowest ({lowest!r})")
-        if isinstance(sub_bits, bool) or not isinstance(sub_bits, (int, np.integer)):
-            raise TypeError(f"sub_bits must be an int, got {type(sub_bits).__name__}")
-        if not 1 <= sub_bits <= 12:
-            raise ValueError(f"sub_bits must be in [1, 12], got {sub_bits}")
+            raise invalid("LatencyHistogram", "highest", highest,
+                          f"must be > lowest ({safe_repr(lowest)})")
         if hi / lo > 2.0 ** 900:
-            raise ValueError("highest / lowest is too large")
+            raise invalid("LatencyHistogram", "highest", highest,
+                          "must be at most 2**900 times lowest")
+        sub_bits = check_int(sub_bits, "sub_bits", "LatencyHistogram", low=1, high=12)
         self.c = make_shared[CLatencyHistogram](lo, hi, <int>sub_bits)
 
-    def record(self, double seconds):
-        """Record one latency (seconds, >= 0).
+    def record(self, seconds):
+        """Record one latency in seconds (finite, >= 0).
 
         Raises
         ------
-        ValueError
-            ``seconds`` is negative or NaN.
+        TypeError
+            ``seconds`` is not a real number.
+        InvalidArgument
+            ``seconds`` is negative, NaN or infinite.
         """
-        if not (seconds >= 0.0 and isfinite(seconds)):
-            raise ValueError(f"LatencyHistogram.record: seconds must be finite and >= 0, "
-                             f"got {seconds!r}")
-        self.c.get().record(seconds)
+        cdef double x
+        if type(seconds) is float:
+            x = PyFloat_AS_DOUBLE(seconds)
+            if x >= 0.0 and isfinite(x):
+                self.c.get().record(x)
+                return
+        self.c.get().record(check_real(seconds, "seconds", "LatencyHistogram.record",
+                                       "non_negative"))
 
     def record_many(self, values):
         """Record an array of latencies (seconds, each >= 0), with the GIL released.
 
         Raises
         ------
-        ValueError
-            A value is negative or NaN (nothing is recorded then).
+        InvalidArgument
+            A value is negative, NaN or infinite (nothing is recorded then).
         """
         cdef const double[::1] v = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
         cdef size_t n = v.shape[0]
@@ -119,9 +125,8 @@ cdef class LatencyHistogram:
         arr = np.asarray(v)
         ok = (arr >= 0.0) & np.isfinite(arr)
         if not ok.all():
-            bad = arr[~ok][0]
-            raise ValueError(f"LatencyHistogram.record_many: values must be finite and >= 0, "
-                             f"got {bad!r}")
+            raise invalid("LatencyHistogram.record_many", "values", float(arr[~ok][0]),
+                          "must be finite and >= 0")
         with nogil:
             self.c.get().record_many(&v[0], n)
 
@@ -171,13 +176,8 @@ cdef class LatencyHistogram:
         ValueError
             ``q`` is not in [0, 1].
         """
-        cdef double qq
-        if isinstance(q, (bool, str, bytes)) or q is None:
-            raise TypeError(f"quantile: q must be a number in [0, 1], got {type(q).__name__}")
-        qq = q
-        if not (0.0 <= qq <= 1.0):
-            raise ValueError(f"quantile: q must be in [0, 1], got {q!r}")
-        return self.c.get().quantile(qq)
+        return self.c.get().quantile(check_real(q, "q", "LatencyHistogram.quantile",
+                                                "probability"))
 
     def percentiles(self, qs=(0.5, 0.9, 0.99)):
         """``{q: quantile(q)}`` for several q."""
@@ -254,12 +254,9 @@ cdef str _kind_of(object error):
     if isinstance(error, type) and issubclass(error, BaseException):
         return error.__name__
     if isinstance(error, str):
-        if not error or len(error) > 100 or not error.isprintable():
-            raise ValueError("error kind must be a printable, non-empty str of at most 100 "
-                             f"characters, got {error[:40]!r}")
-        return error
-    raise TypeError(f"error must be an exception, an exception class or a kind string, got "
-                    f"{type(error).__name__}")
+        return check_text(error, "error", "ProductionMetrics.record", max_length=100)
+    raise TypeError(f"ProductionMetrics.record: error must be an exception, an exception "
+                    f"class or a kind string, got {type(error).__name__}")
 
 
 @cython.final
@@ -299,10 +296,8 @@ cdef class ProductionMetrics:
     def __init__(self, window=60, lowest=1e-7, highest=3600.0):
         if self.c.get() != NULL:   # runners and other threads record into it
             raise _already_initialised(self)
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)):
-            raise TypeError(f"window must be an int number of seconds, got {type(window).__name__}")
-        if not 1 <= window <= 120:
-            raise ValueError(f"window must be in [1, 120] seconds, got {window}")
+        window = check_int(window, "window", "ProductionMetrics", low=1,
+                           high=MAX_WINDOW_SECONDS)
         self.latency = LatencyHistogram(lowest, highest)
         self.c.reset(new CInferenceMetrics(self.latency.c, <int>window))
         self._monitors = ()
@@ -363,12 +358,7 @@ cdef class ProductionMetrics:
             An :class:`~fugue_ppl.errors.InferenceTimeout` also counts as a
             timeout.
         """
-        cdef double s
-        if isinstance(seconds, (bool, str, bytes)) or seconds is None:
-            raise TypeError(f"record: seconds must be a number, got {type(seconds).__name__}")
-        s = seconds
-        if not (s >= 0.0 and isfinite(s)):
-            raise ValueError(f"record: seconds must be finite and >= 0, got {seconds!r}")
+        cdef double s = check_real(seconds, "seconds", "ProductionMetrics.record", "non_negative")
         if error is not None:
             _kind_of(error)
         self._record(s, ticks(), error, 0)
@@ -385,12 +375,13 @@ cdef class ProductionMetrics:
 
         Raises
         ------
-        ValueError
-            ``n`` is not a non-negative int.
+        TypeError
+            ``n`` is not an int.
+        InvalidArgument
+            ``n`` is negative.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"record_fallback: n must be a non-negative int, got {n!r}")
-        self.add_fallbacks(<uint64_t>min(int(n), _COUNTER_MAX))
+        n = check_int(n, "n", "ProductionMetrics.record_fallback", low=0)
+        self.add_fallbacks(<uint64_t>min(n, _COUNTER_MAX))
 
     def time(self):
         """A context manager (and decorator) recording one inference.

@@ -28,9 +28,10 @@ struct MetricsCounts {
 class InferenceMetrics {
  public:
   static constexpr int kWindowSlots = 128;
+  static constexpr int kMaxWindowSeconds = 120;
 
-  // Throws std::invalid_argument unless 1 <= window_seconds <= 120 (whole
-  // seconds), or when `latency` is null.
+  // Throws std::invalid_argument unless 1 <= window_seconds <=
+  // kMaxWindowSeconds (whole seconds), or when `latency` is null.
   InferenceMetrics(std::shared_ptr<LatencyHistogram> latency, int window_seconds);
 
   // One inference ended at tick `end_tick` after `seconds`. Never throws.
