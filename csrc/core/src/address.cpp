@@ -5,8 +5,10 @@
 namespace fugue {
 
 AddressTable& AddressTable::global() noexcept {
-  static AddressTable table;
-  return table;
+  // Never destroyed: traces may outlive static destructors at exit (daemon
+  // threads, objects freed late).
+  static AddressTable* const table = new AddressTable();
+  return *table;
 }
 
 AddrId AddressTable::intern(std::string_view name) {
