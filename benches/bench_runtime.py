@@ -10,6 +10,12 @@
    back to its pool by itself. Target: at least 10% faster on sensor, no
    slower on ref20. (An explicit ``trace.release()`` adds a Python method call
    per run; ``test_pool_sensor_pooled_explicit_release`` reports that variant.)
+3. Addresses made per request: a pooled run whose two addresses are new
+   strings in every run (a user id in the name), so the address table interns
+   and reclaims them, against the same model with two fixed addresses.
+   Reported (the cost of formatting, interning and reclaiming each new
+   address), with a loose bound of 5x that a sweep per new address (instead
+   of amortised sweeps) would break by far.
 
 Each benchmarked call runs the model ``RUNS_PER_CALL`` times in a plain loop,
 so the harness's own per-call cost does not blur the per-run cost; the loop is
@@ -214,6 +220,50 @@ def test_pool_ref20_pooled(bench):
     assert s.misses <= 2 and s.drops == 0   # two traces in flight at the rebinding
 
 
+# ---------------------------------------------------------------- 3. addresses per request
+
+_CHURN_RUNS = 200
+
+
+def _user_model(uid):
+    x = fp.sample(f"user_{uid}", fp.Normal(0.0, 1.0))
+    fp.observe(f"obs_{uid}", fp.Normal(x, 1.0), 0.5)
+    return x
+
+
+def _fixed_model(uid):
+    x = fp.sample("user", fp.Normal(0.0, 1.0))
+    fp.observe("obs", fp.Normal(x, 1.0), 0.5)
+    return x
+
+
+def _by_request(model):
+    handler = fp.PooledPriorHandler(rng=SEED, pool=fp.TracePool(8))
+    run = fp.run
+    counter = iter(range(10 ** 12))
+
+    def runs():
+        for _ in range(_CHURN_RUNS):
+            value, trace = run(handler, model, next(counter))
+    return runs
+
+
+@pytest.mark.benchmark(group="addresses per request")
+def test_addresses_fixed(bench):
+    bench(_by_request(_fixed_model))
+    bench.extra_info["per_run_s"] = bench.stats.stats.min / _CHURN_RUNS if bench.stats else None
+
+
+@pytest.mark.benchmark(group="addresses per request")
+def test_addresses_new_every_run(bench):
+    from fugue_ppl.core._runtime import _address_table_info
+    bench(_by_request(_user_model))
+    bench.extra_info["per_run_s"] = bench.stats.stats.min / _CHURN_RUNS if bench.stats else None
+    info = _address_table_info()
+    bench.extra_info["address_table"] = info
+    assert info["live"] <= 2 * info["sweep_at"]          # reclaimed, not grown
+
+
 # ---------------------------------------------------------------- ratios (targets)
 
 def test_ratio_prior_sensor(compare):
@@ -239,3 +289,8 @@ def test_ratio_pool_sensor(compare):
 def test_ratio_pool_ref20(compare):
     compare("test_pool_ref20_pooled", "test_pool_ref20_unpooled", kind="speedup", target=1.0,
             description="ref20: pooled vs unpooled")
+
+
+def test_ratio_addresses_per_request(compare):
+    compare("test_addresses_new_every_run", "test_addresses_fixed", kind="slowdown", target=5.0,
+            description="pooled run: 2 new addresses every run vs 2 fixed addresses")
