@@ -137,44 +137,67 @@ def test_distribution_base_is_abstract():
 
 # ------------------------------------------------------------------ validation
 
+# The rule a non-finite value breaks first, per real parameter.
+FIRST_RULE = {"mu": "must be finite", "loc": "must be finite", "low": "must be finite",
+              "high": "must be finite", "p": "must be in [0, 1]"}
+POSITIVE_RULE = "must be finite and > 0"
+INT64_RULE = "must be in [-9223372036854775808, 9223372036854775807]"
+
+
 def _bad_values(name, pname):
-    """(bad value, expected rule fragment) pairs for one parameter."""
+    """(value of the right type that breaks a rule, the rule) pairs for one parameter."""
     if pname == "probs":
-        return [([0.5, 0.6], "sum to 1"), ([1.5, -0.5], "[0, 1]"), ([NAN, 1.0], "[0, 1]"),
-                ([], "empty"), ([[0.5, 0.5]], "one-dimensional"), (["0.5", "0.5"], "real"),
-                ([0.5, None], "real"), (None, "sequence"), ("ab", "sequence"),
-                ([INF, 0.0], "[0, 1]")]
+        return [([0.5, 0.6], "must sum to 1 (within 1e-6); they sum to 1.1"),
+                ([1.5, -0.5], "must hold probabilities in [0, 1]"),
+                ([NAN, 1.0], "must hold probabilities in [0, 1]"),
+                ([], "must not be empty"),
+                ([INF, 0.0], "must hold probabilities in [0, 1]")]
     if (name, pname) in INT_PARAMS:
-        out = [(2.5, "integer"), ("3", "integer"), (None, "integer"), (True, "integer"),
-               (2**64, "64-bit"), (INF, "integer"), (NAN, "integer"), (1 + 2j, "integer")]
+        out = [(2.5, "must be an integer"), (INF, "must be an integer"),
+               (NAN, "must be an integer"), (np.float64(2.5), "must be an integer"),
+               (2**64, INT64_RULE), (-(2**63) - 1, INT64_RULE)]
         if pname == "n":
-            out.append((-1, ">= 0"))
+            out += [(-1, "must be >= 0"), (-(2**63), "must be >= 0")]
         return out
-    out = [(NAN, "finite" if pname != "p" else "[0, 1]"), (INF, ""), (-INF, ""),
-           ("1.0", "real number"), (None, "real number"), (True, "real number"),
-           (b"1", "real number"), ([1.0], "real number"), (1 + 2j, "real number"),
-           (10**400, "finite"), (np.bool_(True), "real number")]
-    if pname in ("sigma", "scale", "rate", "alpha", "beta", "shape", "df", "k"):
-        out += [(0.0, "> 0"), (-1.0, "> 0"), (-1e-300, "> 0")]
+    first = FIRST_RULE.get(pname, POSITIVE_RULE)
+    out = [(NAN, first), (INF, first), (-INF, first), (10**400, "must be finite"),
+           (-(10**400), "must be finite")]
+    if first == POSITIVE_RULE:
+        out += [(0.0, first), (-1.0, first), (-1e-300, first)]
     if pname == "p":
-        out += [(-1e-12, "[0, 1]"), (1.0 + 2**-52, "[0, 1]")]
+        out += [(-1e-12, first), (1.0 + 2**-52, first)]
     return out
 
 
-def _cases():
+def _wrong_types(name, pname):
+    """(value of a wrong type, the type the message names) pairs for one parameter."""
+    if pname == "probs":
+        return [(None, "NoneType"), ("ab", "str"), (b"ab", "bytes"), (0.5, "float"),
+                (["0.5", "0.5"], "list"), ([0.5, None], "list"), ([[0.5, 0.5]], "list"),
+                ([0.5, [0.5]], "list"), (np.array([True, False]), "ndarray"),
+                (np.array(1.0), "ndarray"), ({0.5, 0.25}, "set")]
+    common = [("1.0", "str"), (None, "NoneType"), (True, "bool"), (np.bool_(True), "bool"),
+              (b"1", "bytes"), ([1.0], "list"), (1 + 2j, "complex")]
+    if (name, pname) in INT_PARAMS:
+        return common
+    return common + [(np.array([1.0, 2.0]), "ndarray"), (np.array("1"), "ndarray")]
+
+
+def _cases(cases):
     for name in NAMES:
         pnames = SPECS[name][2]
         for i, pname in enumerate(pnames):
-            for bad, rule in _bad_values(name, pname):
-                yield name, i, pname, bad, rule
+            for bad, expected in cases(name, pname):
+                yield name, i, pname, bad, expected
 
 
-CASES = list(_cases())
+VALUE_CASES = list(_cases(_bad_values))
+TYPE_CASES = list(_cases(_wrong_types))
 
 
-@pytest.mark.parametrize("name,i,pname,bad,rule", CASES,
-                         ids=[f"{c[0]}.{c[2]}={c[3]!r}" for c in CASES])
-def test_invalid_parameter_raises_typed_error(name, i, pname, bad, rule):
+@pytest.mark.parametrize("name,i,pname,bad,rule", VALUE_CASES,
+                         ids=[f"{c[0]}.{c[2]}={c[3]!r}" for c in VALUE_CASES])
+def test_invalid_parameter_value_raises_invalid_parameters(name, i, pname, bad, rule):
     cls, args, _, _ = SPECS[name]
     args = list(args)
     args[i] = bad
@@ -182,14 +205,24 @@ def test_invalid_parameter_raises_typed_error(name, i, pname, bad, rule):
         cls(*args)
     err = info.value
     assert isinstance(err, ValueError) and isinstance(err, FugueError)
-    assert err.code == CODES[pname]
-    assert err.distribution == name
-    assert err.parameter == pname
-    msg = str(err)
-    assert msg.startswith(f"[{CODES[pname]}] {name}: {pname} ")
-    assert rule in msg
-    if not isinstance(bad, (list, np.ndarray)) and bad is not None and pname != "probs":
-        assert msg.endswith(f", got {safe_repr(err.value)}")
+    assert (err.code, err.distribution, err.parameter, err.rule) == (CODES[pname], name, pname, rule)
+    # the value as given, except for one element of a probabilities array
+    shown = bad[0] if rule.startswith("must hold") else bad
+    assert str(err) == f"[{CODES[pname]}] {name}: {pname} {rule}, got {safe_repr(shown)}"
+
+
+@pytest.mark.parametrize("name,i,pname,bad,tname", TYPE_CASES,
+                         ids=[f"{c[0]}.{c[2]}={c[3]!r}" for c in TYPE_CASES])
+def test_parameter_of_a_wrong_type_raises_type_error(name, i, pname, bad, tname):
+    cls, args, _, _ = SPECS[name]
+    args = list(args)
+    args[i] = bad
+    with pytest.raises(TypeError) as info:
+        cls(*args)
+    assert not isinstance(info.value, ValueError)
+    expected = {"probs": "a one-dimensional sequence of real numbers"}.get(
+        pname, "an integer" if (name, pname) in INT_PARAMS else "a real number")
+    assert str(info.value) == f"{name}: {pname} must be {expected}, got {tname}"
 
 
 def test_range_errors_name_both_bounds():

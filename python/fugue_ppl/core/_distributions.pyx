@@ -1,8 +1,9 @@
 # cython: boundscheck=False, wraparound=False, cdivision=True
 """The 17 distributions of fugue-ppl, implemented in C++.
 
-Each distribution validates its parameters at construction (raising
-:class:`~fugue_ppl.errors.InvalidParameters` with Fugue's error code), draws
+Each distribution checks its parameters at construction (``TypeError`` for a
+wrong type, :class:`~fugue_ppl.errors.InvalidParameters` with Fugue's error
+code for a bad value), draws
 values through numpy's BitGenerator C API (so a seeded ``Generator`` gives the
 same stream numpy gives) and evaluates log-densities, for scalars and arrays.
 """
@@ -24,7 +25,8 @@ from fugue_ppl.core._cdist cimport (
     log_prob_fill, log_prob_fill_i64, log_prob_value, sample, sample_fill_bool, sample_fill_f64,
     sample_fill_i64, value_kind, box_value,
 )
-from fugue_ppl.errors import InvalidParameters
+from fugue_ppl.checks import _as_real, _type_error, check_int
+from fugue_ppl.errors import InvalidArgument, InvalidParameters
 
 
 cdef extern from "Python.h":
@@ -46,6 +48,8 @@ cdef object _default_rng = np.random.default_rng
 cdef object _integer_types = (int, np.integer)
 cdef object _ndarray = np.ndarray
 cdef object _bool_types = (bool, np.bool_)
+cdef object _INT64_MIN = -2**63
+cdef object _INT64_MAX = 2**63 - 1
 
 
 # ---------------------------------------------------------------- randomness
@@ -122,17 +126,9 @@ cdef inline double _real(object x, str dist, str name) except? -1.0:
 
 
 cdef double _real_slow(object x, str dist, str name) except? -1.0:
-    if (isinstance(x, (str, bytes, bool, np.bool_)) or x is None
-            or (isinstance(x, _ndarray) and x.ndim != 0)):
-        raise InvalidParameters(dist, name, x, f"must be a real number, not {type(x).__name__}",
-                                _code_for(name))
-    try:
-        return float(x)
-    except OverflowError:
-        raise InvalidParameters(dist, name, x, "must be finite", _code_for(name)) from None
-    except (TypeError, ValueError):
-        raise InvalidParameters(dist, name, x, f"must be a real number, not {type(x).__name__}",
-                                _code_for(name)) from None
+    # The checking kit's conversion: TypeError for a wrong type (bools and
+    # strings are not real numbers); the value is checked in C++.
+    return _as_real(x, name, dist)
 
 
 cdef inline int64_t _integer(object x, str dist, str name) except? -1:
@@ -141,26 +137,18 @@ cdef inline int64_t _integer(object x, str dist, str name) except? -1:
         v = _as_int64_unchecked(x)   # raises OverflowError beyond the int64 range
         if v == -1 and PyErr_Occurred() != NULL:
             PyErr_Clear()
-            raise InvalidParameters(dist, name, x, "must fit in a signed 64-bit integer",
-                                    _code_for(name))
+            return _integer_slow(x, dist, name)
         return v
     return _integer_slow(x, dist, name)
 
 
 cdef int64_t _integer_slow(object x, str dist, str name) except? -1:
-    if isinstance(x, (bool, np.bool_)) or x is None or isinstance(x, (str, bytes)):
-        raise InvalidParameters(dist, name, x, f"must be an integer, not {type(x).__name__}",
-                                _code_for(name))
-    if isinstance(x, (float, np.floating)):
-        if isfinite(x) and float(x).is_integer() and abs(x) < 9.2e18:
-            return <int64_t>float(x)
-        raise InvalidParameters(dist, name, x, "must be an integer", _code_for(name))
+    # The checking kit's conversion: TypeError for a wrong type, a bad value
+    # (a non-integral float, beyond int64) as InvalidParameters with the code.
     try:
-        index = operator.index(x)
-    except TypeError:
-        raise InvalidParameters(dist, name, x, f"must be an integer, not {type(x).__name__}",
-                                _code_for(name)) from None
-    return _integer(index, dist, name)
+        return check_int(x, name, dist, low=_INT64_MIN, high=_INT64_MAX)
+    except InvalidArgument as e:
+        raise InvalidParameters(dist, name, x, e.rule, _code_for(name)) from None
 
 
 cdef inline int _finish(Distribution d) except -1:
@@ -428,8 +416,10 @@ cdef class Normal(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -476,8 +466,10 @@ cdef class Uniform(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -523,8 +515,10 @@ cdef class LogNormal(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -567,8 +561,10 @@ cdef class Exponential(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -609,8 +605,10 @@ cdef class Beta(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -655,8 +653,10 @@ cdef class Gamma(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -700,8 +700,10 @@ cdef class Bernoulli(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -740,8 +742,10 @@ cdef class Binomial(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -786,8 +790,10 @@ cdef class Categorical(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -836,21 +842,18 @@ cdef bint _all_floats(seq) noexcept:
 
 
 cdef object _probs_array(object probs):
-    # A fresh float64 copy of probs; InvalidParameters unless it is a 1-D
-    # sequence of real numbers (values are checked in C++).
-    if isinstance(probs, (str, bytes)) or probs is None:
-        raise InvalidParameters("Categorical", "probs", probs,
-                                "must be a sequence of probabilities", 102)
-    try:
-        src = np.asarray(probs)
-    except (TypeError, ValueError):
-        raise InvalidParameters("Categorical", "probs", probs,
-                                "must be a sequence of real numbers", 102) from None
-    if src.dtype.kind not in "iuf":
-        raise InvalidParameters("Categorical", "probs", probs,
-                                "must be a sequence of real numbers", 102)
-    if src.ndim != 1:
-        raise InvalidParameters("Categorical", "probs", probs, "must be one-dimensional", 102)
+    # A fresh float64 copy of probs; TypeError (the checking kit's wording)
+    # unless it is a one-dimensional sequence of real numbers. The values are
+    # checked in C++.
+    src = None
+    if not (isinstance(probs, (str, bytes)) or probs is None):
+        try:
+            src = np.asarray(probs)
+        except (TypeError, ValueError):   # ragged nesting
+            pass
+    if src is None or src.dtype.kind not in "iuf" or src.ndim != 1:
+        raise _type_error("Categorical", "probs", probs,
+                          "a one-dimensional sequence of real numbers")
     return np.array(src, dtype=np.float64, copy=True)
 
 
@@ -865,8 +868,10 @@ cdef class Poisson(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -907,8 +912,10 @@ cdef class StudentT(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -959,8 +966,10 @@ cdef class Cauchy(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -1005,8 +1014,10 @@ cdef class Laplace(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -1051,8 +1062,10 @@ cdef class Weibull(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -1096,8 +1109,10 @@ cdef class ChiSquared(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -1139,8 +1154,10 @@ cdef class InverseGamma(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
@@ -1185,8 +1202,10 @@ cdef class DiscreteUniform(Distribution):
 
     Raises
     ------
+    TypeError
+        A parameter is not a number.
     InvalidParameters
-        A parameter is invalid or of a wrong type (Fugue's code as above).
+        A parameter's value breaks its rule (error code as above).
 
     Notes
     -----
