@@ -36,6 +36,8 @@ SPECS = {
     "ChiSquared": (D.ChiSquared, (3.0,), ("k",), float),
     "InverseGamma": (D.InverseGamma, (3.0, 2.0), ("shape", "rate"), float),
     "DiscreteUniform": (D.DiscreteUniform, (1, 6), ("low", "high"), int),
+    "NegativeBinomial": (D.NegativeBinomial, (2.5, 0.4), ("n", "p"), int),
+    "Geometric": (D.Geometric, (0.3,), ("p",), int),
 }
 NAMES = sorted(SPECS)
 
@@ -50,12 +52,16 @@ def make(name):
     return cls(*args)
 
 
-def test_all_17_are_exported():
-    assert len(SPECS) == 17
+def test_every_distribution_is_exported():
+    import fugue_ppl
+    import fugue_ppl.core
+
+    assert len(SPECS) == 19
+    assert sorted(D.__all__) == sorted([*NAMES, "Distribution", "as_generator"])
     for name in NAMES:
-        assert name in D.__all__
         assert issubclass(getattr(D, name), D.Distribution)
-    assert "Distribution" in D.__all__
+        assert getattr(fugue_ppl, name) is getattr(D, name) is getattr(fugue_ppl.core, name)
+        assert name in fugue_ppl.__all__ and name in fugue_ppl.core.__all__
 
 
 # ------------------------------------------------------------------ the Python API
@@ -95,6 +101,8 @@ def test_repr_examples():
     assert repr(D.Binomial(10, 0.5)) == "Binomial(n=10, p=0.5)"
     assert repr(D.StudentT(3, 0, 1)) == "StudentT(df=3.0, loc=0.0, scale=1.0)"
     assert repr(D.DiscreteUniform(1, 6)) == "DiscreteUniform(low=1, high=6)"
+    assert repr(D.NegativeBinomial(3, 0.5)) == "NegativeBinomial(n=3.0, p=0.5)"
+    assert repr(D.Geometric(0.25)) == "Geometric(p=0.25)"
 
 
 def test_equality_distinguishes_parameters_and_types():
@@ -140,6 +148,7 @@ def test_distribution_base_is_abstract():
 # The rule a non-finite value breaks first, per real parameter.
 FIRST_RULE = {"mu": "must be finite", "loc": "must be finite", "low": "must be finite",
               "high": "must be finite", "p": "must be in [0, 1]"}
+UNIT_P = {"NegativeBinomial", "Geometric"}   # p in (0, 1]
 POSITIVE_RULE = "must be finite and > 0"
 INT64_RULE = "must be in [-9223372036854775808, 9223372036854775807]"
 
@@ -160,12 +169,16 @@ def _bad_values(name, pname):
             out += [(-1, "must be >= 0"), (-(2**63), "must be >= 0")]
         return out
     first = FIRST_RULE.get(pname, POSITIVE_RULE)
+    if pname == "p" and name in UNIT_P:
+        first = "must be in (0, 1]"
     # (an int beyond the double range is infinite)
     out = [(NAN, first), (INF, first), (-INF, first), (10**400, first), (-(10**400), first)]
     if first == POSITIVE_RULE:
         out += [(0.0, first), (-1.0, first), (-1e-300, first)]
     if pname == "p":
         out += [(-1e-12, first), (1.0 + 2**-52, first)]
+    if pname == "p" and name in UNIT_P:
+        out += [(0.0, first), (-0.0, first), (-5e-324, first)]
     return out
 
 
@@ -268,7 +281,7 @@ def test_context_floats_round_trip(low):
 
 @pytest.mark.parametrize("call,constraint", [
     (lambda: D.Normal(NAN, 1.0), "finite"), (lambda: D.Normal(0.0, 0.0), "positive"),
-    (lambda: D.Bernoulli(1.5), "probability")])
+    (lambda: D.Bernoulli(1.5), "probability"), (lambda: D.Geometric(0.0), "unit")])
 def test_rules_are_worded_as_the_checking_kit_words_them(call, constraint):
     from fugue_ppl.checks import CONSTRAINTS
 
@@ -301,6 +314,67 @@ def test_poisson_rate_limited_to_numpy_sampling_range():
     D.Poisson(9.2e18)
     assert _message(lambda: D.Poisson(1e19))[0] == \
         "[105] Poisson: rate must be <= 9.223372006484771e18 (int64 range), got 1e+19"
+
+
+def _smallest_p_numpy_accepts(n):
+    # Bisection on the doubles between two probabilities, one refused by
+    # Generator.negative_binomial(n, p) and one accepted.
+    g = np.random.default_rng(0)
+
+    def accepted(p):
+        try:
+            g.negative_binomial(n, p)
+        except ValueError:
+            return False
+        return True
+
+    lo, hi = 1e-300, 1.0   # refused, accepted
+    assert not accepted(lo) and accepted(hi)
+    ilo, ihi = (int(np.float64(v).view(np.int64)) for v in (lo, hi))
+    while ihi - ilo > 1:
+        mid = (ilo + ihi) // 2
+        if accepted(float(np.int64(mid).view(np.float64))):
+            ihi = mid
+        else:
+            ilo = mid
+    return float(np.int64(ihi).view(np.float64))
+
+
+@pytest.mark.parametrize("n", [1.0, 2.5, 1e6, 1e12, 1e18])
+def test_negative_binomial_refuses_exactly_what_numpy_refuses(n):
+    # numpy refuses (1 - p)/p * (n + 10 sqrt(n)) > 9.223372006484771e18: the
+    # Poisson rate its sampler could reach.
+    p = _smallest_p_numpy_accepts(n)
+    assert D.NegativeBinomial(n, p).p == p
+    below = math.nextafter(p, 0.0)
+    msg, err = _message(lambda: D.NegativeBinomial(n, below))
+    assert msg == ("[102] NegativeBinomial: p must be large enough that (1 - p)/p * "
+                   f"(n + 10 sqrt(n)) <= 9.223372006484771e18, numpy's sampling limit "
+                   f"(n={n!r}), got {below!r}")
+    assert (err.parameter, err.value, err.code) == ("p", below, 102)
+    with pytest.raises(ValueError, match="n too large or p too small"):
+        np.random.default_rng(0).negative_binomial(n, below)
+
+
+def test_negative_binomial_and_geometric_as_effects():
+    import fugue_ppl as fp
+
+    def model():
+        k = fp.sample("k", fp.NegativeBinomial(3.5, 0.25))
+        t = fp.sample("t", fp.Geometric(0.125))
+        fp.observe("y", fp.Geometric(0.5), 3)
+        return k, t
+
+    (k, t), trace = fp.run(fp.PriorHandler(rng=SEED_EFFECTS), model)
+    assert type(k) is int and type(t) is int
+    g = np.random.default_rng([SEED_EFFECTS, 0])
+    assert (k, t) == (int(g.negative_binomial(3.5, 0.25)), int(g.geometric(0.125)))
+    expected = (D.NegativeBinomial(3.5, 0.25).log_prob(k) + D.Geometric(0.125).log_prob(t)
+                + 3 * math.log(0.5))
+    assert trace.total_log_weight == pytest.approx(expected, rel=1e-15)
+
+
+SEED_EFFECTS = 20240613
 
 
 def test_the_value_reported_is_the_one_given():
@@ -465,6 +539,9 @@ STRATEGIES = {
     "DiscreteUniform": (hs.tuples(hs.integers(-2**52, 2**52), hs.integers(0, 2**40))
                         .map(lambda t: (t[0], t[0] + t[1])),
                         lambda a: hs.integers(a[0], a[1]).map(float)),
+    "NegativeBinomial": (hs.tuples(hs.floats(1e-3, 1e6), hs.floats(1e-3, 1 - 1e-9)),
+                         lambda a: hs.integers(0, 10**12).map(float)),
+    "Geometric": (hs.tuples(hs.floats(1e-9, 1 - 1e-9)), lambda a: hs.integers(1, 10**15).map(float)),
     "Categorical": (hs.lists(hs.floats(1e-3, 1.0), min_size=1, max_size=20)
                     .map(lambda w: (list(np.asarray(w) / math.fsum(w)),)),
                     lambda a: hs.integers(0, len(a[0]) - 1).map(float)),

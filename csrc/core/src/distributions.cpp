@@ -754,6 +754,67 @@ struct DiscreteUniform : Base<DiscreteUniform> {
   }
 };
 
+// ------------------------------------------------------------ NegativeBinomial
+// c0 + c1 = q = 1 - p as a double-double, c2 = stirlerr(n)
+struct NegativeBinomial : Base<NegativeBinomial> {
+  static void init(Dist& d) noexcept {
+    const DD q = special::two_sum(1.0, -d.p[1]);
+    d.c[0] = q.hi;
+    d.c[1] = q.lo;
+    d.c[2] = stirlerr(d.p[0]);
+  }
+
+  // Gamma(x + n) / (Gamma(n) x!) p^n q^x = n/(n + x) * C(n + x, n) p^n q^x:
+  // Loader's saddle-point form of the binomial probability of n successes in
+  // N = n + x trials. N p, N q and n - N p = n q - x p come from exact sums
+  // and products (none from a difference that cancels), so the deviance terms
+  // stay accurate for huge counts and for p near 0 or 1.
+  static double lp(const Dist& d, double x) noexcept {
+    if (!is_count(x)) return -kInf;
+    const double n = d.p[0], p = d.p[1];
+    const DD q{d.c[0], d.c[1]};
+    if (x == 0.0) return n * std::log(p);
+    if (p == 1.0) return -kInf;
+    const DD trials = special::two_sum(n, x);
+    const double trials_p = trials.hi * p + trials.lo * p;
+    const double trials_q = trials.hi * q.hi + (trials.hi * q.lo + trials.lo * q.hi);
+    const DD nq = special::two_prod(n, q.hi);
+    const DD xp = special::two_prod(x, p);
+    const double d1 = ((nq.hi - xp.hi) + (nq.lo - xp.lo)) + n * q.lo;  // n - N p
+    const double lc = stirlerr(trials.hi) - d.c[2] - stirlerr(x) - bd0(n, trials_p, d1) -
+                      bd0(x, trials_q, -d1);                          // x - N q = -(n - N p)
+    // log(n / N), without cancellation when x << n
+    const double t = x / n;
+    const double ln = t < kInf ? -std::log1p(t) : std::log(n) - std::log(trials.hi);
+    return 0.5 * ln + lc - 0.5 * (special::kLog2Pi + std::log(x));
+  }
+
+  static int64_t draw(const Dist& d, bitgen_t* bg) noexcept {
+    return random_negative_binomial(bg, d.p[0], d.p[1]);
+  }
+};
+
+// ------------------------------------------------------------ Geometric
+// c0 = log(p), c1 = log1p(-p)
+struct Geometric : Base<Geometric> {
+  static void init(Dist& d) noexcept {
+    d.c[0] = std::log(d.p[0]);
+    d.c[1] = std::log1p(-d.p[0]);
+  }
+
+  // (1 - p)^(x - 1) p on x = 1, 2, ...: both terms are accurate and of one
+  // sign, so is their sum.
+  static double lp(const Dist& d, double x) noexcept {
+    if (!(x >= 1.0) || !is_count(x)) return -kInf;
+    if (x == 1.0) return d.c[0];  // (not 0 * -inf at p = 1)
+    return (x - 1.0) * d.c[1] + d.c[0];
+  }
+
+  static int64_t draw(const Dist& d, bitgen_t* bg) noexcept {
+    return random_geometric(bg, d.p[0]);
+  }
+};
+
 }  // namespace
 }  // namespace ops
 

@@ -506,6 +506,42 @@ DISTRIBUTIONS = _declare(
             >>> DiscreteUniform(1, 6).log_prob(7)
             -inf
         """),
+    Distribution(
+        "NegativeBinomial", "int",
+        "Negative binomial distribution: the number of failures before the ``n``-th success.",
+        (real("n", "Number of successes (need not be an integer)", POSITIVE, code=COUNT),
+         real("p", "Success probability", UNIT,
+              Rule(f"(1.0 - v) / v * ({{n}} + 10.0 * std::sqrt({{n}})) <= {POISSON_LAM_MAX}",
+                   f"must be large enough that (1 - p)/p * (n + 10 sqrt(n)) <= "
+                   f"{POISSON_LAM_MAX}, numpy's sampling limit",
+                   "large enough that ``(1 - p)/p * (n + 10 sqrt(n))`` is at most numpy's "
+                   f"sampling limit {POISSON_LAM_MAX}", context="n"),
+              code=PROBABILITY)),
+        support="{0, 1, 2, ...}",
+        sampling="Sampling equals ``Generator.negative_binomial(n, p)`` (a Poisson draw at a "
+                 "gamma-distributed rate).",
+        examples="""
+            >>> import math
+            >>> d = NegativeBinomial(1.0, 0.25)   # failures before the first success
+            >>> math.isclose(d.log_prob(3), Geometric(0.25).log_prob(4))
+            True
+            >>> NegativeBinomial(1e15, 0.5).log_prob(10**15)  # accurate for huge counts
+            -18.53490032093999
+        """),
+    Distribution(
+        "Geometric", "int",
+        "Geometric distribution: the number of trials up to and including the first success.",
+        (real("p", "Success probability", UNIT, code=PROBABILITY),),
+        support="{1, 2, 3, ...}, as numpy's (``NegativeBinomial(1, p)`` counts the failures "
+                "instead)",
+        sampling="Sampling equals ``Generator.geometric(p)``.",
+        examples="""
+            >>> import math
+            >>> Geometric(0.25).log_prob(1) == math.log(0.25)
+            True
+            >>> Geometric(0.25).log_prob(0)
+            -inf
+        """),
 )
 
 
