@@ -6,18 +6,24 @@
 2. ``Normal.log_prob(x)`` on a 1e6 float64 array against the numpy expression
    ``-0.5*((x-mu)/sigma)**2 - log(sigma) - 0.5*log(2*pi)``. Target: at least
    as fast as numpy.
+3. Construction, which a model does once per effect: ``Normal(0.0, 1.0)``
+   and ``Bernoulli(0.5)`` against building the builtin ``complex(0.0, 1.0)``
+   (an object holding two doubles), each ``CONSTRUCTIONS_PER_CALL`` times in
+   the same plain loop. Target: no slower than ``complex``.
+   ``extra_info["per_construction_s"]`` has the per-construction time (loop
+   included) of the fastest round.
 """
 
 import math
 
+import fugue_ppl as fp
 import numpy as np
 import pytest
-
-import fugue_ppl as fp
 
 SEED = 20240611
 N = 1_000_000
 MU, SIGMA = 1.5, 2.0
+CONSTRUCTIONS_PER_CALL = 1000
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +81,49 @@ def test_normal_log_prob_numpy(bench, x):
     assert out.shape == (N,)
 
 
+# ---------------------------------------------------------------- 3. construction
+
+def _constructions(cls, *args):
+    n = CONSTRUCTIONS_PER_CALL
+    if len(args) == 2:
+        a, b = args
+
+        def loop():
+            for _ in range(n):
+                cls(a, b)
+    else:
+        (a,) = args
+
+        def loop():
+            for _ in range(n):
+                cls(a)
+    return loop
+
+
+def _per_construction(bench):
+    bench.extra_info["constructions_per_call"] = CONSTRUCTIONS_PER_CALL
+    if bench.stats is not None:
+        bench.extra_info["per_construction_s"] = bench.stats.stats.min / CONSTRUCTIONS_PER_CALL
+
+
+@pytest.mark.benchmark(group="construction")
+def test_construct_normal(bench):
+    bench(_constructions(fp.Normal, 0.0, 1.0))
+    _per_construction(bench)
+
+
+@pytest.mark.benchmark(group="construction")
+def test_construct_bernoulli(bench):
+    bench(_constructions(fp.Bernoulli, 0.5))
+    _per_construction(bench)
+
+
+@pytest.mark.benchmark(group="construction")
+def test_construct_complex(bench):
+    bench(_constructions(complex, 0.0, 1.0))
+    _per_construction(bench)
+
+
 # ---------------------------------------------------------------- ratios (targets)
 
 def test_ratio_normal_sample(compare):
@@ -85,3 +134,13 @@ def test_ratio_normal_sample(compare):
 def test_ratio_normal_log_prob(compare):
     compare("test_normal_log_prob_fugue", "test_normal_log_prob_numpy", kind="speedup",
             target=1.0, description="Normal.log_prob(1e6) vs numpy expression")
+
+
+def test_ratio_construct_normal(compare):
+    compare("test_construct_normal", "test_construct_complex", kind="slowdown", target=1.0,
+            description="Normal(0.0, 1.0) vs complex(0.0, 1.0), construction")
+
+
+def test_ratio_construct_bernoulli(compare):
+    compare("test_construct_bernoulli", "test_construct_complex", kind="slowdown", target=1.0,
+            description="Bernoulli(0.5) vs complex(0.0, 1.0), construction")

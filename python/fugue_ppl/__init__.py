@@ -29,10 +29,12 @@ from fugue_ppl.core import (
     Distribution,
     Exponential,
     Gamma,
+    Geometric,
     Handler,
     InverseGamma,
     Laplace,
     LogNormal,
+    NegativeBinomial,
     Normal,
     Poisson,
     PoolStats,
@@ -100,7 +102,8 @@ __all__ = [
     # distributions
     "Distribution", "Normal", "Uniform", "LogNormal", "Exponential", "Beta", "Gamma",
     "Bernoulli", "Binomial", "Categorical", "Poisson", "StudentT", "Cauchy", "Laplace",
-    "Weibull", "ChiSquared", "InverseGamma", "DiscreteUniform", "as_generator",
+    "Weibull", "ChiSquared", "InverseGamma", "DiscreteUniform", "NegativeBinomial", "Geometric",
+    "as_generator",
     # errors
     "errors", "FugueError", "InvalidParameters", "AddressConflict", "UnexpectedModelStructure",
     "TraceAddressNotFound", "TypeMismatch", "InvalidObservation", "EffectOutsideRun",

@@ -36,6 +36,8 @@ SPECS = {
     "ChiSquared": (D.ChiSquared, (3.0,), ("k",), float),
     "InverseGamma": (D.InverseGamma, (3.0, 2.0), ("shape", "rate"), float),
     "DiscreteUniform": (D.DiscreteUniform, (1, 6), ("low", "high"), int),
+    "NegativeBinomial": (D.NegativeBinomial, (2.5, 0.4), ("n", "p"), int),
+    "Geometric": (D.Geometric, (0.3,), ("p",), int),
 }
 NAMES = sorted(SPECS)
 
@@ -50,12 +52,16 @@ def make(name):
     return cls(*args)
 
 
-def test_all_17_are_exported():
-    assert len(SPECS) == 17
+def test_every_distribution_is_exported():
+    import fugue_ppl
+    import fugue_ppl.core
+
+    assert len(SPECS) == 19
+    assert sorted(D.__all__) == sorted([*NAMES, "Distribution", "as_generator"])
     for name in NAMES:
-        assert name in D.__all__
         assert issubclass(getattr(D, name), D.Distribution)
-    assert "Distribution" in D.__all__
+        assert getattr(fugue_ppl, name) is getattr(D, name) is getattr(fugue_ppl.core, name)
+        assert name in fugue_ppl.__all__ and name in fugue_ppl.core.__all__
 
 
 # ------------------------------------------------------------------ the Python API
@@ -95,6 +101,8 @@ def test_repr_examples():
     assert repr(D.Binomial(10, 0.5)) == "Binomial(n=10, p=0.5)"
     assert repr(D.StudentT(3, 0, 1)) == "StudentT(df=3.0, loc=0.0, scale=1.0)"
     assert repr(D.DiscreteUniform(1, 6)) == "DiscreteUniform(low=1, high=6)"
+    assert repr(D.NegativeBinomial(3, 0.5)) == "NegativeBinomial(n=3.0, p=0.5)"
+    assert repr(D.Geometric(0.25)) == "Geometric(p=0.25)"
 
 
 def test_equality_distinguishes_parameters_and_types():
@@ -137,44 +145,72 @@ def test_distribution_base_is_abstract():
 
 # ------------------------------------------------------------------ validation
 
+# The rule a non-finite value breaks first, per real parameter.
+FIRST_RULE = {"mu": "must be finite", "loc": "must be finite", "low": "must be finite",
+              "high": "must be finite", "p": "must be in [0, 1]"}
+UNIT_P = {"NegativeBinomial", "Geometric"}   # p in (0, 1]
+POSITIVE_RULE = "must be finite and > 0"
+INT64_RULE = "must be in [-9223372036854775808, 9223372036854775807]"
+
+
 def _bad_values(name, pname):
-    """(bad value, expected rule fragment) pairs for one parameter."""
+    """(value of the right type that breaks a rule, the rule) pairs for one parameter."""
     if pname == "probs":
-        return [([0.5, 0.6], "sum to 1"), ([1.5, -0.5], "[0, 1]"), ([NAN, 1.0], "[0, 1]"),
-                ([], "empty"), ([[0.5, 0.5]], "one-dimensional"), (["0.5", "0.5"], "real"),
-                ([0.5, None], "real"), (None, "sequence"), ("ab", "sequence"),
-                ([INF, 0.0], "[0, 1]")]
+        return [([0.5, 0.6], "must sum to 1 (within 1e-6); they sum to 1.1"),
+                ([1.5, -0.5], "must hold probabilities in [0, 1]"),
+                ([NAN, 1.0], "must hold probabilities in [0, 1]"),
+                ([], "must not be empty"),
+                ([INF, 0.0], "must hold probabilities in [0, 1]")]
     if (name, pname) in INT_PARAMS:
-        out = [(2.5, "integer"), ("3", "integer"), (None, "integer"), (True, "integer"),
-               (2**64, "64-bit"), (INF, "integer"), (NAN, "integer"), (1 + 2j, "integer")]
+        out = [(2.5, "must be an integer"), (INF, "must be an integer"),
+               (NAN, "must be an integer"), (np.float64(2.5), "must be an integer"),
+               (2**64, INT64_RULE), (-(2**63) - 1, INT64_RULE)]
         if pname == "n":
-            out.append((-1, ">= 0"))
+            out += [(-1, "must be >= 0"), (-(2**63), "must be >= 0")]
         return out
-    out = [(NAN, "finite" if pname != "p" else "[0, 1]"), (INF, ""), (-INF, ""),
-           ("1.0", "real number"), (None, "real number"), (True, "real number"),
-           (b"1", "real number"), ([1.0], "real number"), (1 + 2j, "real number"),
-           (10**400, "finite"), (np.bool_(True), "real number")]
-    if pname in ("sigma", "scale", "rate", "alpha", "beta", "shape", "df", "k"):
-        out += [(0.0, "> 0"), (-1.0, "> 0"), (-1e-300, "> 0")]
+    first = FIRST_RULE.get(pname, POSITIVE_RULE)
+    if pname == "p" and name in UNIT_P:
+        first = "must be in (0, 1]"
+    # (an int beyond the double range is infinite)
+    out = [(NAN, first), (INF, first), (-INF, first), (10**400, first), (-(10**400), first)]
+    if first == POSITIVE_RULE:
+        out += [(0.0, first), (-1.0, first), (-1e-300, first)]
     if pname == "p":
-        out += [(-1e-12, "[0, 1]"), (1.0 + 2**-52, "[0, 1]")]
+        out += [(-1e-12, first), (1.0 + 2**-52, first)]
+    if pname == "p" and name in UNIT_P:
+        out += [(0.0, first), (-0.0, first), (-5e-324, first)]
     return out
 
 
-def _cases():
+def _wrong_types(name, pname):
+    """(value of a wrong type, the type the message names) pairs for one parameter."""
+    if pname == "probs":
+        return [(None, "NoneType"), ("ab", "str"), (b"ab", "bytes"), (0.5, "float"),
+                (["0.5", "0.5"], "list"), ([0.5, None], "list"), ([[0.5, 0.5]], "list"),
+                ([0.5, [0.5]], "list"), (np.array([True, False]), "ndarray"),
+                (np.array(1.0), "ndarray"), ({0.5, 0.25}, "set")]
+    common = [("1.0", "str"), (None, "NoneType"), (True, "bool"), (np.bool_(True), "bool"),
+              (b"1", "bytes"), ([1.0], "list"), (1 + 2j, "complex")]
+    if (name, pname) in INT_PARAMS:
+        return common
+    return common + [(np.array([1.0, 2.0]), "ndarray"), (np.array("1"), "ndarray")]
+
+
+def _cases(cases):
     for name in NAMES:
         pnames = SPECS[name][2]
         for i, pname in enumerate(pnames):
-            for bad, rule in _bad_values(name, pname):
-                yield name, i, pname, bad, rule
+            for bad, expected in cases(name, pname):
+                yield name, i, pname, bad, expected
 
 
-CASES = list(_cases())
+VALUE_CASES = list(_cases(_bad_values))
+TYPE_CASES = list(_cases(_wrong_types))
 
 
-@pytest.mark.parametrize("name,i,pname,bad,rule", CASES,
-                         ids=[f"{c[0]}.{c[2]}={c[3]!r}" for c in CASES])
-def test_invalid_parameter_raises_typed_error(name, i, pname, bad, rule):
+@pytest.mark.parametrize("name,i,pname,bad,rule", VALUE_CASES,
+                         ids=[f"{c[0]}.{c[2]}={safe_repr(c[3])}" for c in VALUE_CASES])
+def test_invalid_parameter_value_raises_invalid_parameters(name, i, pname, bad, rule):
     cls, args, _, _ = SPECS[name]
     args = list(args)
     args[i] = bad
@@ -182,28 +218,74 @@ def test_invalid_parameter_raises_typed_error(name, i, pname, bad, rule):
         cls(*args)
     err = info.value
     assert isinstance(err, ValueError) and isinstance(err, FugueError)
-    assert err.code == CODES[pname]
-    assert err.distribution == name
-    assert err.parameter == pname
-    msg = str(err)
-    assert msg.startswith(f"[{CODES[pname]}] {name}: {pname} ")
-    assert rule in msg
-    if not isinstance(bad, (list, np.ndarray)) and bad is not None and pname != "probs":
-        assert msg.endswith(f", got {safe_repr(err.value)}")
+    assert (err.code, err.distribution, err.parameter, err.rule) == (CODES[pname], name, pname, rule)
+    # the value as given, except for one element of a probabilities array
+    shown = bad[0] if rule.startswith("must hold") else bad
+    assert str(err) == f"[{CODES[pname]}] {name}: {pname} {rule}, got {safe_repr(shown)}"
+
+
+@pytest.mark.parametrize("name,i,pname,bad,tname", TYPE_CASES,
+                         ids=[f"{c[0]}.{c[2]}={safe_repr(c[3])}" for c in TYPE_CASES])
+def test_parameter_of_a_wrong_type_raises_type_error(name, i, pname, bad, tname):
+    cls, args, _, _ = SPECS[name]
+    args = list(args)
+    args[i] = bad
+    with pytest.raises(TypeError) as info:
+        cls(*args)
+    assert not isinstance(info.value, ValueError)
+    expected = {"probs": "a one-dimensional sequence of real numbers"}.get(
+        pname, "an integer" if (name, pname) in INT_PARAMS else "a real number")
+    assert str(info.value) == f"{name}: {pname} must be {expected}, got {tname}"
+
+
+def _message(call):
+    with pytest.raises(InvalidParameters) as info:
+        call()
+    return str(info.value), info.value
 
 
 def test_range_errors_name_both_bounds():
-    with pytest.raises(InvalidParameters, match=r"\[103\] Uniform: high must be > low \(low=2.0\), got 1.0"):
-        D.Uniform(2.0, 1.0)
-    with pytest.raises(InvalidParameters, match="103"):
-        D.Uniform(1.0, 1.0)
-    with pytest.raises(InvalidParameters, match="high - low finite"):
-        D.Uniform(-1e308, 1e308)
-    with pytest.raises(InvalidParameters, match=r"\[103\] DiscreteUniform: high must be >= low \(low=5\), got 4"):
-        D.DiscreteUniform(5, 4)
-    with pytest.raises(InvalidParameters) as info:
-        D.DiscreteUniform(2**62 + 1, 2**62)
-    assert info.value.value == 2**62 and info.value.code == 103
+    assert _message(lambda: D.Uniform(2.0, 1.0))[0] == \
+        "[103] Uniform: high must be > low (low=2.0), got 1.0"
+    assert _message(lambda: D.Uniform(1.0, 1.0))[0] == \
+        "[103] Uniform: high must be > low (low=1.0), got 1.0"
+    assert _message(lambda: D.Uniform(-1e308, 1e308))[0] == \
+        "[103] Uniform: high must make high - low finite (low=-1e+308), got 1e+308"
+    assert _message(lambda: D.Uniform(2, 1))[0] == \
+        "[103] Uniform: high must be > low (low=2.0), got 1"
+    assert _message(lambda: D.DiscreteUniform(5, 4))[0] == \
+        "[103] DiscreteUniform: high must be >= low (low=5), got 4"
+    msg, err = _message(lambda: D.DiscreteUniform(2**62 + 1, 2**62))
+    assert msg == "[103] DiscreteUniform: high must be >= low (low=4611686018427387905), got " \
+                  "4611686018427387904"
+    assert err.value == 2**62 and err.code == 103 and err.rule == \
+        "must be >= low (low=4611686018427387905)"
+
+
+@pytest.mark.parametrize("low", [0.1, -0.0, 1e-5, 1.5e-5, 1e-4, 0.00012345, 123456.789,
+                                 1e15, 9999999999999998.0, 1e16, 1.2345678901234567e16, 1e22,
+                                 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+                                 -2.5, -1e100, 3.0, 100.0, 0.30000000000000004, 2.0**60])
+def test_context_values_are_written_as_python_writes_them(low):
+    # The C++ core composes the message; a float appears as repr() shows it.
+    high = math.nextafter(low, -INF)
+    assert _message(lambda: D.Uniform(low, high))[1].rule == f"must be > low (low={low!r})"
+
+
+@given(hs.floats(allow_nan=False, allow_infinity=False, min_value=-1e307, max_value=1e307))
+@settings(max_examples=300, deadline=None)
+def test_context_floats_round_trip(low):
+    rule = _message(lambda: D.Uniform(low, low))[1].rule
+    assert rule == f"must be > low (low={low!r})"
+
+
+@pytest.mark.parametrize("call,constraint", [
+    (lambda: D.Normal(NAN, 1.0), "finite"), (lambda: D.Normal(0.0, 0.0), "positive"),
+    (lambda: D.Bernoulli(1.5), "probability"), (lambda: D.Geometric(0.0), "unit")])
+def test_rules_are_worded_as_the_checking_kit_words_them(call, constraint):
+    from fugue_ppl.checks import CONSTRAINTS
+
+    assert _message(call)[1].rule == CONSTRAINTS[constraint][4]
 
 
 def test_count_error_reports_the_integer():
@@ -214,18 +296,95 @@ def test_count_error_reports_the_integer():
 
 
 def test_categorical_sum_error_reports_the_sum():
-    with pytest.raises(InvalidParameters, match=r"sum to 1 \(within 1e-6\); they sum to 1.1"):
-        D.Categorical([0.5, 0.6])
+    msg, err = _message(lambda: D.Categorical([0.5, 0.6]))
+    assert msg == "[102] Categorical: probs must sum to 1 (within 1e-6); they sum to 1.1, " \
+                  "got [0.5, 0.6]"
+    assert err.value == [0.5, 0.6]
     D.Categorical([0.5, 0.5 - 9e-7])   # within tolerance, kept as given
-    with pytest.raises(InvalidParameters):
-        D.Categorical([0.5, 0.5 - 2e-6])
+    msg, err = _message(lambda: D.Categorical((0.5, 0.5 - 2e-6)))
+    assert repr(0.5 + (0.5 - 2e-6)) == "0.9999979999999999"
+    assert msg == "[102] Categorical: probs must sum to 1 (within 1e-6); they sum to " \
+                  "0.9999979999999999, got (0.5, 0.499998)"
+    msg, err = _message(lambda: D.Categorical(np.array([0.25, 1.25])))
+    assert msg == "[102] Categorical: probs must hold probabilities in [0, 1], got 1.25"
+    assert err.value == 1.25
 
 
 def test_poisson_rate_limited_to_numpy_sampling_range():
     D.Poisson(9.2e18)
-    with pytest.raises(InvalidParameters, match=r"^\[105\] Poisson: rate must be <= "
-                                                r"9.223372006484771e18 \(int64 range\), got 1e\+19$"):
-        D.Poisson(1e19)
+    assert _message(lambda: D.Poisson(1e19))[0] == \
+        "[105] Poisson: rate must be <= 9.223372006484771e18 (int64 range), got 1e+19"
+
+
+def _smallest_p_numpy_accepts(n):
+    # Bisection on the doubles between two probabilities, one refused by
+    # Generator.negative_binomial(n, p) and one accepted.
+    g = np.random.default_rng(0)
+
+    def accepted(p):
+        try:
+            g.negative_binomial(n, p)
+        except ValueError:
+            return False
+        return True
+
+    lo, hi = 1e-300, 1.0   # refused, accepted
+    assert not accepted(lo) and accepted(hi)
+    ilo, ihi = (int(np.float64(v).view(np.int64)) for v in (lo, hi))
+    while ihi - ilo > 1:
+        mid = (ilo + ihi) // 2
+        if accepted(float(np.int64(mid).view(np.float64))):
+            ihi = mid
+        else:
+            ilo = mid
+    return float(np.int64(ihi).view(np.float64))
+
+
+@pytest.mark.parametrize("n", [1.0, 2.5, 1e6, 1e12, 1e18])
+def test_negative_binomial_refuses_exactly_what_numpy_refuses(n):
+    # numpy refuses (1 - p)/p * (n + 10 sqrt(n)) > 9.223372006484771e18: the
+    # Poisson rate its sampler could reach.
+    p = _smallest_p_numpy_accepts(n)
+    assert D.NegativeBinomial(n, p).p == p
+    below = math.nextafter(p, 0.0)
+    msg, err = _message(lambda: D.NegativeBinomial(n, below))
+    assert msg == ("[102] NegativeBinomial: p must be large enough that (1 - p)/p * "
+                   f"(n + 10 sqrt(n)) <= 9.223372006484771e18, numpy's sampling limit "
+                   f"(n={n!r}), got {below!r}")
+    assert (err.parameter, err.value, err.code) == ("p", below, 102)
+    with pytest.raises(ValueError, match="n too large or p too small"):
+        np.random.default_rng(0).negative_binomial(n, below)
+
+
+def test_negative_binomial_and_geometric_as_effects():
+    import fugue_ppl as fp
+
+    def model():
+        k = fp.sample("k", fp.NegativeBinomial(3.5, 0.25))
+        t = fp.sample("t", fp.Geometric(0.125))
+        fp.observe("y", fp.Geometric(0.5), 3)
+        return k, t
+
+    (k, t), trace = fp.run(fp.PriorHandler(rng=SEED_EFFECTS), model)
+    assert type(k) is int and type(t) is int
+    g = np.random.default_rng([SEED_EFFECTS, 0])
+    assert (k, t) == (int(g.negative_binomial(3.5, 0.25)), int(g.geometric(0.125)))
+    expected = (D.NegativeBinomial(3.5, 0.25).log_prob(k) + D.Geometric(0.125).log_prob(t)
+                + 3 * math.log(0.5))
+    assert trace.total_log_weight == pytest.approx(expected, rel=1e-15)
+
+
+SEED_EFFECTS = 20240613
+
+
+def test_the_value_reported_is_the_one_given():
+    # Not its conversion: the message shows what the caller passed.
+    assert _message(lambda: D.Normal(0.0, np.float32(-2.0)))[1].value == np.float32(-2.0)
+    assert _message(lambda: D.Normal(0.0, -3))[0] == \
+        "[101] Normal: sigma must be finite and > 0, got -3"
+    assert _message(lambda: D.Binomial(-4.0, 0.5))[0] == "[106] Binomial: n must be >= 0, got -4.0"
+    assert _message(lambda: D.Normal(0.0, 10**400))[0] == \
+        "[101] Normal: sigma must be finite and > 0, got <int of 1329 bits>"
 
 
 def test_errors_pickle():
@@ -380,6 +539,9 @@ STRATEGIES = {
     "DiscreteUniform": (hs.tuples(hs.integers(-2**52, 2**52), hs.integers(0, 2**40))
                         .map(lambda t: (t[0], t[0] + t[1])),
                         lambda a: hs.integers(a[0], a[1]).map(float)),
+    "NegativeBinomial": (hs.tuples(hs.floats(1e-3, 1e6), hs.floats(1e-3, 1 - 1e-9)),
+                         lambda a: hs.integers(0, 10**12).map(float)),
+    "Geometric": (hs.tuples(hs.floats(1e-9, 1 - 1e-9)), lambda a: hs.integers(1, 10**15).map(float)),
     "Categorical": (hs.lists(hs.floats(1e-3, 1.0), min_size=1, max_size=20)
                     .map(lambda w: (list(np.asarray(w) / math.fsum(w)),)),
                     lambda a: hs.integers(0, len(a[0]) - 1).map(float)),

@@ -9,6 +9,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 import scipy.stats as st
+from fugue_ppl.errors import InvalidParameters
 
 INF = math.inf
 NINF = -math.inf
@@ -101,6 +102,16 @@ def mp_binomial(n, p, k):
     return lg(n + 1) - lg(k + 1) - lg(n - k + 1) + k * mp.log(p) + (n - k) * mp.log1p(-p)
 
 
+def mp_nbinom(n, p, k):
+    n, p, k = M(n), M(p), M(k)
+    return lg(k + n) - lg(n) - lg(k + 1) + n * mp.log(p) + k * mp.log1p(-p)
+
+
+def mp_geom(p, k):
+    p, k = M(p), M(k)
+    return (k - 1) * mp.log1p(-p) + mp.log(p)
+
+
 # ------------------------------------------------------------------ the scipy grid
 #
 # Each entry: (label, our distribution, scipy log-density callable, points).
@@ -186,6 +197,16 @@ def _scipy_grid():
                      math.floor(lam + 3 * math.sqrt(lam)), math.floor(lam * 0.5)})
         g.append((f"Poisson({lam})", D.Poisson(lam), lambda x, lam=lam: st.poisson.logpmf(x, lam),
                   [-1.0] + [float(x) for x in xs]))
+    for n in (0.5, 1.0, 2.5, 10.0, 100.0):
+        for p in (0.05, 0.3, 0.5, 0.9, 1.0):
+            m, sd = n * (1 - p) / p, math.sqrt(n * (1 - p)) / p
+            xs = sorted({0, 1, 2, 5, math.floor(m), math.floor(m) + 1, math.floor(m + 3 * sd)})
+            g.append((f"NegativeBinomial({n},{p})", D.NegativeBinomial(n, p),
+                      lambda x, n=n, p=p: st.nbinom.logpmf(x, n, p), [-1.0] + [float(x) for x in xs]))
+    for p in (1e-300, 1e-10, 1e-3, 0.3, 0.5, 0.9, 1 - 1e-10, 1.0):
+        xs = sorted({0, 1, 2, 7, min(math.floor(1 / p), 10**15), min(math.floor(10 / p), 10**15)})
+        g.append((f"Geometric({p})", D.Geometric(p), lambda x, p=p: st.geom.logpmf(x, p),
+                  [-1.0] + [float(x) for x in xs]))
     probs = [0.1, 0.0, 0.25, 0.65]
     g.append(("Categorical", D.Categorical(probs),
               lambda x: st.rv_discrete(values=(range(4), probs)).logpmf(x) if 0 <= x < 4 else NINF,
@@ -208,9 +229,9 @@ def _scipy_points():
     return out
 
 
-def test_scipy_grid_covers_all_17():
+def test_scipy_grid_covers_every_distribution():
     names = {d.name for _, d, _, _ in SCIPY_GRID}
-    assert len(names) == 17
+    assert len(names) == 19
 
 
 @pytest.mark.parametrize("label,dist,ref,xs", SCIPY_GRID, ids=[g[0] for g in SCIPY_GRID])
@@ -296,6 +317,17 @@ MPMATH_CASES = [
     ("Binomial(1e10,1e-10)", D.Binomial(10**10, 1e-10),
      lambda x: st.binom.logpmf(x, 10**10, 1e-10), lambda x: mp_binomial(10**10, 1e-10, x),
      [1.0, 2.0, 5.0]),
+    ("NegativeBinomial(1e10,0.5)", D.NegativeBinomial(1e10, 0.5),
+     lambda x: st.nbinom.logpmf(x, 1e10, 0.5), lambda x: mp_nbinom(1e10, 0.5, x),
+     [1e10, 1e10 + 1e5]),
+    ("NegativeBinomial(1e15,1-1e-10)", D.NegativeBinomial(1e15, 1 - 1e-10),
+     lambda x: st.nbinom.logpmf(x, 1e15, 1 - 1e-10), lambda x: mp_nbinom(1e15, 1 - 1e-10, x),
+     [1e5, 1e5 + 300]),
+    ("NegativeBinomial(1e6,1e-3)", D.NegativeBinomial(1e6, 1e-3),
+     lambda x: st.nbinom.logpmf(x, 1e6, 1e-3), lambda x: mp_nbinom(1e6, 1e-3, x),
+     [9.99e8, 1e9]),
+    ("NegativeBinomial(0.5,1e-8)", D.NegativeBinomial(0.5, 1e-8),
+     lambda x: st.nbinom.logpmf(x, 0.5, 1e-8), lambda x: mp_nbinom(0.5, 1e-8, x), [5e7]),
     ("Binomial(1e10,1-1e-10)", D.Binomial(10**10, 1 - 1e-10),
      lambda x: st.binom.logpmf(x, 10**10, 1 - 1e-10),
      lambda x: mp_binomial(10**10, 1 - 1e-10, x), [9999999999.0]),
@@ -349,6 +381,65 @@ def test_binomial_log_pmf_against_mpmath_up_to_1e15(n, p):
     assert close(d.log_prob(n), mp_binomial(n, p, n))
 
 
+def _nbinom_valid(n, p):
+    # numpy's sampling limit, which the constructor enforces
+    return (1 - p) / p * (n + 10 * math.sqrt(n)) <= 9.223372006484771e18
+
+
+NBINOM_PARAMS = [(n, p) for n in (1e-300, 1e-10, 0.5, 1.0, 3.7, 1e6, 1e10, 1e15)
+                 for p in (1e-10, 1e-3, 0.3, 0.5, 0.9, 1 - 1e-10, 1 - 2**-53)
+                 if _nbinom_valid(n, p)]
+
+
+def test_nbinom_params_leave_out_only_what_the_constructor_refuses():
+    assert len(NBINOM_PARAMS) == 8 * 7 - 2
+    with pytest.raises(InvalidParameters):
+        D.NegativeBinomial(1e15, 1e-10)
+
+
+@pytest.mark.parametrize("n,p", NBINOM_PARAMS)
+def test_negative_binomial_log_pmf_against_mpmath_up_to_1e15(n, p):
+    m = n * (1 - p) / p
+    sd = math.sqrt(n * (1 - p)) / p
+    xs = {0, 1, 2, 30, math.floor(m), math.floor(m) + 1, math.floor(m + 3 * sd),
+          max(math.floor(m - 5 * sd), 0), math.floor(m * 0.5), 10**15}
+    d = D.NegativeBinomial(n, p)
+    for k in sorted(x for x in xs if x <= 10**15):
+        truth = mp_nbinom(n, p, k)
+        assert close(d.log_prob(k), truth), (n, p, k, d.log_prob(k), float(truth))
+        assert d.log_prob(float(k)) == d.log_prob(k)
+
+
+@pytest.mark.parametrize("p", [1e-300, 1e-15, 1e-10, 1e-3, 0.3, 0.5, 0.9, 1 - 1e-10, 1 - 2**-53])
+def test_geometric_log_pmf_against_mpmath_up_to_1e15(p):
+    d = D.Geometric(p)
+    for k in (1, 2, 3, 30, 10**6, 10**10, 10**15, min(math.floor(1 / p), 10**15)):
+        truth = mp_geom(p, k)
+        assert close(d.log_prob(k), truth), (p, k, d.log_prob(k), float(truth))
+
+
+def test_negative_binomial_reduces_to_geometric_and_poisson():
+    # n = 1 counts the failures before the first success: Geometric shifted by one.
+    for p in (1e-6, 0.3, 0.75):
+        nb, geo = D.NegativeBinomial(1.0, p), D.Geometric(p)
+        for k in (0, 1, 5, 1000):
+            assert math.isclose(nb.log_prob(k), geo.log_prob(k + 1), rel_tol=1e-14)
+    # n -> inf with the mean n q / p held: Poisson(mean), up to O(k^2 / n)
+    n, q = 1e14, 2.0**-45
+    d = D.NegativeBinomial(n, 1.0 - q)
+    lam = n * q / (1.0 - q)
+    for k in (0, 1, 3, 10):
+        assert math.isclose(d.log_prob(k), D.Poisson(lam).log_prob(k), rel_tol=1e-9)
+
+
+def test_negative_binomial_and_geometric_at_p_one():
+    assert D.NegativeBinomial(3.5, 1.0).log_prob(0) == 0.0
+    assert D.NegativeBinomial(3.5, 1.0).log_prob(1) == NINF
+    assert D.Geometric(1.0).log_prob(1) == 0.0
+    assert D.Geometric(1.0).log_prob(2) == NINF
+    assert D.Geometric(1.0).log_prob(np.array([1, 2, 3])).tolist() == [0.0, NINF, NINF]
+
+
 def test_scipy_is_off_for_huge_counts_but_we_are_not():
     # The claim behind the mpmath comparisons above, for the headline case.
     truth = mp_poisson(1e15, 10**15)
@@ -357,6 +448,9 @@ def test_scipy_is_off_for_huge_counts_but_we_are_not():
     truth = mp_binomial(10**15, 0.3, 3 * 10**14)
     assert rel_err(float(st.binom.logpmf(3 * 10**14, 10**15, 0.3)), truth) > 1e-3
     assert close(D.Binomial(10**15, 0.3).log_prob(3 * 10**14), truth)
+    truth = mp_nbinom(1e15, 0.5, 10**15)
+    assert rel_err(float(st.nbinom.logpmf(10**15, 1e15, 0.5)), truth) > 1e-3
+    assert close(D.NegativeBinomial(1e15, 0.5).log_prob(10**15), truth)
 
 
 # ------------------------------------------------------------------ support edges
@@ -400,15 +494,20 @@ def test_uniform_excludes_high_unlike_scipy():
     assert d.log_prob(np.array([1.0, 2.0, 3.0])).tolist() == [-math.log(2.0)] * 2 + [NINF]
 
 
-def _all_17():
+def _one_of_each():
     return [D.Normal(0.0, 1.0), D.Uniform(0.0, 1.0), D.LogNormal(0.0, 1.0), D.Exponential(1.0),
             D.Beta(2.0, 3.0), D.Gamma(2.0, 1.0), D.Bernoulli(0.3), D.Binomial(10, 0.3),
             D.Categorical([0.2, 0.8]), D.Poisson(3.0), D.StudentT(3.0, 0.0, 1.0),
             D.Cauchy(0.0, 1.0), D.Laplace(0.0, 1.0), D.Weibull(1.5, 1.0), D.ChiSquared(3.0),
-            D.InverseGamma(3.0, 1.0), D.DiscreteUniform(1, 6)]
+            D.InverseGamma(3.0, 1.0), D.DiscreteUniform(1, 6), D.NegativeBinomial(2.5, 0.4),
+            D.Geometric(0.3)]
 
 
-@pytest.mark.parametrize("dist", _all_17(), ids=lambda d: d.name)
+def test_one_of_each_covers_every_distribution():
+    assert len({d.name for d in _one_of_each()}) == 19
+
+
+@pytest.mark.parametrize("dist", _one_of_each(), ids=lambda d: d.name)
 def test_nan_in_nan_out_and_infinities(dist):
     assert math.isnan(dist.log_prob(math.nan))
     assert math.isnan(dist.log_prob(np.array([math.nan]))[0])
@@ -432,6 +531,8 @@ OUTSIDE = [
     (D.Poisson(3.0), [-1.0, 2.5, 1e-300]),
     (D.Categorical([0.2, 0.8]), [-1.0, 2.0, 0.5]),
     (D.DiscreteUniform(1, 6), [0.0, 7.0, 3.5, 1e19, -1e19]),
+    (D.NegativeBinomial(2.5, 0.4), [-1.0, 2.5, 1e-300, -1e-300]),
+    (D.Geometric(0.3), [0.0, -1.0, 1.5, 1e-300]),
 ]
 
 
@@ -448,6 +549,8 @@ def test_non_integer_discrete_values_are_impossible():
     assert D.DiscreteUniform(0, 10).log_prob(4.5) == NINF
     assert D.Categorical([0.5, 0.5]).log_prob(0.5) == NINF
     assert D.Bernoulli(0.5).log_prob(0.5) == NINF
+    assert D.NegativeBinomial(2.0, 0.5).log_prob(3.25) == NINF
+    assert D.Geometric(0.5).log_prob(2.5) == NINF
 
 
 def test_bernoulli_and_binomial_at_p_zero_and_one():

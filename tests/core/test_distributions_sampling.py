@@ -49,6 +49,16 @@ EXACT = [
     (D.DiscreteUniform(-2**63, 2**63 - 1),
      lambda g, s: g.integers(-2**63, 2**63 - 1, s, endpoint=True, dtype=np.int64)),
     (D.DiscreteUniform(5, 5), lambda g, s: g.integers(5, 5, s, endpoint=True)),
+    (D.NegativeBinomial(2.5, 0.4), lambda g, s: g.negative_binomial(2.5, 0.4, s)),
+    (D.NegativeBinomial(0.3, 0.05), lambda g, s: g.negative_binomial(0.3, 0.05, s)),
+    (D.NegativeBinomial(1e9, 0.5), lambda g, s: g.negative_binomial(1e9, 0.5, s)),
+    (D.NegativeBinomial(7.0, 1.0), lambda g, s: g.negative_binomial(7.0, 1.0, s)),
+    # Geometric: inversion below p = 1/3, search above
+    (D.Geometric(0.3), lambda g, s: g.geometric(0.3, s)),
+    (D.Geometric(0.5), lambda g, s: g.geometric(0.5, s)),
+    (D.Geometric(1e-3), lambda g, s: g.geometric(1e-3, s)),
+    (D.Geometric(1e-15), lambda g, s: g.geometric(1e-15, s)),
+    (D.Geometric(1.0), lambda g, s: g.geometric(1.0, s)),
     # Bernoulli: one uniform u, True when u < p.
     (D.Bernoulli(0.3), lambda g, s: g.random(s) < 0.3),
     (D.Bernoulli(0.0), lambda g, s: g.random(s) < 0.0),
@@ -233,6 +243,12 @@ DISCRETE_GOF = {
     ],
     "DiscreteUniform": [(D.DiscreteUniform(1, 6), st.randint(1, 7)),
                         (D.DiscreteUniform(-1000, 1000), st.randint(-1000, 1001))],
+    "NegativeBinomial": [(D.NegativeBinomial(2.5, 0.4), st.nbinom(2.5, 0.4)),
+                         (D.NegativeBinomial(0.2, 0.1), st.nbinom(0.2, 0.1)),
+                         (D.NegativeBinomial(50.0, 0.9), st.nbinom(50.0, 0.9)),
+                         (D.NegativeBinomial(100.0, 0.05), st.nbinom(100.0, 0.05))],
+    "Geometric": [(D.Geometric(0.3), st.geom(0.3)), (D.Geometric(0.9), st.geom(0.9)),
+                  (D.Geometric(0.01), st.geom(0.01)), (D.Geometric(1e-6), st.geom(1e-6))],
 }
 _p = np.random.default_rng(1).dirichlet(np.ones(100))
 _p[-1] = 1.0 - _p[:-1].sum()
@@ -279,6 +295,8 @@ def test_degenerate_samplers():
     assert np.all(D.Binomial(0, 0.5).sample(SEED, size=1000) == 0)
     assert np.all(D.DiscreteUniform(-7, -7).sample(SEED, size=1000) == -7)
     assert np.all(D.Categorical([0.0, 1.0, 0.0]).sample(SEED, size=1000) == 1)
+    assert np.all(D.NegativeBinomial(3.0, 1.0).sample(SEED, size=1000) == 0)
+    assert np.all(D.Geometric(1.0).sample(SEED, size=1000) == 1)
     # a zero-probability category is never drawn, even when the sum is short of 1
     v = D.Categorical([0.4999995, 0.5, 0.0]).sample(SEED, size=200_000)
     assert set(np.unique(v).tolist()) == {0, 1}
@@ -297,3 +315,5 @@ def test_samples_lie_in_the_support():
     assert np.all(D.InverseGamma(2.0, 1.0).sample(g, size=10**5) > 0)
     v = D.Binomial(20, 0.5).sample(g, size=10**5)
     assert v.min() >= 0 and v.max() <= 20
+    assert D.NegativeBinomial(0.5, 0.5).sample(g, size=10**5).min() == 0
+    assert D.Geometric(0.9).sample(g, size=10**5).min() == 1

@@ -30,38 +30,28 @@ cdef extern from "fugue/value.hpp" namespace "fugue" nogil:
 
 
 cdef extern from "fugue/distributions.hpp" namespace "fugue" nogil:
+    # One per distribution, in the order of the distribution table
+    # (_distribution_table.py); the rendered _distributions.pyx declares each
+    # value it uses ("fugue::DistKind::Normal", ...).
     cdef enum class DistKind "fugue::DistKind" (uint8_t):
-        Normal
-        Uniform
-        LogNormal
-        Exponential
-        Beta
-        Gamma
-        Bernoulli
-        Binomial
-        Categorical
-        Poisson
-        StudentT
-        Cauchy
-        Laplace
-        Weibull
-        ChiSquared
-        InverseGamma
-        DiscreteUniform
+        pass
 
+    # Why a parameter is invalid (filled by init_dist when it returns false).
     cdef struct CParamError "fugue::ParamError":
-        int code
-        const char* param
-        double value
-        const char* rule
+        int code            # Fugue's error code
+        int index           # the parameter's position in the constructor
+        const char* param   # its name
+        double value        # the offending value (see element)
+        cbool element       # value is one element of an array parameter
+        char* rule          # what it must satisfy, with any context (a char array)
 
     cdef cppclass CDist "fugue::Dist":
         DistKind kind
-        double p[3]
-        int64_t i[2]
+        double* p           # real parameters, in constructor order (an array)
+        int64_t* i          # integer parameters, in constructor order (an array)
         const double* probs
         int64_t n_probs
-        double c[3]
+        double* c           # derived constants (an array)
 
     ValueKind value_kind(DistKind) noexcept
     const char* dist_name(DistKind) noexcept

@@ -1,64 +1,53 @@
 #pragma once
-// The 17 distributions: parameters, validation, sampling (through numpy's
+// The distributions: parameters, validation, sampling (through numpy's
 // BitGenerator C API) and log-densities.
+//
+// Which distributions exist, their parameters and the rules on them, and the
+// kind of value each produces are declared once, in the distribution table
+// (python/fugue_ppl/core/_distribution_table.py), which the build renders
+// into the X-macro lists of fugue/distribution_table.hpp. The numerics of each
+// distribution are in src/distributions.cpp.
 #include <cstddef>
 #include <cstdint>
 
+#include "fugue/distribution_table.hpp"
 #include "fugue/rng.hpp"
 #include "fugue/value.hpp"
 
 namespace fugue {
 
+// One per distribution, in the table's order (Normal = 0, Uniform, ...).
 enum class DistKind : uint8_t {
-  Normal = 0,        // p = {mu, sigma}
-  Uniform,           // p = {low, high}, support [low, high)
-  LogNormal,         // p = {mu, sigma}
-  Exponential,       // p = {rate}
-  Beta,              // p = {alpha, beta}
-  Gamma,             // p = {shape, rate}
-  Bernoulli,         // p = {p}                       -> bool
-  Binomial,          // i = {n}, p = {p}              -> int
-  Categorical,       // probs/n_probs                 -> int in [0, n_probs)
-  Poisson,           // p = {rate}                    -> int
-  StudentT,          // p = {df, loc, scale}
-  Cauchy,            // p = {loc, scale}
-  Laplace,           // p = {loc, scale}
-  Weibull,           // p = {shape, scale}
-  ChiSquared,        // p = {k}
-  InverseGamma,      // p = {shape, rate}
-  DiscreteUniform,   // i = {low, high} inclusive     -> int
+#define FUGUE_DIST_KIND(Name, Value) Name,
+  FUGUE_DISTRIBUTIONS(FUGUE_DIST_KIND)
+#undef FUGUE_DIST_KIND
 };
 
-constexpr int kNumDistKinds = 17;
+constexpr int kNumDistKinds = FUGUE_NUM_DISTRIBUTIONS;
 
-// Fugue's error codes for invalid parameters.
-enum ParamCode : int {
-  kCodeMean = 100,
-  kCodeVariance = 101,   // variance / scale / sigma
-  kCodeProbability = 102,
-  kCodeRange = 103,
-  kCodeShape = 104,
-  kCodeRate = 105,
-  kCodeCount = 106,
-};
+// Room for a rule with its context, e.g. "must be > low (low=2.0)".
+constexpr std::size_t kParamRuleSize = 128;
 
-// A description of why a parameter is invalid.
+// Why a parameter is invalid, as init_dist reports it (filled only when it
+// returns false).
 struct ParamError {
-  int code = 0;
-  const char* param = nullptr;  // parameter name, e.g. "sigma"
-  double value = 0.0;           // offending value (NaN when not a scalar)
-  const char* rule = nullptr;   // e.g. "must be finite and > 0"
+  int code;                   // Fugue's code (ParamCode)
+  int index;                  // the parameter's position in the constructor
+  const char* param;          // its name, e.g. "sigma"
+  double value;               // the offending value (see `element`)
+  bool element;               // value is one element of an array parameter, not the parameter
+  char rule[kParamRuleSize];  // what it must satisfy, with any context, NUL-terminated
 };
 
 // A distribution: plain data, cheap to copy. Categorical borrows its
 // probabilities (the owner keeps them alive).
 struct Dist {
   DistKind kind = DistKind::Normal;
-  double p[3] = {0.0, 0.0, 0.0};   // real parameters
-  int64_t i[2] = {0, 0};           // integer parameters (Binomial n in i[0]; DiscreteUniform low/high)
-  const double* probs = nullptr;   // Categorical
+  double p[FUGUE_MAX_REAL_PARAMS] = {};  // real parameters, in constructor order
+  int64_t i[FUGUE_MAX_INT_PARAMS] = {};  // integer parameters, in constructor order
+  const double* probs = nullptr;         // a probabilities parameter (Categorical)
   int64_t n_probs = 0;
-  double c[3] = {0.0, 0.0, 0.0};   // derived constants filled by init_dist
+  double c[3] = {0.0, 0.0, 0.0};         // derived constants filled by init_dist
 };
 
 // The kind of value a distribution of this kind produces.
@@ -67,8 +56,9 @@ ValueKind value_kind(DistKind kind) noexcept;
 // Name of a distribution kind ("Normal", ...).
 const char* dist_name(DistKind kind) noexcept;
 
-// Checks the parameters and fills the derived constants. Returns false and
-// fills *err when a parameter is invalid. Never throws.
+// Checks the parameters against the table's rules and fills the derived
+// constants. Returns false and fills *err (when not null) at the first
+// broken rule. Never throws.
 bool init_dist(Dist& d, ParamError* err) noexcept;
 
 // Draws one value. `d` must have passed init_dist. Never throws.

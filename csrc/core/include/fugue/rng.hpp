@@ -46,6 +46,8 @@ double random_laplace(bitgen_t* bitgen_state, double loc, double scale);
 double random_weibull(bitgen_t* bitgen_state, double a);
 int64_t random_poisson(bitgen_t* bitgen_state, double lam);
 int64_t random_binomial(bitgen_t* bitgen_state, double p, int64_t n, binomial_t* binomial);
+int64_t random_negative_binomial(bitgen_t* bitgen_state, double n, double p);
+int64_t random_geometric(bitgen_t* bitgen_state, double p);
 uint64_t random_bounded_uint64(bitgen_t* bitgen_state, uint64_t off, uint64_t rng,
                                uint64_t mask, bool use_masked);
 void random_bounded_uint64_fill(bitgen_t* bitgen_state, uint64_t off, uint64_t rng,
