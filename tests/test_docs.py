@@ -1,6 +1,9 @@
 """docs/metrics.md is generated from the collectors and stays so; the exposition
-passes ``promtool check metrics`` (the real promtool, Debian package ``prometheus``)."""
+passes ``promtool check metrics`` (the real promtool, Debian package ``prometheus``);
+the examples in the docstrings of the export and the extras run."""
 
+import doctest
+import importlib
 import importlib.util
 import os
 import pathlib
@@ -28,6 +31,14 @@ def gen():
 @pytest.fixture(scope="module")
 def exposition(gen):
     return generate_latest(gen.registry()).decode("utf-8")
+
+
+@pytest.mark.parametrize("module", ["fugue_ppl._extras", "fugue_ppl.monitoring.prometheus",
+                                    "fugue_ppl.serving.prometheus"])
+def test_the_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), verbose=False, report=False)
+    assert result.failed == 0
+    assert result.attempted >= 3
 
 
 def _promtool():
