@@ -346,6 +346,7 @@ class PrometheusCollector(Collector):
             raise invalid(owner, "prefix", prefix,
                           "must be an identifier of ASCII letters, digits and underscores, "
                           "not starting with a digit or __")
+        buckets = _check_buckets(buckets, owner)
         exporters: list[MetricSource] = [ProductionMetricsExporter(metrics, buckets)]
         if pool is not None:
             exporters.append(TracePoolExporter(pool))
@@ -370,7 +371,7 @@ class PrometheusCollector(Collector):
         self.pool = pool
         self.breaker = breaker
         self.sources = sources
-        self.buckets = exporters[0].buckets
+        self.buckets = buckets
         self.prefix = prefix
         self._exporters = tuple(exporters)
 
