@@ -11,20 +11,10 @@ import math
 import threading
 import time
 
-import fugue_ppl as fp
 import numpy as np
 import pytest
-
-from fugue_ppl.errors import InvalidArgument
-from fugue_ppl.monitoring.prometheus import (
-    DEFAULT_LATENCY_BUCKETS,
-    LatencyHistogram,
-    MetricsHandler,
-    ProductionMetrics,
-    PrometheusCollector,
-)
-from fugue_ppl.models import ref20, sensor
 from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.openmetrics.exposition import (
     generate_latest as generate_openmetrics,
 )
@@ -32,6 +22,24 @@ from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
 from prometheus_client.parser import text_string_to_metric_families
+
+import fugue_ppl as fp
+from fugue_ppl.errors import InvalidArgument
+from fugue_ppl.models import ref20, sensor
+from fugue_ppl.monitoring.prometheus import (
+    DEFAULT_LATENCY_BUCKETS,
+    LatencyHistogram,
+    MetricsHandler,
+    MetricSource,
+    ProductionMetrics,
+    ProductionMetricsExporter,
+    PrometheusCollector,
+    TracePoolExporter,
+    as_metric_source,
+    metrics_table,
+    register_metric_source,
+)
+from fugue_ppl.serving.prometheus import BreakerExporter
 
 SEED = 20240611
 
@@ -719,6 +727,8 @@ def test_prometheus_text_exposition_values():
     values, types = _samples(text_string_to_metric_families(text))
     assert all(name.startswith("fugue_") for name in types)
     assert types["fugue_inference"] == "counter" and types["fugue_uptime_seconds"] == "gauge"
+    # precomputed quantiles: a summary (promtool refuses a "quantile" label on a gauge)
+    assert types["fugue_inference_duration_quantile_seconds"] == "summary"
     _check_values(values, types, m, pool, up0, up1)
 
 
@@ -806,7 +816,8 @@ def test_a_name_clash_is_refused_at_registration(clash):
     ({"metrics": None}, TypeError, "metrics must be a ProductionMetrics, got NoneType"),
     ({"metrics": "m"}, TypeError, "metrics must be a ProductionMetrics, got str"),
     ({"pool": "p"}, TypeError, "pool must be a TracePool, got str"),
-    ({"buckets": []}, ValueError, "buckets must be finite, positive and strictly increasing"),
+    ({"buckets": []}, ValueError, "^PrometheusCollector: buckets must be finite, positive and "
+                                  r"strictly increasing, got \[\]$"),
     ({"buckets": [0.1, 0.05]}, ValueError, "strictly increasing"),
     ({"buckets": [0.1, 0.1]}, ValueError, "strictly increasing"),
     ({"buckets": [0.0, 1.0]}, ValueError, "positive"),
@@ -814,7 +825,17 @@ def test_a_name_clash_is_refused_at_registration(clash):
     ({"buckets": [math.nan]}, ValueError, "finite"),
     ({"prefix": "9lives"}, ValueError, "prefix must be an identifier"),
     ({"prefix": "a-b"}, ValueError, "prefix must be an identifier"),
-    ({"prefix": None}, ValueError, "prefix must be an identifier"),
+    ({"prefix": "caf\u00e9"}, ValueError, "prefix must be an identifier of ASCII letters"),
+    ({"prefix": "__reserved"}, ValueError, "not starting with a digit or __"),
+    ({"prefix": None}, TypeError, "prefix must be a str, got NoneType"),
+    ({"buckets": "0.1"}, TypeError,
+     "^PrometheusCollector: buckets must be a sequence of real numbers, got str$"),
+    ({"buckets": [0.1, "1"]}, TypeError, "got an element of type str"),
+    ({"buckets": [0.1, True]}, TypeError, "got an element of type bool"),
+    ({"sources": 3}, TypeError, "sources must be an iterable of metric sources, got int"),
+    ({"sources": [object()]}, TypeError,
+     r"sources\[0\] must be a metric source \(an object with a prometheus_families\(prefix\) "
+     r"method\), got object"),
 ])
 def test_collector_rejects_bad_arguments(kwargs, exc, msg):
     args = {"metrics": ProductionMetrics()}
@@ -889,9 +910,149 @@ def test_collector_from_runner_exports_the_breaker():
 
 
 def test_collector_from_runner_bad_arguments():
-    with pytest.raises(TypeError, match="runner must be a ModelRunner"):
+    with pytest.raises(TypeError, match="^PrometheusCollector.from_runner: runner must be a "
+                                        "ModelRunner, got object$"):
         PrometheusCollector.from_runner(object())
-    with pytest.raises(ValueError, match="records no metrics"):
+    with pytest.raises(fp.errors.InvalidArgument,
+                       match=r"^PrometheusCollector.from_runner: runner records no metrics "
+                             r"\(built with metrics=False\), got ModelRunner\(sensor"):
         PrometheusCollector.from_runner(fp.ModelRunner(sensor, metrics=False))
-    with pytest.raises(TypeError, match="breaker must be a CircuitBreaker"):
+    with pytest.raises(TypeError, match="^PrometheusCollector: breaker must be a CircuitBreaker, "
+                                        "got str$"):
         PrometheusCollector(fp.ProductionMetrics(), breaker="open")
+
+
+# ---------------------------------------------------------------- metric sources
+
+class _QueueSource:
+    """A metric source of the application's own: the protocol is one method."""
+
+    def __init__(self):
+        self.depth = 0
+
+    def prometheus_families(self, prefix):
+        yield GaugeMetricFamily(f"{prefix}_queue_depth", "Requests waiting.", value=self.depth)
+
+
+def _scrape(collector):
+    registry = CollectorRegistry()
+    registry.register(collector)
+    text = generate_latest(registry).decode()
+    return _samples(text_string_to_metric_families(text))
+
+
+def test_a_metric_source_is_exported_with_the_collectors_prefix_at_each_scrape():
+    queue = _QueueSource()
+    collector = PrometheusCollector(ProductionMetrics(), prefix="svc", sources=[queue])
+    assert isinstance(queue, MetricSource)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    for depth in (0, 7, 3):
+        queue.depth = depth
+        values, types = _samples(text_string_to_metric_families(
+            generate_latest(registry).decode()))
+        assert values[("svc_queue_depth", ())] == depth
+        assert types["svc_queue_depth"] == "gauge"
+        assert values[("svc_inference_total", ())] == 0
+    assert collector.sources == (queue,)
+
+
+def test_pool_and_breaker_given_as_sources_export_what_the_keywords_export():
+    m, pool = _populated()
+    breaker = fp.CircuitBreaker(clock=fp.ManualClock(), minimum_calls=2, window_size=2)
+    breaker.record_failure()
+    breaker.record_failure()
+    by_keyword, types_kw = _scrape(PrometheusCollector(m, pool=pool, breaker=breaker))
+    by_source, types_src = _scrape(PrometheusCollector(m, sources=[pool, breaker]))
+    assert types_kw == types_src
+    moving = {"fugue_uptime_seconds", "fugue_throughput_per_second"}
+    assert ({k: v for k, v in by_keyword.items() if k[0] not in moving}
+            == {k: v for k, v in by_source.items() if k[0] not in moving})
+    assert by_source[("fugue_circuit_breaker_state", (("state", "FAILED"),))] == 1.0
+    assert by_source[("fugue_trace_pool_hits_total", ())] == pool.stats.hits
+    # the adapters registered for the two types
+    assert isinstance(as_metric_source(pool), TracePoolExporter)
+    assert isinstance(as_metric_source(breaker), BreakerExporter)
+    assert as_metric_source(object()) is None
+
+
+def test_two_sources_exporting_one_name_are_refused_at_registration():
+    pool = fp.TracePool(4)
+    collector = PrometheusCollector(ProductionMetrics(), pool=pool, sources=[pool])
+    with pytest.raises(fp.errors.InvalidArgument,
+                       match="^PrometheusCollector: sources must export distinct metric names, "
+                             "got 'fugue_trace_pool_hits'$"):
+        CollectorRegistry().register(collector)
+
+
+def test_register_metric_source_adapts_a_type_and_its_subclasses():
+    class Gauge:
+        level = 2.5
+
+    class Sub(Gauge):
+        level = 4.0
+
+    class GaugeExporter:
+        def __init__(self, gauge):
+            self.gauge = gauge
+
+        def prometheus_families(self, prefix):
+            yield GaugeMetricFamily(f"{prefix}_level", "Level.", value=self.gauge.level)
+
+    with pytest.raises(TypeError, match="sources\\[0\\] must be a metric source"):
+        PrometheusCollector(ProductionMetrics(), sources=[Gauge()])
+    register_metric_source(Gauge, GaugeExporter)
+    values, _ = _scrape(PrometheusCollector(ProductionMetrics(), sources=[Sub()]))
+    assert values[("fugue_level", ())] == 4.0
+    with pytest.raises(TypeError, match="^register_metric_source: cls must be a type, got str$"):
+        register_metric_source("Gauge", GaugeExporter)
+    with pytest.raises(TypeError, match="^register_metric_source: adapter must be callable, "
+                                        "got int$"):
+        register_metric_source(Gauge, 3)
+
+
+def test_exporters_reject_the_wrong_objects():
+    with pytest.raises(TypeError, match="^BreakerExporter: breaker must be a CircuitBreaker, "
+                                        "got TracePool$"):
+        BreakerExporter(fp.TracePool(2))
+    with pytest.raises(TypeError, match="^TracePoolExporter: pool must be a TracePool, "
+                                        "got CircuitBreaker$"):
+        TracePoolExporter(fp.CircuitBreaker())
+    with pytest.raises(TypeError, match="^ProductionMetricsExporter: metrics must be a "
+                                        "ProductionMetrics, got NoneType$"):
+        ProductionMetricsExporter(None)
+
+
+def test_from_runner_passes_prefix_buckets_and_further_sources():
+    runner = fp.ModelRunner(sensor, rng=1)
+    runner.infer(22.0)
+    queue = _QueueSource()
+    queue.depth = 2
+    collector = PrometheusCollector.from_runner(runner, prefix="scorer", buckets=[0.5],
+                                                sources=[queue])
+    assert collector.metrics is runner.metrics and collector.pool is runner.pool
+    assert collector.breaker is runner.breaker and collector.buckets == (0.5,)
+    values, types = _scrape(collector)
+    assert all(name.startswith("scorer_") for name in types)
+    assert values[("scorer_inference_total", ())] == 1
+    assert values[("scorer_queue_depth", ())] == 2
+    assert values[("scorer_circuit_breaker_state", (("state", "HEALTHY"),))] == 1.0
+    assert values[("scorer_inference_duration_seconds_bucket", (("le", "0.5"),))] == 1
+
+
+def test_metrics_table_lists_names_types_labels_and_help():
+    m = ProductionMetrics()
+    m.record(0.01, error="upstream")
+    table = metrics_table(ProductionMetricsExporter(m, buckets=[1.0]).prometheus_families("x"))
+    lines = table.splitlines()
+    assert lines[:2] == ["| metric | type | labels | help |", "|---|---|---|---|"]
+    assert "| `x_errors_total` | counter | `kind` | Failed inferences, by error kind. |" in lines
+    assert ("| `x_inference_duration_seconds_bucket`, `x_inference_duration_seconds_sum`, "
+            "`x_inference_duration_seconds_count` | histogram | `le` | Inference latency. |"
+            in lines)
+    assert ("| `x_inference_duration_quantile_seconds` | summary | `quantile` | Latency "
+            "quantiles from the log-linear histogram (0.4% resolution). |" in lines)
+    # no alarm recorded: the family has no sample, so no label to show
+    assert "| `x_monitor_alarms_total` | counter |  | Alarms raised by monitors attached " \
+           "to the latency. |" in lines
+    assert len(lines) == 2 + 10

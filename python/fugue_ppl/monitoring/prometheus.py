@@ -4,9 +4,25 @@
 and fallbacks, keeps a latency histogram with p50/p90/p99, the throughput
 over the uptime and over a sliding window, and the uptime.
 :class:`~fugue_ppl.MetricsHandler` records exactly one inference per
-:func:`~fugue_ppl.run`. :class:`PrometheusCollector` exposes all of it, and
-the trace pool's statistics, to an application's ``prometheus_client``
-registry.
+:func:`~fugue_ppl.run`. :class:`PrometheusCollector` exposes all of it, the
+trace pool's statistics and any other *metric source* to an application's
+``prometheus_client`` registry.
+
+Metric sources
+--------------
+A metric source is any object with a method ``prometheus_families(prefix)``
+that returns ``prometheus_client`` metric families named ``<prefix>_...``,
+read afresh at each call (the :class:`MetricSource` protocol). This module
+exports the monitoring layer's own objects (:class:`ProductionMetricsExporter`,
+:class:`TracePoolExporter`); a layer above exports its components the same
+way without this module importing it, and registers an adapter for a type
+that cannot carry the method itself (:func:`register_metric_source`): the
+serving layer exports a circuit breaker through
+:class:`fugue_ppl.serving.prometheus.BreakerExporter`, so a ``CircuitBreaker``
+can be passed to the collector as it is.
+
+The exported metric families are listed in ``docs/metrics.md``, generated
+from this code by ``python docs/gen_metrics.py``.
 
 Examples
 --------
@@ -26,111 +42,169 @@ True
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+import numbers
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 
-from fugue_ppl.serving._breaker import BreakerState, CircuitBreaker
-from fugue_ppl.monitoring._metrics import LatencyHistogram, ProductionMetrics, clock_info
-from fugue_ppl.serving._runner import ModelRunner
+from fugue_ppl.checks import check_type, invalid
 from fugue_ppl.core._runtime import TracePool
-from fugue_ppl.monitoring._metrics import MetricsHandler
+from fugue_ppl.monitoring._metrics import (
+    LatencyHistogram,
+    MetricsHandler,
+    ProductionMetrics,
+    clock_info,
+)
 
 __all__ = [
     "ProductionMetrics",
     "LatencyHistogram",
     "MetricsHandler",
     "PrometheusCollector",
+    "MetricSource",
+    "ProductionMetricsExporter",
+    "TracePoolExporter",
+    "register_metric_source",
+    "as_metric_source",
+    "metrics_table",
     "DEFAULT_LATENCY_BUCKETS",
+    "QUANTILES",
     "clock_info",
 ]
 
 #: Bucket boundaries (seconds) of the exported latency histogram: 1 µs to 10 s.
 DEFAULT_LATENCY_BUCKETS: tuple[float, ...] = (
-    0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )
 
+#: The exported latency quantiles.
+QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99)
 
-class PrometheusCollector(Collector):
-    """A ``prometheus_client`` collector for :class:`ProductionMetrics`.
+# A metric name prefix: ASCII letters, digits and underscores (names starting
+# with "__" are reserved by Prometheus; colons are for recording rules).
+_PREFIX = re.compile(r"(?!__)[A-Za-z_][A-Za-z0-9_]*")
 
-    Register it in the application's registry (or the default one); every
-    scrape reads the current values. Metric names start with ``fugue_``
-    (configurable with ``prefix``):
 
-    ``fugue_inference_total``, ``fugue_errors_total{kind}``,
-    ``fugue_timeouts_total``, ``fugue_fallbacks_total``,
-    ``fugue_inference_duration_seconds`` (histogram), ``fugue_error_rate``,
-    ``fugue_throughput_per_second{window}``, ``fugue_uptime_seconds``,
-    ``fugue_inference_duration_quantile_seconds{quantile}``,
-    ``fugue_monitor_alarms_total{monitor}``; with a pool,
-    ``fugue_trace_pool_{hits,misses,returns,drops}_total``,
-    ``fugue_trace_pool_size`` and ``fugue_trace_pool_hit_ratio``; with a
-    circuit breaker, ``fugue_circuit_breaker_state{state}`` (1 for the
-    current state, 0 for the others), ``fugue_circuit_breaker_failure_rate``
-    (over its window), ``fugue_circuit_breaker_calls_total{outcome}``
-    (successful, failed, rejected, ignored) and
-    ``fugue_circuit_breaker_transitions_total{from_state,to_state}``.
-    :meth:`from_runner` exports all of a :class:`~fugue_ppl.ModelRunner`'s.
+# ------------------------------------------------------------------ metric sources
+
+@runtime_checkable
+class MetricSource(Protocol):
+    """What :class:`PrometheusCollector` exports besides the production metrics.
+
+    ``prometheus_families(prefix)`` returns (or yields) ``prometheus_client``
+    metric families (``CounterMetricFamily``, ``GaugeMetricFamily``, ...)
+    whose names start with ``prefix + "_"``, with the source's current values;
+    the collector calls it at every scrape, so it must be cheap, thread-safe
+    and must not block. Two sources of one collector must not export the same
+    name (the collector refuses it when it is registered).
+    """
+
+    def prometheus_families(self, prefix: str) -> Iterable[Metric]:
+        """The source's metric families, named ``<prefix>_...``."""
+        ...
+
+
+_ADAPTERS: dict[type, Callable[[Any], MetricSource]] = {}
+
+
+def register_metric_source(cls: type, adapter: Callable[[Any], MetricSource]) -> None:
+    """Export instances of ``cls`` through ``adapter(obj)``, a :class:`MetricSource`.
+
+    For a type that cannot carry ``prometheus_families`` itself (a compiled
+    type of another layer): the layer that defines ``cls`` registers its
+    exporter when it is imported, and the collector then accepts the object
+    as it is (``PrometheusCollector(..., sources=[obj])``). A later
+    registration for the same type replaces the earlier one.
+
+    Raises
+    ------
+    TypeError
+        ``cls`` is not a type, or ``adapter`` is not callable.
+    """
+    check_type(cls, "cls", "register_metric_source", type, "a type")
+    if not callable(adapter):
+        raise TypeError("register_metric_source: adapter must be callable, "
+                        f"got {type(adapter).__name__}")
+    _ADAPTERS[cls] = adapter
+
+
+def as_metric_source(obj: object) -> MetricSource | None:
+    """``obj`` itself when it is a :class:`MetricSource`, else the exporter
+    registered for its type (or a base type), else None."""
+    if callable(getattr(obj, "prometheus_families", None)):
+        return obj  # type: ignore[return-value]
+    for klass in type(obj).__mro__:
+        adapter = _ADAPTERS.get(klass)
+        if adapter is not None:
+            return adapter(obj)
+    return None
+
+
+# ------------------------------------------------------------------ the monitoring layer's sources
+
+def _check_buckets(buckets: object, owner: str) -> tuple[float, ...]:
+    if isinstance(buckets, (str, bytes)) or not isinstance(buckets, Iterable):
+        raise TypeError(f"{owner}: buckets must be a sequence of real numbers, "
+                        f"got {type(buckets).__name__}")
+    values = []
+    for x in buckets:
+        if isinstance(x, bool) or not isinstance(x, numbers.Real):
+            raise TypeError(f"{owner}: buckets must be a sequence of real numbers, "
+                            f"got an element of type {type(x).__name__}")
+        values.append(float(x))
+    if (not values or any(not math.isfinite(x) or x <= 0 for x in values)
+            or values != sorted(set(values))):
+        raise invalid(owner, "buckets", values,
+                      "must be finite, positive and strictly increasing")
+    return tuple(values)
+
+
+class ProductionMetricsExporter:
+    """The metric families of a :class:`ProductionMetrics`.
+
+    ``<prefix>_inference_total``, ``<prefix>_errors_total{kind}``,
+    ``<prefix>_timeouts_total``, ``<prefix>_fallbacks_total``,
+    ``<prefix>_inference_duration_seconds`` (histogram),
+    ``<prefix>_inference_duration_quantile_seconds{quantile}`` (summary: the
+    p50, p90 and p99 since the start, 0 before the first inference),
+    ``<prefix>_error_rate``, ``<prefix>_throughput_per_second{window}``,
+    ``<prefix>_uptime_seconds`` and ``<prefix>_monitor_alarms_total{monitor}``.
 
     Parameters
     ----------
     metrics : ProductionMetrics
-    pool : TracePool, optional
-    breaker : CircuitBreaker, optional
     buckets : sequence of float
         Upper bounds (seconds) of the exported histogram buckets; each is
         resolved to the latency histogram's resolution (0.4%).
-    prefix : str
-        Metric name prefix (default ``"fugue"``).
+
+    Raises
+    ------
+    TypeError
+        ``metrics`` is not a ProductionMetrics; ``buckets`` is not a sequence
+        of real numbers.
+    InvalidArgument
+        ``buckets`` is empty, or not finite, positive and strictly increasing.
     """
 
-    def __init__(self, metrics: ProductionMetrics, pool: TracePool | None = None,
-                 buckets: Sequence[float] = DEFAULT_LATENCY_BUCKETS, prefix: str = "fugue",
-                 breaker: CircuitBreaker | None = None):
-        if not isinstance(metrics, ProductionMetrics):
-            raise TypeError(f"metrics must be a ProductionMetrics, got {type(metrics).__name__}")
-        if pool is not None and not isinstance(pool, TracePool):
-            raise TypeError(f"pool must be a TracePool, got {type(pool).__name__}")
-        if breaker is not None and not isinstance(breaker, CircuitBreaker):
-            raise TypeError(f"breaker must be a CircuitBreaker, got {type(breaker).__name__}")
-        b = [float(x) for x in buckets]
-        if not b or any(not math.isfinite(x) or x <= 0 for x in b) or b != sorted(set(b)):
-            raise ValueError("buckets must be finite, positive and strictly increasing")
-        if not isinstance(prefix, str) or not prefix.isidentifier():
-            raise ValueError(f"prefix must be an identifier, got {prefix!r}")
-        self.metrics = metrics
-        self.pool = pool
-        self.breaker = breaker
-        self.buckets = tuple(b)
-        self.prefix = prefix
+    def __init__(self, metrics: ProductionMetrics,
+                 buckets: Sequence[float] = DEFAULT_LATENCY_BUCKETS):
+        owner = type(self).__name__
+        self.metrics = check_type(metrics, "metrics", owner, ProductionMetrics,
+                                  "a ProductionMetrics")
+        self.buckets = _check_buckets(buckets, owner)
 
-    @classmethod
-    def from_runner(cls, runner: ModelRunner, **kwargs) -> PrometheusCollector:
-        """A collector of a runner's metrics, trace pool and circuit breaker.
-
-        Raises
-        ------
-        TypeError
-            ``runner`` is not a ModelRunner.
-        ValueError
-            The runner was built with ``metrics=False``.
-        """
-        if not isinstance(runner, ModelRunner):
-            raise TypeError(f"runner must be a ModelRunner, got {type(runner).__name__}")
-        if runner.metrics is None:
-            raise ValueError("the runner records no metrics (built with metrics=False)")
-        return cls(runner.metrics, pool=runner.pool, breaker=runner.breaker, **kwargs)
-
-    def describe(self) -> Iterable:
-        # The families themselves, so the registry refuses a name clash with
-        # another collector or the application's own metrics at registration.
-        return list(self.collect())
-
-    def collect(self) -> Iterable:
-        m, p = self.metrics, self.prefix
+    def prometheus_families(self, prefix: str) -> Iterable[Metric]:
+        m, p = self.metrics, prefix
         lat = m.latency
         yield CounterMetricFamily(f"{p}_inference", "Inferences run.", value=m.inference_count)
         errors = CounterMetricFamily(f"{p}_errors", "Failed inferences, by error kind.",
@@ -145,12 +219,15 @@ class PrometheusCollector(Collector):
         yield HistogramMetricFamily(
             f"{p}_inference_duration_seconds", "Inference latency.",
             buckets=[(_le(le), float(n)) for le, n in cum], sum_value=lat.sum)
-        q = GaugeMetricFamily(f"{p}_inference_duration_quantile_seconds",
-                              "Latency quantiles from the log-linear histogram (0.4% resolution).",
-                              labels=["quantile"])
-        for qq in (0.5, 0.9, 0.99):
+        # Precomputed quantiles are a summary in Prometheus' data model (a
+        # "quantile" label on a gauge is reserved); no _count or _sum: the
+        # histogram above has them.
+        q = SummaryMetricFamily(f"{p}_inference_duration_quantile_seconds",
+                                "Latency quantiles from the log-linear histogram "
+                                "(0.4% resolution).")
+        for qq in QUANTILES:
             v = lat.quantile(qq)
-            q.add_metric([str(qq)], 0.0 if math.isnan(v) else v)
+            q.add_sample(q.name, {"quantile": str(qq)}, 0.0 if math.isnan(v) else v)
         yield q
         yield GaugeMetricFamily(f"{p}_error_rate", "Errors / inferences since start.",
                                 value=m.error_rate)
@@ -167,43 +244,221 @@ class PrometheusCollector(Collector):
         for name, n in sorted(m.monitor_alarms.items()):
             alarms.add_metric([name], n)
         yield alarms
-        if self.pool is not None:
-            s = self.pool.stats
-            for field in ("hits", "misses", "returns", "drops"):
-                yield CounterMetricFamily(f"{p}_trace_pool_{field}", f"Trace pool {field}.",
-                                          value=getattr(s, field))
-            yield GaugeMetricFamily(f"{p}_trace_pool_size", "Idle traces in the pool.",
-                                    value=s.size)
-            yield GaugeMetricFamily(f"{p}_trace_pool_hit_ratio",
-                                    "Acquisitions served from the pool.", value=s.hit_ratio)
-        if self.breaker is not None:
-            b = self.breaker.metrics
-            state = GaugeMetricFamily(f"{p}_circuit_breaker_state",
-                                      "The circuit breaker's state (1: current).",
-                                      labels=["state"])
-            for name in BreakerState.__members__:
-                state.add_metric([name], 1.0 if b["state"] == name else 0.0)
-            yield state
-            yield GaugeMetricFamily(f"{p}_circuit_breaker_failure_rate",
-                                    "Failure rate over the breaker's window.",
-                                    value=b["failure_rate"])
-            calls = CounterMetricFamily(f"{p}_circuit_breaker_calls",
-                                        "Calls through the breaker, by outcome.",
-                                        labels=["outcome"])
-            for outcome, n in (("successful", b["successful_calls"]),
-                               ("failed", b["failed_calls"]),
-                               ("rejected", b["rejected_calls"]),
-                               ("ignored", b["ignored_calls"])):
-                calls.add_metric([outcome], n)
-            yield calls
-            moves = CounterMetricFamily(f"{p}_circuit_breaker_transitions",
-                                        "State transitions of the breaker.",
-                                        labels=["from_state", "to_state"])
-            for key, n in sorted(b["transitions"].items()):
-                old_state, new_state = key.split("->")
-                moves.add_metric([old_state, new_state], n)
-            yield moves
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.metrics!r})"
+
+
+class TracePoolExporter:
+    """The metric families of a :class:`~fugue_ppl.TracePool`.
+
+    ``<prefix>_trace_pool_{hits,misses,returns,drops}_total``,
+    ``<prefix>_trace_pool_size`` and ``<prefix>_trace_pool_hit_ratio``. A
+    ``TracePool`` passed to :class:`PrometheusCollector` is exported through
+    this class.
+
+    Raises
+    ------
+    TypeError
+        ``pool`` is not a TracePool.
+    """
+
+    def __init__(self, pool: TracePool):
+        self.pool = check_type(pool, "pool", type(self).__name__, TracePool, "a TracePool")
+
+    def prometheus_families(self, prefix: str) -> Iterable[Metric]:
+        p = prefix
+        s = self.pool.stats
+        for field in ("hits", "misses", "returns", "drops"):
+            yield CounterMetricFamily(f"{p}_trace_pool_{field}", f"Trace pool {field}.",
+                                      value=getattr(s, field))
+        yield GaugeMetricFamily(f"{p}_trace_pool_size", "Idle traces in the pool.", value=s.size)
+        yield GaugeMetricFamily(f"{p}_trace_pool_hit_ratio",
+                                "Acquisitions served from the pool.", value=s.hit_ratio)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.pool!r})"
+
+
+register_metric_source(TracePool, TracePoolExporter)
+
+
+# ------------------------------------------------------------------ the collector
+
+class PrometheusCollector(Collector):
+    """A ``prometheus_client`` collector for :class:`ProductionMetrics` and
+    metric sources.
+
+    Register it in the application's registry (or the default one); every
+    scrape reads the current values. Metric names start with ``fugue_``
+    (configurable with ``prefix``); ``docs/metrics.md`` lists them all:
+
+    ``fugue_inference_total``, ``fugue_errors_total{kind}``,
+    ``fugue_timeouts_total``, ``fugue_fallbacks_total``,
+    ``fugue_inference_duration_seconds`` (histogram), ``fugue_error_rate``,
+    ``fugue_throughput_per_second{window}``, ``fugue_uptime_seconds``,
+    ``fugue_inference_duration_quantile_seconds{quantile}`` (summary),
+    ``fugue_monitor_alarms_total{monitor}``; with a pool,
+    ``fugue_trace_pool_{hits,misses,returns,drops}_total``,
+    ``fugue_trace_pool_size`` and ``fugue_trace_pool_hit_ratio``; with a
+    circuit breaker (exported by the serving layer,
+    :class:`fugue_ppl.serving.prometheus.BreakerExporter`),
+    ``fugue_circuit_breaker_state{state}`` (1 for the current state, 0 for
+    the others), ``fugue_circuit_breaker_failure_rate`` (over its window),
+    ``fugue_circuit_breaker_calls_total{outcome}`` (successful, failed,
+    rejected, ignored) and
+    ``fugue_circuit_breaker_transitions_total{from_state,to_state}``; then
+    the families of each further source. :meth:`from_runner` exports all of
+    a :class:`~fugue_ppl.ModelRunner`'s.
+
+    Parameters
+    ----------
+    metrics : ProductionMetrics
+    pool : TracePool, optional
+    buckets : sequence of float
+        Upper bounds (seconds) of the exported histogram buckets; each is
+        resolved to the latency histogram's resolution (0.4%).
+    prefix : str
+        Metric name prefix: ASCII letters, digits and underscores, not
+        starting with a digit or ``__``.
+    breaker : CircuitBreaker, optional
+        Exported through the adapter the serving layer registers for it.
+    sources : iterable of MetricSource
+        Further sources: objects with ``prometheus_families(prefix)``, or of
+        a type with a registered adapter (:func:`register_metric_source`).
+
+    Raises
+    ------
+    TypeError
+        An argument has the wrong type: ``metrics`` is not a
+        ProductionMetrics, ``pool`` not a TracePool, ``breaker`` not a
+        CircuitBreaker, a source not a metric source, ``prefix`` not a str.
+    InvalidArgument
+        ``buckets`` is not finite, positive and strictly increasing, or
+        ``prefix`` is not a valid metric name prefix. At registration,
+        two sources export the same metric name.
+    """
+
+    def __init__(self, metrics: ProductionMetrics, pool: TracePool | None = None,
+                 buckets: Sequence[float] = DEFAULT_LATENCY_BUCKETS, prefix: str = "fugue",
+                 breaker: Any = None, sources: Iterable[Any] = ()):
+        owner = type(self).__name__
+        check_type(metrics, "metrics", owner, ProductionMetrics, "a ProductionMetrics")
+        if pool is not None:
+            check_type(pool, "pool", owner, TracePool, "a TracePool")
+        check_type(prefix, "prefix", owner, str, "a str")
+        if not _PREFIX.fullmatch(prefix):
+            raise invalid(owner, "prefix", prefix,
+                          "must be an identifier of ASCII letters, digits and underscores, "
+                          "not starting with a digit or __")
+        buckets = _check_buckets(buckets, owner)
+        exporters: list[MetricSource] = [ProductionMetricsExporter(metrics, buckets)]
+        if pool is not None:
+            exporters.append(TracePoolExporter(pool))
+        if breaker is not None:
+            source = as_metric_source(breaker)
+            if source is None:
+                raise TypeError(f"{owner}: breaker must be a CircuitBreaker, "
+                                f"got {type(breaker).__name__}")
+            exporters.append(source)
+        if isinstance(sources, (str, bytes)) or not isinstance(sources, Iterable):
+            raise TypeError(f"{owner}: sources must be an iterable of metric sources, "
+                            f"got {type(sources).__name__}")
+        sources = tuple(sources)
+        for i, obj in enumerate(sources):
+            source = as_metric_source(obj)
+            if source is None:
+                raise TypeError(f"{owner}: sources[{i}] must be a metric source (an object "
+                                "with a prometheus_families(prefix) method), "
+                                f"got {type(obj).__name__}")
+            exporters.append(source)
+        self.metrics = metrics
+        self.pool = pool
+        self.breaker = breaker
+        self.sources = sources
+        self.buckets = buckets
+        self.prefix = prefix
+        self._exporters = tuple(exporters)
+
+    @classmethod
+    def from_runner(cls, runner: Any, **kwargs: Any) -> PrometheusCollector:
+        """A collector of a runner's metrics, trace pool and circuit breaker.
+
+        ``runner`` is a :class:`~fugue_ppl.ModelRunner` (any object with
+        ``metrics``, ``pool`` and ``breaker`` attributes); ``kwargs`` go to
+        the constructor (``prefix``, ``buckets``, ``sources``).
+
+        Raises
+        ------
+        TypeError
+            ``runner`` is not a ModelRunner.
+        InvalidArgument
+            The runner was built with ``metrics=False``.
+        """
+        try:
+            metrics, pool, breaker = runner.metrics, runner.pool, runner.breaker
+        except AttributeError:
+            raise TypeError("PrometheusCollector.from_runner: runner must be a ModelRunner, "
+                            f"got {type(runner).__name__}") from None
+        if metrics is None:
+            raise invalid("PrometheusCollector.from_runner", "runner", runner,
+                          "records no metrics (built with metrics=False)")
+        return cls(metrics, pool=pool, breaker=breaker, **kwargs)
+
+    def describe(self) -> Iterable[Metric]:
+        # The families themselves, so the registry refuses a name clash with
+        # another collector or the application's own metrics at registration.
+        families = list(self.collect())
+        seen: set[str] = set()
+        for fam in families:
+            if fam.name in seen:
+                raise invalid(type(self).__name__, "sources", fam.name,
+                              "must export distinct metric names")
+            seen.add(fam.name)
+        return families
+
+    def collect(self) -> Iterable[Metric]:
+        for exporter in self._exporters:
+            yield from exporter.prometheus_families(self.prefix)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(prefix={self.prefix!r}, "
+                f"sources={len(self._exporters)})")
 
 
 def _le(x: float) -> str:
     return "+Inf" if math.isinf(x) else repr(float(x))
+
+
+# ------------------------------------------------------------------ documentation
+
+_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
+
+
+def metrics_table(families: Iterable[Metric]) -> str:
+    """A Markdown table of metric families: exposed names, type, labels and help.
+
+    The labels are those of the families' samples, so a family is listed
+    with its labels only when it has samples (e.g. after an error for
+    ``<prefix>_errors_total{kind}``).
+
+    Examples
+    --------
+    >>> fam = CounterMetricFamily("fugue_inference", "Inferences run.", value=1)
+    >>> print(metrics_table([fam]))
+    | metric | type | labels | help |
+    |---|---|---|---|
+    | `fugue_inference_total` | counter |  | Inferences run. |
+    """
+    rows = ["| metric | type | labels | help |", "|---|---|---|---|"]
+    for fam in families:
+        names = [fam.name + s for s in _SUFFIXES.get(fam.type, ("",))]
+        labels: list[str] = []
+        for sample in fam.samples:
+            for label in sample.labels:
+                if label not in labels:
+                    labels.append(label)
+        help_text = fam.documentation.replace("|", "\\|")
+        rows.append(f"| {', '.join(f'`{n}`' for n in names)} | {fam.type} "
+                    f"| {', '.join(f'`{x}`' for x in labels)} | {help_text} |")
+    return "\n".join(rows)
