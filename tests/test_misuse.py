@@ -557,6 +557,25 @@ def test_an_address_pinned_while_the_robust_handler_runs_python_code_keeps_its_n
         assert value == 1.25 and trace.keys() == [f"fresh_{k}"]
 
 
+def test_literal_and_addr_addresses_are_pinned_and_request_addresses_are_counted():
+    from fugue_ppl.core._runtime import _address_pinned, _address_references
+
+    uid = 987654321
+
+    def model():
+        fp.sample("pinned_literal", fp.Normal(0.0, 1.0))       # a literal: interned by CPython
+        fp.sample(fp.addr("pinned_indexed", 3), fp.Normal(0.0, 1.0))
+        fp.sample(f"request_{uid}", fp.Normal(0.0, 1.0))        # built per request
+        return None
+
+    _, trace = fp.run(fp.PriorHandler(rng=0), model)
+    assert _address_pinned("pinned_literal") and _address_pinned("pinned_indexed[3]")
+    assert not _address_pinned(f"request_{uid}")
+    assert _address_references(f"request_{uid}") == 1    # held by the trace
+    del trace
+    assert _address_references(f"request_{uid}") == 0    # reclaimable now
+
+
 def test_the_address_cache_of_addr_is_bounded():
     from fugue_ppl.core._runtime import _address_table_info
 

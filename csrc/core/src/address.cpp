@@ -55,7 +55,23 @@ std::string AddressTable::name(AddrId id) const {
 
 uint32_t AddressTable::references(AddrId id) const noexcept {
   std::lock_guard<std::mutex> lock(mu_);
-  return id < names_.size() ? count(id).load(std::memory_order_acquire) : 0;
+  return id < names_.size() ? count(id).load(std::memory_order_acquire) & ~kPinned : 0;
+}
+
+bool AddressTable::pin(AddrId id) noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (id >= names_.size() || names_[id] == nullptr) return false;
+  std::atomic<uint32_t>& c = count(id);
+  if (c.load(std::memory_order_relaxed) & kPinned) return true;
+  if (pinned_ >= kMaxPinned) return false;
+  c.fetch_or(kPinned, std::memory_order_relaxed);
+  ++pinned_;
+  return true;
+}
+
+bool AddressTable::pinned(AddrId id) const noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  return id < names_.size() && (count(id).load(std::memory_order_relaxed) & kPinned) != 0;
 }
 
 std::size_t AddressTable::sweep(std::vector<AddrId>& freed) {

@@ -1,5 +1,12 @@
 # Addresses: the C++ AddressTable interns them; the caches here map Python
 # str objects to ids on the effect path, and addr() builds indexed names.
+# Addresses that live as long as the program are pinned in the table (no
+# reference counting, never reclaimed, a bounded number): the model's
+# literals (strings CPython interned) and the strings addr() caches.
+# Addresses built per request (f-strings) are counted and reclaimed.
+
+cdef extern from "Python.h":
+    int PyUnicode_CHECK_INTERNED(object) noexcept
 
 # The C++ AddressTable owns the addresses; these two mirror it for Python
 # (str -> id as a Python int, id -> str, None for a freed id). Both, and the
@@ -31,6 +38,8 @@ cdef AddrId _intern(object a) except? 0xFFFFFFFF:
     if table.size() >= _sweep_at:
         _sweep()
     cdef AddrId i = table.intern(encoded)
+    if PyUnicode_CHECK_INTERNED(a):
+        table.pin(i)
     while len(_names) <= i:
         _names.append(None)
     _names[i] = a
@@ -71,6 +80,12 @@ def _address_references(address):
     """References held on ``address`` (0 when it is not in the table)."""
     cdef AddrId i = _find_id(address)
     return 0 if i == kNoAddr else CAddressTable.global_().references(i)
+
+
+def _address_pinned(address):
+    """Whether ``address`` is pinned in the table (for tests and debugging)."""
+    cdef AddrId i = _find_id(address)
+    return i != kNoAddr and CAddressTable.global_().pinned(i)
 
 
 # A direct-mapped cache from str object to id, in front of the dict: model
@@ -178,7 +193,7 @@ cdef str _addr_slow(object name, tuple indices):
             _addr_cache_slots += k + 1 - len(lst)
             lst.extend([None] * (k + 1 - len(lst)))
         lst[k] = s
-        _addr_id(s)           # intern now: later lookups hit the same object
+        CAddressTable.global_().pin(_addr_id(s))   # cached: lives as long as the program
     return s
 
 

@@ -20,6 +20,8 @@ cdef extern from "fugue/address.hpp" namespace "fugue" nogil:
         void acquire(AddrId) noexcept
         void release(AddrId) noexcept
         uint32_t references(AddrId) noexcept
+        cbool pin(AddrId) noexcept
+        cbool pinned(AddrId) noexcept
         size_t sweep(vector[AddrId]&) except +
         size_t size() noexcept
         size_t capacity() noexcept

@@ -22,8 +22,15 @@ using AddrId = uint32_t;
 // the addresses still referred to plus what was interned since the last
 // sweep. An id returned by intern() or find() stays valid until the next
 // sweep() unless a reference is acquired on it: callers that sweep must not
-// hold unreferenced ids across the sweep. The one global instance is
-// documented process-wide state guarded by its mutex (the counts are atomic).
+// hold unreferenced ids across the sweep.
+//
+// Addresses that live as long as the program (the literals of a model) can
+// be pinned: a pinned id is never freed and its count is no longer kept, so
+// recording it costs a load instead of an atomic add. At most kMaxPinned ids
+// are pinned, which bounds what pinning can hold.
+//
+// The one global instance is documented process-wide state guarded by its
+// mutex (the counts are atomic).
 class AddressTable {
  public:
   // The process-wide table.
@@ -40,10 +47,23 @@ class AddressTable {
   std::string name(AddrId id) const;
 
   // Adds / drops one reference to a live `id`. Lock-free; never throws.
-  void acquire(AddrId id) noexcept { count(id).fetch_add(1, std::memory_order_relaxed); }
-  void release(AddrId id) noexcept { count(id).fetch_sub(1, std::memory_order_release); }
-  // The number of references to `id` (0 for an unknown id). Never throws.
+  void acquire(AddrId id) noexcept {
+    std::atomic<uint32_t>& c = count(id);
+    if (!(c.load(std::memory_order_relaxed) & kPinned)) c.fetch_add(1, std::memory_order_relaxed);
+  }
+  void release(AddrId id) noexcept {
+    std::atomic<uint32_t>& c = count(id);
+    if (!(c.load(std::memory_order_relaxed) & kPinned)) c.fetch_sub(1, std::memory_order_release);
+  }
+  // The number of references to `id` (0 for an unknown id; unspecified for a
+  // pinned one). Never throws.
   uint32_t references(AddrId id) const noexcept;
+
+  // Pins a live `id` (see above); false when kMaxPinned ids are pinned
+  // already. Never throws.
+  bool pin(AddrId id) noexcept;
+  // Whether `id` is pinned. Never throws.
+  bool pinned(AddrId id) const noexcept;
 
   // Frees every id without references, appending the freed ids to `freed`.
   // Returns how many were freed. Throws std::bad_alloc (nothing freed then).
@@ -55,11 +75,13 @@ class AddressTable {
   std::size_t capacity() const noexcept;
 
   static constexpr AddrId kNoAddr = 0xFFFFFFFFu;
+  static constexpr std::size_t kMaxPinned = std::size_t(1) << 15;
   static constexpr std::size_t kChunkBits = 12;
   static constexpr std::size_t kMaxIds = std::size_t(1) << 26;
 
  private:
   static constexpr std::size_t kChunk = std::size_t(1) << kChunkBits;
+  static constexpr uint32_t kPinned = 0x80000000u;  // count bit: pinned
   std::atomic<uint32_t>& count(AddrId id) const noexcept {
     return chunks_[id >> kChunkBits].load(std::memory_order_acquire)[id & (kChunk - 1)];
   }
@@ -69,6 +91,7 @@ class AddressTable {
   std::vector<const std::string*> names_;  // by id; nullptr when freed
   std::vector<AddrId> free_;
   std::size_t live_ = 0;
+  std::size_t pinned_ = 0;
   // Reference counts in chunks of kChunk, allocated as ids grow and never
   // moved, so that acquire/release need no lock.
   std::unique_ptr<std::atomic<std::atomic<uint32_t>*>[]> chunks_{
