@@ -92,6 +92,10 @@ from fugue_ppl.checks import (
     RENDER_LIMIT,
     _clip,
     _type_name,
+    as_number,
+    check_choice,
+    check_int,
+    invalid,
     is_secret_name,
     safe_repr,
     safe_text,
@@ -218,31 +222,15 @@ def _error(violations: list[Violation], schema_name: str | None) -> ValidationEr
 
 # --------------------------------------------------------------------- coercion helpers
 
-_np_generic = np.generic
-_np_floating = np.floating
-_np_integer = np.integer
 _np_bool = np.bool_
 _np_str = np.str_
 
 
 def _real(value: Any, rule: str, strings: bool = False) -> int | float:
-    """A Python int or float from a number (numpy scalars unwrapped); fatal _Invalid else."""
+    """A Python int or float (the kit's coercion of numbers); fatal _Invalid else."""
     t = type(value)
     if t is float or t is int:
         return value
-    if t is bool or isinstance(value, (bool, _np_bool)):
-        raise _Invalid(rule, "must be a number, not a bool", True)
-    try:
-        if isinstance(value, (float, _np_floating)):
-            return float(value)
-        if isinstance(value, (int, _np_integer)):
-            return int(value)
-        if isinstance(value, numbers.Real):
-            v = float(value)
-            if type(v) is float:
-                return v
-    except Exception:  # a subclass whose __float__ / __int__ raises
-        raise _Invalid(rule, f"must be a number, got {_type_name(value)}", True) from None
     if strings and isinstance(value, str):
         text = str.__getitem__(value, slice(0, 101)).strip()
         if len(text) <= 100 and text.isascii():
@@ -255,7 +243,13 @@ def _real(value: Any, rule: str, strings: bool = False) -> int | float:
             except ValueError:
                 pass
         raise _Invalid(rule, "is not a number", True)
-    raise _Invalid(rule, f"must be a number, got {_type_name(value)}", True)
+    try:
+        return as_number(value, "value", rule)
+    except TypeError as e:
+        expected = getattr(e, "expected", "a real number")
+        raise _Invalid(rule, f"must be {expected}, got {_type_name(value)}", True) from None
+    except Exception:  # a subclass whose __float__ / __int__ raises
+        raise _Invalid(rule, f"must be a real number, got {_type_name(value)}", True) from None
 
 
 def _as_float(value: Any, rule: str, strings: bool = False) -> float:
@@ -533,8 +527,8 @@ class Range(_Simple):
     ------
     TypeError
         A bound is not a real number.
-    ValueError
-        A bound is NaN, or ``min > max``.
+    InvalidArgument
+        A bound is NaN, or ``min > max`` (compared exactly, whatever their types).
 
     Examples
     --------
@@ -551,19 +545,17 @@ class Range(_Simple):
 
     def __init__(self, min=None, max=None, *, min_inclusive: bool = True,
                  max_inclusive: bool = True):
+        bounds = []
         for name, b in (("min", min), ("max", max)):
-            if b is None:
-                continue
-            if isinstance(b, (bool, np.bool_)) or not isinstance(b, (numbers.Real, np.number)):
-                raise TypeError(f"Range: {name} must be a real number, got {_type_name(b)}")
-            if b != b:
-                raise ValueError(f"Range: {name} must not be NaN")
-        if isinstance(min, np.generic):
-            min = min.item()
-        if isinstance(max, np.generic):
-            max = max.item()
+            if b is not None:
+                b = as_number(b, name, "Range")
+                if b != b:
+                    raise invalid("Range", name, b, "must not be NaN")
+            bounds.append(b)
+        min, max = bounds
+        # (exact: an int bound is compared with a float bound as numbers, not as floats)
         if min is not None and max is not None and min > max:
-            raise ValueError(f"Range: min={min!r} is greater than max={max!r}")
+            raise invalid("Range", "min", min, f"must not exceed max ({safe_repr(max)})")
         self.min, self.max = min, max
         self.min_inclusive, self.max_inclusive = bool(min_inclusive), bool(max_inclusive)
 
@@ -798,10 +790,9 @@ class Length(_Simple):
     rule = "length"
 
     def __init__(self, min: int = 0, max: int | None = None):
-        if isinstance(min, bool) or not isinstance(min, int) or min < 0:
-            raise ValueError(f"Length: min must be an int >= 0, got {min!r}")
-        if max is not None and (isinstance(max, bool) or not isinstance(max, int) or max < min):
-            raise ValueError(f"Length: max must be an int >= min, got {max!r}")
+        min = check_int(min, "min", "Length", low=0)
+        if max is not None:
+            max = check_int(max, "max", "Length", low=min)
         self.min, self.max = min, max
 
     def _key(self):
@@ -866,10 +857,7 @@ class AddressComponent(_Simple):
     rule = "address_component"
 
     def __init__(self, max_length: int = 50):
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-            raise ValueError(f"AddressComponent: max_length must be an int >= 1, got "
-                             f"{max_length!r}")
-        self.max_length = max_length
+        self.max_length = check_int(max_length, "max_length", "AddressComponent", low=1)
 
     def _key(self):
         return (self.max_length,)
@@ -921,7 +909,7 @@ class OneOf(_Simple):
     def __init__(self, choices: Iterable):
         choices = tuple(choices)
         if not choices:
-            raise ValueError("OneOf: choices must not be empty")
+            raise invalid("OneOf", "choices", choices, "must not be empty")
         lookup: dict = {}
         for c in choices:
             if isinstance(c, np.generic):
@@ -941,7 +929,7 @@ class OneOf(_Simple):
         message = f"must be one of {shown}"
 
         def check_one_of(v):
-            if isinstance(v, _np_generic):
+            if isinstance(v, np.generic):
                 v = v.item()
             try:
                 return lookup[(type(v), v)]
@@ -1267,8 +1255,7 @@ class Schema:
 
     def __init__(self, fields: Mapping[str, Any], *, unknown: str = "reject",
                  rules: Iterable = (), name: str | None = None):
-        if unknown not in ("reject", "ignore"):
-            raise ValueError(f"Schema: unknown must be 'reject' or 'ignore', got {unknown!r}")
+        check_choice(unknown, "unknown", "Schema", ("reject", "ignore"))
         if not isinstance(fields, Mapping):
             raise TypeError("Schema: fields must be a mapping of name to Field")
         self.name = name
@@ -1276,8 +1263,10 @@ class Schema:
         self.fields: dict[str, Field] = {}
         compiled: list[_Compiled] = []
         for fname, spec in fields.items():
-            if not isinstance(fname, str) or not fname:
-                raise TypeError(f"Schema: field names must be non-empty str, got {fname!r}")
+            if not isinstance(fname, str):
+                raise TypeError(f"Schema: field names must be str, got {_type_name(fname)}")
+            if not fname:
+                raise invalid("Schema", "fields", fname, "must have non-empty names")
             f = spec if isinstance(spec, Field) else Field(spec)
             self.fields[fname] = f
             compiled.append(self._compile_field(fname, f))
@@ -1285,7 +1274,7 @@ class Schema:
         for r in self.rules:
             for fn in r.fields:
                 if fn not in self.fields:
-                    raise ValueError(f"Schema: rule {r.name} reads unknown field {fn!r}")
+                    raise invalid("Schema", f"rule {r.name}", fn, "must read fields of the schema")
         self._compiled = tuple(compiled)
         self._names = tuple(self.fields)
         self._nfields = len(compiled)
@@ -1299,9 +1288,11 @@ class Schema:
             if c.default is not MISSING and not (c.default is None and c.nullable):
                 try:
                     c.run(c.default)
+                    continue
                 except _Invalid as e:
-                    raise ValueError(f"Schema: the default of field {c.name!r} is invalid: "
-                                     f"{e.message}") from None
+                    err = invalid("Schema", f"default of {c.label}", c.default, e.message,
+                                  secret=c.secret)
+                raise err   # (outside the handler: the error has no context to show)
         # the per-call entry points: generated straight-line code (instance attributes
         # shadow the methods below, which document them and are what they fall back to)
         self.validate, self.validate_args = _generate(self)
@@ -1461,9 +1452,11 @@ class Schema:
                 return dict(data.items())
             except Exception:
                 pass
+        # The input as a whole is never rendered: any part of it may be a secret (the
+        # pairs of d.items() are the fields and their values).
         v = Violation("(input)", "mapping",
                       f"expected a mapping of field names to values, got {_type_name(data)}",
-                      safe_repr(data))
+                      f"<{_type_name(data)}>")
         raise _error([v], self.name)
 
     def _report(self, data: dict, extra: Iterable[Violation]) -> ValidationError:
