@@ -779,7 +779,7 @@ def test_breaker_section_matches_the_circuit_breaker():
                              "FUGUE_BREAKER__MINIMUM_CALLS": "5000",
                              "FUGUE_BREAKER__RECOVERY_SUCCESS_RATE": "1e-9"})
     b = settings(timed.breaker)
-    assert (b.window_type, b.window_size, b.minimum_calls, b.recovery_success_rate) == (
+    assert (b.window_type, b.window_seconds, b.minimum_calls, b.recovery_success_rate) == (
         "time", 86400.0, 5000, 1e-9)
 
 
@@ -790,7 +790,7 @@ def test_breaker_window_type_and_recovery_rate_reach_the_runner():
                            "FUGUE_BREAKER__RECOVERY_SUCCESS_RATE": "0.6"})
     assert cfg.breaker.window_type == "time" and cfg.breaker.window_seconds == 30.0
     bc = fp.ModelRunner(sensor, config=cfg, rng=0).breaker.config
-    assert (bc.window_type, bc.window_size, bc.recovery_success_rate) == ("time", 30.0, 0.6)
+    assert (bc.window_type, bc.window_seconds, bc.recovery_success_rate) == ("time", 30.0, 0.6)
     # A count window ignores window_seconds; minimum_calls is bounded by a count window only.
     assert load_config().breaker.breaker_kwargs()["window_size"] == 100
     with pytest.raises(ConfigError, match="minimum_calls must not exceed window_size"):

@@ -785,24 +785,26 @@ class Custom(Constraint):
         return self.text
 
 
+_RELATIONS = {"<": ("must be below", operator.lt), "<=": ("must not exceed", operator.le),
+              ">": ("must be above", operator.gt), ">=": ("must be at least", operator.ge)}
+
+
 class Relation:
-    """Between two settings: ``name`` must be ``<`` or ``<=`` ``other`` (skipped when either is None)."""
+    """Between two settings: ``name`` compared with ``other`` by ``op``
+    (``<``, ``<=``, ``>``, ``>=``); not checked when either is None."""
 
     __slots__ = ("name", "op", "other")
 
-    _RULES = {"<": "must be below", "<=": "must not exceed"}
-
     def __init__(self, name: str, op: str, other: str):
-        if op not in self._RULES:
-            raise ValueError(f"Relation: op must be '<' or '<=', got {op!r}")
+        check_choice(op, "op", "Relation", tuple(_RELATIONS))
         self.name, self.op, self.other = name, op, other
 
     def holds(self, a: Any, b: Any) -> bool:
-        return a < b if self.op == "<" else a <= b
+        return _RELATIONS[self.op][1](a, b)
 
     def rule(self) -> str:
-        """``"must not exceed <other>"`` / ``"must be below <other>"``."""
-        return f"{self._RULES[self.op]} {self.other}"
+        """In words, e.g. ``"must not exceed <other>"``."""
+        return f"{_RELATIONS[self.op][0]} {self.other}"
 
     def __repr__(self) -> str:
         return f"Relation({self.name!r}, {self.op!r}, {self.other!r})"
@@ -988,11 +990,15 @@ def settings(cls: type) -> type:
         raise TypeError(f"settings: {cls.__name__} must subclass Settings")
     dc = dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)(cls)
     init = dc.__init__
+    names = [f.name for f in dataclasses.fields(dc)]
 
     @functools.wraps(init)
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if _initialised(self):
             raise _already_initialised(self)
+        for k in kwargs:
+            if k not in names:
+                raise _unknown_setting(dc, k, names)
         init(self, *args, **kwargs)
 
     dc.__init__ = __init__

@@ -740,14 +740,11 @@ class BreakerConfig(_Section):
 
         Examples
         --------
-        >>> BreakerConfig(window_type="time", window_seconds=30.0).breaker_kwargs()["window_size"]
+        >>> BreakerConfig(window_type="time", window_seconds=30.0).breaker_kwargs()["window_seconds"]
         30.0
         """
-        out = {f.name: getattr(self, f.name) for f in fields(self)
-               if f.name != "window_seconds" and getattr(self, f.name) is not None}
-        if self.window_type == "time":
-            out["window_size"] = self.window_seconds
-        return out
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None}
 
     def _relations(self):
         out = []
