@@ -18,6 +18,8 @@ from fugue_ppl.monitoring._monitors import (
     EWMA,
     WESTERN_ELECTRIC_RULES,
     BatchResult,
+    CUSUMConfig,
+    EWMAConfig,
     ShewhartChart,
     Signal,
     Welford,
@@ -26,5 +28,5 @@ from fugue_ppl.monitoring._monitors import (
 __all__ = [
     "LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info",
     "Welford", "EWMA", "ShewhartChart", "CUSUM", "Signal", "BatchResult",
-    "DEFAULT_WARMUP", "WESTERN_ELECTRIC_RULES",
+    "EWMAConfig", "CUSUMConfig", "DEFAULT_WARMUP", "WESTERN_ELECTRIC_RULES",
 ]
