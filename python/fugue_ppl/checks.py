@@ -34,7 +34,8 @@ __all__ = [
     "closest", "FrozenMapping", "freeze", "thaw",
     "Constraint", "Real", "Bounded", "Int", "Duration", "Choice", "Flag", "Text", "Optional",
     "Instance", "Params", "Custom", "Relation",
-    "Settings", "settings", "setting", "section", "validate_settings", "settings_defaults",
+    "Settings", "settings", "setting", "section", "declaration", "validate_settings",
+    "settings_defaults",
 ]
 
 #: Maximum length of a rendered value (:func:`safe_repr`).
@@ -456,11 +457,11 @@ def check_exact(value: Any, name: str, owner: str, constraint: str = "finite") -
     return x
 
 
-def closest(word: object, candidates: Iterable[str]) -> str | None:
+def closest(word: object, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
     """The candidate closest to ``word`` (a misspelling's correction), or None."""
     if not isinstance(word, str):
         return None
-    found = difflib.get_close_matches(word, list(candidates), 1)
+    found = difflib.get_close_matches(word, list(candidates), 1, cutoff)
     return found[0] if found else None
 
 
@@ -709,10 +710,10 @@ class Text(Constraint):
         self.rule = rule
 
     def __call__(self, value, name, owner):
-        text = check_text(value, name, owner, max_length=self.max_length)
-        if self.pattern is not None and not self.pattern.fullmatch(text):
+        if (self.pattern is not None and isinstance(value, str)
+                and not self.pattern.fullmatch(value)):
             raise InvalidArgument(owner, name, value, self.rule or "has a wrong format")
-        return text
+        return check_text(value, name, owner, max_length=self.max_length)
 
     def describe(self):
         if self.rule is not None:
@@ -848,6 +849,12 @@ def _declaration(f: dataclasses.Field) -> dict:
                                      "section": False}
 
 
+def declaration(f: dataclasses.Field) -> dict:
+    """A settings field's declaration: ``check`` (the Constraint), ``doc``, ``secret``,
+    ``section`` (whether it holds a settings type)."""
+    return dict(_declaration(f))
+
+
 def settings_defaults(cls: type) -> dict[str, Any]:
     """The default of every field of a settings type (factories called)."""
     out = {}
@@ -881,6 +888,7 @@ def validate_settings(cls: type, values: Mapping[str, Any]) -> tuple[dict[str, A
         try:
             out[f.name] = value if check is None else check(value, f.name, owner)
         except (TypeError, InvalidArgument) as e:
+            e.field = f.name        # (the setting at fault, whatever the message names)
             problems.append(e)
     for rel in getattr(cls, "_relations", ()):
         if rel.name not in out or rel.other not in out:
@@ -891,7 +899,7 @@ def validate_settings(cls: type, values: Mapping[str, Any]) -> tuple[dict[str, A
         secret = _declaration(_field(cls, rel.other))["secret"]
         e = InvalidArgument(owner, rel.name, a,
                             f"{rel.rule()} ({safe_repr(b, secret=secret)})")
-        e.others, e.relation = (rel.other,), rel.rule()
+        e.field, e.others, e.relation = rel.name, (rel.other,), rel.rule()
         problems.append(e)
     return out, problems
 

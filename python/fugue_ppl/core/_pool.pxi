@@ -28,12 +28,16 @@ class PoolStats(namedtuple("PoolStats", ["hits", "misses", "returns", "drops", "
         return d
 
 
+#: The most traces a :class:`TracePool` holds (its ``max_size`` and ``min_size`` limit).
+MAX_POOL_SIZE = 1 << 20
+
+
 cdef size_t _size_arg(object x, str name) except? 0:
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
         raise TypeError(f"TracePool: {name} must be an int, got {type(x).__name__}")
     if x < 0:
         raise ValueError(f"TracePool: {name} must be >= 0, got {x}")
-    if x > 1 << 20:
+    if x > MAX_POOL_SIZE:
         raise ValueError(f"TracePool: {name} must be <= 2**20 (1048576), got {x}")
     return x
 

@@ -12,6 +12,7 @@ from fugue_ppl.monitoring._metrics import (
     ProductionMetrics,
     clock_info,
 )
+from fugue_ppl.monitoring._metrics_config import MetricsConfig
 from fugue_ppl.monitoring._monitors import (
     CUSUM,
     DEFAULT_WARMUP,
@@ -26,7 +27,7 @@ from fugue_ppl.monitoring._monitors import (
 )
 
 __all__ = [
-    "LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info",
+    "LatencyHistogram", "ProductionMetrics", "MetricsHandler", "MetricsConfig", "clock_info",
     "Welford", "EWMA", "ShewhartChart", "CUSUM", "Signal", "BatchResult",
     "EWMAConfig", "CUSUMConfig", "DEFAULT_WARMUP", "WESTERN_ELECTRIC_RULES",
 ]
