@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import math
+import pathlib
 import pickle
 import sys
 import traceback
@@ -1082,3 +1083,80 @@ def test_pool_sizes_beyond_the_trace_pools_limit_are_refused_by_the_config():
     assert fp.TracePool(cfg.runtime.pool_max_size).max_size == MAX_POOL_SIZE
     with pytest.raises(ValueError):
         fp.TracePool(MAX_POOL_SIZE + 1)
+
+
+# ---------------------------------------------------------------- the reference
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _leaves(cls, prefix=""):
+    for name, f in C.field_kinds(cls).items():
+        key = f"{prefix}.{name}" if prefix else name
+        if f.kind == "section":
+            yield from _leaves(f.item, key)
+        else:
+            yield key, f
+
+
+def test_the_configuration_reference_is_up_to_date():
+    from fugue_ppl.config_reference import markdown
+    path = ROOT / "docs" / "configuration.md"
+    if not path.exists():
+        pytest.skip("docs/ is not next to the tests")
+    if path.read_text(encoding="utf-8") != markdown():
+        pytest.fail("docs/configuration.md differs from the settings types; regenerate it with "
+                    "`python -m fugue_ppl.config_reference docs/configuration.md`",
+                    pytrace=False)
+
+
+def test_the_reference_lists_every_key():
+    from fugue_ppl.config_reference import markdown
+    text = markdown()
+    rows = {line.split(" | ")[0][3:-1]: line.split(" | ") for line in text.splitlines()
+            if line.startswith("| `")}
+    keys = dict(_leaves(Config))
+    assert set(keys) <= set(rows)
+    for key, f in keys.items():
+        row = rows[key]
+        var = "FUGUE_" + key.upper().replace(".", "__")
+        assert row[4] == (f"`{var}__<NAME>`" if f.kind == "mapping" else f"`{var}`"), key
+        assert row[5].rstrip(" |"), key                                  # a description
+    assert rows["breaker.failure_threshold"][1:4] == [
+        "float", "`0.5`", "in [0, 1]; >= degraded_threshold"]
+    assert rows["runtime.pool_max_size"][1:4] == [
+        "int", "`64`", "in [1, 1048576]; >= pool_min_size"]
+    assert rows["secrets.database_url"][1:3] == ["str or none (secret)", "`none`"]
+    assert "| `development` | `log_level = \"DEBUG\"`, `runtime.max_inference_time = 30.0`, " \
+           "`metrics.enabled = false` |" in text
+
+
+def test_every_setting_declares_its_constraint_and_description():
+    from fugue_ppl.checks import declaration
+    seen = set()
+
+    def walk(cls):
+        if cls in seen:
+            return
+        seen.add(cls)
+        for f in dataclasses.fields(cls):
+            d = declaration(f)
+            assert d["check"] is not None and d["doc"].strip(), (cls.__name__, f.name)
+            if d["section"]:
+                walk(C.field_kinds(cls)[f.name].item)
+    walk(Config)
+    walk(fp.serving.RunnerConfig)
+    assert len(seen) == 12
+
+
+def test_the_reference_script(tmp_path, capsys):
+    from fugue_ppl import config_reference
+    out = tmp_path / "configuration.md"
+    assert config_reference.main([str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == config_reference.markdown()
+    assert config_reference.main(["-"]) == 0
+    assert capsys.readouterr().out == config_reference.markdown()
+    assert config_reference.main([]) == 2
+    assert capsys.readouterr().err == ("usage: python -m fugue_ppl.config_reference PATH "
+                                       "(or - for stdout)\n")

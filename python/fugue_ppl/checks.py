@@ -660,7 +660,7 @@ class Duration(Constraint):
 
     def describe(self):
         limit = "" if math.isinf(self.maximum) else f" and <= {self.maximum:g}"
-        return f"seconds, finite and {'>=' if self.zero else '>'} 0{limit}"
+        return f"seconds, {'>=' if self.zero else '>'} 0{limit}"
 
 
 class Choice(Constraint):
@@ -744,8 +744,13 @@ class Instance(Constraint):
 
     def __init__(self, types: type | tuple[type, ...], expected: str | None = None):
         self.types = types
-        self.expected = expected or (f"a {types.__name__}" if isinstance(types, type)
-                                     else "one of " + ", ".join(t.__name__ for t in types))
+        if expected is None:
+            if isinstance(types, type):
+                article = "an" if types.__name__[:1].lower() in "aeiou" else "a"
+                expected = f"{article} {types.__name__}"
+            else:
+                expected = "one of " + ", ".join(t.__name__ for t in types)
+        self.expected = expected
 
     def __call__(self, value, name, owner):
         return check_type(value, name, owner, self.types, self.expected)

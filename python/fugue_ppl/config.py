@@ -219,7 +219,7 @@ class SecretsConfig(Settings):
         doc="The API keys accepted (a JSON list or comma-separated in the environment).")
     database_url: Secret | None = setting(
         None, check=Custom(_database_url, "non-empty"), secret=True,
-        doc="The registry's database connection URL (none: SQLite).")
+        doc="A database connection URL.")
 
 
 @settings
@@ -405,18 +405,34 @@ def _error(problems: list[ConfigProblem]) -> ConfigError:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Field:
-    """A field of a settings type, as the layering sees it."""
+class FieldKind:
+    """A field of a settings type as the layering reads it (see :func:`field_kinds`).
+
+    Attributes
+    ----------
+    name : str
+    kind : str
+        ``"section"`` (a settings type), ``"mapping"`` (a table merged key by
+        key), ``"bool"``, ``"int"``, ``"float"``, ``"str"``, ``"secrets"`` (a
+        list of secrets), ``"secret"`` or ``"any"``.
+    optional : bool
+        None is allowed.
+    item : type
+        A section's settings type; a mapping's value type.
+    secret : bool
+    check : Constraint
+    """
 
     name: str
-    kind: str           # section, mapping, bool, int, float, str, secrets, secret, or "any"
-    optional: bool      # None allowed
-    item: Any           # a section's type; a mapping's value type
+    kind: str
+    optional: bool
+    item: Any
     secret: bool
     check: Any
 
 
-def _fields(cls: type) -> dict[str, _Field]:
+def field_kinds(cls: type) -> dict[str, FieldKind]:
+    """The fields of the settings type ``cls``, by name, as the layering reads them."""
     found = _FIELDS.get(cls)
     if found is None:
         hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
@@ -425,10 +441,11 @@ def _fields(cls: type) -> dict[str, _Field]:
     return found
 
 
-_FIELDS: dict[type, dict[str, _Field]] = {}
+_fields = field_kinds
+_FIELDS: dict[type, dict[str, FieldKind]] = {}
 
 
-def _field(f: dataclasses.Field, tp: Any) -> _Field:
+def _field(f: dataclasses.Field, tp: Any) -> FieldKind:
     d = declaration(f)
     optional = False
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
@@ -448,7 +465,7 @@ def _field(f: dataclasses.Field, tp: Any) -> _Field:
         kind, item = tp.__name__, None
     else:
         kind, item = "any", None
-    return _Field(f.name, kind, optional, item, d["secret"], d["check"])
+    return FieldKind(f.name, kind, optional, item, d["secret"], d["check"])
 
 
 # --------------------------------------------------------------------- text from the environment
@@ -593,7 +610,7 @@ def _merge(node: dict, path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
-def _apply_table(state: _State, f: _Field, values: dict, data: Mapping, key: str,
+def _apply_table(state: _State, f: FieldKind, values: dict, data: Mapping, key: str,
                  layer: str, path: list[str]) -> None:
     """Merge one layer's table into a mapping field (``model.params``), key by key."""
     for k, v in data.items():
@@ -637,7 +654,7 @@ def _apply_mapping(state: _State, cls: type, data: Mapping, prefix: str, layer: 
             state.sources[key] = layer
 
 
-def _wrong_type(state: _State, cls: type, prefix: str, f: _Field, raw: Any, key: str,
+def _wrong_type(state: _State, cls: type, prefix: str, f: FieldKind, raw: Any, key: str,
                 layer: str) -> bool:
     """Records a value of the wrong type for its field (kept out of the layering)."""
     try:
