@@ -15,10 +15,9 @@ from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+import fugue_ppl as fp
 import numpy as np
 import pytest
-
-import fugue_ppl as fp
 from fugue_ppl import checks as K
 from fugue_ppl.checks import (
     Bounded,
@@ -130,7 +129,7 @@ def test_frozen_mappings_freeze_and_thaw():
     assert isinstance(m, FrozenMapping) and m["a"] == (1, FrozenMapping({"b": 2}))
     assert freeze(m) is m and repr(m) == "{'a': (1, {'b': 2}), 'password': '***'}"
     with pytest.raises(TypeError):
-        m["a"] = 1                                        # noqa: B018 - read-only
+        m["a"] = 1
     with pytest.raises(AttributeError):
         m.x = 1
     with pytest.raises(AttributeError):
@@ -150,7 +149,7 @@ def test_closest():
 # ---------------------------------------------------------------- numbers
 
 NOT_NUMBERS = [(True, "bool"), (np.bool_(False), "bool"), ("1", "str"), (None, "NoneType"),
-               (1j, "complex"), (Decimal("1"), "Decimal"), (np.array([1.0]), "ndarray"),
+               (1j, "complex"), (Decimal(1), "Decimal"), (np.array([1.0]), "ndarray"),
                (np.array(True), "ndarray"), ([1.0], "list"), (b"1", "bytes")]
 
 
@@ -191,10 +190,10 @@ def test_check_real_at_the_bounds(constraint, inside, outside, rule):
         out = check_real(v, "x", "T", constraint)
         assert type(out) is float and out == float(v)
     for v in outside:
-        e = raises(InvalidArgument, lambda: check_real(v, "x", "T", constraint))
+        e = raises(InvalidArgument, lambda v=v: check_real(v, "x", "T", constraint))
         assert str(e) == f"T: x {rule}, got {safe_repr(v)}" and e.parameter == "x"
     for v, kind in NOT_NUMBERS:
-        assert str(raises(TypeError, lambda: check_real(v, "x", "T", constraint))) == \
+        assert str(raises(TypeError, lambda v=v: check_real(v, "x", "T", constraint))) == \
             f"T: x must be a real number, got {kind}"
     assert str(raises(InvalidArgument, lambda: check_real(-1, "s", "N", "positive", code=101))) \
         == "[101] N: s must be finite and > 0, got -1"
@@ -203,18 +202,18 @@ def test_check_real_at_the_bounds(constraint, inside, outside, rule):
 def test_check_bounded():
     assert check_bounded(1, "x", "T", 1.0, 2.0) == 1.0 and check_bounded(2.0, "x", "T", 1, 2) == 2.0
     cases = [
-        (dict(low=1.0, high=2.0, low_open=True), 1.0, "must be in (1, 2]"),
-        (dict(low=1.0, high=2.0, high_open=True), 2.0, "must be in [1, 2)"),
-        (dict(low=0.0), -1, "must be finite and >= 0"),
-        (dict(low=0.0, low_open=True), 0, "must be finite and > 0"),
-        (dict(high=5.0), 6, "must be finite and <= 5"),
-        (dict(high=5.0, high_open=True), 5, "must be finite and < 5"),
-        (dict(), math.inf, "must be finite"),
-        (dict(low=-1e9, high=1e9), HUGE, "must be in [-1e+09, 1e+09]"),
+        ({"low": 1.0, "high": 2.0, "low_open": True}, 1.0, "must be in (1, 2]"),
+        ({"low": 1.0, "high": 2.0, "high_open": True}, 2.0, "must be in [1, 2)"),
+        ({"low": 0.0}, -1, "must be finite and >= 0"),
+        ({"low": 0.0, "low_open": True}, 0, "must be finite and > 0"),
+        ({"high": 5.0}, 6, "must be finite and <= 5"),
+        ({"high": 5.0, "high_open": True}, 5, "must be finite and < 5"),
+        ({}, math.inf, "must be finite"),
+        ({"low": -1e9, "high": 1e9}, HUGE, "must be in [-1e+09, 1e+09]"),
     ]
     for kw, v, rule in cases:
-        assert str(raises(InvalidArgument, lambda: check_bounded(v, "x", "T", **kw))) == \
-            f"T: x {rule}, got {safe_repr(v)}"
+        e = raises(InvalidArgument, lambda v=v, kw=kw: check_bounded(v, "x", "T", **kw))
+        assert str(e) == f"T: x {rule}, got {safe_repr(v)}"
     assert str(raises(TypeError, lambda: check_bounded("1", "x", "T"))) == \
         "T: x must be a real number, got str"
 
@@ -226,10 +225,10 @@ def test_check_int():
     assert check_int(1, "n", "T", low=1, high=1) == 1
     for v, kind in [(True, "bool"), (np.bool_(True), "bool"), ("3", "str"), (None, "NoneType"),
                     (np.array(3.0), "ndarray"), (Fraction(3), "Fraction")]:
-        assert str(raises(TypeError, lambda: check_int(v, "n", "T"))) == \
+        assert str(raises(TypeError, lambda v=v: check_int(v, "n", "T"))) == \
             f"T: n must be an integer, got {kind}"
     for v in (2.5, math.nan, math.inf, -math.inf, np.float32(0.5)):
-        assert str(raises(InvalidArgument, lambda: check_int(v, "n", "T"))) == \
+        assert str(raises(InvalidArgument, lambda v=v: check_int(v, "n", "T"))) == \
             f"T: n must be an integer, got {safe_repr(v)}"
     assert str(raises(InvalidArgument, lambda: check_int(0, "n", "T", low=1))) == \
         "T: n must be >= 1, got 0"
@@ -249,8 +248,8 @@ def test_check_duration():
                         (math.nan, {}, "must be a finite number of seconds > 0"),
                         (5.5, {"maximum": 5.0},
                          "must be a finite number of seconds > 0 and <= 5")]:
-        assert str(raises(InvalidArgument, lambda: check_duration(v, "d", "T", **kw))) == \
-            f"T: d {rule}, got {safe_repr(v)}"
+        e = raises(InvalidArgument, lambda v=v, kw=kw: check_duration(v, "d", "T", **kw))
+        assert str(e) == f"T: d {rule}, got {safe_repr(v)}"
     assert str(raises(TypeError, lambda: check_duration(timedelta(1), "d", "T"))) == \
         "T: d must be a real number, got timedelta"
 
@@ -264,10 +263,10 @@ def test_check_exact():
     assert check_exact(1, "t", "T", "probability") == 1
     for v in (0, 1, 1.0, HUGE, Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), math.nan,
               math.inf, Fraction(3, 2)):
-        e = raises(InvalidArgument, lambda: check_exact(v, "t", "T", "open_unit"))
+        e = raises(InvalidArgument, lambda v=v: check_exact(v, "t", "T", "open_unit"))
         assert str(e) == f"T: t must be in (0, 1), got {safe_repr(v)}"
     for v, kind in [(True, "bool"), ("0.5", "str"), (None, "NoneType")]:
-        assert str(raises(TypeError, lambda: check_exact(v, "t", "T"))) == \
+        assert str(raises(TypeError, lambda v=v: check_exact(v, "t", "T"))) == \
             f"T: t must be a real number, got {kind}"
 
 
@@ -277,11 +276,11 @@ def test_check_choice_flag_text_type():
         "T: c must be one of '1', got 1"
     assert check_flag(np.bool_(True), "f", "T") is True and check_flag(False, "f", "T") is False
     for v, kind in [(1, "int"), ("true", "str"), (None, "NoneType")]:
-        assert str(raises(TypeError, lambda: check_flag(v, "f", "T"))) == \
+        assert str(raises(TypeError, lambda v=v: check_flag(v, "f", "T"))) == \
             f"T: f must be a bool, got {kind}"
     assert check_text("name", "n", "T") == "name" and check_text("x" * 5, "n", "T", max_length=5)
     for v in ("", "x" * 6, "a\nb", "a\u200bb"):
-        assert str(raises(InvalidArgument, lambda: check_text(v, "n", "T", max_length=5))) == \
+        assert str(raises(InvalidArgument, lambda v=v: check_text(v, "n", "T", max_length=5))) == \
             f"T: n must be a printable, non-empty str of at most 5 characters, got {safe_repr(v)}"
     assert str(raises(TypeError, lambda: check_text(b"x", "n", "T"))) == \
         "T: n must be a str, got bytes"
@@ -459,7 +458,7 @@ def test_settings_needs_the_base_class():
         "settings: Plain must subclass Settings"
 
 
-# ---------------------------------------------------------------- every constructor that takes numbers
+# ---------------------------------------------------------------- every constructor taking numbers
 
 def _runner():
     from fugue_ppl.models import sensor

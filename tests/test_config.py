@@ -12,13 +12,10 @@ import pickle
 import sys
 import traceback
 
-import pytest
-
 import fugue_ppl as fp
 import fugue_ppl.serving.slo
+import pytest
 from fugue_ppl import config as C
-from fugue_ppl.models import sensor
-from fugue_ppl.serving import health
 from fugue_ppl.config import (
     PROFILES,
     BreakerConfig,
@@ -35,6 +32,8 @@ from fugue_ppl.config import (
     load_config,
 )
 from fugue_ppl.errors import ConfigError, FugueError, InvalidArgument
+from fugue_ppl.models import sensor
+from fugue_ppl.serving import health
 
 DB_URL = "postgres://svc:Sup3r-S3cret-pw@db.internal:5432/fugue"
 API_KEY = "sk-live-4f9a8b7c6d5e"
@@ -288,15 +287,15 @@ class TestUnknownKeys:
         assert e.layer == "environment variable FUGUE_MONITOR__EWMA__LAMBDA"
 
     @pytest.mark.parametrize("name,message", [
-        ("FUGUE_BREAKER", "breaker is a section (environment variable FUGUE_BREAKER); set its "
-                          "keys as FUGUE_BREAKER__<KEY>"),
-        ("FUGUE_LOG_LEVEL__X", "log_level is not a section (environment variable "
-                               "FUGUE_LOG_LEVEL__X); use FUGUE_LOG_LEVEL"),
-        ("FUGUE_BREAKER__", "malformed name FUGUE_BREAKER__: empty key (use one '__' between "
-                            "levels, e.g. FUGUE_BREAKER__FAILURE_THRESHOLD)"),
-        ("FUGUE_MODEL__PARAMS", "model.params is a table (environment variable "
-                                "FUGUE_MODEL__PARAMS); set one entry as "
-                                "FUGUE_MODEL__PARAMS__<NAME>"),
+        ("FUGUE_BREAKER", ("breaker is a section (environment variable FUGUE_BREAKER); set its "
+                           "keys as FUGUE_BREAKER__<KEY>")),
+        ("FUGUE_LOG_LEVEL__X", ("log_level is not a section (environment variable "
+                                "FUGUE_LOG_LEVEL__X); use FUGUE_LOG_LEVEL")),
+        ("FUGUE_BREAKER__", ("malformed name FUGUE_BREAKER__: empty key (use one '__' between "
+                             "levels, e.g. FUGUE_BREAKER__FAILURE_THRESHOLD)")),
+        ("FUGUE_MODEL__PARAMS", ("model.params is a table (environment variable "
+                                 "FUGUE_MODEL__PARAMS); set one entry as "
+                                 "FUGUE_MODEL__PARAMS__<NAME>")),
     ])
     def test_env_structure_errors(self, name, message):
         assert str(error(env={name: "1"})) == message
@@ -324,8 +323,8 @@ class TestWrongTypes:
          "breaker.failure_threshold: expected a real number, got 'high' ({layer})"),
         ("[breaker]\nwindow_size = 10.5",
          "breaker.window_size = 10.5 ({layer}): must be an integer"),
-        ("[breaker]\nwindow_size = true", "breaker.window_size: expected an integer, got True "
-                                          "({layer})"),
+        ("[breaker]\nwindow_size = true", ("breaker.window_size: expected an integer, got True "
+                                           "({layer})")),
         ("[metrics]\nenabled = 'yes'", "metrics.enabled: expected a bool, got 'yes' ({layer})"),
         ("log_level = 10", "log_level: expected a str, got 10 ({layer})"),
         ("breaker = 5", "breaker: expected a table, got 5 ({layer})"),
@@ -450,20 +449,20 @@ class TestValues:
 
     @pytest.mark.parametrize("env,message", [
         ({"FUGUE_BREAKER__DEGRADED_THRESHOLD": "0.6"},
-         "breaker.degraded_threshold = 0.6 (environment variable "
-         "FUGUE_BREAKER__DEGRADED_THRESHOLD) and breaker.failure_threshold = 0.5 (defaults): "
-         "degraded_threshold must not exceed failure_threshold"),
+         ("breaker.degraded_threshold = 0.6 (environment variable "
+          "FUGUE_BREAKER__DEGRADED_THRESHOLD) and breaker.failure_threshold = 0.5 (defaults): "
+          "degraded_threshold must not exceed failure_threshold")),
         ({"FUGUE_BREAKER__RECOVERY_THRESHOLD": "0.2"},
-         "breaker.recovery_threshold = 0.2 (environment variable "
-         "FUGUE_BREAKER__RECOVERY_THRESHOLD) and breaker.degraded_threshold = 0.05 (defaults): "
-         "recovery_threshold must not exceed degraded_threshold"),
+         ("breaker.recovery_threshold = 0.2 (environment variable "
+          "FUGUE_BREAKER__RECOVERY_THRESHOLD) and breaker.degraded_threshold = 0.05 (defaults): "
+          "recovery_threshold must not exceed degraded_threshold")),
         ({"FUGUE_BREAKER__MAX_OPEN_DURATION": "10"},
-         "breaker.max_open_duration = 10.0 (environment variable "
-         "FUGUE_BREAKER__MAX_OPEN_DURATION) and breaker.open_duration = 30.0 (defaults): "
-         "max_open_duration must be at least open_duration"),
+         ("breaker.max_open_duration = 10.0 (environment variable "
+          "FUGUE_BREAKER__MAX_OPEN_DURATION) and breaker.open_duration = 30.0 (defaults): "
+          "max_open_duration must be at least open_duration")),
         ({"FUGUE_RUNTIME__POOL_MIN_SIZE": "65"},
-         "runtime.pool_min_size = 65 (environment variable FUGUE_RUNTIME__POOL_MIN_SIZE) and "
-         "runtime.pool_max_size = 64 (defaults): pool_min_size must not exceed pool_max_size"),
+         ("runtime.pool_min_size = 65 (environment variable FUGUE_RUNTIME__POOL_MIN_SIZE) and "
+          "runtime.pool_max_size = 64 (defaults): pool_min_size must not exceed pool_max_size")),
     ])
     def test_ordering(self, env, message):
         assert str(error(env=env)) == message
@@ -632,8 +631,10 @@ class TestFrozen:
 class TestSecret:
     def test_masked_renderings(self):
         s = Secret(DB_URL)
-        for text in (repr(s), str(s), f"{s}", f"{s!r}", f"{s!s}", "%s" % s, "%r" % s,
-                     "{}".format(s), format(s, ">10"), format(s, "d"), str([s]), repr((s,))):
+        # (every way of formatting: %-formatting and str.format included)
+        for text in (repr(s), str(s), f"{s}", f"{s!r}", f"{s!s}", "%s" % s, "%r" % s,  # noqa: UP031
+                     "{}".format(s), format(s, ">10"), format(s, "d"), str([s]),  # noqa: UP032
+                     repr((s,))):
             assert DB_URL not in text and "***" in text
         assert format(s, ">5") == "  ***"
 
@@ -833,18 +834,18 @@ def test_breaker_window_type_and_recovery_rate_reach_the_runner():
 
 
 @pytest.mark.parametrize("key,value,message", [
-    ("WINDOW_TYPE", "sliding", "breaker.window_type = 'sliding' (environment variable "
-     "FUGUE_BREAKER__WINDOW_TYPE): must be one of 'count', 'time'"),
-    ("RECOVERY_SUCCESS_RATE", "0", "breaker.recovery_success_rate = 0.0 (environment variable "
-     "FUGUE_BREAKER__RECOVERY_SUCCESS_RATE): must be in (0, 1]"),
-    ("RECOVERY_SUCCESS_RATE", "1.5", "breaker.recovery_success_rate = 1.5 (environment "
-     "variable FUGUE_BREAKER__RECOVERY_SUCCESS_RATE): must be in (0, 1]"),
-    ("WINDOW_SECONDS", "0", "breaker.window_seconds = 0.0 (environment variable "
-     "FUGUE_BREAKER__WINDOW_SECONDS): must be a finite number of seconds > 0 and <= 86400"),
-    ("WINDOW_SECONDS", "inf", "breaker.window_seconds = inf (environment variable "
-     "FUGUE_BREAKER__WINDOW_SECONDS): must be a finite number of seconds > 0 and <= 86400"),
-    ("WINDOW_SECONDS", "86401", "breaker.window_seconds = 86401.0 (environment variable "
-     "FUGUE_BREAKER__WINDOW_SECONDS): must be a finite number of seconds > 0 and <= 86400"),
+    ("WINDOW_TYPE", "sliding", ("breaker.window_type = 'sliding' (environment variable "
+     "FUGUE_BREAKER__WINDOW_TYPE): must be one of 'count', 'time'")),
+    ("RECOVERY_SUCCESS_RATE", "0", ("breaker.recovery_success_rate = 0.0 (environment variable "
+     "FUGUE_BREAKER__RECOVERY_SUCCESS_RATE): must be in (0, 1]")),
+    ("RECOVERY_SUCCESS_RATE", "1.5", ("breaker.recovery_success_rate = 1.5 (environment "
+     "variable FUGUE_BREAKER__RECOVERY_SUCCESS_RATE): must be in (0, 1]")),
+    ("WINDOW_SECONDS", "0", ("breaker.window_seconds = 0.0 (environment variable "
+     "FUGUE_BREAKER__WINDOW_SECONDS): must be a finite number of seconds > 0 and <= 86400")),
+    ("WINDOW_SECONDS", "inf", ("breaker.window_seconds = inf (environment variable "
+     "FUGUE_BREAKER__WINDOW_SECONDS): must be a finite number of seconds > 0 and <= 86400")),
+    ("WINDOW_SECONDS", "86401", ("breaker.window_seconds = 86401.0 (environment variable "
+     "FUGUE_BREAKER__WINDOW_SECONDS): must be a finite number of seconds > 0 and <= 86400")),
 ])
 def test_bad_breaker_window_settings(key, value, message):
     with pytest.raises(ConfigError) as info:
@@ -886,47 +887,47 @@ def test_health_and_slo_sections():
 
 @pytest.mark.parametrize("env,message", [
     ({"FUGUE_HEALTH__LATENCY_FRACTION": "1.0"},
-     "health.latency_fraction = 1.0 (environment variable FUGUE_HEALTH__LATENCY_FRACTION) and "
-     "health.latency_unhealthy_fraction = 1.0 (defaults): latency_fraction must be below "
-     "latency_unhealthy_fraction"),
+     ("health.latency_fraction = 1.0 (environment variable FUGUE_HEALTH__LATENCY_FRACTION) and "
+      "health.latency_unhealthy_fraction = 1.0 (defaults): latency_fraction must be below "
+      "latency_unhealthy_fraction")),
     ({"FUGUE_HEALTH__DEGRADED_THRESHOLD": "0.97"},
-     "health.degraded_threshold = 0.97 (environment variable FUGUE_HEALTH__DEGRADED_THRESHOLD) "
-     "and health.healthy_threshold = 0.96 (defaults): degraded_threshold must be below "
-     "healthy_threshold"),
+     ("health.degraded_threshold = 0.97 (environment variable FUGUE_HEALTH__DEGRADED_THRESHOLD) "
+      "and health.healthy_threshold = 0.96 (defaults): degraded_threshold must be below "
+      "healthy_threshold")),
     ({"FUGUE_HEALTH__TREND_WINDOW": "300"},
-     "health.history_size = 256 (defaults) and health.trend_window = 300 (environment variable "
-     "FUGUE_HEALTH__TREND_WINDOW): history_size must be at least trend_window"),
+     ("health.history_size = 256 (defaults) and health.trend_window = 300 (environment variable "
+      "FUGUE_HEALTH__TREND_WINDOW): history_size must be at least trend_window")),
     ({"FUGUE_HEALTH__TREND_WINDOW": "1"},
      "health.trend_window = 1 (environment variable FUGUE_HEALTH__TREND_WINDOW): must be >= 2"),
     ({"FUGUE_HEALTH__LATENCY_QUANTILE": "0"},
-     "health.latency_quantile = 0.0 (environment variable FUGUE_HEALTH__LATENCY_QUANTILE): must "
-     "be in (0, 1]"),
+     ("health.latency_quantile = 0.0 (environment variable FUGUE_HEALTH__LATENCY_QUANTILE): must "
+      "be in (0, 1]")),
     ({"FUGUE_HEALTH__WARMUP": "-1"},
      "health.warmup = -1 (environment variable FUGUE_HEALTH__WARMUP): must be >= 0"),
     ({"FUGUE_HEALTH__WEIGHTS__POOL": "-1"},
-     "health.weights['pool'] = -1.0 (environment variable FUGUE_HEALTH__WEIGHTS__POOL): must be "
-     "finite and >= 0"),
+     ("health.weights['pool'] = -1.0 (environment variable FUGUE_HEALTH__WEIGHTS__POOL): must be "
+      "finite and >= 0")),
     ({"FUGUE_HEALTH__WEIGHTS__POOLS": "1"},
-     "health.weights key = 'pools' (environment variable FUGUE_HEALTH__WEIGHTS__POOLS): must be "
-     "a built-in check's name (did you mean 'pool'?)"),
+     ("health.weights key = 'pools' (environment variable FUGUE_HEALTH__WEIGHTS__POOLS): must be "
+      "a built-in check's name (did you mean 'pool'?)")),
     ({"FUGUE_HEALTH__WEIGHTS__POOL": "x"},
-     "health.weights.pool: expected a real number, got 'x' (environment variable "
-     "FUGUE_HEALTH__WEIGHTS__POOL)"),
+     ("health.weights.pool: expected a real number, got 'x' (environment variable "
+      "FUGUE_HEALTH__WEIGHTS__POOL)")),
     ({"FUGUE_SLO__AVAILABILITY_TARGET": "0"},
-     "slo.availability_target = 0.0 (environment variable FUGUE_SLO__AVAILABILITY_TARGET): must "
-     "be in (0, 1)"),
+     ("slo.availability_target = 0.0 (environment variable FUGUE_SLO__AVAILABILITY_TARGET): must "
+      "be in (0, 1)")),
     ({"FUGUE_SLO__ERROR_RATE_THRESHOLD": "1"},
-     "slo.error_rate_threshold = 1.0 (environment variable FUGUE_SLO__ERROR_RATE_THRESHOLD): "
-     "must be in (0, 1)"),
+     ("slo.error_rate_threshold = 1.0 (environment variable FUGUE_SLO__ERROR_RATE_THRESHOLD): "
+      "must be in (0, 1)")),
     ({"FUGUE_SLO__LATENCY_P99": "-1"},
-     "slo.latency_p99 = -1.0 (environment variable FUGUE_SLO__LATENCY_P99): must be a finite "
-     "number of seconds > 0"),
+     ("slo.latency_p99 = -1.0 (environment variable FUGUE_SLO__LATENCY_P99): must be a finite "
+      "number of seconds > 0")),
     ({"FUGUE_SLO__PERIOD_DAYS": "0"},
-     "slo.period_days = 0.0 (environment variable FUGUE_SLO__PERIOD_DAYS): must be finite and "
-     "> 0"),
+     ("slo.period_days = 0.0 (environment variable FUGUE_SLO__PERIOD_DAYS): must be finite and "
+      "> 0")),
     ({"FUGUE_SLO__PERIOD_DAYS": "1e9"},
-     "slo.period_days = 1000000000.0 (environment variable FUGUE_SLO__PERIOD_DAYS): must be at "
-     "most 999999999 days"),
+     ("slo.period_days = 1000000000.0 (environment variable FUGUE_SLO__PERIOD_DAYS): must be at "
+      "most 999999999 days")),
 ])
 def test_bad_health_and_slo_settings(env, message):
     assert str(error(env=env)) == message
@@ -939,12 +940,12 @@ def test_the_slo_period_limit_is_the_objectives_own():
 
 
 @pytest.mark.parametrize("value, message", [
-    ("121", "metrics.window_seconds = 121 (environment variable FUGUE_METRICS__WINDOW_SECONDS): "
-            "must be in [1, 120]"),
-    ("2.5", "metrics.window_seconds: expected an integer, got '2.5' (environment variable "
-            "FUGUE_METRICS__WINDOW_SECONDS)"),
-    ("-1", "metrics.window_seconds = -1 (environment variable FUGUE_METRICS__WINDOW_SECONDS): "
-           "must be in [1, 120]"),
+    ("121", ("metrics.window_seconds = 121 (environment variable FUGUE_METRICS__WINDOW_SECONDS): "
+             "must be in [1, 120]")),
+    ("2.5", ("metrics.window_seconds: expected an integer, got '2.5' (environment variable "
+             "FUGUE_METRICS__WINDOW_SECONDS)")),
+    ("-1", ("metrics.window_seconds = -1 (environment variable FUGUE_METRICS__WINDOW_SECONDS): "
+            "must be in [1, 120]")),
 ])
 def test_metrics_window_is_a_whole_number_of_seconds_up_to_120(value, message):
     assert str(error(env={"FUGUE_METRICS__WINDOW_SECONDS": value})) == message

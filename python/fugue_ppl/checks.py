@@ -28,14 +28,49 @@ import numpy as np
 from fugue_ppl.errors import InvalidArgument, _already_initialised
 
 __all__ = [
-    "safe_repr", "safe_text", "is_secret_name", "masked", "RENDER_LIMIT", "MESSAGE_LIMIT", "MASK",
-    "CONSTRAINTS", "as_number", "check_real", "check_bounded", "check_int", "check_duration",
-    "check_choice", "check_flag", "check_text", "check_type", "check_exact", "invalid",
-    "closest", "FrozenMapping", "freeze", "thaw",
-    "Constraint", "Real", "Bounded", "Int", "Duration", "Choice", "Flag", "Text", "Optional",
-    "Instance", "Params", "Custom", "Relation",
-    "Settings", "settings", "setting", "section", "declaration", "validate_settings",
+    "CONSTRAINTS",
+    "MASK",
+    "MESSAGE_LIMIT",
+    "RENDER_LIMIT",
+    "Bounded",
+    "Choice",
+    "Constraint",
+    "Custom",
+    "Duration",
+    "Flag",
+    "FrozenMapping",
+    "Instance",
+    "Int",
+    "Optional",
+    "Params",
+    "Real",
+    "Relation",
+    "Settings",
+    "Text",
+    "as_number",
+    "check_bounded",
+    "check_choice",
+    "check_duration",
+    "check_exact",
+    "check_flag",
+    "check_int",
+    "check_real",
+    "check_text",
+    "check_type",
+    "closest",
+    "declaration",
+    "freeze",
+    "invalid",
+    "is_secret_name",
+    "masked",
+    "safe_repr",
+    "safe_text",
+    "section",
+    "setting",
+    "settings",
     "settings_defaults",
+    "thaw",
+    "validate_settings",
 ]
 
 #: Maximum length of a rendered value (:func:`safe_repr`).
@@ -118,7 +153,7 @@ def _type_name(value: object) -> str:
         if not isinstance(name, str):
             return "object"
         return _clip(_escape(str.__str__(name)), 40)
-    except Exception:
+    except Exception:  # noqa: BLE001 - renderings never raise
         return "object"
 
 
@@ -150,9 +185,9 @@ def safe_repr(value: object, limit: int = RENDER_LIMIT, *, secret: bool = False)
     ----------
     value : object
         Anything, including objects whose ``__repr__`` raises.
-    limit : int, default 40
+    limit : int
         Maximum length of the result; longer renderings end in ``...``.
-    secret : bool, default False
+    secret : bool
         Render ``'***'`` instead.
 
     Returns
@@ -177,7 +212,7 @@ def safe_repr(value: object, limit: int = RENDER_LIMIT, *, secret: bool = False)
         return MASK
     try:
         text, truncated = _raw_repr(value, limit)
-    except Exception:
+    except Exception:  # noqa: BLE001 - renderings never raise
         text, truncated = f"<{_type_name(value)} object>", False
     return _clip(_escape(text), limit, truncated)
 
@@ -190,7 +225,7 @@ def safe_text(text: object, limit: int = MESSAGE_LIMIT) -> str:
     text : object
         Usually a ``str``; anything else is converted with ``str`` (an
         object whose ``__str__`` raises gives ``'<unprintable>'``).
-    limit : int, default 200
+    limit : int
         Maximum length.
 
     Returns
@@ -206,7 +241,7 @@ def safe_text(text: object, limit: int = MESSAGE_LIMIT) -> str:
         if not isinstance(text, str):
             text = str(text)
         text = str.__getitem__(text, slice(0, limit + 1))
-    except Exception:
+    except Exception:  # noqa: BLE001 - renderings never raise
         return "<unprintable>"
     return _clip(_escape(text), limit)
 
@@ -592,7 +627,7 @@ class Constraint:
 
 
 def _words(rule: str) -> str:
-    return rule[len("must be "):] if rule.startswith("must be ") else rule
+    return rule.removeprefix("must be ")
 
 
 class Real(Constraint):
@@ -601,8 +636,7 @@ class Real(Constraint):
     __slots__ = ("constraint",)
 
     def __init__(self, constraint: str = "finite"):
-        CONSTRAINTS[constraint]  # noqa: B018 - a KeyError names an unknown constraint
-        self.constraint = constraint
+        self.constraint = check_choice(constraint, "constraint", "Real", tuple(CONSTRAINTS))
 
     def __call__(self, value, name, owner):
         return check_real(value, name, owner, self.constraint)
@@ -614,7 +648,7 @@ class Real(Constraint):
 class Bounded(Constraint):
     """A finite real number within bounds (:func:`check_bounded`)."""
 
-    __slots__ = ("low", "high", "low_open", "high_open")
+    __slots__ = ("high", "high_open", "low", "low_open")
 
     def __init__(self, low: float = -math.inf, high: float = math.inf, *,
                  low_open: bool = False, high_open: bool = False):
@@ -631,7 +665,7 @@ class Bounded(Constraint):
 class Int(Constraint):
     """An integer within bounds (:func:`check_int`)."""
 
-    __slots__ = ("low", "high")
+    __slots__ = ("high", "low")
 
     def __init__(self, low: int | None = None, high: int | None = None):
         self.low, self.high = low, high
@@ -740,7 +774,7 @@ class Optional(Constraint):
 class Instance(Constraint):
     """An instance of a type (:func:`check_type`)."""
 
-    __slots__ = ("types", "expected")
+    __slots__ = ("expected", "types")
 
     def __init__(self, types: type | tuple[type, ...], expected: str | None = None):
         self.types = types

@@ -44,7 +44,6 @@ from fugue_ppl.checks import (
     Settings,
     closest,
     declaration,
-    freeze,
     invalid,
     is_secret_name,
     masked,
@@ -64,24 +63,24 @@ from fugue_ppl.serving.health import HealthSettings
 from fugue_ppl.serving.slo import SLOConfig
 
 __all__ = [
-    "Secret",
-    "Config",
-    "ModelConfig",
-    "RuntimeConfig",
-    "BreakerConfig",
-    "MonitorConfig",
-    "EWMAConfig",
-    "CUSUMConfig",
-    "MetricsConfig",
-    "HealthSettings",
-    "SLOConfig",
-    "SecretsConfig",
-    "ConfigProblem",
-    "load_config",
     "ENVIRONMENTS",
+    "ENV_PREFIX",
     "LOG_LEVELS",
     "PROFILES",
-    "ENV_PREFIX",
+    "BreakerConfig",
+    "CUSUMConfig",
+    "Config",
+    "ConfigProblem",
+    "EWMAConfig",
+    "HealthSettings",
+    "MetricsConfig",
+    "ModelConfig",
+    "MonitorConfig",
+    "RuntimeConfig",
+    "SLOConfig",
+    "Secret",
+    "SecretsConfig",
+    "load_config",
 ]
 
 #: The environments, each a profile of defaults.
@@ -945,7 +944,7 @@ def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | 
     >>> load_config(env={"FUGUE_BREAKER__FAILURE_TRESHOLD": "0.4"})
     Traceback (most recent call last):
     ...
-    fugue_ppl.errors.ConfigError: unknown key breaker.failure_treshold (environment variable FUGUE_BREAKER__FAILURE_TRESHOLD); did you mean FUGUE_BREAKER__FAILURE_THRESHOLD?
+    fugue_ppl.errors.ConfigError: unknown key breaker.failure_treshold (...); did you mean ...?
     """
     if env is None:
         env = os.environ

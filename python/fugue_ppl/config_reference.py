@@ -19,7 +19,7 @@ from typing import Any
 from fugue_ppl.checks import declaration, settings_defaults
 from fugue_ppl.config import ENV_PREFIX, PROFILES, Config, FieldKind, field_kinds
 
-__all__ = ["markdown", "main"]
+__all__ = ["main", "markdown"]
 
 _HEADER = """\
 # Configuration
@@ -141,17 +141,17 @@ def _profiles(lines: list[str]) -> None:
               "What each environment changes (the defaults above are production's):", "",
               "| environment | changes |", "|---|---|"]
     for name, profile in PROFILES.items():
-        changes = []
+        changes = ", ".join(f"`{key} = {_value(v)}`" for key, v in _flat(profile, ""))
+        lines.append(f"| `{name}` | {changes or 'nothing'} |")
 
-        def walk(d: Mapping, prefix: str) -> None:
-            for k, v in d.items():
-                key = f"{prefix}.{k}" if prefix else k
-                if isinstance(v, Mapping):
-                    walk(v, key)
-                else:
-                    changes.append(f"`{key} = {_value(v)}`")
-        walk(profile, "")
-        lines.append(f"| `{name}` | {', '.join(changes) or 'nothing'} |")
+
+def _flat(d: Mapping, prefix: str) -> list[tuple[str, Any]]:
+    """A nested mapping's leaves as (dotted key, value)."""
+    out = []
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else k
+        out.extend(_flat(v, key) if isinstance(v, Mapping) else [(key, v)])
+    return out
 
 
 def markdown() -> str:

@@ -17,12 +17,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
+from fugue_ppl.errors import FugueError, InvalidArgument, InvalidObservation
 from fugue_ppl.monitoring import _monitors as mon
 from fugue_ppl.monitoring._monitors import CUSUM, EWMA, BatchResult, ShewhartChart, Signal, Welford
-from fugue_ppl.errors import FugueError, InvalidArgument, InvalidObservation
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 CHARTS = {
     "EWMA": lambda **kw: EWMA(**kw),
@@ -497,11 +496,11 @@ def test_xbar_chart_takes_subgroup_means_or_subgroups():
         (lambda: d.update([1.0, 2.0, 3.0]),
          "ShewhartChart.update: x must be a subgroup of n=5 values (its length), got 3"),
         (lambda: d.update_many(np.zeros((4, 3))),
-         "ShewhartChart.update_many: x must have subgroups (rows) of n=5 values (its shape), "
-         "got (4, 3)"),
+         ("ShewhartChart.update_many: x must have subgroups (rows) of n=5 values (its shape), "
+          "got (4, 3)")),
         (lambda: d.update_many(np.zeros((2, 5, 1))),
-         "ShewhartChart.update_many: x must be 1-D (points) or 2-D (subgroups) (its shape), "
-         "got (2, 5, 1)"),
+         ("ShewhartChart.update_many: x must be 1-D (points) or 2-D (subgroups) (its shape), "
+          "got (2, 5, 1)")),
     ]:
         with pytest.raises(InvalidArgument) as info:
             call()
@@ -647,8 +646,8 @@ _WARMUP = "warmup must be in [2, 4611686018427387904]"
     (lambda: EWMA(warmup=2.5), InvalidArgument, "EWMA: warmup must be an integer, got 2.5"),
     (lambda: EWMA(warmup=True), TypeError, "EWMA: warmup must be an integer, got bool"),
     (lambda: EWMA(mu0=0.0, sigma=1.0, warmup=10), InvalidArgument,
-     "EWMA: warmup must be None when mu0 and sigma are both given (there is nothing to "
-     "estimate), got 10"),
+     ("EWMA: warmup must be None when mu0 and sigma are both given (there is nothing to "
+      "estimate), got 10")),
     (lambda: EWMA(reset_on_alarm="yes"), TypeError,
      "EWMA: reset_on_alarm must be a bool, got str"),
     (lambda: CUSUM(k=-0.5), InvalidArgument, "CUSUM: k must be finite and >= 0, got -0.5"),
@@ -674,8 +673,8 @@ _WARMUP = "warmup must be in [2, 4611686018427387904]"
     (lambda: ShewhartChart(mu0=0.0, sigma=1.0, rules=[["WE1"]]), InvalidArgument,
      "ShewhartChart: rules must name rules among WE1, WE2, WE3, WE4 (or 1 to 4), got ['WE1']"),
     (lambda: ShewhartChart(mu0=0.0, sigma=1.0, rules=None), TypeError,
-     "ShewhartChart: rules must be a sequence of rule names (WE1, WE2, WE3, WE4), got "
-     "NoneType"),
+     ("ShewhartChart: rules must be a sequence of rule names (WE1, WE2, WE3, WE4), got "
+      "NoneType")),
 ])
 def test_bad_parameters_raise_naming_them(make, exc, message):
     with pytest.raises(exc) as info:
@@ -792,7 +791,7 @@ def _hammer(make, use_batches):
             else:
                 for v in x:
                     monitor.update(v)
-        except Exception as e:  # pragma: no cover - reported below
+        except Exception as e:  # noqa: BLE001 - reported below  # pragma: no cover
             errors.append(e)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]

@@ -8,6 +8,7 @@ a pure-Python reference model.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -21,20 +22,20 @@ import threading
 from collections import Counter, deque
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
+from fugue_ppl.errors import CircuitOpenError, FugueError, InvalidArgument
 from fugue_ppl.serving import _breaker as brk
 from fugue_ppl.serving._breaker import BreakerConfig, BreakerState, CircuitBreaker, ManualClock
-from fugue_ppl.errors import CircuitOpenError, FugueError, InvalidArgument
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 H, D, F, R = BreakerState.HEALTHY, BreakerState.DEGRADED, BreakerState.FAILED, BreakerState.RECOVERY
 EDGES = {f"{a}->{b}" for a, b in brk.TRANSITIONS}
 
 # A small breaker: 10-call window, rate evaluated from 5 calls, tau0/tau1/tau2 =
 # 0.1/0.2/0.5, 10 s open, 3 trial permits.
-SMALL = dict(window_size=10, minimum_calls=5, recovery_threshold=0.1, degraded_threshold=0.2,
-             failure_threshold=0.5, open_duration=10.0, half_open_permits=3)
+SMALL = {"window_size": 10, "minimum_calls": 5, "recovery_threshold": 0.1,
+         "degraded_threshold": 0.2,
+             "failure_threshold": 0.5, "open_duration": 10.0, "half_open_permits": 3}
 
 
 def small(clock=None, **kw):
@@ -51,7 +52,7 @@ def check(b, state, transitions=None, **expected):
     assert m["total_calls"] == m["successful_calls"] + m["failed_calls"]
     assert set(m["transitions"]) == EDGES
     if transitions is not None:
-        want = {e: 0 for e in EDGES}
+        want = dict.fromkeys(EDGES, 0)
         want.update(transitions)
         assert m["transitions"] == want
     for k, v in expected.items():
@@ -126,7 +127,7 @@ def test_minimum_calls_is_capped_by_a_count_window():
 
 def test_healthy_degraded_healthy_with_hysteresis():
     b, _ = small(minimum_calls=10)
-    for k in range(9):
+    for _ in range(9):
         b.record_success()
     check(b, H, window_calls=9, failure_rate=0.0)
     b.record_failure()                                    # [s*9, f]: 0.1, not above 0.2
@@ -135,7 +136,7 @@ def test_healthy_degraded_healthy_with_hysteresis():
     check(b, H, window_calls=10, window_failures=2, failure_rate=0.2)
     b.record_failure()                                    # [s*7, f, f, f]: 0.3 > 0.2
     check(b, D, transitions={"HEALTHY->DEGRADED": 1}, window_failures=3, failure_rate=0.3)
-    for k in range(7):                                    # the successes leave first
+    for _ in range(7):                                    # the successes leave first
         b.record_success()
         check(b, D, window_calls=10, window_failures=3, failure_rate=0.3)
     b.record_success()                                    # [f, f, s*8]: 0.2
@@ -663,7 +664,7 @@ def test_listener_exceptions_are_logged_and_swallowed(caplog):
 
 
 def test_listener_runs_outside_the_lock_and_may_use_the_breaker():
-    b, clock = small()
+    b, _ = small()
     seen = []
 
     def listener(old, new):
@@ -806,11 +807,11 @@ def test_bad_clock_config_or_name():
         (lambda: CircuitBreaker(config=0.5), TypeError,
          "CircuitBreaker: config must be a BreakerConfig, a mapping or None, got float"),
         (lambda: CircuitBreaker(name=""), InvalidArgument,
-         "CircuitBreaker: name must be a printable, non-empty str of at most 200 characters, "
-         "got ''"),
+         ("CircuitBreaker: name must be a printable, non-empty str of at most 200 characters, "
+          "got ''")),
         (lambda: CircuitBreaker(name="a\nb"), InvalidArgument,
-         "CircuitBreaker: name must be a printable, non-empty str of at most 200 characters, "
-         "got 'a\\nb'"),
+         ("CircuitBreaker: name must be a printable, non-empty str of at most 200 characters, "
+          "got 'a\\nb'")),
         (lambda: CircuitBreaker(name=5), TypeError, "CircuitBreaker: name must be a str, got int"),
     ]
     for call, exc, message in cases:
@@ -825,7 +826,8 @@ def test_config_objects():
     assert (cfg.failure_threshold, cfg.window_size, cfg.slow_call_duration,
             cfg.max_open_duration, cfg.minimum_calls) == (0.3, 50, 2.0, 600.0, 5)
     assert type(cfg.slow_call_duration) is float and type(cfg.minimum_calls) is int
-    assert BreakerConfig(**cfg.to_dict()) == cfg and hash(BreakerConfig(**cfg.to_dict())) == hash(cfg)
+    again = BreakerConfig(**cfg.to_dict())
+    assert again == cfg and hash(again) == hash(cfg)
     assert pickle.loads(pickle.dumps(cfg)) == cfg
     assert cfg.replace(window_size=60) != cfg and cfg.replace(window_size=60).window_size == 60
     with pytest.raises(InvalidArgument) as info:
@@ -956,7 +958,7 @@ def test_eight_threads_never_exceed_the_recovery_permits(fast_switching):
 
     def worker():
         barrier.wait()
-        for i in range(1500):
+        for _ in range(1500):
             if b.allow():
                 with lock:
                     state["out"] += 1
@@ -1009,11 +1011,12 @@ def breaker_threads(tmp_path_factory):
     cmd = [compiler, "-std=c++17", "-O2", "-pthread", *(f"-I{h}" for h in headers),
            str(SOURCE), "-o", str(exe), f"-L{lib}", "-lfugue_serving", "-lfugue_core",
            f"-Wl,-rpath,{lib}"]
-    built = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    built = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert built.returncode == 0, built.stderr
 
     def run(scenario):
-        out = subprocess.run([str(exe), scenario], capture_output=True, text=True, timeout=300)
+        out = subprocess.run([str(exe), scenario], capture_output=True, text=True, timeout=300,
+                             check=False)
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
     return run
@@ -1249,8 +1252,8 @@ def test_matches_the_reference_model_and_keeps_the_invariants(cfg, ops):
         assert 0.0 <= m["failure_rate"] <= 1.0 and m["window_calls"] <= cfg["window_size"]
         assert sum(m["transitions"].values()) == len(heard)
     assert all(f"{a}->{b_}" in EDGES for a, b_ in heard)
-    for (_, new), (old, _) in zip(heard, heard[1:]):
-        assert new == old                                 # each transition starts where the last ended
+    for (_, new), (old, _) in itertools.pairwise(heard):
+        assert new == old                       # each transition starts where the last ended
     if heard:
         assert heard[-1][1] == b.state.name
 

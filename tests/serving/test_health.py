@@ -19,9 +19,11 @@ from fractions import Fraction
 import fugue_ppl as fp
 import numpy as np
 import pytest
-from fugue_ppl.serving import health
 from fugue_ppl.config import load_config
 from fugue_ppl.errors import InvalidArgument
+from fugue_ppl.models import sensor
+from fugue_ppl.monitoring import CUSUM, EWMA, ShewhartChart
+from fugue_ppl.serving import health
 from fugue_ppl.serving.health import (
     BUILTIN_CHECKS,
     DEFAULT_WEIGHTS,
@@ -34,8 +36,6 @@ from fugue_ppl.serving.health import (
     Trend,
     estimate_trend,
 )
-from fugue_ppl.models import sensor
-from fugue_ppl.monitoring import CUSUM, EWMA, ShewhartChart
 from fugue_ppl.validation import Finite, Range, Schema
 from hypothesis import HealthCheck as HypothesisHealthCheck
 from hypothesis import given, settings
@@ -241,8 +241,8 @@ _CHECKS = ", ".join(BUILTIN_CHECKS)
     ({"weights": {"latancy": 1}}, "weights key",
      "weights key must be a built-in check's name (did you mean 'latency'?), got 'latancy'"),
     ({"weights": {"zzz": 1}}, "weights key",
-     f"weights key must be a built-in check's name ({_CHECKS}; a registered check takes its "
-     "weight in register()), got 'zzz'"),
+     (f"weights key must be a built-in check's name ({_CHECKS}; a registered check takes its "
+      "weight in register()), got 'zzz'")),
 ])
 def test_settings_reject_bad_values(kwargs, parameter, message):
     with pytest.raises(InvalidArgument) as info:
@@ -1129,7 +1129,7 @@ def test_concurrent_checks_while_inferring():
             start.wait()
             for _ in range(300):
                 assert runner.infer(22.0).ok
-        except Exception as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # noqa: BLE001 - reported below  # pragma: no cover
             errors.append(exc)
 
     def probe():
@@ -1139,7 +1139,7 @@ def test_concurrent_checks_while_inferring():
                 reports.append(c.check())
                 assert c.liveness().status is H
                 assert c.readiness().status is H
-        except Exception as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # noqa: BLE001 - reported below  # pragma: no cover
             errors.append(exc)
 
     threads = [threading.Thread(target=infer) for _ in range(3)]
@@ -1178,8 +1178,8 @@ def test_concurrent_checks_while_inferring():
     ({"builtin_checks": "latency"}, TypeError,
      "builtin_checks must be an iterable of check names, got str"),
     ({"error_rate_degraded": 0.5}, InvalidArgument,
-     r"^HealthSettings: error_rate_degraded must be below error_rate_unhealthy \(0.2\), "
-     r"got 0.5$"),
+     (r"^HealthSettings: error_rate_degraded must be below error_rate_unhealthy \(0.2\), "
+      r"got 0.5$")),
 ])
 def test_checker_rejects_bad_arguments(kwargs, exc, match):
     runner = kwargs.pop("runner", None) or _runner()

@@ -3,11 +3,10 @@
 import math
 import threading
 
-import pytest
-
 import fugue_ppl as fp
-from fugue_ppl.errors import InvalidArgument
+import pytest
 from fugue_ppl.config import load_config
+from fugue_ppl.errors import InvalidArgument
 from fugue_ppl.models import sensor
 from fugue_ppl.validation import Finite, Range, Schema
 
@@ -332,7 +331,7 @@ def test_validate_trace_reports_each_problem():
     # A NaN weight cannot come out of a run (a NaN factor is an error), but a
     # trace restored from a damaged pickle can carry one.
     _, ok = fp.run(fp.PriorHandler(rng=1), lambda: fp.sample("x", fp.Normal(0.0, 1.0)))
-    restore, (choices, log_prior, log_lik, log_fac) = ok.__reduce__()
+    restore, (choices, _, log_lik, log_fac) = ok.__reduce__()
     bad = restore([choices[0][:5] + (math.nan,)], math.nan, log_lik, log_fac)
     assert [(i.address, i.kind, i.message) for i in fp.validate_trace(bad)] == [
         (None, "non_finite_weight", "log_prior is nan"),

@@ -1,4 +1,5 @@
-"""Alerts, SLOs and error budgets, burn-rate alerts, availability and capacity (fugue_ppl.serving.slo).
+"""Alerts, SLOs and error budgets, burn-rate alerts, availability and capacity
+(fugue_ppl.serving.slo).
 
 The scenario tests drive a real ModelRunner (whose model fails or slows down
 on demand) on a ManualClock, one simulated minute at a time, syncing an
@@ -17,14 +18,11 @@ from datetime import timedelta
 from fractions import Fraction
 from types import SimpleNamespace
 
-import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 import fugue_ppl as fp
+import pytest
 from fugue_ppl.errors import InvalidArgument
-from fugue_ppl.serving import slo as S
 from fugue_ppl.models import sensor
+from fugue_ppl.serving import slo as S
 from fugue_ppl.serving.slo import (
     DEFAULT_BURN_RATE_RULES,
     Alert,
@@ -40,6 +38,8 @@ from fugue_ppl.serving.slo import (
     ServiceLevelObjectives,
     SLOReport,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 MINUTE = 60.0
 PAGE_1H = "page 1h/5m > 14.4"
@@ -206,7 +206,7 @@ def test_latency_drift_fires_latency_burn_rate_and_p99_alerts_on_time():
 
 
 def test_error_burst_on_a_runner_triggers_error_rate_alert_and_slo_breach():
-    clock, model, runner, store = service()
+    _, model, runner, store = service()
     rules = AlertRules(max_error_rate=0.05)
     slos = ServiceLevelObjectives(0.99, error_rate_threshold=0.05, period=timedelta(days=3))
     for _ in range(95):
@@ -750,9 +750,9 @@ def test_burn_rate_rule_normalises_and_validates():
         (("page", 300, 300, 1.0), ValueError, "short_window .* must be shorter than long_window"),
         (("page", 300, 3600, 1.0), ValueError, "short_window .* must be shorter"),
         (("page", 0, 300, 1.0), _IA,
-         r"long_window must be positive \(at least 1 microsecond\), got 0$"),
+          r"long_window must be positive \(at least 1 microsecond\), got 0$"),
         (("page", 3600, "5m", 1.0), TypeError,
-         "short_window must be a timedelta or a number of seconds, got str$"),
+          "short_window must be a timedelta or a number of seconds, got str$"),
         (("page", 3600, 300, 0.0), _IA, "threshold must be finite and > 0, got 0.0$"),
         (("page", 3600, 300, math.nan), _IA, "threshold must be finite and > 0, got nan$"),
         (("page", 3600, 300, None), TypeError, "threshold must be a real number, got NoneType$"),
@@ -810,7 +810,7 @@ def test_each_rule_fires_only_when_both_windows_are_above_its_threshold(rule):
 
 
 def test_burn_rates_without_traffic_are_zero():
-    clock, store, alerts = fresh_alerts(DEFAULT_BURN_RATE_RULES[0])
+    _, store, alerts = fresh_alerts(DEFAULT_BURN_RATE_RULES[0])
     alerts = BurnRateAlerts(store)
     assert alerts.evaluate() == []
     assert all(s.long_burn_rate == s.short_burn_rate == 0.0 and not s.firing
@@ -1060,8 +1060,8 @@ def test_slo_evaluate_bad_arguments():
          "downtime .* must not exceed elapsed"),
         (lambda: slos.evaluate(m, elapsed=60.0), ValueError, "elapsed needs a downtime"),
         (lambda: slos.evaluate(downtime=1.0, elapsed=0), _IA,
-         r"^ServiceLevelObjectives.evaluate: elapsed must be positive \(at least 1 microsecond\), "
-         r"got 0$"),
+         (r"^ServiceLevelObjectives.evaluate: elapsed must be positive \(at least 1 microsecond\), "
+          r"got 0$")),
         (lambda: slos.evaluate("metrics"), TypeError, "source must be a ModelRunner"),
         (lambda: slos.evaluate(m, count_rejected=None), TypeError, "count_rejected must be a bool"),
         (lambda: slos.evaluate(EventStore(clock=fp.ManualClock())), ValueError,
@@ -1317,9 +1317,9 @@ def test_capacity_from_metrics():
     ({"target_utilisation": 1.0}, _IA, r"target_utilisation must be in \(0, 1\), got 1.0$"),
     ({"target_utilisation": "half"}, TypeError,
      "target_utilisation must be a real number, got str$"),
-    ({"target_utilisation": 0.8}, ValueError, "thresholds must satisfy scale_down_threshold < "
-                                              "target_utilisation < "
-                                              "scale_up_threshold, got 0.3, 0.8, 0.7"),
+    ({"target_utilisation": 0.8}, ValueError, ("thresholds must satisfy scale_down_threshold < "
+                                               "target_utilisation < "
+                                               "scale_up_threshold, got 0.3, 0.8, 0.7")),
     ({"scale_down_threshold": 0.5}, ValueError, "thresholds must satisfy"),
     ({"min_replicas": 0}, _IA, "min_replicas must be >= 1, got 0$"),
     ({"min_replicas": 1.5}, _IA, "min_replicas must be an integer, got 1.5$"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fugue_ppl.checks import Flag, Int, Settings, setting, settings
 
-__all__ = ["MetricsConfig", "MAX_WINDOW_SECONDS"]
+__all__ = ["MAX_WINDOW_SECONDS", "MetricsConfig"]
 
 #: The longest sliding window :class:`~fugue_ppl.ProductionMetrics` keeps, in seconds.
 MAX_WINDOW_SECONDS = 120

@@ -12,8 +12,8 @@ The three charts share one interface: ``update(x) -> Signal`` for one
 observation, ``update_many(x) -> BatchResult`` for an array (a C++ loop with
 the GIL released), ``count``, ``alarm_count``, ``reset()``, ``restart()`` and
 ``snapshot() -> dict``. An unknown baseline (``mu0`` and / or ``sigma`` left
-as ``None``) is estimated from a warm-up of ``warmup`` observations (default
-30), during which no alarm is raised.
+as ``None``) is estimated from a warm-up of ``warmup`` observations
+(:data:`DEFAULT_WARMUP`), during which no alarm is raised.
 
 Every monitor guards its state with its own mutex: updates from several
 threads are serialised, and an array update is applied all at once. NaN and
@@ -27,10 +27,9 @@ types (their defaults and limits).
 
 cimport cython
 from cython.operator cimport dereference as deref
-from libc.math cimport NAN, isfinite, sqrt
+from libc.math cimport NAN, sqrt
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy
-from libcpp cimport bool as cbool
 from libcpp.memory cimport unique_ptr
 
 import numpy as np
@@ -490,7 +489,7 @@ cdef class Welford:
         self.c.get().reset()
 
     def var(self, ddof=1):
-        """The variance with ``ddof`` (>= 0) delta degrees of freedom (NaN when ``count <= ddof``)."""
+        """The variance with ``ddof`` (>= 0) delta degrees of freedom (NaN if ``count <= ddof``)."""
         cdef int d = check_int(ddof, "ddof", "Welford.var", low=0, high=2 ** 31 - 1)
         return self.c.get().state().variance(d)
 
@@ -657,7 +656,7 @@ cdef class EWMA:
         Parameters
         ----------
         x : array_like of float, 1-D
-        full : bool, default False
+        full : bool
             Also return ``z_t`` and the limits of every observation (three
             float64 arrays of ``len(x)``); otherwise only the summary.
 
@@ -738,7 +737,7 @@ cdef class EWMA:
 
     @property
     def sigma(self):
-        """The standard deviation of one observation (given or estimated; NaN during the warm-up)."""
+        """The standard deviation of one observation (given, or estimated; NaN in the warm-up)."""
         return self._snap().sigma
 
     @property
@@ -1126,7 +1125,7 @@ cdef class ShewhartChart:
         x : array_like of float
             1-D: points (individual values or subgroup means); 2-D of shape
             ``(m, n)``: ``m`` subgroups, one per row.
-        full : bool, default False
+        full : bool
             Also return every point and the (constant) 3-sigma limits.
 
         Returns

@@ -518,7 +518,7 @@ cdef class CircuitBreaker:
         return result
 
     def open_error(self):
-        """The :class:`~fugue_ppl.errors.CircuitOpenError` for a refused call, with ``retry_after``."""
+        """The :class:`~fugue_ppl.errors.CircuitOpenError` of a refused call (with retry_after)."""
         cdef double ra = self.c.get().retry_after()
         state = _STATE_OF[<int>self.c.get().state()]
         if ra > 0.0 and ra != INFINITY:
@@ -638,6 +638,10 @@ cdef class CircuitBreaker:
         """
         cdef CBreakerSnapshot s = self.c.get().snapshot()
         cdef uint64_t calls = s.window_calls
+        cfg = self.config
+        # (a count window acts on at most its size)
+        minimum_calls = (min(cfg.minimum_calls, cfg.window_size) if cfg.window_type == "count"
+                         else cfg.minimum_calls)
         transitions = {}
         for a, b in _EDGES:
             transitions[f"{a}->{b}"] = s.transitions[_STATE_NAMES.index(a)][_STATE_NAMES.index(b)]
@@ -648,9 +652,7 @@ cdef class CircuitBreaker:
             "window_calls": s.window_calls,
             "window_failures": s.window_failures,
             "window_slow_calls": s.window_slow,
-            "minimum_calls": min(self.config.minimum_calls, self.config.window_size)
-                             if self.config.window_type == "count"
-                             else self.config.minimum_calls,
+            "minimum_calls": minimum_calls,
             "allow_calls": s.permitted + s.rejected,
             "permitted_calls": s.permitted,
             "rejected_calls": s.rejected,

@@ -27,7 +27,7 @@ from fugue_ppl.core._runtime import MAX_POOL_SIZE
 from fugue_ppl.monitoring._metrics_config import MetricsConfig
 from fugue_ppl.serving._breaker import BreakerConfig
 
-__all__ = ["ModelConfig", "RuntimeConfig", "RunnerConfig"]
+__all__ = ["ModelConfig", "RunnerConfig", "RuntimeConfig"]
 
 _NAME = Text(64, r"[A-Za-z0-9_.-]{1,64}",
              "must be 1 to 64 ASCII letters, digits, '_', '-' or '.'")

@@ -125,7 +125,6 @@ import json
 import logging
 import math
 import numbers
-import operator
 import sys
 import threading
 import time
@@ -138,10 +137,6 @@ from typing import Any
 
 import numpy as np
 
-from fugue_ppl.serving._breaker import BreakerState
-from fugue_ppl.serving._runner import ModelRunner, validate_trace
-from fugue_ppl.serving._runner_config import RunnerConfig
-from fugue_ppl.core._runtime import PooledPriorHandler, PriorHandler, run
 from fugue_ppl.checks import (
     Bounded,
     Custom,
@@ -158,7 +153,11 @@ from fugue_ppl.checks import (
     setting,
     settings,
 )
+from fugue_ppl.core._runtime import PooledPriorHandler, PriorHandler, run
 from fugue_ppl.errors import InferenceTimeout
+from fugue_ppl.serving._breaker import BreakerState
+from fugue_ppl.serving._runner import ModelRunner, validate_trace
+from fugue_ppl.serving._runner_config import RunnerConfig
 from fugue_ppl.validation import safe_repr
 
 __all__ = [
@@ -851,7 +850,7 @@ class HealthSettings(Settings):
     >>> HealthSettings(error_rate_degraded=0.3)
     Traceback (most recent call last):
     ...
-    fugue_ppl.errors.InvalidArgument: HealthSettings: error_rate_degraded must be below error_rate_unhealthy (0.2), got 0.3
+    fugue_ppl.errors.InvalidArgument: HealthSettings: error_rate_degraded must be below ...
     """
 
     timeout: float | None = setting(

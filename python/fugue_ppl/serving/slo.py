@@ -76,7 +76,6 @@ datetime.timedelta(seconds=2592)
 from __future__ import annotations
 
 import math
-import operator
 import sys
 import threading
 import time
@@ -90,7 +89,6 @@ from numbers import Integral, Rational, Real
 from typing import TYPE_CHECKING, Any
 
 from fugue_ppl import checks
-from fugue_ppl.errors import InvalidArgument
 from fugue_ppl.checks import (
     Settings,
     check_bounded,
@@ -101,6 +99,7 @@ from fugue_ppl.checks import (
     setting,
     settings,
 )
+from fugue_ppl.errors import InvalidArgument
 from fugue_ppl.monitoring._metrics import ProductionMetrics
 from fugue_ppl.serving._breaker import BreakerState, CircuitBreaker
 from fugue_ppl.serving._runner import ModelRunner
@@ -109,7 +108,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = [
-    "SLOConfig",
     "DEFAULT_BURN_RATE_RULES",
     "Alert",
     "AlertRules",
@@ -123,6 +121,7 @@ __all__ = [
     "CapacityRecommendation",
     "EventStore",
     "ObjectiveStatus",
+    "SLOConfig",
     "SLOReport",
     "ServiceLevelObjectives",
 ]
