@@ -616,8 +616,8 @@ def _cases():
     ]
 
 
-# Constructors whose files still raise a plain ValueError for a bad value (their own
-# checkers, not yet the kit's): strict, so each turns into a failure once converted.
+# Constructors whose own checkers raise a plain ValueError for a bad value, not the kit's
+# InvalidArgument (expected to fail, strictly).
 _PLAIN_VALUE_ERROR = {"TracePool", "ProductionMetrics", "LatencyHistogram",
                       "HealthChecker.smoke_seed"}
 

@@ -70,6 +70,7 @@ __all__ = [
     "settings",
     "settings_defaults",
     "thaw",
+    "type_error",
     "validate_settings",
 ]
 
@@ -266,11 +267,16 @@ def invalid(owner: str, name: str, value: Any, rule: str, *, code: int | None = 
     return InvalidArgument(owner, name, value, rule, code=code, secret=secret)
 
 
-def _type_error(owner: str, name: str, value: Any, expected: str) -> TypeError:
-    # (``owner``, ``parameter`` and ``expected`` let a caller word its own message)
+def type_error(owner: str, name: str, value: Any, expected: str) -> TypeError:
+    """The ``TypeError`` for ``owner``'s ``name`` (to raise): ``"<owner>: <name> must be
+    <expected>, got <type>"``; its ``owner``, ``parameter`` and ``expected`` attributes let a
+    caller word its own message (the configuration does)."""
     err = TypeError(f"{owner}: {name} must be {expected}, got {_type_name(value)}")
     err.owner, err.parameter, err.expected = owner, name, expected
     return err
+
+
+_type_error = type_error
 
 
 def as_number(value: Any, name: str, owner: str) -> int | float:

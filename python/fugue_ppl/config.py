@@ -54,6 +54,7 @@ from fugue_ppl.checks import (
     settings,
     settings_defaults,
     thaw,
+    type_error,
     validate_settings,
 )
 from fugue_ppl.errors import ConfigError
@@ -185,7 +186,7 @@ class Secret:
 def _api_keys(value: Any, name: str, owner: str) -> tuple[Secret, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not all(
             isinstance(k, (str, Secret)) for k in value):
-        raise TypeError(f"{owner}: {name} must be a list of strings")
+        raise type_error(owner, name, value, "a list of strings")
     keys = tuple(Secret(k) for k in value)
     for k in keys:
         v = k.reveal()
@@ -201,7 +202,7 @@ def _database_url(value: Any, name: str, owner: str) -> Secret | None:
     if value is None:
         return None
     if not isinstance(value, (str, Secret)):
-        raise TypeError(f"{owner}: {name} must be a string, got {type(value).__name__}")
+        raise type_error(owner, name, value, "a str")
     url = Secret(value)
     if not url.reveal().strip():
         raise invalid(owner, name, value, "must not be empty", secret=True)
@@ -754,6 +755,10 @@ def _problem(state: _State, cls: type, prefix: str, values: dict, e: Exception) 
     shown = _show(key, values.get(name), secret)
     if isinstance(e, TypeError):
         expected = getattr(e, "expected", None)
+        parameter = getattr(e, "parameter", name)
+        if expected is not None and parameter != name:      # a part of the value: no value
+            label = _key(prefix, parameter)
+            return ConfigProblem(key, layer, f"{label}: expected {expected} ({layer})")
         if expected is not None:
             text = f"{key}: expected {expected}, got {shown} ({layer})"
         else:

@@ -152,6 +152,7 @@ from fugue_ppl.checks import (
     invalid,
     setting,
     settings,
+    type_error,
 )
 from fugue_ppl.core._runtime import PooledPriorHandler, PriorHandler, run
 from fugue_ppl.errors import InferenceTimeout
@@ -811,13 +812,11 @@ def _default_weights() -> Mapping[str, float]:
 def _weights(value: Any, name: str, owner: str) -> Mapping[str, float]:
     """The built-in checks' weights: ``value``'s over :data:`DEFAULT_WEIGHTS`."""
     if not isinstance(value, Mapping):
-        raise TypeError(f"{owner}: {name} must be a mapping of check name to weight, got "
-                        f"{type(value).__name__}")
+        raise type_error(owner, name, value, "a mapping of check name to weight")
     weights = dict(DEFAULT_WEIGHTS)
     for k, w in value.items():
         if not isinstance(k, str):
-            raise TypeError(f"{owner}: {name} keys must be check names (str), got "
-                            f"{type(k).__name__}")
+            raise type_error(owner, f"{name} keys", k, "check names (str)")
         if k not in DEFAULT_WEIGHTS:
             near = closest(k, BUILTIN_CHECKS)
             hint = (f"did you mean {near!r}?" if near else ", ".join(BUILTIN_CHECKS)
