@@ -341,11 +341,13 @@ class TestWrongTypes:
     @pytest.mark.parametrize("data, message", [
         ({"secrets": {"api_keys": "k-1"}},
          "secrets.api_keys: expected a list of strings, got *** (mapping)"),
-        ({"secrets": {"database_url": 5}}, "secrets.database_url: expected a str, got *** (mapping)"),
+        ({"secrets": {"database_url": 5}},
+         "secrets.database_url: expected a str, got *** (mapping)"),
         ({"health": {"weights": [1]}}, "health.weights: expected a table, got [1] (mapping)"),
         ({"health": {"weights": {"pool": "x"}}},
          "health.weights['pool']: expected a real number (mapping)"),
-        ({"health": {"weights": {1: 2.0}}}, "health.weights: keys must be strings, got 1 (mapping)"),
+        ({"health": {"weights": {1: 2.0}}},
+         "health.weights: keys must be strings, got 1 (mapping)"),
     ])
     def test_types_inside_tables_and_secrets(self, data, message):
         with pytest.raises(ConfigError) as info:
