@@ -441,7 +441,6 @@ def field_kinds(cls: type) -> dict[str, FieldKind]:
     return found
 
 
-_fields = field_kinds
 _FIELDS: dict[type, dict[str, FieldKind]] = {}
 
 
@@ -549,7 +548,7 @@ def _env_name(key: str) -> str:
 
 def _leaf_keys(cls: type, prefix: str = "") -> list[str]:
     out = []
-    for f in _fields(cls).values():
+    for f in field_kinds(cls).values():
         key = _key(prefix, f.name)
         out.extend(_leaf_keys(f.item, key) if f.kind == "section" else [key])
     return out
@@ -583,7 +582,7 @@ def _unknown(state: _State, cls: type, prefix: str, part: Any, layer: str,
              from_env: bool) -> None:
     shown = safe_text(part, 60) if isinstance(part, str) else safe_repr(part)
     key = _key(prefix, shown)
-    names = list(_fields(cls))
+    names = list(field_kinds(cls))
     if from_env:
         # the whole variable name, so FUGUE_BREAKER_FAILURE_THRESHOLD (one
         # underscore) finds FUGUE_BREAKER__FAILURE_THRESHOLD
@@ -631,7 +630,7 @@ def _apply_table(state: _State, f: FieldKind, values: dict, data: Mapping, key: 
 def _apply_mapping(state: _State, cls: type, data: Mapping, prefix: str, layer: str,
                    values: dict) -> None:
     """Apply a nested mapping layer (profile, file, from_dict) to the section ``cls``."""
-    fields = _fields(cls)
+    fields = field_kinds(cls)
     for part, raw in data.items():
         f = fields.get(part) if isinstance(part, str) else None
         if f is None:
@@ -689,7 +688,7 @@ def _apply_env(state: _State, var: str, path: list[str], raw: Any) -> None:
                 prefix, layer, f"malformed name {safe_text(var, 80)}: empty key (use one '__' "
                 "between levels, e.g. FUGUE_BREAKER__FAILURE_THRESHOLD)"))
             return
-        fields = _fields(cls)
+        fields = field_kinds(cls)
         f = fields.get(part) or next((g for n, g in fields.items() if n.lower() == part), None)
         if f is None:
             _unknown(state, cls, prefix, part, layer, True)
@@ -746,7 +745,7 @@ def _apply_env(state: _State, var: str, path: list[str], raw: Any) -> None:
 
 def _problem(state: _State, cls: type, prefix: str, values: dict, e: Exception) -> ConfigProblem:
     """A settings type's TypeError / InvalidArgument as a problem naming key and layer."""
-    fields = _fields(cls)
+    fields = field_kinds(cls)
     name = getattr(e, "field", None) or getattr(e, "parameter", None) or ""
     f = fields.get(name)
     key = _key(prefix, name)
@@ -794,7 +793,7 @@ def _build(state: _State, cls: type, given: Mapping, prefix: str) -> Any:
     values = settings_defaults(cls)
     failed = False
     for name, raw in given.items():
-        f = _fields(cls)[name]
+        f = field_kinds(cls)[name]
         if f.kind == "section":
             sub = _build(state, f.item, raw, _key(prefix, name))
             failed = failed or sub is None
@@ -808,7 +807,7 @@ def _build(state: _State, cls: type, given: Mapping, prefix: str) -> Any:
         else:
             values[name] = raw
     for name, v in values.items():
-        if _fields(cls)[name].kind == "mapping" and _depth(v):
+        if field_kinds(cls)[name].kind == "mapping" and _depth(v):
             key = _key(prefix, name)
             state.problems.append(ConfigProblem(
                 key, state.layer(key), f"{key}: nested deeper than {MAX_DEPTH} tables or "
@@ -1049,7 +1048,7 @@ def _to_toml(cfg: Config) -> str:
             if isinstance(v, SecretsConfig):
                 lines.append("")
                 lines.append("# [secrets] omitted: set them in the environment ("
-                             + ", ".join(_env_name(f"secrets.{n}") for n in _fields(
+                             + ", ".join(_env_name(f"secrets.{n}") for n in field_kinds(
                                  SecretsConfig)) + ")")
             elif isinstance(v, Settings):
                 section_items(v, f"{header}.{f.name}" if header else f.name)

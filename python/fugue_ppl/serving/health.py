@@ -1036,7 +1036,8 @@ class HealthChecker:
     runner : ModelRunner
         The runner watched.
     settings : HealthSettings, optional
-        Thresholds and windows (default ``HealthSettings()``).
+        Thresholds and windows. None: :meth:`HealthSettings.from_config` of
+        the runner's ``config`` (its ``[health]`` section, or the defaults).
     smoke_args : sequence, default ()
         Positional arguments of the smoke and warm-up runs (e.g. ``(22.0,)``
         for the built-in sensor model); checked against the runner's schema.
