@@ -1,12 +1,9 @@
 """Circuit breaker benchmarks: the per-call cost of guarding an inference.
 
-1. ``allow(); record_success()`` from Python on a ``HEALTHY`` breaker,
-   against one no-op method call (``def noop(self): pass`` of a plain Python
-   class) and against two no-op calls (the same number of calls as the
-   breaker's pair). Report-only: the ratios are recorded, with no target.
-2. The same pair from C++ (``_hammer``: a loop of ``allow`` +
-   ``record_success`` with the GIL released, what a Cython runner pays),
-   reported per pair.
+``allow(); record_success()`` from Python on a ``HEALTHY`` breaker, against
+one no-op method call (``def noop(self): pass`` of a plain Python class) and
+against two no-op calls (the same number of calls as the breaker's pair).
+Report-only: the ratios are recorded, with no target.
 
 Each benchmarked call makes ``CALLS_PER_ROUND`` pairs, the bound methods
 hoisted out of the loop, so the harness's own per-call cost does not blur the
@@ -17,10 +14,9 @@ import math
 
 import pytest
 
-from fugue_ppl.serving._breaker import CircuitBreaker, _hammer
+from fugue_ppl.serving._breaker import CircuitBreaker
 
 CALLS_PER_ROUND = 1000
-NOGIL_PAIRS = 100_000
 
 
 class _Plain:
@@ -69,14 +65,6 @@ def test_two_noop_method_calls(bench):
             noop()
     bench(calls)
     _finish(bench, CALLS_PER_ROUND)
-
-
-@pytest.mark.benchmark(group="breaker: C++ pairs")
-def test_breaker_pair_from_cpp(bench):
-    b = CircuitBreaker()
-    bench(_hammer, b, NOGIL_PAIRS, 2)
-    _finish(bench, NOGIL_PAIRS)
-    assert b.metrics["state"] == "HEALTHY"
 
 
 # ---------------------------------------------------------------- ratios (report-only)

@@ -28,7 +28,7 @@ import fugue_ppl as fp
 import numpy as np
 import pytest
 from fugue_ppl import cli
-from fugue_ppl.errors import ConfigError, ValidationError
+from fugue_ppl.errors import InvalidArgument, ValidationError
 from fugue_ppl.serving.health import (
     CheckResult,
     HealthChecker,
@@ -611,48 +611,50 @@ FLOAT_RANGE = "must be within the float range (at most 1.79769e+308 in magnitude
 
 
 @pytest.mark.parametrize("make, exc, message", [
-    (lambda: AlertRules(max_error_rate=HUGE), ValueError,
-     "AlertRules: max_error_rate must be <= 1, got <int of 1329 bits>"),
-    (lambda: AlertRules(max_error_rate=-HUGE), ValueError,
-     "AlertRules: max_error_rate must be >= 0, got <int of 1329 bits>"),
-    (lambda: AlertRules(max_error_rate=Fraction(HUGE)), ValueError,
-     "AlertRules: max_error_rate must be <= 1, got Fraction(100000000...000000000000000, 1)"),
-    (lambda: AlertRules(max_error_rate=Decimal("sNaN")), ValueError,
-     "AlertRules: max_error_rate must be finite, got Decimal('sNaN')"),
-    (lambda: AlertRules(min_throughput=HUGE), ValueError,
-     f"AlertRules: min_throughput {FLOAT_RANGE}, got <int of 1329 bits>"),
-    (lambda: AlertRules(min_throughput=Decimal("1e400")), ValueError,
-     f"AlertRules: min_throughput {FLOAT_RANGE}, got Decimal('1E+400')"),
-    (lambda: AlertRules(max_latency_p99=HUGE), ValueError,
+    (lambda: AlertRules(max_error_rate=HUGE), InvalidArgument,
+     "AlertRules: max_error_rate must be in [0, 1], got <int of 1329 bits>"),
+    (lambda: AlertRules(max_error_rate=-HUGE), InvalidArgument,
+     "AlertRules: max_error_rate must be in [0, 1], got <int of 1329 bits>"),
+    (lambda: AlertRules(max_error_rate=Fraction(HUGE)), InvalidArgument,
+     "AlertRules: max_error_rate must be in [0, 1], got Fraction(100000000...000000000000000, 1)"),
+    (lambda: AlertRules(max_error_rate=Decimal("sNaN")), InvalidArgument,
+     "AlertRules: max_error_rate must be in [0, 1], got Decimal('sNaN')"),
+    (lambda: AlertRules(min_throughput=HUGE), InvalidArgument,
+     "AlertRules: min_throughput must be finite and >= 0, got <int of 1329 bits>"),
+    (lambda: AlertRules(min_throughput=Decimal("1e400")), InvalidArgument,
+     "AlertRules: min_throughput must be finite and >= 0, got Decimal('1E+400')"),
+    (lambda: AlertRules(max_latency_p99=HUGE), InvalidArgument,
      "AlertRules: max_latency_p99 must be at most 1.79769e+308 s, got <int of 1329 bits>"),
-    (lambda: AlertRules(max_latency_p99=Decimal("sNaN")), ValueError,
+    (lambda: AlertRules(max_latency_p99=Decimal("sNaN")), InvalidArgument,
      "AlertRules: max_latency_p99 must be finite, got Decimal('sNaN')"),
-    (lambda: ServiceLevelObjectives(availability_target=HUGE), ValueError,
-     "ServiceLevelObjectives: availability_target must be < 1, got <int of 1329 bits>"),
-    (lambda: ServiceLevelObjectives(error_rate_threshold=-HUGE), ValueError,
-     "ServiceLevelObjectives: error_rate_threshold must be > 0, got <int of 1329 bits>"),
-    (lambda: ServiceLevelObjectives(latency_p99=Fraction(HUGE)), ValueError,
-     "ServiceLevelObjectives: latency_p99 must be at most 1.79769e+308 s, got Fraction("),
-    (lambda: BurnRateRule("page", 3600, 300, HUGE), ValueError,
-     f"BurnRateRule: threshold {FLOAT_RANGE}, got <int of 1329 bits>"),
-    (lambda: BurnRateAlerts(EventStore(clock=fp.ManualClock()), slo=HUGE), ValueError,
-     "BurnRateAlerts: slo must be < 1, got <int of 1329 bits>"),
-    (lambda: CapacityPlanner(scale_up_threshold=HUGE), ValueError,
-     "CapacityPlanner: scale_up_threshold must be <= 1, got <int of 1329 bits>"),
-    (lambda: CapacityPlanner(target_utilisation=-HUGE), ValueError,
-     "CapacityPlanner: target_utilisation must be > 0, got <int of 1329 bits>"),
-    (lambda: CapacityPlanner().recommend(HUGE, 0.1), ValueError,
-     f"CapacityPlanner.recommend: arrival_rate {FLOAT_RANGE}, got <int of 1329 bits>"),
-    (lambda: CapacityPlanner().recommend(10.0, HUGE), ValueError,
-     f"CapacityPlanner.recommend: service_time {FLOAT_RANGE}, got <int of 1329 bits>"),
+    (lambda: ServiceLevelObjectives(availability_target=HUGE), InvalidArgument,
+     "ServiceLevelObjectives: availability_target must be in (0, 1), got <int of 1329 bits>"),
+    (lambda: ServiceLevelObjectives(error_rate_threshold=-HUGE), InvalidArgument,
+     "ServiceLevelObjectives: error_rate_threshold must be in (0, 1), got <int of 1329 bits>"),
+    (lambda: ServiceLevelObjectives(latency_p99=Fraction(HUGE)), InvalidArgument,
+     "ServiceLevelObjectives: latency_p99 must be at most 1.79769e+308 s, got "
+     "Fraction(100000000...000000000000000, 1)"),
+    (lambda: BurnRateRule("page", 3600, 300, HUGE), InvalidArgument,
+     "BurnRateRule: threshold must be finite and > 0, got <int of 1329 bits>"),
+    (lambda: BurnRateAlerts(EventStore(clock=fp.ManualClock()), slo=HUGE), InvalidArgument,
+     "BurnRateAlerts: slo must be in (0, 1), got <int of 1329 bits>"),
+    (lambda: CapacityPlanner(scale_up_threshold=HUGE), InvalidArgument,
+     "CapacityPlanner: scale_up_threshold must be in (0, 1], got <int of 1329 bits>"),
+    (lambda: CapacityPlanner(target_utilisation=-HUGE), InvalidArgument,
+     "CapacityPlanner: target_utilisation must be in (0, 1), got <int of 1329 bits>"),
+    (lambda: CapacityPlanner().recommend(HUGE, 0.1), InvalidArgument,
+     "CapacityPlanner.recommend: arrival_rate must be finite and >= 0, got <int of 1329 bits>"),
+    (lambda: CapacityPlanner().recommend(10.0, HUGE), InvalidArgument,
+     "CapacityPlanner.recommend: service_time must be finite and >= 0, got <int of 1329 bits>"),
     (lambda: CapacityPlanner().from_metrics(fp.ProductionMetrics(), arrival_rate=HUGE),
-     ValueError, f"CapacityPlanner.recommend: arrival_rate {FLOAT_RANGE}"),
+     InvalidArgument,
+     "CapacityPlanner.recommend: arrival_rate must be finite and >= 0, got <int of 1329 bits>"),
 ])
 def test_thresholds_and_rates_beyond_the_float_range_are_refused(make, exc, message):
     # float() of these raised OverflowError (or ValueError for a signalling NaN).
     with pytest.raises(exc) as info:
         make()
-    assert str(info.value).startswith(message)
+    assert type(info.value) is exc and str(info.value) == message
 
 
 @pytest.mark.parametrize("make, message", [
@@ -667,7 +669,7 @@ def test_thresholds_and_rates_beyond_the_float_range_are_refused(make, exc, mess
     (lambda: EventStore(clock=fp.ManualClock()).add(-10**5000),
      "EventStore.add: total must be >= 0, got <int of 16610 bits>"),
     (lambda: BreakerHistory(fp.CircuitBreaker(), max_outages=HUGE),
-     f"BreakerHistory: max_outages must be >= 1 and <= {sys.maxsize}, got <int of 1329 bits>"),
+     f"BreakerHistory: max_outages must be in [1, {sys.maxsize}], got <int of 1329 bits>"),
     (lambda: CapacityPlanner(min_replicas=10**5000, max_replicas=1),
      "CapacityPlanner: max_replicas (1) must be >= min_replicas (<int of 16610 bits>)"),
     (lambda: BurnRateRule(10**5000, 3600, 300, 2.0),
@@ -745,18 +747,20 @@ def test_capacity_for_a_load_beyond_the_float_range():
 
 
 @pytest.mark.parametrize("make, exc, message", [
-    (lambda: HealthSettings(error_rate_degraded=HUGE), ConfigError,
-     "error_rate_degraded=<int of 1329 bits> is beyond the float range"),
-    (lambda: HealthSettings(timeout=-HUGE), ConfigError,
-     "timeout=<int of 1329 bits> is beyond the float range"),
-    (lambda: HealthSettings(window=Fraction(HUGE)), ConfigError,
-     "window=Fraction(100000000...000000000000000, 1) is beyond the float range"),
-    (lambda: HealthSettings(weights={"pool": HUGE}), ConfigError,
-     "weights['pool']=<int of 1329 bits> must be finite and >= 0"),
-    (lambda: HealthSettings(history_size=HUGE), ConfigError,
-     "history_size=<int of 1329 bits> must be at most 9223372036854775807"),
-    (lambda: HealthSettings(min_calls=-10**5000), ConfigError,
-     "min_calls=<int of 16610 bits> must be >= 1"),
+    (lambda: HealthSettings(error_rate_degraded=HUGE), InvalidArgument,
+     "HealthSettings: error_rate_degraded must be in [0, 1], got <int of 1329 bits>"),
+    (lambda: HealthSettings(timeout=-HUGE), InvalidArgument,
+     "HealthSettings: timeout must be a finite number of seconds > 0, got <int of 1329 bits>"),
+    (lambda: HealthSettings(window=Fraction(HUGE)), InvalidArgument,
+     "HealthSettings: window must be a finite number of seconds > 0, got "
+     "Fraction(100000000...000000000000000, 1)"),
+    (lambda: HealthSettings(weights={"pool": HUGE}), InvalidArgument,
+     "HealthSettings: weights['pool'] must be finite and >= 0, got <int of 1329 bits>"),
+    (lambda: HealthSettings(history_size=HUGE), InvalidArgument,
+     "HealthSettings: history_size must be in [2, 9223372036854775807], got "
+     "<int of 1329 bits>"),
+    (lambda: HealthSettings(min_calls=-10**5000), InvalidArgument,
+     "HealthSettings: min_calls must be >= 1, got <int of 16610 bits>"),
     (lambda: HealthChecker(fp.ModelRunner(sensor), smoke_seed=-10**5000), ValueError,
      "HealthChecker: smoke_seed must be >= 0, got <int of 16610 bits>"),
     (lambda: HealthChecker(fp.ModelRunner(sensor), smoke_args=(22.0,)).register(

@@ -234,7 +234,6 @@ def test_the_monitoring_layer_imports_nothing_above_it():
     assert found == [], "\n".join(found)
 
 
-@pytest.mark.xfail(strict=False, reason="layering of the runtime pending")
 def test_each_layer_imports_only_the_layers_below_it():
     found = layer_violations()
     assert found == [], "\n".join(found)

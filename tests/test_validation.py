@@ -10,7 +10,7 @@ import fugue_ppl
 import numpy as np
 import pytest
 from fugue_ppl import validation as V
-from fugue_ppl.errors import FugueError, ValidationError
+from fugue_ppl.errors import FugueError, InvalidArgument, ValidationError
 from fugue_ppl.validation import (
     AddressComponent,
     Boolean,
@@ -32,8 +32,16 @@ from fugue_ppl.validation import (
     safe_repr,
     safe_text,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+
+
+def raises(exc, call):
+    """The exception ``call()`` raises, checked to be exactly of type ``exc``."""
+    with pytest.raises(exc) as info:
+        call()
+    assert type(info.value) is exc
+    return info.value
 
 
 def violations(validator_or_schema, value=None, **kw):
@@ -87,12 +95,12 @@ class TestFloat:
     def test_bool_is_not_a_number(self):
         v = one(Float(), True)
         assert (v.field, v.rule, v.message, v.value) == ("value", "float",
-                                                        "must be a number, not a bool", "True")
-        assert one(Float(), np.bool_(False)).message == "must be a number, not a bool"
+                                                         "must be a real number, got bool", "True")
+        assert one(Float(), np.bool_(False)).message == "must be a real number, got bool"
 
     def test_strings_rejected_by_default(self):
         v = one(Float(), "1.5")
-        assert (v.rule, v.message, v.value) == ("float", "must be a number, got str", "'1.5'")
+        assert (v.rule, v.message, v.value) == ("float", "must be a real number, got str", "'1.5'")
 
     def test_strings_parsed_on_request(self):
         f = Float(strings=True)
@@ -109,13 +117,13 @@ class TestFloat:
     def test_other_types(self):
         for value, name in [(None, "NoneType"), ([1.0], "list"), (1j, "complex"),
                             (b"1", "bytes")]:
-            assert one(Float(), value).message == f"must be a number, got {name}"
+            assert one(Float(), value).message == f"must be a real number, got {name}"
 
     def test_float_subclass_with_raising_float(self):
         class Evil(float):
             def __float__(self):
                 raise RuntimeError("boom")
-        assert one(Float(), Evil(1.0)).message == "must be a number, got Evil"
+        assert one(Float(), Evil(1.0)).message == "must be a real number, got Evil"
 
 
 class TestFinite:
@@ -144,9 +152,9 @@ class TestRange:
         assert (v.rule, v.message, v.value) == ("range", "must be in [0, 10]", "11")
 
     @pytest.mark.parametrize("kw,bad,message", [
-        (dict(min_inclusive=False), 0, "must be in (0, 10]"),
-        (dict(max_inclusive=False), 10, "must be in [0, 10)"),
-        (dict(min_inclusive=False, max_inclusive=False), 10.0, "must be in (0, 10)"),
+        ({"min_inclusive": False}, 0, "must be in (0, 10]"),
+        ({"max_inclusive": False}, 10, "must be in [0, 10)"),
+        ({"min_inclusive": False, "max_inclusive": False}, 10.0, "must be in (0, 10)"),
     ])
     def test_exclusive_bounds(self, kw, bad, message):
         r = Range(0, 10, **kw)
@@ -171,8 +179,8 @@ class TestRange:
         assert type(out) is float and out == 2.5
 
     def test_type_failures(self):
-        assert one(Range(0, 1), True).message == "must be a number, not a bool"
-        assert one(Range(0, 1), "0.5").message == "must be a number, got str"
+        assert one(Range(0, 1), True).message == "must be a real number, got bool"
+        assert one(Range(0, 1), "0.5").message == "must be a real number, got str"
 
     def test_exact_with_big_int_bounds(self):
         r = Range(2 ** 53 + 1, None)
@@ -183,14 +191,32 @@ class TestRange:
         assert one(Range(max=10 ** 400), 10 ** 401).rule == "range"
 
     def test_construction_errors(self):
-        with pytest.raises(ValueError, match=r"Range: min=5 is greater than max=1"):
-            Range(5, 1)
-        with pytest.raises(ValueError, match="Range: min must not be NaN"):
-            Range(math.nan, 1)
-        with pytest.raises(TypeError, match="Range: max must be a real number, got str"):
-            Range(0, "1")
-        with pytest.raises(TypeError, match="Range: min must be a real number, got bool"):
-            Range(True, 2)
+        e = raises(InvalidArgument, lambda: Range(5, 1))
+        assert str(e) == "Range: min must not exceed max (1), got 5"
+        assert (e.owner, e.parameter, e.value) == ("Range", "min", 5)
+        assert str(raises(InvalidArgument, lambda: Range(math.nan, 1))) == \
+            "Range: min must not be NaN, got nan"
+        assert str(raises(InvalidArgument, lambda: Range(0, np.float32("nan")))) == \
+            "Range: max must not be NaN, got nan"
+        assert str(raises(TypeError, lambda: Range(0, "1"))) == \
+            "Range: max must be a real number, got str"
+        assert str(raises(TypeError, lambda: Range(True, 2))) == \
+            "Range: min must be a real number, got bool"
+
+    def test_int_and_float_bounds_compare_exactly(self):
+        # 18014398509480997 is not a float: the nearest one is 18014398509480996.0,
+        # which is below it, so this range is empty and refused ...
+        e = raises(InvalidArgument, lambda: Range(18014398509480997, 1.8014398509480996e16))
+        assert str(e) == ("Range: min must not exceed max (1.8014398509480996e+16), "
+                          "got 18014398509480997")
+        # ... while a float bound just above it is accepted, and only values in between pass
+        r = Range(18014398509480997, 1.8014398509481e16)
+        assert r(18014398509480997) == 18014398509480997 and r(1.8014398509481e16)
+        assert one(r, 1.8014398509480996e16).rule == "range"
+        (b,) = Schema({"x": r}).float_bounds
+        assert b == (1.8014398509480998e16, 1.8014398509481e16, False)   # the floats inside
+        assert r(1.8014398509480998e16) == 1.8014398509480998e16
+        assert Range(2 ** 53 + 1, float(2 ** 53 + 2))(float(2 ** 53 + 2)) == 2.0 ** 53 + 2
 
     def test_equality_and_repr(self):
         assert Range(0, 1) == Range(0, 1) and Range(0, 1) != Range(0, 1, max_inclusive=False)
@@ -219,8 +245,8 @@ class TestProbabilityPositiveInteger:
         assert i(10 ** 30) == 10 ** 30
         for bad in (2.5, math.inf, math.nan):
             assert (one(i, bad).rule, one(i, bad).message) == ("integer", "must be an integer")
-        assert one(i, True).message == "must be a number, not a bool"
-        assert one(i, "3").message == "must be a number, got str"
+        assert one(i, True).message == "must be a real number, got bool"
+        assert one(i, "3").message == "must be a real number, got str"
         assert Integer(strings=True)("42") == 42
         assert one(Integer(strings=True), "4.5").message == "must be an integer"
 
@@ -254,8 +280,8 @@ class TestOtherValidators:
         assert v.message.startswith("must be one of 0, 1, 2") and "(50 choices)" in v.message
 
     def test_one_of_needs_choices(self):
-        with pytest.raises(ValueError, match="OneOf: choices must not be empty"):
-            OneOf([])
+        e = raises(InvalidArgument, lambda: OneOf([]))
+        assert str(e) == "OneOf: choices must not be empty, got ()"
 
     @pytest.mark.parametrize("validator,value,message", [
         (Length(1, 3), "", "length must be between 1 and 3"),
@@ -273,10 +299,16 @@ class TestOtherValidators:
         assert Length(1, 2)(np.zeros(2)).shape == (2,)
 
     def test_length_construction_errors(self):
-        with pytest.raises(ValueError, match="Length: min must be an int >= 0, got -1"):
-            Length(-1)
-        with pytest.raises(ValueError, match="Length: max must be an int >= min, got 1"):
-            Length(2, 1)
+        assert str(raises(InvalidArgument, lambda: Length(-1))) == \
+            "Length: min must be >= 0, got -1"
+        assert str(raises(InvalidArgument, lambda: Length(2, 1))) == \
+            "Length: max must be >= 2, got 1"
+        assert str(raises(InvalidArgument, lambda: Length(1.5))) == \
+            "Length: min must be an integer, got 1.5"
+        assert str(raises(TypeError, lambda: Length("2"))) == \
+            "Length: min must be an integer, got str"
+        assert str(raises(TypeError, lambda: Length(0, True))) == \
+            "Length: max must be an integer, got bool"
 
     def test_address_component(self):
         a = AddressComponent()
@@ -290,8 +322,10 @@ class TestOtherValidators:
         assert one(a, 5).message == "must be a string, got int"
         assert AddressComponent(3)("abc") == "abc"
         assert one(AddressComponent(3), "abcd").message == "must have 1 to 3 characters"
-        with pytest.raises(ValueError, match="max_length must be an int >= 1, got 0"):
-            AddressComponent(0)
+        assert str(raises(InvalidArgument, lambda: AddressComponent(0))) == \
+            "AddressComponent: max_length must be >= 1, got 0"
+        assert str(raises(TypeError, lambda: AddressComponent(None))) == \
+            "AddressComponent: max_length must be an integer, got NoneType"
 
 
 class TestRule:
@@ -406,7 +440,7 @@ class TestSchema:
         assert schema.validate({"reading": 1.0, "note": None})["note"] is None
         assert schema.validate({"reading": 1.0, "note": "hi"})["note"] == "hi"
         v = violations(Schema({"x": Finite()}), {"x": None})[0]
-        assert v.message == "must be a number, got NoneType"
+        assert v.message == "must be a real number, got NoneType"
 
     def test_unknown_ignore(self):
         s = Schema({"x": Finite()}, unknown="ignore")
@@ -487,18 +521,23 @@ class TestSchema:
         assert (v.rule, v.message) == ("r", "'missing'")
 
     def test_construction_errors(self):
-        with pytest.raises(ValueError, match="Schema: unknown must be 'reject' or 'ignore', "
-                                             "got 'drop'"):
-            Schema({}, unknown="drop")
-        with pytest.raises(ValueError, match="Schema: the default of field 'p' is invalid: "
-                                             r"must be a probability in \[0, 1\]"):
-            Schema({"p": Field(Probability(), default=2.0)})
-        with pytest.raises(ValueError, match="Schema: rule r reads unknown field 'nope'"):
-            Schema({"a": Finite()}, rules=[Rule(abs, name="r", fields=("nope",))])
-        with pytest.raises(TypeError, match="Schema: field names must be non-empty str"):
-            Schema({1: Finite()})
-        with pytest.raises(TypeError, match="Schema: fields must be a mapping"):
-            Schema([("a", Finite())])
+        assert str(raises(InvalidArgument, lambda: Schema({}, unknown="drop"))) == \
+            "Schema: unknown must be one of 'reject', 'ignore', got 'drop'"
+        e = raises(InvalidArgument, lambda: Schema({"p": Field(Probability(), default=2.0)}))
+        assert str(e) == "Schema: default of p must be a probability in [0, 1], got 2.0"
+        assert e.__context__ is None and e.__cause__ is None
+        e = raises(InvalidArgument, lambda: Schema({"pin": Field(Integer(), default=12.5,
+                                                                 secret=True)}))
+        assert str(e) == "Schema: default of pin must be an integer, got ***"
+        e = raises(InvalidArgument, lambda: Schema({"a": Finite()},
+                                                   rules=[Rule(abs, name="r", fields=("nope",))]))
+        assert str(e) == "Schema: rule r must read fields of the schema, got 'nope'"
+        assert str(raises(TypeError, lambda: Schema({1: Finite()}))) == \
+            "Schema: field names must be str, got int"
+        assert str(raises(InvalidArgument, lambda: Schema({"": Finite()}))) == \
+            "Schema: fields must have non-empty names, got ''"
+        assert str(raises(TypeError, lambda: Schema([("a", Finite())]))) == \
+            "Schema: fields must be a mapping of name to Field"
 
     def test_introspection(self, schema):
         assert schema.names == ("reading", "p", "label", "note")
@@ -560,9 +599,15 @@ class TestFastPath:
            lo_incl=st.booleans(), hi_incl=st.booleans(), finite=st.booleans(),
            values=st.lists(st.one_of(st.floats(), st.integers(-2 ** 62, 2 ** 62)),
                            min_size=1, max_size=5))
+    @example(lo=18014398509480997, width=0.0, lo_incl=True, hi_incl=True, finite=False,
+             values=[1.8014398509480996e16])
     def test_float_fast_path_matches_general_path(self, lo, width, lo_incl, hi_incl, finite,
                                                   values):
         hi = None if width is None or lo is None else lo + width
+        if hi is not None and hi < lo:
+            # an int lo plus a float width is rounded to a float, which may fall below lo
+            # (18014398509480997 + 0.0 == 18014398509480996.0): take the float just above
+            hi = math.nextafter(float(lo), math.inf)
         chain = Range(lo, hi, min_inclusive=lo_incl, max_inclusive=hi_incl)
         if finite:
             chain = Finite() & chain
@@ -581,7 +626,7 @@ class TestFastPath:
         chain = Finite() & Range(lo, lo + width, min_inclusive=incl[0], max_inclusive=incl[1])
         s = Schema({"x": chain})
         (b,) = s.float_bounds
-        inside = b[0] <= x <= b[1] or (x != x and b[2])
+        inside = b[0] <= x <= b[1] or (math.isnan(x) and b[2])
         try:
             out = s.validate({"x": x})
         except ValidationError:
@@ -619,6 +664,23 @@ class TestSecrets:
             ("session_token", "***")]
         for secret in ("sk-live-ABCDEF", "9876", "tok-XYZ"):
             assert secret not in str(e) and secret not in repr(e.violations)
+
+    @pytest.mark.parametrize("data", [
+        {"user": "bob", "password": "hunter2-pw"}.items(),
+        [("user", "bob"), ("password", "hunter2-pw")],
+        "user=bob&password=hunter2-pw",
+        (("password", "hunter2-pw"),),
+    ])
+    def test_an_input_that_is_not_a_mapping_is_never_rendered(self, data):
+        s = Schema({"user": String(), "password": String()})
+        with pytest.raises(ValidationError) as info:
+            s.validate(data)
+        (v,) = info.value.violations
+        kind = type(data).__name__
+        assert (v.field, v.rule, v.value) == ("(input)", "mapping", f"<{kind}>")
+        assert str(info.value) == (f"invalid input: (input): expected a mapping of field names "
+                                   f"to values, got {kind} (rule mapping, got <{kind}>)")
+        assert "hunter2" not in repr(info.value.violations)
 
     def test_rule_exception_text_not_used_for_secret_fields(self):
         def check(v):
@@ -848,7 +910,7 @@ def test_fuzz_mappings(data):
 
 @FUZZ_SETTINGS
 @given(st.fixed_dictionaries({"reading": values, "p": values},
-                             optional={k: values for k in FIELDS[2:]}))
+                             optional=dict.fromkeys(FIELDS[2:], values)))
 def test_fuzz_known_fields(data):
     run_fuzz(lambda: FUZZ.validate(data))
 

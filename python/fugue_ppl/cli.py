@@ -291,8 +291,8 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
     from prometheus_client import CollectorRegistry, generate_latest
 
     from fugue_ppl.config import load_config
-    from fugue_ppl.serving.health import HealthChecker
     from fugue_ppl.monitoring.prometheus import PrometheusCollector
+    from fugue_ppl.serving.health import HealthChecker
     from fugue_ppl.serving.slo import (
         AlertRules,
         BreakerHistory,

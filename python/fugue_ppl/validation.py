@@ -1,59 +1,11 @@
-"""Input validation for model inputs.
+"""Input validation: validators that check and coerce one value, and the
+:class:`Schema` that checks a model's inputs and reports every violation at
+once in one :class:`~fugue_ppl.errors.ValidationError`.
 
-Validators check (and coerce) one value; a :class:`Schema` checks a whole
-mapping of model inputs and reports *every* violation at once in one
-:class:`~fugue_ppl.errors.ValidationError`.
-
-Validators
-----------
-=======================  ====================================================
-:class:`Float`           a real number, returned as a Python ``float``
-:class:`Integer`         an integer, returned as a Python ``int``
-:class:`Boolean`         ``True`` / ``False`` (or ``numpy.bool_``)
-:class:`String`          a ``str``
-:class:`Finite`          a finite real number, returned as a ``float``
-:class:`Range`           ``min <= x <= max`` (each bound optional, each
-                         inclusive or exclusive)
-:class:`Probability`     a ``float`` in ``[0, 1]``
-:class:`Positive`        a real number ``> 0``
-:class:`OneOf`           one of a fixed set of values
-:class:`Length`          ``len(x)`` within bounds (strings, sequences)
-:class:`AddressComponent`  ASCII letters, digits, ``_`` and ``-``; non-empty;
-                         at most 50 characters by default
-:class:`Rule`            a custom business rule (a callable)
-=======================  ====================================================
-
-Validators compose with ``&`` (``Finite() & Range(0, 100)``) or as a list;
-a chain runs left to right, each step receiving the previous step's result.
-
-Coercion (decided once, for every validator):
-
-* ``int`` becomes ``float`` where a float is asked for (:class:`Float`,
-  :class:`Finite`, :class:`Probability`); :class:`Range` and
-  :class:`Positive` keep the number's type.
-* numpy scalars become the Python type (``numpy.float32(1.5)`` -> ``1.5``,
-  ``numpy.int64(3)`` -> ``3``, ``numpy.bool_`` -> ``bool``,
-  ``numpy.str_`` -> ``str``).
-* ``bool`` is never a number: ``True`` fails :class:`Float`,
-  :class:`Integer`, :class:`Range`.
-* numeric strings are *not* parsed unless asked for
-  (``Float(strings=True)``, ``Integer(strings=True)``): a number arriving as a
-  string usually means the caller skipped a parsing step, and silently
-  parsing ``"nan"`` or ``"1_000"`` hides it.
-* :class:`Integer` accepts integral floats (``3.0`` -> ``3``).
-
-Within one field, a failed type step (e.g. a string where a number is
-expected, or a non-finite number for :class:`Finite`) ends that field's chain; a failed constraint (range, length, rule)
-is recorded and the chain continues, so every applicable rule is reported.
-
-Safe rendering: a violation never holds the raw value, only
-:func:`safe_repr` of it — at most 40 characters (longer renderings end in
-``...``), every non-printable character (control characters, lone
-surrogates, zero-width and bidirectional marks) escaped, and ``'***'`` for
-secret fields (``Field(secret=True)``, or a name containing ``password``,
-``passwd``, ``passphrase``, ``token``, ``secret``, ``key``, ``credential``
-or ``private``). Messages are single-line and bounded too, so they are safe
-to log.
+:class:`Validator` describes the validators, how they compose and coerce;
+:class:`Schema` the fields, defaults and cross-field rules. Numbers are
+coerced by the checking kit (:func:`fugue_ppl.checks.as_number`); values are
+rendered by :func:`fugue_ppl.checks.safe_repr` (``'***'`` for secrets).
 
 Examples
 --------
@@ -64,8 +16,6 @@ Examples
 ... })
 >>> schema.validate({"reading": 22})
 {'reading': 22.0, 'p_valid': 0.95}
->>> schema.validate_args(21.5, 0.9)
-{'reading': 21.5, 'p_valid': 0.9}
 >>> try:
 ...     schema.validate({"reading": float("nan"), "p_valid": 2, "extra": 1})
 ... except ValueError as e:
@@ -79,7 +29,6 @@ extra unknown 1
 from __future__ import annotations
 
 import math
-import numbers
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -92,6 +41,10 @@ from fugue_ppl.checks import (
     RENDER_LIMIT,
     _clip,
     _type_name,
+    as_number,
+    check_choice,
+    check_int,
+    invalid,
     is_secret_name,
     safe_repr,
     safe_text,
@@ -99,29 +52,29 @@ from fugue_ppl.checks import (
 from fugue_ppl.errors import ValidationError
 
 __all__ = [
-    "Violation",
-    "Validator",
+    "MESSAGE_LIMIT",
+    "MISSING",
+    "RENDER_LIMIT",
+    "AddressComponent",
+    "Boolean",
     "Chain",
+    "Field",
+    "Finite",
     "Float",
     "Integer",
-    "Boolean",
-    "String",
-    "Finite",
-    "Range",
-    "Probability",
-    "Positive",
-    "OneOf",
     "Length",
-    "AddressComponent",
+    "OneOf",
+    "Positive",
+    "Probability",
+    "Range",
     "Rule",
-    "Field",
     "Schema",
-    "MISSING",
+    "String",
+    "Validator",
+    "Violation",
+    "is_secret_name",
     "safe_repr",
     "safe_text",
-    "is_secret_name",
-    "RENDER_LIMIT",
-    "MESSAGE_LIMIT",
 ]
 
 #: Maximum length of a :class:`~fugue_ppl.errors.ValidationError` message.
@@ -198,7 +151,7 @@ class Violation:
 class _Invalid(Exception):
     """Internal: a check failed (never escapes this module)."""
 
-    __slots__ = ("rule", "message", "fatal")
+    __slots__ = ("fatal", "message", "rule")
 
     def __init__(self, rule: str, message: str, fatal: bool = False):
         self.rule = rule
@@ -218,31 +171,15 @@ def _error(violations: list[Violation], schema_name: str | None) -> ValidationEr
 
 # --------------------------------------------------------------------- coercion helpers
 
-_np_generic = np.generic
-_np_floating = np.floating
-_np_integer = np.integer
 _np_bool = np.bool_
 _np_str = np.str_
 
 
 def _real(value: Any, rule: str, strings: bool = False) -> int | float:
-    """A Python int or float from a number (numpy scalars unwrapped); fatal _Invalid else."""
+    """A Python int or float (the kit's coercion of numbers); fatal _Invalid else."""
     t = type(value)
     if t is float or t is int:
         return value
-    if t is bool or isinstance(value, (bool, _np_bool)):
-        raise _Invalid(rule, "must be a number, not a bool", True)
-    try:
-        if isinstance(value, (float, _np_floating)):
-            return float(value)
-        if isinstance(value, (int, _np_integer)):
-            return int(value)
-        if isinstance(value, numbers.Real):
-            v = float(value)
-            if type(v) is float:
-                return v
-    except Exception:  # a subclass whose __float__ / __int__ raises
-        raise _Invalid(rule, f"must be a number, got {_type_name(value)}", True) from None
     if strings and isinstance(value, str):
         text = str.__getitem__(value, slice(0, 101)).strip()
         if len(text) <= 100 and text.isascii():
@@ -255,7 +192,13 @@ def _real(value: Any, rule: str, strings: bool = False) -> int | float:
             except ValueError:
                 pass
         raise _Invalid(rule, "is not a number", True)
-    raise _Invalid(rule, f"must be a number, got {_type_name(value)}", True)
+    try:
+        return as_number(value, "value", rule)
+    except TypeError as e:
+        expected = getattr(e, "expected", "a real number")
+        raise _Invalid(rule, f"must be {expected}, got {_type_name(value)}", True) from None
+    except Exception:  # noqa: BLE001 - a subclass whose __float__ / __int__ raises
+        raise _Invalid(rule, f"must be a real number, got {_type_name(value)}", True) from None
 
 
 def _as_float(value: Any, rule: str, strings: bool = False) -> float:
@@ -290,9 +233,49 @@ def _interval(lo, hi, lo_incl: bool, hi_incl: bool) -> str:
 class Validator:
     """Base class of validators.
 
-    A validator checks one value and returns it, possibly coerced (see the
-    module notes). Compose with ``&``; call a validator to check a single
-    value.
+    A validator checks one value and returns it, possibly coerced. Compose
+    with ``&`` (``Finite() & Range(0, 100)``) or as a list: a chain runs left
+    to right, each step receiving the previous step's result. Call a
+    validator to check a single value.
+
+    =========================  ==================================================
+    :class:`Float`             a real number, returned as a Python ``float``
+    :class:`Integer`           an integer, returned as a Python ``int``
+    :class:`Boolean`           ``True`` / ``False`` (or ``numpy.bool_``)
+    :class:`String`            a ``str``
+    :class:`Finite`            a finite real number, returned as a ``float``
+    :class:`Range`             ``min <= x <= max`` (each bound optional, each
+                               inclusive or exclusive)
+    :class:`Probability`       a ``float`` in ``[0, 1]``
+    :class:`Positive`          a real number ``> 0``
+    :class:`OneOf`             one of a fixed set of values
+    :class:`Length`            ``len(x)`` within bounds (strings, sequences)
+    :class:`AddressComponent`  ASCII letters, digits, ``_`` and ``-``
+    :class:`Rule`              a custom business rule (a callable)
+    =========================  ==================================================
+
+    Notes
+    -----
+    Coercion, decided once for every validator: numbers go through the
+    kit's :func:`~fugue_ppl.checks.as_number` (numpy scalars and 0-d arrays
+    become Python numbers; ``bool`` is never a number); ``int`` becomes
+    ``float`` where a float is asked for (:class:`Float`, :class:`Finite`,
+    :class:`Probability`) while :class:`Range` and :class:`Positive` keep the
+    number's type; ``numpy.str_`` becomes ``str``; numeric strings are parsed
+    only when asked for (``Float(strings=True)``): a number arriving as a
+    string usually means the caller skipped a parsing step; :class:`Integer`
+    accepts integral floats (``3.0`` -> ``3``).
+
+    Within one field, a failed type step (a string where a number is
+    expected, a non-finite number for :class:`Finite`) ends that field's
+    chain; a failed constraint (range, length, rule) is recorded and the
+    chain goes on, so every applicable rule is reported.
+
+    A violation never holds the raw value, only its
+    :func:`~fugue_ppl.checks.safe_repr`: bounded, printable, and ``'***'``
+    for a secret field (``Field(secret=True)``, or a secret-looking name,
+    :func:`~fugue_ppl.checks.is_secret_name`). Messages are single-line and
+    bounded too, so they are safe to log.
 
     Subclasses implement ``_checks()``, returning the flat list of check
     functions the validator compiles to (each returns the value, possibly
@@ -307,7 +290,7 @@ class Validator:
     >>> v(101)
     Traceback (most recent call last):
     ...
-    fugue_ppl.errors.ValidationError: invalid input: value: must be in [0, 100] (rule range, got 101.0)
+    fugue_ppl.errors.ValidationError: invalid input: value: must be in [0, 100] (rule ...)
     """
 
     __slots__ = ()
@@ -335,7 +318,7 @@ class Validator:
         ----------
         value : object
             The value.
-        field : str, default "value"
+        field : str
             The name used in the error.
 
         Returns
@@ -355,7 +338,7 @@ class Validator:
             for check in checks:
                 value = check(value)
             return value
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - validation never raises but ValidationError
             pass
         violations: list[Violation] = []
         ok, value = _check_field(checks, original, _field_label(field), secret, violations)
@@ -455,7 +438,7 @@ class Float(_Simple):
 
     Parameters
     ----------
-    strings : bool, default False
+    strings : bool
         Also parse numeric strings (``"1.5"``; at most 100 characters).
 
     Examples
@@ -498,7 +481,7 @@ class Finite(_Simple):
     >>> Finite()(float("inf"))
     Traceback (most recent call last):
     ...
-    fugue_ppl.errors.ValidationError: invalid input: value: must be finite (not NaN or infinite) (rule finite, got inf)
+    fugue_ppl.errors.ValidationError: invalid input: value: must be finite (not NaN or ...)
     """
 
     __slots__ = ()
@@ -526,15 +509,15 @@ class Range(_Simple):
     ----------
     min, max : real, optional
         The bounds (None: unbounded on that side).
-    min_inclusive, max_inclusive : bool, default True
+    min_inclusive, max_inclusive : bool
         Whether each bound is allowed.
 
     Raises
     ------
     TypeError
         A bound is not a real number.
-    ValueError
-        A bound is NaN, or ``min > max``.
+    InvalidArgument
+        A bound is NaN, or ``min > max`` (compared exactly, whatever their types).
 
     Examples
     --------
@@ -546,24 +529,22 @@ class Range(_Simple):
     fugue_ppl.errors.ValidationError: invalid input: value: must be in [0, 10) (rule range, got 10)
     """
 
-    __slots__ = ("min", "max", "min_inclusive", "max_inclusive")
+    __slots__ = ("max", "max_inclusive", "min", "min_inclusive")
     rule = "range"
 
     def __init__(self, min=None, max=None, *, min_inclusive: bool = True,
                  max_inclusive: bool = True):
+        bounds = []
         for name, b in (("min", min), ("max", max)):
-            if b is None:
-                continue
-            if isinstance(b, (bool, np.bool_)) or not isinstance(b, (numbers.Real, np.number)):
-                raise TypeError(f"Range: {name} must be a real number, got {_type_name(b)}")
-            if b != b:
-                raise ValueError(f"Range: {name} must not be NaN")
-        if isinstance(min, np.generic):
-            min = min.item()
-        if isinstance(max, np.generic):
-            max = max.item()
+            if b is not None:
+                b = as_number(b, name, "Range")
+                if isinstance(b, float) and math.isnan(b):
+                    raise invalid("Range", name, b, "must not be NaN")
+            bounds.append(b)
+        min, max = bounds
+        # (exact: an int bound is compared with a float bound as numbers, not as floats)
         if min is not None and max is not None and min > max:
-            raise ValueError(f"Range: min={min!r} is greater than max={max!r}")
+            raise invalid("Range", "min", min, f"must not exceed max ({safe_repr(max)})")
         self.min, self.max = min, max
         self.min_inclusive, self.max_inclusive = bool(min_inclusive), bool(max_inclusive)
 
@@ -596,13 +577,11 @@ def _bounds_as_float(lo, hi, lo_incl, hi_incl):
         fhi = _INF if hi is None else float(hi)
     except OverflowError:
         return None
-    if lo is not None and (flo != lo or not lo_incl):
-        # an exclusive bound, or an int bound not exactly a float: be exact via nextafter
-        if flo < lo or (flo == lo and not lo_incl):
-            flo = math.nextafter(flo, _INF)
-    if hi is not None and (fhi != hi or not hi_incl):
-        if fhi > hi or (fhi == hi and not hi_incl):
-            fhi = math.nextafter(fhi, -_INF)
+    # an exclusive bound, or an int bound not exactly a float: be exact via nextafter
+    if lo is not None and (flo < lo or (flo == lo and not lo_incl)):
+        flo = math.nextafter(flo, _INF)
+    if hi is not None and (fhi > hi or (fhi == hi and not hi_incl)):
+        fhi = math.nextafter(fhi, -_INF)
     return (flo, fhi, lo is None and hi is None)
 
 
@@ -614,7 +593,7 @@ def _range_check(rule, lo, hi, lo_incl, hi_incl, message):
         try:
             ok = ((lo is None or (v >= lo if lo_incl else v > lo))
                   and (hi is None or (v <= hi if hi_incl else v < hi)))
-        except Exception:  # pragma: no cover - int/float comparisons do not raise
+        except Exception:  # noqa: BLE001  # pragma: no cover - int/float comparisons do not raise
             ok = False
         if not ok:
             raise _Invalid(rule, message)
@@ -679,7 +658,7 @@ class Integer(_Simple):
 
     Parameters
     ----------
-    strings : bool, default False
+    strings : bool
         Also parse integer strings (``"42"``).
 
     Examples
@@ -690,7 +669,7 @@ class Integer(_Simple):
     >>> Integer()(2.5)
     Traceback (most recent call last):
     ...
-    fugue_ppl.errors.ValidationError: invalid input: value: must be an integer (rule integer, got 2.5)
+    fugue_ppl.errors.ValidationError: invalid input: value: must be an integer (rule ...)
     """
 
     __slots__ = ("strings",)
@@ -774,7 +753,7 @@ class Length(_Simple):
 
     Parameters
     ----------
-    min : int, default 0
+    min : int
         Minimum length.
     max : int, optional
         Maximum length.
@@ -791,17 +770,16 @@ class Length(_Simple):
     >>> Length(1, 3)("")
     Traceback (most recent call last):
     ...
-    fugue_ppl.errors.ValidationError: invalid input: value: length must be between 1 and 3 (rule length, got '')
+    fugue_ppl.errors.ValidationError: invalid input: value: length must be between 1 and 3 ...
     """
 
-    __slots__ = ("min", "max")
+    __slots__ = ("max", "min")
     rule = "length"
 
     def __init__(self, min: int = 0, max: int | None = None):
-        if isinstance(min, bool) or not isinstance(min, int) or min < 0:
-            raise ValueError(f"Length: min must be an int >= 0, got {min!r}")
-        if max is not None and (isinstance(max, bool) or not isinstance(max, int) or max < min):
-            raise ValueError(f"Length: max must be an int >= min, got {max!r}")
+        min = check_int(min, "min", "Length", low=0)
+        if max is not None:
+            max = check_int(max, "max", "Length", low=min)
         self.min, self.max = min, max
 
     def _key(self):
@@ -824,7 +802,7 @@ class Length(_Simple):
             else:
                 try:
                     n = len(v)
-                except Exception:
+                except Exception:  # noqa: BLE001 - validation never raises but ValidationError
                     raise _Invalid("length", f"has no length ({_type_name(v)})", True) from None
                 if type(n) is not int:  # pragma: no cover - len() always gives an int
                     raise _Invalid("length", "has no length", True)
@@ -849,7 +827,7 @@ class AddressComponent(_Simple):
 
     Parameters
     ----------
-    max_length : int, default 50
+    max_length : int
         Maximum number of characters.
 
     Examples
@@ -859,17 +837,14 @@ class AddressComponent(_Simple):
     >>> AddressComponent()("a b")
     Traceback (most recent call last):
     ...
-    fugue_ppl.errors.ValidationError: invalid input: value: may contain only ASCII letters, digits, '_' and '-' (rule address_component, got 'a b')
+    fugue_ppl.errors.ValidationError: invalid input: value: may contain only ASCII letters, ...
     """
 
     __slots__ = ("max_length",)
     rule = "address_component"
 
     def __init__(self, max_length: int = 50):
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-            raise ValueError(f"AddressComponent: max_length must be an int >= 1, got "
-                             f"{max_length!r}")
-        self.max_length = max_length
+        self.max_length = check_int(max_length, "max_length", "AddressComponent", low=1)
 
     def _key(self):
         return (self.max_length,)
@@ -912,16 +887,16 @@ class OneOf(_Simple):
     >>> OneOf(["low", "high"])("medium")
     Traceback (most recent call last):
     ...
-    fugue_ppl.errors.ValidationError: invalid input: value: must be one of 'low', 'high' (rule one_of, got 'medium')
+    fugue_ppl.errors.ValidationError: invalid input: value: must be one of 'low', 'high' ...
     """
 
-    __slots__ = ("choices", "_lookup")
+    __slots__ = ("_lookup", "choices")
     rule = "one_of"
 
     def __init__(self, choices: Iterable):
         choices = tuple(choices)
         if not choices:
-            raise ValueError("OneOf: choices must not be empty")
+            raise invalid("OneOf", "choices", choices, "must not be empty")
         lookup: dict = {}
         for c in choices:
             if isinstance(c, np.generic):
@@ -941,13 +916,13 @@ class OneOf(_Simple):
         message = f"must be one of {shown}"
 
         def check_one_of(v):
-            if isinstance(v, _np_generic):
+            if isinstance(v, np.generic):
                 v = v.item()
             try:
                 return lookup[(type(v), v)]
             except KeyError:
                 raise _Invalid("one_of", message) from None
-            except Exception:  # unhashable, or a raising __hash__/__eq__
+            except Exception:  # noqa: BLE001 - unhashable, or a raising __hash__/__eq__
                 raise _Invalid("one_of", message, True) from None
         return [check_one_of]
 
@@ -1001,7 +976,7 @@ class Rule(Validator):
     fugue_ppl.errors.ValidationError: invalid input: value: must be even (rule even, got 3)
     """
 
-    __slots__ = ("fn", "name", "message", "fields")
+    __slots__ = ("fields", "fn", "message", "name")
 
     def __init__(self, fn: Callable[[Any], Any], *, name: str | None = None,
                  message: str | None = None, fields: Iterable[str] = ()):
@@ -1031,7 +1006,7 @@ class Rule(Validator):
             try:
                 ok = fn(v)
                 passed = ok is None or bool(ok)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - validation never raises but ValidationError
                 text = message or (default if secret else safe_text(e) or default)
                 raise _Invalid(name, text) from None
             if not passed:
@@ -1057,7 +1032,7 @@ class Field:
         Makes the field optional; used when the field is missing. It is
         validated when the schema is built and returned as is (use immutable
         defaults).
-    nullable : bool, default False
+    nullable : bool
         Accept ``None`` (returned as ``None``, the chain skipped).
     secret : bool, optional
         Render the value as ``'***'`` in violations. Default: whether the
@@ -1069,7 +1044,7 @@ class Field:
     False
     """
 
-    __slots__ = ("validator", "default", "nullable", "secret")
+    __slots__ = ("default", "nullable", "secret", "validator")
 
     def __init__(self, validator=None, *, default: Any = MISSING, nullable: bool = False,
                  secret: bool | None = None):
@@ -1120,7 +1095,7 @@ def _check_field(checks, value, label: str, secret: bool, violations: list) -> t
                                         safe_repr(value, secret=secret)))
             if e.fatal:
                 break
-        except Exception:
+        except Exception:  # noqa: BLE001 - validation never raises but ValidationError
             ok = False
             violations.append(Violation(label, "error", "could not be checked",
                                         safe_repr(value, secret=secret)))
@@ -1129,7 +1104,7 @@ def _check_field(checks, value, label: str, secret: bool, violations: list) -> t
 
 
 class _Compiled:
-    __slots__ = ("name", "label", "checks", "run", "bounds", "default", "nullable", "secret")
+    __slots__ = ("bounds", "checks", "default", "label", "name", "nullable", "run", "secret")
 
 
 def _generate(schema: Schema):
@@ -1207,7 +1182,9 @@ def _generate(schema: Schema):
     src += ["            " + line for line in tail]
     src += ["        except Exception:", "            pass",
             "    return _args_slow(args, kwargs)", ""]
-    exec(compile("\n".join(src), f"<fugue_ppl.validation.Schema {id(schema):#x}>", "exec"), ns)
+    # (the generated code is the schema's own, built above from its compiled fields)
+    exec(compile("\n".join(src), f"<fugue_ppl.validation.Schema {id(schema):#x}>", "exec"),  # noqa: S102
+         ns)
     validate, validate_args = ns["validate"], ns["validate_args"]
     for fn, ref in ((validate, Schema.validate), (validate_args, Schema.validate_args)):
         fn.__doc__, fn.__qualname__ = ref.__doc__, ref.__qualname__
@@ -1222,7 +1199,7 @@ class Schema:
     fields : mapping of str to Field, Validator, list or callable
         The fields in argument order (a bare validator makes a required
         field).
-    unknown : {"reject", "ignore"}, default "reject"
+    unknown : {"reject", "ignore"}
         What to do with keys the schema does not know: report each as a
         violation (rule ``"unknown"``; the first 20 one by one, the rest as
         one), or drop them from the result.
@@ -1259,16 +1236,18 @@ class Schema:
     ...     name="interval")
     >>> schema.validate({"lo": 1, "hi": 2})
     {'lo': 1.0, 'hi': 2.0, 'label': 'x'}
-    >>> schema.validate({"lo": 3, "hi": 2, "label": "bad label"})
-    Traceback (most recent call last):
-    ...
-    fugue_ppl.errors.ValidationError: 2 invalid inputs for interval: label: may contain only ASCII letters, digits, '_' and '-' (rule address_component, got 'bad label'); lo, hi: lo must not exceed hi (rule ordered, got (3.0, 2.0))
+    >>> try:
+    ...     schema.validate({"lo": 3, "hi": 2, "label": "bad label"})
+    ... except ValueError as e:
+    ...     for v in e.violations:
+    ...         print(v.field, v.rule, v.value)
+    label address_component 'bad label'
+    lo, hi ordered (3.0, 2.0)
     """
 
     def __init__(self, fields: Mapping[str, Any], *, unknown: str = "reject",
                  rules: Iterable = (), name: str | None = None):
-        if unknown not in ("reject", "ignore"):
-            raise ValueError(f"Schema: unknown must be 'reject' or 'ignore', got {unknown!r}")
+        check_choice(unknown, "unknown", "Schema", ("reject", "ignore"))
         if not isinstance(fields, Mapping):
             raise TypeError("Schema: fields must be a mapping of name to Field")
         self.name = name
@@ -1276,8 +1255,10 @@ class Schema:
         self.fields: dict[str, Field] = {}
         compiled: list[_Compiled] = []
         for fname, spec in fields.items():
-            if not isinstance(fname, str) or not fname:
-                raise TypeError(f"Schema: field names must be non-empty str, got {fname!r}")
+            if not isinstance(fname, str):
+                raise TypeError(f"Schema: field names must be str, got {_type_name(fname)}")
+            if not fname:
+                raise invalid("Schema", "fields", fname, "must have non-empty names")
             f = spec if isinstance(spec, Field) else Field(spec)
             self.fields[fname] = f
             compiled.append(self._compile_field(fname, f))
@@ -1285,7 +1266,7 @@ class Schema:
         for r in self.rules:
             for fn in r.fields:
                 if fn not in self.fields:
-                    raise ValueError(f"Schema: rule {r.name} reads unknown field {fn!r}")
+                    raise invalid("Schema", f"rule {r.name}", fn, "must read fields of the schema")
         self._compiled = tuple(compiled)
         self._names = tuple(self.fields)
         self._nfields = len(compiled)
@@ -1299,9 +1280,11 @@ class Schema:
             if c.default is not MISSING and not (c.default is None and c.nullable):
                 try:
                     c.run(c.default)
+                    continue
                 except _Invalid as e:
-                    raise ValueError(f"Schema: the default of field {c.name!r} is invalid: "
-                                     f"{e.message}") from None
+                    err = invalid("Schema", f"default of {c.label}", c.default, e.message,
+                                  secret=c.secret)
+                raise err   # (outside the handler: the error has no context to show)
         # the per-call entry points: generated straight-line code (instance attributes
         # shadow the methods below, which document them and are what they fall back to)
         self.validate, self.validate_args = _generate(self)
@@ -1454,23 +1437,25 @@ class Schema:
         if isinstance(data, dict):
             try:
                 return dict(data)
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - validation never raises but ValidationError
                 pass
         elif isinstance(data, Mapping):
             try:
                 return dict(data.items())
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - validation never raises but ValidationError
                 pass
+        # The input as a whole is never rendered: any part of it may be a secret (the
+        # pairs of d.items() are the fields and their values).
         v = Violation("(input)", "mapping",
                       f"expected a mapping of field names to values, got {_type_name(data)}",
-                      safe_repr(data))
+                      f"<{_type_name(data)}>")
         raise _error([v], self.name)
 
     def _report(self, data: dict, extra: Iterable[Violation]) -> ValidationError:
         """Collect every violation (the input is known to be invalid, or was)."""
         try:
             violations = self._collect(data)[0]
-        except Exception:  # pragma: no cover - _collect guards every user call
+        except Exception:  # noqa: BLE001  # pragma: no cover - _collect guards every user call
             violations = [Violation("(input)", "error", "could not be validated",
                                     "<unavailable>")]
         violations = list(extra) + violations
@@ -1490,7 +1475,7 @@ class Schema:
                 present = c.name in data
                 if present:
                     v = data[c.name]
-            except Exception:
+            except Exception:  # noqa: BLE001 - validation never raises but ValidationError
                 violations.append(Violation(c.label, "input", "could not be read",
                                             "<unavailable>"))
                 failed.add(c.name)
@@ -1535,10 +1520,10 @@ class Schema:
         fields = self.fields
         unknown = []
         n = 0
-        for k in data:
+        for k in data:  # noqa: PLC0206 - reading a value may raise: each is read on its own
             try:
                 known = isinstance(k, str) and k in fields
-            except Exception:  # pragma: no cover - str keys hash and compare safely
+            except Exception:  # noqa: BLE001  # pragma: no cover - str keys hash and compare safely
                 known = False
             if known:
                 continue
@@ -1546,7 +1531,7 @@ class Schema:
             if n <= _MAX_UNKNOWN:
                 try:
                     v = data[k]
-                except Exception:
+                except Exception:  # noqa: BLE001 - validation never raises but ValidationError
                     v = None
                 unknown.append(Violation(_field_label(k), "unknown", "is not an input of this "
                                          "model", safe_repr(v, secret=is_secret_name(k))))

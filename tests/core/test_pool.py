@@ -9,6 +9,7 @@ import sys
 import threading
 
 import fugue_ppl as fp
+from fugue_ppl.errors import InvalidArgument
 import numpy as np
 import pytest
 from scipy import stats
@@ -55,20 +56,26 @@ def test_construction_and_prefill():
 
 
 @pytest.mark.parametrize("args, exc, match", [
-    ((0,), ValueError, r"max_size must be >= 1, got 0"),
-    ((-1,), ValueError, r"max_size must be >= 0, got -1"),
-    ((4, 5), ValueError, r"min_size \(5\) must be <= max_size \(4\)"),
-    ((4, -1), ValueError, r"min_size must be >= 0, got -1"),
-    ((2.0,), TypeError, r"max_size must be an int, got float"),
-    (("8",), TypeError, r"max_size must be an int, got str"),
-    ((True,), TypeError, r"max_size must be an int, got bool"),
-    ((None,), TypeError, r"max_size must be an int, got NoneType"),
-    ((4, 1.5), TypeError, r"min_size must be an int, got float"),
-    ((2 ** 40,), ValueError, r"max_size must be <= 2\*\*20"),
+    ((0,), InvalidArgument, r"max_size must be in \[1, 1048576\], got 0"),
+    ((-1,), InvalidArgument, r"max_size must be in \[1, 1048576\], got -1"),
+    ((4, 5), InvalidArgument, r"min_size must be <= max_size \(4\), got 5"),
+    ((4, -1), InvalidArgument, r"min_size must be in \[0, 1048576\], got -1"),
+    ((2.5,), InvalidArgument, r"max_size must be an integer, got 2.5"),
+    (("8",), TypeError, r"max_size must be an integer, got str"),
+    ((True,), TypeError, r"max_size must be an integer, got bool"),
+    ((None,), TypeError, r"max_size must be an integer, got NoneType"),
+    ((4, 1.5), InvalidArgument, r"min_size must be an integer, got 1.5"),
+    ((2 ** 40,), InvalidArgument, r"max_size must be in \[1, 1048576\], got 1099511627776"),
+    ((10 ** 400,), InvalidArgument, r"max_size must be in \[1, 1048576\], got <int of 1329 bits>"),
 ])
 def test_bad_constructor_arguments(args, exc, match):
-    with pytest.raises(exc, match=match):
+    with pytest.raises(exc, match=f"^TracePool: {match}$"):
         fp.TracePool(*args)
+
+
+def test_the_pool_size_limit_is_the_pools_own_constant():
+    assert fp.core._runtime.MAX_POOL_SIZE == 2 ** 20
+    assert fp.TracePool(fp.core._runtime.MAX_POOL_SIZE).max_size == 2 ** 20
 
 
 def test_a_large_accepted_max_size_costs_nothing_up_front():
@@ -133,10 +140,10 @@ def test_shrink_shrink_to_and_clear():
     assert pool.stats.misses == 5
     t.release()
     assert pool.stats.size == 1
-    with pytest.raises(ValueError, match="n must be >= 0"):
+    with pytest.raises(InvalidArgument, match=r"^TracePool: n must be in \[0, 1048576\], got -1$"):
         pool.shrink_to(-1)
-    with pytest.raises(TypeError, match="n must be an int"):
-        pool.shrink_to(1.0)
+    with pytest.raises(TypeError, match="^TracePool: n must be an integer, got str$"):
+        pool.shrink_to("1")
 
 
 # ---------------------------------------------------------------- release

@@ -3,11 +3,10 @@
 import math
 import threading
 
-import pytest
-
 import fugue_ppl as fp
-from fugue_ppl.errors import InvalidArgument
+import pytest
 from fugue_ppl.config import load_config
+from fugue_ppl.errors import InvalidArgument
 from fugue_ppl.models import sensor
 from fugue_ppl.validation import Finite, Range, Schema
 
@@ -193,11 +192,69 @@ def test_config_supplies_version_deadline_and_pool():
     assert r.pool.max_size == 3
 
 
+def test_settings_types_without_a_config():
+    from fugue_ppl.serving import ModelConfig, RunnerConfig, RuntimeConfig
+    r = _runner()
+    assert type(r.config) is RunnerConfig and r.config == RunnerConfig()
+    assert (r.version, r.breaker.name, r.deadline, r.pool.max_size, r.pool.min_size) == (
+        ModelConfig().version, ModelConfig().name, RuntimeConfig().max_inference_time,
+        RuntimeConfig().pool_max_size, RuntimeConfig().pool_min_size)
+    assert r.breaker.config == fp.serving.BreakerConfig()
+    cfg = RunnerConfig(model=ModelConfig(name="m", version="7"),
+                       runtime=RuntimeConfig(max_inference_time=0.5, pool_max_size=2,
+                                             pool_min_size=1),
+                       breaker=fp.serving.BreakerConfig(window_size=10, minimum_calls=5),
+                       metrics=fp.monitoring.MetricsConfig(enabled=False))
+    r = _runner(config=cfg)
+    assert r.config is cfg and (r.version, r.breaker.name, r.deadline) == ("7", "m", 0.5)
+    assert (r.pool.max_size, r.pool.min_size, r.metrics) == (2, 1, None)
+    assert r.breaker.config is cfg.breaker
+    # a config section of another type is refused, naming the section
+    from types import SimpleNamespace
+    bad = SimpleNamespace(model=ModelConfig(), runtime=RuntimeConfig(), breaker={"window_size": 3},
+                          metrics=fp.monitoring.MetricsConfig())
+    with pytest.raises(TypeError) as info:
+        _runner(config=bad)
+    assert str(info.value) == ("ModelRunner: config must be a RunnerConfig or a "
+                               "fugue_ppl.config.Config (its breaker a BreakerConfig), got "
+                               "SimpleNamespace")
+
+
+def test_the_runner_does_not_import_the_config():
+    import subprocess
+    import sys
+    code = ("import sys, fugue_ppl as fp\n"
+            "from fugue_ppl.models import sensor\n"
+            "r = fp.ModelRunner(sensor, rng=0)\n"
+            "from fugue_ppl.serving.health import HealthChecker\n"
+            "HealthChecker(r, smoke_args=(22.0,)).check()\n"
+            "print('fugue_ppl.config' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_runner_settings_are_checked_by_their_types():
+    from fugue_ppl.serving import RuntimeConfig
+    with pytest.raises(InvalidArgument) as info:
+        RuntimeConfig(pool_max_size=2_000_000)
+    assert str(info.value) == "RuntimeConfig: pool_max_size must be in [1, 1048576], got 2000000"
+    with pytest.raises(InvalidArgument) as info:
+        RuntimeConfig(pool_min_size=8, pool_max_size=4)
+    assert str(info.value) == ("RuntimeConfig: pool_min_size must not exceed pool_max_size (4), "
+                               "got 8")
+    with pytest.raises(TypeError) as info:
+        RuntimeConfig(max_inference_time="1s")
+    assert str(info.value) == "RuntimeConfig: max_inference_time must be a real number, got str"
+
+
 def test_bad_arguments():
     with pytest.raises(TypeError, match="model must be callable"):
         fp.ModelRunner(3)
-    with pytest.raises(TypeError, match="config must be"):
+    with pytest.raises(TypeError) as info:
         fp.ModelRunner(sensor, config={"a": 1})
+    assert str(info.value) == ("ModelRunner: config must be a RunnerConfig or a "
+                               "fugue_ppl.config.Config (its model a ModelConfig), got dict")
     with pytest.raises(TypeError, match="schema must be"):
         fp.ModelRunner(sensor, schema=object())
     with pytest.raises(TypeError, match="breaker must be"):
@@ -274,7 +331,7 @@ def test_validate_trace_reports_each_problem():
     # A NaN weight cannot come out of a run (a NaN factor is an error), but a
     # trace restored from a damaged pickle can carry one.
     _, ok = fp.run(fp.PriorHandler(rng=1), lambda: fp.sample("x", fp.Normal(0.0, 1.0)))
-    restore, (choices, log_prior, log_lik, log_fac) = ok.__reduce__()
+    restore, (choices, _, log_lik, log_fac) = ok.__reduce__()
     bad = restore([choices[0][:5] + (math.nan,)], math.nan, log_lik, log_fac)
     assert [(i.address, i.kind, i.message) for i in fp.validate_trace(bad)] == [
         (None, "non_finite_weight", "log_prior is nan"),

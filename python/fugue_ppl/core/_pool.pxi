@@ -28,14 +28,12 @@ class PoolStats(namedtuple("PoolStats", ["hits", "misses", "returns", "drops", "
         return d
 
 
-cdef size_t _size_arg(object x, str name) except? 0:
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
-        raise TypeError(f"TracePool: {name} must be an int, got {type(x).__name__}")
-    if x < 0:
-        raise ValueError(f"TracePool: {name} must be >= 0, got {x}")
-    if x > 1 << 20:
-        raise ValueError(f"TracePool: {name} must be <= 2**20 (1048576), got {x}")
-    return x
+#: The most traces a :class:`TracePool` holds (its ``max_size`` and ``min_size`` limit).
+MAX_POOL_SIZE = 1 << 20
+
+
+cdef size_t _size_arg(object x, str name, Py_ssize_t low=0) except? 0:
+    return check_int(x, name, "TracePool", low=low, high=MAX_POOL_SIZE)
 
 
 cdef class TracePool:
@@ -68,12 +66,11 @@ cdef class TracePool:
     def __init__(self, max_size=64, min_size=None):
         if self.c.get() != NULL:
             raise _already_initialised(self)
-        cdef size_t mx = _size_arg(max_size, "max_size")
+        cdef size_t mx = _size_arg(max_size, "max_size", 1)
         cdef size_t mn = 0 if min_size is None else _size_arg(min_size, "min_size")
-        if mx < 1:
-            raise ValueError(f"TracePool: max_size must be >= 1, got {max_size}")
         if mn > mx:
-            raise ValueError(f"TracePool: min_size ({min_size}) must be <= max_size ({max_size})")
+            raise invalid("TracePool", "min_size", min_size,
+                          f"must be <= max_size ({safe_repr(max_size)})")
         self.c.reset(new CTracePool(mx, mn))
 
     @property

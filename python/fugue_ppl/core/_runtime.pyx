@@ -39,7 +39,7 @@ from fugue_ppl.core._cruntime cimport (
 )
 from fugue_ppl.core._distributions cimport Distribution, as_generator, bitgen_of
 
-from fugue_ppl.checks import check_duration
+from fugue_ppl.checks import check_duration, check_int, invalid, safe_repr
 from fugue_ppl.errors import (
     AddressConflict,
     EffectOutsideRun,

@@ -13,19 +13,23 @@ from fugue_ppl.monitoring._metrics import (
     ProductionMetrics,
     clock_info,
 )
+from fugue_ppl.monitoring._metrics_config import MetricsConfig
 from fugue_ppl.monitoring._monitors import (
     CUSUM,
     DEFAULT_WARMUP,
     EWMA,
     WESTERN_ELECTRIC_RULES,
     BatchResult,
+    CUSUMConfig,
+    EWMAConfig,
     ShewhartChart,
     Signal,
     Welford,
 )
 
 __all__ = [
-    "LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info", "MAX_WINDOW_SECONDS",
+    "LatencyHistogram", "ProductionMetrics", "MetricsHandler", "MetricsConfig", "clock_info",
+    "MAX_WINDOW_SECONDS",
     "Welford", "EWMA", "ShewhartChart", "CUSUM", "Signal", "BatchResult",
-    "DEFAULT_WARMUP", "WESTERN_ELECTRIC_RULES",
+    "EWMAConfig", "CUSUMConfig", "DEFAULT_WARMUP", "WESTERN_ELECTRIC_RULES",
 ]

@@ -21,9 +21,11 @@ from typing_extensions import disjoint_base, final
 
 __all__ = [
     "LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info", "MAX_WINDOW_SECONDS",
+    "DEFAULT_WINDOW_SECONDS",
 ]
 
 MAX_WINDOW_SECONDS: int
+DEFAULT_WINDOW_SECONDS: int
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _Error: TypeAlias = BaseException | type[BaseException] | str

@@ -32,12 +32,15 @@ from fugue_ppl.errors import InferenceTimeout, _already_initialised
 
 __all__ = [
     "LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info", "MAX_WINDOW_SECONDS",
+    "DEFAULT_WINDOW_SECONDS",
 ]
 
 _log = logging.getLogger("fugue_ppl.monitoring.prometheus")
 
 #: The longest sliding throughput window of ProductionMetrics, in seconds.
 MAX_WINDOW_SECONDS = kMaxWindowSeconds
+#: The window of a ProductionMetrics built without one, in seconds.
+DEFAULT_WINDOW_SECONDS = 60
 
 # Counters stop at this value instead of wrapping.
 cdef object _COUNTER_MAX = 2 ** 64 - 1
@@ -279,7 +282,7 @@ cdef class ProductionMetrics:
     Parameters
     ----------
     window : int
-        Seconds of the sliding throughput window (1 to 120, default 60).
+        Seconds of the sliding throughput window (at most MAX_WINDOW_SECONDS).
     lowest, highest : float
         Range of the latency histogram in seconds (default 100 ns to 1 h:
         small models run in well under a microsecond).
@@ -293,7 +296,7 @@ cdef class ProductionMetrics:
     (1, 0)
     """
 
-    def __init__(self, window=60, lowest=1e-7, highest=3600.0):
+    def __init__(self, window=DEFAULT_WINDOW_SECONDS, lowest=1e-7, highest=3600.0):
         if self.c.get() != NULL:   # runners and other threads record into it
             raise _already_initialised(self)
         window = check_int(window, "window", "ProductionMetrics", low=1,

@@ -1,17 +1,36 @@
 """Type stubs of the compiled statistical monitors (fugue_ppl.monitoring._monitors)."""
 
+from dataclasses import dataclass
 from typing import Any, Final, Iterable, Literal, final
 
 import numpy as np
 import numpy.typing as npt
 
+from fugue_ppl.checks import Settings
+
 __all__ = [
     "Welford", "EWMA", "ShewhartChart", "CUSUM", "Signal", "BatchResult",
-    "DEFAULT_WARMUP", "WESTERN_ELECTRIC_RULES",
+    "EWMAConfig", "CUSUMConfig", "DEFAULT_WARMUP", "WESTERN_ELECTRIC_RULES",
 ]
 
 DEFAULT_WARMUP: Final[int]
 WESTERN_ELECTRIC_RULES: Final[tuple[str, str, str, str]]
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EWMAConfig(Settings):
+    """The settings of an EWMA chart."""
+
+    lam: float = ...
+    L: float = ...
+    warmup: int = ...
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CUSUMConfig(Settings):
+    """The settings of a CUSUM chart."""
+
+    k: float = ...
+    h: float = ...
+    warmup: int = ...
 
 _ArrayLike = npt.ArrayLike
 _RuleName = Literal["WE1", "WE2", "WE3", "WE4", "UCL", "LCL", "CUSUM+", "CUSUM-"]
@@ -109,8 +128,8 @@ class EWMA:
 
     def __init__(
         self,
-        lam: float = 0.2,
-        L: float = 2.962,
+        lam: float = ...,
+        L: float = ...,
         *,
         mu0: float | None = None,
         sigma: float | None = None,
@@ -155,8 +174,8 @@ class CUSUM:
 
     def __init__(
         self,
-        k: float = 0.5,
-        h: float = 5.0,
+        k: float = ...,
+        h: float = ...,
         *,
         mu0: float | None = None,
         sigma: float | None = None,

@@ -12,24 +12,24 @@ The three charts share one interface: ``update(x) -> Signal`` for one
 observation, ``update_many(x) -> BatchResult`` for an array (a C++ loop with
 the GIL released), ``count``, ``alarm_count``, ``reset()``, ``restart()`` and
 ``snapshot() -> dict``. An unknown baseline (``mu0`` and / or ``sigma`` left
-as ``None``) is estimated from a warm-up of ``warmup`` observations (default
-30), during which no alarm is raised.
+as ``None``) is estimated from a warm-up of ``warmup`` observations
+(:data:`DEFAULT_WARMUP`), during which no alarm is raised.
 
 Every monitor guards its state with its own mutex: updates from several
 threads are serialised, and an array update is applied all at once. NaN and
 infinite observations are rejected with
 :class:`~fugue_ppl.errors.InvalidObservation` (a ``ValueError``) naming the
-value, and leave the monitor unchanged; invalid parameters raise
-:class:`~fugue_ppl.errors.ConfigError` (a ``ValueError``) naming the
-parameter.
+value, and leave the monitor unchanged; a parameter of the wrong type raises
+``TypeError``, a bad one :class:`~fugue_ppl.errors.InvalidArgument` naming
+it. :class:`EWMAConfig` and :class:`CUSUMConfig` are the charts' settings
+types (their defaults and limits).
 """
 
 cimport cython
 from cython.operator cimport dereference as deref
-from libc.math cimport NAN, isfinite, sqrt
+from libc.math cimport NAN, sqrt
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy
-from libcpp cimport bool as cbool
 from libcpp.memory cimport unique_ptr
 
 import numpy as np
@@ -40,11 +40,14 @@ from fugue_ppl.monitoring._cmonitors cimport (
     UpdateStatus, kRuleLower, kRuleUpper, kRuleWE1, kRuleWE2, kRuleWE3, kRuleWE4,
 )
 
-from fugue_ppl.errors import ConfigError, FugueError, InvalidObservation, _already_initialised
+from fugue_ppl.checks import (
+    Bounded, Int, Real, Settings, check_flag, check_int, check_real, invalid, setting, settings,
+)
+from fugue_ppl.errors import FugueError, InvalidObservation, _already_initialised
 
 __all__ = [
     "Welford", "EWMA", "ShewhartChart", "CUSUM", "Signal", "BatchResult",
-    "DEFAULT_WARMUP", "WESTERN_ELECTRIC_RULES",
+    "EWMAConfig", "CUSUMConfig", "DEFAULT_WARMUP", "WESTERN_ELECTRIC_RULES",
 ]
 
 #: Warm-up length used when a baseline parameter is estimated and ``warmup`` is not given.
@@ -60,55 +63,55 @@ cdef object _int64 = np.int64
 
 # ================================================================ argument checks
 
-cdef double _real(str owner, str name, object v) except? -1.0:
-    """``v`` as a finite float, or ConfigError naming the parameter."""
-    cdef double d
-    if isinstance(v, (bool, np.bool_, str, bytes)):
-        raise ConfigError(f"{owner}: {name} must be a real number, got {type(v).__name__}")
-    try:
-        d = float(v)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{owner}: {name} must be a real number, got "
-                          f"{type(v).__name__}") from None
-    if not isfinite(d):
-        raise ConfigError(f"{owner}: {name} must be finite, got {v!r}")
-    return d
-
-
-cdef double _positive(str owner, str name, object v) except? -1.0:
-    cdef double d = _real(owner, name, v)
-    if not d > 0.0:
-        raise ConfigError(f"{owner}: {name} must be > 0, got {v!r}")
-    return d
-
-
-cdef uint64_t _integer(str owner, str name, object v, uint64_t minimum) except? 0:
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-        raise ConfigError(f"{owner}: {name} must be an integer >= {minimum}, got "
-                          f"{type(v).__name__}")
-    if v < <object>minimum:
-        raise ConfigError(f"{owner}: {name} must be >= {minimum}, got {v}")
-    if v > 2 ** 62:
-        raise ConfigError(f"{owner}: {name} must be <= 2**62, got {v}")
-    return v
-
-
-cdef uint64_t _warmup(str owner, object warmup, bint needed) except? 0:
+def _warmup(str owner, object warmup, bint needed, object settings_type):
     """The warm-up length: 0 when the baseline is given, else >= 2."""
     if not needed:
         if warmup is not None:
-            raise ConfigError(f"{owner}: warmup={warmup!r} is given but mu0 and sigma are both "
-                              f"known, so there is nothing to estimate; pass warmup=None")
+            raise invalid(owner, "warmup", warmup, "must be None when mu0 and sigma are both "
+                          "given (there is nothing to estimate)")
         return 0
     if warmup is None:
         return DEFAULT_WARMUP
-    return _integer(owner, "warmup", warmup, 2)
+    return settings_type.check_field("warmup", warmup, owner)
 
 
-cdef bint _flag(str owner, str name, object v) except -1:
-    if not isinstance(v, (bool, np.bool_)):
-        raise ConfigError(f"{owner}: {name} must be a bool, got {type(v).__name__}")
-    return bool(v)
+# ================================================================ settings
+
+@settings
+class EWMAConfig(Settings):
+    """The settings of an :class:`EWMA` chart (the ``[monitor.ewma]`` section).
+
+    ``EWMA(**dataclasses.asdict(config))`` builds the chart they describe.
+    """
+
+    lam: float = setting(0.2, check=Real("unit"),
+                         doc="Weight of the newest observation (1 gives a Shewhart chart).")
+    L: float = setting(2.962, check=Real("positive"),
+                       doc="Width of the control limits in standard deviations of the average.")
+    warmup: int = setting(DEFAULT_WARMUP, check=Int(2, 2 ** 62),
+                          doc="Observations that estimate an unknown baseline (no alarm "
+                              "during them).")
+
+
+@settings
+class CUSUMConfig(Settings):
+    """The settings of a :class:`CUSUM` chart (the ``[monitor.cusum]`` section).
+
+    ``CUSUM(**dataclasses.asdict(config))`` builds the chart they describe.
+    """
+
+    k: float = setting(0.5, check=Bounded(0.0),
+                       doc="Reference value in standard deviations (about half the shift to "
+                           "detect).")
+    h: float = setting(5.0, check=Real("positive"),
+                       doc="Decision interval in standard deviations.")
+    warmup: int = setting(DEFAULT_WARMUP, check=Int(2, 2 ** 62),
+                          doc="Observations that estimate an unknown baseline (no alarm "
+                              "during them).")
+
+
+_EWMA_DEFAULTS = EWMAConfig()
+_CUSUM_DEFAULTS = CUSUMConfig()
 
 
 cdef object _as_f64(object x):
@@ -122,7 +125,7 @@ cdef object _vector_arg(object x, str where):
     except (TypeError, ValueError) as e:
         raise TypeError(f"{where}: x must be a 1-D array of real numbers ({e})") from None
     if a.ndim != 1:
-        raise ValueError(f"{where}: x must be 1-D, got shape {a.shape}")
+        raise invalid(where, "x", a.shape, "must be 1-D (its shape)")
     return a
 
 
@@ -331,13 +334,13 @@ ctypedef fused CChartConfig:
 
 
 cdef int _baseline_args(CChartConfig* cfg, str owner, object mu0, object sigma,
-                        object warmup) except -1:
+                        object warmup, object settings_type) except -1:
     """Sets the baseline of ``cfg``: ``mu0`` and ``sigma`` (None: estimated) and the warm-up."""
     cfg.has_mu0 = mu0 is not None
-    cfg.mu0 = _real(owner, "mu0", mu0) if cfg.has_mu0 else 0.0
+    cfg.mu0 = check_real(mu0, "mu0", owner) if cfg.has_mu0 else 0.0
     cfg.has_sigma = sigma is not None
-    cfg.sigma = _positive(owner, "sigma", sigma) if cfg.has_sigma else 1.0
-    cfg.warmup = _warmup(owner, warmup, not (cfg.has_mu0 and cfg.has_sigma))
+    cfg.sigma = check_real(sigma, "sigma", owner, "positive") if cfg.has_sigma else 1.0
+    cfg.warmup = _warmup(owner, warmup, not (cfg.has_mu0 and cfg.has_sigma), settings_type)
     return 0
 
 
@@ -485,11 +488,10 @@ cdef class Welford:
         """Forget every value."""
         self.c.get().reset()
 
-    def var(self, int ddof=1):
-        """The variance with ``ddof`` delta degrees of freedom (NaN when ``count <= ddof``)."""
-        if ddof < 0:
-            raise ValueError(f"Welford.var: ddof must be >= 0, got {ddof}")
-        return self.c.get().state().variance(ddof)
+    def var(self, ddof=1):
+        """The variance with ``ddof`` (>= 0) delta degrees of freedom (NaN if ``count <= ddof``)."""
+        cdef int d = check_int(ddof, "ddof", "Welford.var", low=0, high=2 ** 31 - 1)
+        return self.c.get().state().variance(d)
 
     @property
     def count(self):
@@ -574,10 +576,10 @@ cdef class EWMA:
 
     Parameters
     ----------
-    lam : float, default 0.2
+    lam : float
         Weight of the newest observation, in (0, 1] (1 gives a Shewhart
         chart with ``L``-sigma limits).
-    L : float, default 2.962
+    L : float
         Width of the limits in standard deviations of ``z``, > 0.
     mu0 : float, optional
         The in-control mean. Estimated by the warm-up when None.
@@ -586,16 +588,18 @@ cdef class EWMA:
         Estimated by the warm-up (sample standard deviation) when None.
     warmup : int, optional
         Warm-up length (>= 2) when ``mu0`` or ``sigma`` is estimated; default
-        :data:`DEFAULT_WARMUP` (30). The warm-up raises no alarms and goes on
+        :data:`DEFAULT_WARMUP`. The warm-up raises no alarms and goes on
         past ``warmup`` observations while they show no spread. Must be None
         when both ``mu0`` and ``sigma`` are given.
-    reset_on_alarm : bool, default False
+    reset_on_alarm : bool
         Restart the chart (``z = mu0``, ``t = 0``) after every alarm.
 
     Raises
     ------
-    ConfigError
-        A parameter is invalid (the message names it).
+    TypeError
+        A parameter of the wrong type.
+    InvalidArgument
+        A parameter out of range (the message names it).
 
     Examples
     --------
@@ -612,17 +616,15 @@ cdef class EWMA:
 
     cdef unique_ptr[CEwma] c
 
-    def __init__(self, lam=0.2, L=2.962, *, mu0=None, sigma=None, warmup=None,
-                 reset_on_alarm=False):
+    def __init__(self, lam=_EWMA_DEFAULTS.lam, L=_EWMA_DEFAULTS.L, *, mu0=None, sigma=None,
+                 warmup=None, reset_on_alarm=False):
         cdef CEwmaConfig cfg
         if self.c.get() != NULL:   # a C++ loop may be using it without the GIL
             raise _already_initialised(self)
-        cfg.lam = _real("EWMA", "lam", lam)
-        if not (cfg.lam > 0.0 and cfg.lam <= 1.0):
-            raise ConfigError(f"EWMA: lam must be in (0, 1], got {lam!r}")
-        cfg.L = _positive("EWMA", "L", L)
-        _baseline_args(&cfg, "EWMA", mu0, sigma, warmup)
-        cfg.reset_on_alarm = _flag("EWMA", "reset_on_alarm", reset_on_alarm)
+        cfg.lam = EWMAConfig.check_field("lam", lam, "EWMA")
+        cfg.L = EWMAConfig.check_field("L", L, "EWMA")
+        _baseline_args(&cfg, "EWMA", mu0, sigma, warmup, EWMAConfig)
+        cfg.reset_on_alarm = check_flag(reset_on_alarm, "reset_on_alarm", "EWMA")
         self.c.reset(new CEwma(cfg))
 
     cdef inline CEwma* _c(self) except NULL:
@@ -654,7 +656,7 @@ cdef class EWMA:
         Parameters
         ----------
         x : array_like of float, 1-D
-        full : bool, default False
+        full : bool
             Also return ``z_t`` and the limits of every observation (three
             float64 arrays of ``len(x)``); otherwise only the summary.
 
@@ -735,7 +737,7 @@ cdef class EWMA:
 
     @property
     def sigma(self):
-        """The standard deviation of one observation (given or estimated; NaN during the warm-up)."""
+        """The standard deviation of one observation (given, or estimated; NaN in the warm-up)."""
         return self._snap().sigma
 
     @property
@@ -789,20 +791,22 @@ cdef class CUSUM:
 
     Parameters
     ----------
-    k : float, default 0.5
+    k : float
         Reference value in units of sigma, >= 0 (about half the shift to detect).
-    h : float, default 5.0
+    h : float
         Decision interval in units of sigma, > 0.
     mu0, sigma, warmup
         The baseline, as for :class:`EWMA`.
-    reset_on_alarm : bool, default False
+    reset_on_alarm : bool
         Set ``C+ = C- = 0`` after every alarm (otherwise an alarm repeats
         while a sum stays above ``H``).
 
     Raises
     ------
-    ConfigError
-        A parameter is invalid (the message names it).
+    TypeError
+        A parameter of the wrong type.
+    InvalidArgument
+        A parameter out of range (the message names it).
 
     Examples
     --------
@@ -815,17 +819,15 @@ cdef class CUSUM:
 
     cdef unique_ptr[CCusum] c
 
-    def __init__(self, k=0.5, h=5.0, *, mu0=None, sigma=None, warmup=None,
-                 reset_on_alarm=False):
+    def __init__(self, k=_CUSUM_DEFAULTS.k, h=_CUSUM_DEFAULTS.h, *, mu0=None, sigma=None,
+                 warmup=None, reset_on_alarm=False):
         cdef CCusumConfig cfg
         if self.c.get() != NULL:   # a C++ loop may be using it without the GIL
             raise _already_initialised(self)
-        cfg.k = _real("CUSUM", "k", k)
-        if not cfg.k >= 0.0:
-            raise ConfigError(f"CUSUM: k must be >= 0, got {k!r}")
-        cfg.h = _positive("CUSUM", "h", h)
-        _baseline_args(&cfg, "CUSUM", mu0, sigma, warmup)
-        cfg.reset_on_alarm = _flag("CUSUM", "reset_on_alarm", reset_on_alarm)
+        cfg.k = CUSUMConfig.check_field("k", k, "CUSUM")
+        cfg.h = CUSUMConfig.check_field("h", h, "CUSUM")
+        _baseline_args(&cfg, "CUSUM", mu0, sigma, warmup, CUSUMConfig)
+        cfg.reset_on_alarm = check_flag(reset_on_alarm, "reset_on_alarm", "CUSUM")
         self.c.reset(new CCusum(cfg))
 
     cdef inline CCusum* _c(self) except NULL:
@@ -975,16 +977,21 @@ cdef uint8_t _rules_arg(object rules) except? 0:
     try:
         items = list(rules)
     except TypeError:
-        raise ConfigError(f"ShewhartChart: rules must be a sequence of rule names "
-                          f"(WE1, WE2, WE3, WE4), got {type(rules).__name__}") from None
+        raise TypeError(f"ShewhartChart: rules must be a sequence of rule names "
+                        f"(WE1, WE2, WE3, WE4), got {type(rules).__name__}") from None
     for r in items:
         key = r.upper() if isinstance(r, str) else r
-        if isinstance(key, bool) or key not in _WE_BITS:
-            raise ConfigError(f"ShewhartChart: rules: unknown rule {r!r} "
-                              f"(choose from WE1, WE2, WE3, WE4)")
+        try:
+            known = not isinstance(key, bool) and key in _WE_BITS
+        except TypeError:                 # unhashable
+            known = False
+        if not known:
+            raise invalid("ShewhartChart", "rules", r,
+                          "must name rules among WE1, WE2, WE3, WE4 (or 1 to 4)")
         mask |= <uint8_t>_WE_BITS[key]
     if mask == 0:
-        raise ConfigError("ShewhartChart: rules must name at least one of WE1, WE2, WE3, WE4")
+        raise invalid("ShewhartChart", "rules", rules,
+                      "must name at least one of WE1, WE2, WE3, WE4")
     return mask
 
 
@@ -1013,7 +1020,7 @@ cdef class ShewhartChart:
 
     Parameters
     ----------
-    n : int, default 1
+    n : int
         Subgroup size (>= 1); 1 charts individual values.
     mu0 : float, optional
         The centre line. Estimated by the warm-up (mean of the points) when None.
@@ -1023,17 +1030,19 @@ cdef class ShewhartChart:
         range / 1.128 (``sigma`` is then that times ``sqrt(n)``).
     warmup : int, optional
         Warm-up length in points (>= 2) when ``mu0`` or ``sigma`` is
-        estimated; default :data:`DEFAULT_WARMUP` (30). Must be None when both
+        estimated; default :data:`DEFAULT_WARMUP`. Must be None when both
         are given.
-    rules : sequence of str, default ("WE1", "WE2", "WE3", "WE4")
+    rules : sequence of str
         The rules to apply: a non-empty subset of the four (names, or 1-4).
-    reset_on_alarm : bool, default False
+    reset_on_alarm : bool
         Clear the rule history (the last 8 points) after every alarm.
 
     Raises
     ------
-    ConfigError
-        A parameter is invalid (the message names it).
+    TypeError
+        A parameter of the wrong type.
+    InvalidArgument
+        A parameter out of range (the message names it).
 
     Examples
     --------
@@ -1057,10 +1066,10 @@ cdef class ShewhartChart:
         cdef CShewhartConfig cfg
         if self.c.get() != NULL:   # a C++ loop may be using it without the GIL
             raise _already_initialised(self)
-        cfg.n = _integer("ShewhartChart", "n", n, 1)
-        _baseline_args(&cfg, "ShewhartChart", mu0, sigma, warmup)
+        cfg.n = check_int(n, "n", "ShewhartChart", low=1, high=2 ** 62)
+        _baseline_args(&cfg, "ShewhartChart", mu0, sigma, warmup, EWMAConfig)
         cfg.rules = _rules_arg(rules)
-        cfg.reset_on_alarm = _flag("ShewhartChart", "reset_on_alarm", reset_on_alarm)
+        cfg.reset_on_alarm = check_flag(reset_on_alarm, "reset_on_alarm", "ShewhartChart")
         self.c.reset(new CShewhartChart(cfg))
 
     cdef inline CShewhartChart* _c(self) except NULL:
@@ -1080,7 +1089,7 @@ cdef class ShewhartChart:
         ------
         InvalidObservation
             A value is NaN or infinite (the chart is unchanged).
-        ValueError
+        InvalidArgument
             A subgroup does not have ``n`` values.
         """
         cdef CShewhartChart* p = self._c()
@@ -1099,8 +1108,8 @@ cdef class ShewhartChart:
                 with nogil:
                     st = p.update_subgroup(xp, m, s, True)
             if st == UpdateStatus.BadSize:
-                raise ValueError(f"ShewhartChart.update: a subgroup must have n={p.config().n} "
-                                 f"values, got {m}")
+                raise invalid("ShewhartChart.update", "x", m,
+                              f"must be a subgroup of n={p.config().n} values (its length)")
             if st == UpdateStatus.NonFinite:
                 bad = int(np.flatnonzero(~np.isfinite(a))[0]) if not np.isfinite(a).all() else 0
                 raise _not_finite("ShewhartChart.update", a, bad)
@@ -1116,7 +1125,7 @@ cdef class ShewhartChart:
         x : array_like of float
             1-D: points (individual values or subgroup means); 2-D of shape
             ``(m, n)``: ``m`` subgroups, one per row.
-        full : bool, default False
+        full : bool
             Also return every point and the (constant) 3-sigma limits.
 
         Returns
@@ -1129,7 +1138,7 @@ cdef class ShewhartChart:
         ------
         InvalidObservation
             A value is NaN or infinite: nothing is added.
-        ValueError
+        InvalidArgument
             A 2-D ``x`` does not have ``n`` columns, or ``x`` has more than 2 dimensions.
         """
         cdef CShewhartChart* p = self._c()
@@ -1140,11 +1149,11 @@ cdef class ShewhartChart:
                             f"({e})") from None
         cdef size_t cols = p.config().n
         if a.ndim == 2 and <size_t>a.shape[1] != cols:
-            raise ValueError(f"ShewhartChart.update_many: subgroups (rows) must have n={cols} "
-                             f"values, got shape {a.shape}")
+            raise invalid("ShewhartChart.update_many", "x", a.shape,
+                          f"must have subgroups (rows) of n={cols} values (its shape)")
         if a.ndim not in (1, 2):
-            raise ValueError(f"ShewhartChart.update_many: x must be 1-D (points) or 2-D "
-                             f"(subgroups), got shape {a.shape}")
+            raise invalid("ShewhartChart.update_many", "x", a.shape,
+                          "must be 1-D (points) or 2-D (subgroups) (its shape)")
         cdef const double[::1] v = a.reshape(-1)
         cdef size_t n = a.shape[0]
         if a.ndim == 1:

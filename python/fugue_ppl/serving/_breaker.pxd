@@ -13,7 +13,7 @@
 # or the listeners miss that transition.
 from libcpp.memory cimport shared_ptr
 
-from fugue_ppl.serving._cbreaker cimport CBreakerConfig, CCircuitBreaker, CManualClock, CTransition
+from fugue_ppl.serving._cbreaker cimport CCircuitBreaker, CManualClock, CTransition
 
 
 cdef class ManualClock:
@@ -21,17 +21,10 @@ cdef class ManualClock:
     cdef bint _ready                  # __init__ ran (a second one is refused)
 
 
-cdef class BreakerConfig:
-    # Validated settings; `c` is what the C++ breaker is built from.
-    cdef CBreakerConfig c
-    cdef object _window_size       # as given: int (count window) or float seconds
-    cdef bint _ready               # __init__ ran (a second one is refused)
-
-
 cdef class CircuitBreaker:
     # Shared so that a runner can keep the C++ breaker alive on its own.
     cdef shared_ptr[CCircuitBreaker] c
-    cdef readonly BreakerConfig config
+    cdef readonly object config       # its BreakerConfig
     cdef readonly ManualClock clock   # None: the process's monotonic clock
     cdef readonly str name
     cdef tuple _listeners             # replaced (never mutated) under _lock

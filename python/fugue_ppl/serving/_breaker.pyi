@@ -2,10 +2,12 @@
 
 import enum
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, SupportsFloat, TypeAlias, TypedDict, TypeVar
 
 from typing_extensions import disjoint_base, final
 
+from fugue_ppl.checks import Settings
 from fugue_ppl.errors import CircuitOpenError
 
 __all__ = ["BreakerState", "BreakerConfig", "CircuitBreaker", "ManualClock"]
@@ -15,8 +17,6 @@ _WindowType: TypeAlias = Literal["count", "time"]
 _StateName: TypeAlias = Literal["HEALTHY", "DEGRADED", "FAILED", "RECOVERY"]
 _Listener: TypeAlias = Callable[[BreakerState, BreakerState], object]
 
-DEFAULT_COUNT_WINDOW: int
-DEFAULT_TIME_WINDOW: float
 TRANSITIONS: tuple[tuple[_StateName, _StateName], ...]
 
 class BreakerState(enum.IntEnum):
@@ -36,69 +36,24 @@ class ManualClock:
     def now(self) -> float: ...
     def __call__(self) -> float: ...
 
-class _ConfigDict(TypedDict):
-    failure_threshold: float
-    degraded_threshold: float
-    recovery_threshold: float
-    window_type: _WindowType
-    window_size: int | float
-    minimum_calls: int
-    slow_call_duration: float | None
-    open_duration: float
-    backoff_factor: float
-    max_open_duration: float | None
-    half_open_permits: int
-    recovery_success_rate: float
-
-@final
-class BreakerConfig:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerConfig(Settings):
     """The validated, immutable settings of a CircuitBreaker."""
 
-    def __init__(
-        self,
-        *,
-        failure_threshold: SupportsFloat = 0.5,
-        degraded_threshold: SupportsFloat = 0.05,
-        recovery_threshold: SupportsFloat = 0.02,
-        window_type: _WindowType = "count",
-        window_size: int | float | None = None,
-        minimum_calls: int = 20,
-        slow_call_duration: SupportsFloat | None = None,
-        open_duration: SupportsFloat = 30.0,
-        backoff_factor: SupportsFloat = 1.0,
-        max_open_duration: SupportsFloat | None = None,
-        half_open_permits: int = 5,
-        recovery_success_rate: SupportsFloat = 1.0,
-    ) -> None: ...
-    @property
-    def failure_threshold(self) -> float: ...
-    @property
-    def degraded_threshold(self) -> float: ...
-    @property
-    def recovery_threshold(self) -> float: ...
-    @property
-    def window_type(self) -> _WindowType: ...
-    @property
-    def window_size(self) -> int | float: ...
-    @property
-    def minimum_calls(self) -> int: ...
-    @property
-    def slow_call_duration(self) -> float | None: ...
-    @property
-    def open_duration(self) -> float: ...
-    @property
-    def backoff_factor(self) -> float: ...
-    @property
-    def max_open_duration(self) -> float | None: ...
-    @property
-    def half_open_permits(self) -> int: ...
-    @property
-    def recovery_success_rate(self) -> float: ...
-    def to_dict(self) -> _ConfigDict: ...
+    failure_threshold: float = ...
+    degraded_threshold: float = ...
+    recovery_threshold: float = ...
+    window_type: _WindowType = ...
+    window_size: int = ...
+    window_seconds: float = ...
+    minimum_calls: int = ...
+    slow_call_duration: float | None = ...
+    open_duration: float = ...
+    backoff_factor: float = ...
+    max_open_duration: float | None = ...
+    half_open_permits: int = ...
+    recovery_success_rate: float = ...
     def replace(self, **changes: Any) -> BreakerConfig: ...
-    def __eq__(self, other: object, /) -> bool: ...
-    def __hash__(self) -> int: ...
-    def __reduce__(self) -> tuple[Any, ...]: ...
 
 class _BreakerMetrics(TypedDict):
     state: _StateName
@@ -139,7 +94,8 @@ class CircuitBreaker:
         degraded_threshold: SupportsFloat = ...,
         recovery_threshold: SupportsFloat = ...,
         window_type: _WindowType = ...,
-        window_size: int | float | None = ...,
+        window_size: int = ...,
+        window_seconds: SupportsFloat = ...,
         minimum_calls: int = ...,
         slow_call_duration: SupportsFloat | None = ...,
         open_duration: SupportsFloat = ...,

@@ -25,23 +25,24 @@ so a breaker is safe to share between threads.
 """
 
 cimport cython
-from libc.math cimport INFINITY, isfinite, llround
-from libc.stdint cimport int64_t, uint32_t, uint64_t
-from libcpp.atomic cimport atomic, memory_order_acq_rel, memory_order_relaxed
+from libc.math cimport INFINITY, llround
+from libc.stdint cimport int64_t, uint64_t
 from libcpp.memory cimport make_shared, shared_ptr
-from libcpp.vector cimport vector
 
 import enum
 import logging
-import numbers
 import threading
+from collections.abc import Mapping
 
 from fugue_ppl.serving._cbreaker cimport (
-    BreakerStateC, CBreakerConfig, CBreakerSnapshot, CCircuitBreaker, CManualClock,
-    CTransition, WindowType,
+    CBreakerConfig, CBreakerSnapshot, CCircuitBreaker, CManualClock, CTransition, WindowType,
 )
 
-from fugue_ppl.errors import CircuitOpenError, ConfigError, _already_initialised
+from fugue_ppl.checks import (
+    Bounded, Choice, Duration, Int, Optional, Real, Relation, Settings, check_bounded,
+    check_duration, check_text, invalid, setting, settings,
+)
+from fugue_ppl.errors import CircuitOpenError, _already_initialised
 
 __all__ = ["BreakerState", "BreakerConfig", "CircuitBreaker", "ManualClock"]
 
@@ -84,59 +85,11 @@ _EDGES = (
 #: Every ``(from, to)`` transition a breaker can make, as state names.
 TRANSITIONS = _EDGES
 
-
-# ================================================================ argument checks
-
-cdef str _show(object v):
-    r = repr(v)
-    return r if len(r) <= 60 else r[:57] + "..."
-
-
-cdef double _real(str name, object v) except? -1.0:
-    """``v`` as a float, or ConfigError naming the parameter and the value."""
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise ConfigError(f"BreakerConfig: {name} must be a real number, got "
-                          f"{type(v).__name__} {_show(v)}")
-    return float(v)
-
-
-cdef double _unit(str name, object v) except? -1.0:
-    cdef double d = _real(name, v)
-    if not (0.0 <= d <= 1.0):
-        raise ConfigError(f"BreakerConfig: {name} must be in [0, 1], got {_show(v)}")
-    return d
-
-
-cdef double _seconds(str name, object v, double upper) except? -1.0:
-    cdef double d = _real(name, v)
-    if not (d > 0.0 and d <= upper):
-        raise ConfigError(f"BreakerConfig: {name} must be > 0 and <= {upper:g} seconds, "
-                          f"got {_show(v)}")
-    return d
-
-
-cdef object _integer(str name, object v, object lower, object upper):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise ConfigError(f"BreakerConfig: {name} must be an integer, got "
-                          f"{type(v).__name__} {_show(v)}")
-    n = int(v)
-    if not (lower <= n <= upper):
-        raise ConfigError(f"BreakerConfig: {name} must be in [{lower}, {upper}], got {n}")
-    return n
-
-
-cdef double _duration(object v, str where) except? -2.0:
-    """A call's duration in seconds (finite, >= 0); -1 for None (unknown)."""
-    cdef double d
-    if v is None:
-        return -1.0
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{where}: duration must be a number of seconds or None, got "
-                        f"{type(v).__name__}")
-    d = v
-    if not (d >= 0.0 and isfinite(d)):
-        raise ValueError(f"{where}: duration must be finite and >= 0 seconds, got {_show(v)}")
-    return d
+# The limits of the C++ breaker: durations are kept in int64 nanoseconds, a
+# count window is a ring of calls, a time window at most 3600 buckets.
+_MAX_SECONDS = 1e9
+_MAX_WINDOW_CALLS = 1_000_000
+_MAX_WINDOW_SECONDS = 86400.0
 
 
 # ================================================================ clock
@@ -147,12 +100,8 @@ cdef class ManualClock:
 
     The C++ breaker reads it directly (an atomic load), so a breaker on a
     manual clock is as fast as one on the real clock. It starts at ``start``
-    seconds and never goes backwards. Thread-safe.
-
-    Parameters
-    ----------
-    start : float
-        The initial reading in seconds (default 0).
+    seconds (finite, within 1e9 seconds of 0) and never goes backwards.
+    Thread-safe.
 
     Examples
     --------
@@ -166,36 +115,24 @@ cdef class ManualClock:
         self.c = make_shared[CManualClock](0)
 
     def __init__(self, start=0.0):
-        cdef double s
         if self._ready:
             raise _already_initialised(self)
-        if isinstance(start, bool) or not isinstance(start, numbers.Real):
-            raise TypeError(f"ManualClock: start must be a number of seconds, got "
-                            f"{type(start).__name__}")
-        s = start
-        if not (isfinite(s) and abs(s) <= 1e9):
-            raise ValueError(f"ManualClock: start must be finite and within 1e9 seconds of 0, "
-                             f"got {_show(start)}")
+        cdef double s = check_bounded(start, "start", "ManualClock", -_MAX_SECONDS, _MAX_SECONDS)
         self.c = make_shared[CManualClock](<int64_t>llround(s * 1e9))
         self._ready = True
 
     def advance(self, seconds):
-        """Move the clock forward by ``seconds`` (finite, >= 0).
+        """Move the clock forward by ``seconds`` (in [0, 1e9]: a monotonic clock never goes back).
 
         Raises
         ------
-        ValueError
-            ``seconds`` is negative, NaN or infinite (a monotonic clock never
-            goes back).
+        TypeError
+            ``seconds`` is not a real number.
+        InvalidArgument
+            ``seconds`` is negative, NaN, infinite or above 1e9.
         """
-        cdef double s
-        if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
-            raise TypeError(f"ManualClock.advance: seconds must be a number, got "
-                            f"{type(seconds).__name__}")
-        s = seconds
-        if not (s >= 0.0 and s <= 1e9):
-            raise ValueError(f"ManualClock.advance: seconds must be in [0, 1e9], got "
-                             f"{_show(seconds)}")
+        cdef double s = check_bounded(seconds, "seconds", "ManualClock.advance", 0.0,
+                                      _MAX_SECONDS)
         self.c.get().advance_ns(llround(s * 1e9))
 
     def now(self):
@@ -210,243 +147,113 @@ cdef class ManualClock:
         return f"ManualClock({self.now()!r})"
 
 
-# ================================================================ configuration
+# ================================================================ settings
 
-# name -> default (None: see the docstring).
-cdef dict _DEFAULTS = {
-    "failure_threshold": 0.5,
-    "degraded_threshold": 0.05,
-    "recovery_threshold": 0.02,
-    "window_type": "count",
-    "window_size": None,
-    "minimum_calls": 20,
-    "slow_call_duration": None,
-    "open_duration": 30.0,
-    "backoff_factor": 1.0,
-    "max_open_duration": None,
-    "half_open_permits": 5,
-    "recovery_success_rate": 1.0,
-}
-
-#: Default window size: calls of a count window, seconds of a time window.
-DEFAULT_COUNT_WINDOW = 100
-DEFAULT_TIME_WINDOW = 60.0
+def _window_type(text):
+    return text.strip().lower()
 
 
-@cython.final
-cdef class BreakerConfig:
-    """The validated, immutable settings of a :class:`CircuitBreaker`.
+@settings
+class BreakerConfig(Settings):
+    """The settings of a :class:`CircuitBreaker`: validated and immutable.
 
-    Every setting is a keyword argument; :class:`CircuitBreaker` takes the
-    same keywords (or a ``BreakerConfig``).
-
-    Parameters
-    ----------
-    failure_threshold : float
-        τ2 in [0, 1] (default 0.5): ``HEALTHY``/``DEGRADED`` -> ``FAILED``
-        when the window's failure rate exceeds it.
-    degraded_threshold : float
-        τ1 in [0, 1] (default 0.05): ``HEALTHY`` -> ``DEGRADED`` when the rate
-        exceeds it.
-    recovery_threshold : float
-        τ0 in [0, 1] (default 0.02): ``DEGRADED`` -> ``HEALTHY`` when the rate
-        is at or below it. ``τ0 <= τ1 <= τ2`` is required.
-    window_type : {"count", "time"}
-        ``"count"`` (default): the window is the last ``window_size`` calls.
-        ``"time"``: the calls of the last ``window_size`` seconds, in
-        ``max(10, ceil(window_size))`` buckets (at most 3600) -- one second or
-        finer up to an hour -- so a call leaves the window between one bucket
-        short of ``window_size`` seconds and ``window_size`` seconds after it.
-    window_size : int or float, optional
-        Calls (an integer in [1, 1_000_000], default 100) or seconds (in
-        (0, 86400], default 60).
-    minimum_calls : int
-        Calls in the window before its rate is evaluated (>= 1, default 20;
-        a count window uses at most ``window_size``).
-    slow_call_duration : float, optional
-        Seconds; a success that took longer counts as a failure (and a slow
-        call). None (default): off.
-    open_duration : float
-        Seconds in ``FAILED`` before the next call is admitted as a trial
-        (> 0, default 30).
-    backoff_factor : float
-        >= 1 (default 1): each ``RECOVERY`` -> ``FAILED`` multiplies the open
-        duration by it; reaching ``HEALTHY`` (or :meth:`CircuitBreaker.reset`)
-        restores ``open_duration``.
-    max_open_duration : float, optional
-        Cap of the grown open duration (>= ``open_duration``); None: no cap.
-    half_open_permits : int
-        Trial calls admitted in ``RECOVERY`` (>= 1, default 5).
-    recovery_success_rate : float
-        σ in (0, 1] (default 1.0: every trial must succeed): the share of the
-        ``half_open_permits`` trials that must succeed to heal.
+    Each field's default, limit and meaning is declared once, below (the
+    reference lists them: ``docs/configuration.md``). The thresholds are
+    failure rates over the sliding window, ordered
+    ``recovery_threshold <= degraded_threshold <= failure_threshold``.
+    :class:`CircuitBreaker` takes a BreakerConfig or the same keywords; the
+    ``[breaker]`` section of :class:`fugue_ppl.config.Config` is one.
 
     Raises
     ------
-    ConfigError
-        A setting is of the wrong type or out of range; the message names it
-        and its value.
     TypeError
-        An unknown keyword (:class:`CircuitBreaker` raises ConfigError).
+        A setting of the wrong type.
+    InvalidArgument
+        A setting out of range or out of order (the message names it).
 
     Examples
     --------
     >>> cfg = BreakerConfig(failure_threshold=0.3, window_size=50)
     >>> cfg.failure_threshold, cfg.window_size, cfg.window_type
     (0.3, 50, 'count')
-    >>> cfg.replace(window_type="time", window_size=10.0).window_size
+    >>> cfg.replace(window_type="time", window_seconds=10).window_seconds
     10.0
     """
 
-    def __init__(self, *, failure_threshold=0.5, degraded_threshold=0.05,
-                 recovery_threshold=0.02, window_type="count", window_size=None,
-                 minimum_calls=20, slow_call_duration=None, open_duration=30.0,
-                 backoff_factor=1.0, max_open_duration=None, half_open_permits=5,
-                 recovery_success_rate=1.0):
-        if self._ready:
-            raise _already_initialised(self)
-        s = {
-            "failure_threshold": failure_threshold, "degraded_threshold": degraded_threshold,
-            "recovery_threshold": recovery_threshold, "window_type": window_type,
-            "window_size": window_size, "minimum_calls": minimum_calls,
-            "slow_call_duration": slow_call_duration, "open_duration": open_duration,
-            "backoff_factor": backoff_factor, "max_open_duration": max_open_duration,
-            "half_open_permits": half_open_permits, "recovery_success_rate": recovery_success_rate,
-        }
-        cdef CBreakerConfig c
-        c.recovery_threshold = _unit("recovery_threshold", s["recovery_threshold"])
-        c.degraded_threshold = _unit("degraded_threshold", s["degraded_threshold"])
-        c.failure_threshold = _unit("failure_threshold", s["failure_threshold"])
-        if not c.recovery_threshold <= c.degraded_threshold:
-            raise ConfigError(f"BreakerConfig: recovery_threshold={_show(s['recovery_threshold'])} "
-                              f"must be <= degraded_threshold="
-                              f"{_show(s['degraded_threshold'])}")
-        if not c.degraded_threshold <= c.failure_threshold:
-            raise ConfigError(f"BreakerConfig: degraded_threshold={_show(s['degraded_threshold'])} "
-                              f"must be <= failure_threshold={_show(s['failure_threshold'])}")
-        wt = s["window_type"]
-        if wt == "count" and isinstance(wt, str):
-            c.window_type = WindowType.Count
-            size = DEFAULT_COUNT_WINDOW if s["window_size"] is None else s["window_size"]
-            size = _integer("window_size", size, 1, 1_000_000)
-            c.window_size = size
-        elif wt == "time" and isinstance(wt, str):
-            c.window_type = WindowType.Time
-            size = DEFAULT_TIME_WINDOW if s["window_size"] is None else s["window_size"]
-            c.window_size = _seconds("window_size", size, 86400.0)
-            size = c.window_size
-        else:
-            raise ConfigError(f"BreakerConfig: window_type must be 'count' or 'time', got "
-                              f"{_show(wt)}")
-        self._window_size = size
-        c.minimum_calls = _integer("minimum_calls", s["minimum_calls"], 1, 2 ** 62)
-        v = s["slow_call_duration"]
-        c.slow_call_duration = INFINITY if v is None else _seconds("slow_call_duration", v, 1e9)
-        c.open_duration = _seconds("open_duration", s["open_duration"], 1e9)
-        c.backoff_factor = _real("backoff_factor", s["backoff_factor"])
-        if not (c.backoff_factor >= 1.0 and isfinite(c.backoff_factor)):
-            raise ConfigError(f"BreakerConfig: backoff_factor must be finite and >= 1, got "
-                              f"{_show(s['backoff_factor'])}")
-        v = s["max_open_duration"]
-        if v is None:
-            c.max_open_duration = INFINITY
-        else:
-            c.max_open_duration = _seconds("max_open_duration", v, 1e9)
-            if not c.max_open_duration >= c.open_duration:
-                raise ConfigError(f"BreakerConfig: max_open_duration={_show(v)} must be >= "
-                                  f"open_duration={_show(s['open_duration'])}")
-        c.half_open_permits = _integer("half_open_permits", s["half_open_permits"], 1, 2 ** 31)
-        c.recovery_success_rate = _real("recovery_success_rate", s["recovery_success_rate"])
-        if not (0.0 < c.recovery_success_rate <= 1.0):
-            raise ConfigError(f"BreakerConfig: recovery_success_rate must be in (0, 1], got "
-                              f"{_show(s['recovery_success_rate'])}")
-        self.c = c
-        self._ready = True
+    failure_threshold: float = setting(
+        0.5, check=Real("probability"),
+        doc="Failure rate above which the breaker opens (FAILED), from HEALTHY or DEGRADED.")
+    degraded_threshold: float = setting(
+        0.05, check=Real("probability"),
+        doc="Failure rate above which HEALTHY becomes DEGRADED.")
+    recovery_threshold: float = setting(
+        0.02, check=Real("probability"),
+        doc="Failure rate at or below which DEGRADED returns to HEALTHY.")
+    window_type: str = setting(
+        "count", check=Choice(("count", "time"), _window_type),
+        doc="The sliding window: the last window_size calls, or the calls of the last "
+            "window_seconds.")
+    window_size: int = setting(
+        100, check=Int(1, _MAX_WINDOW_CALLS), doc="Calls in a count window.")
+    window_seconds: float = setting(
+        60.0, check=Duration(_MAX_WINDOW_SECONDS),
+        doc="Seconds of a time window (kept in max(10, ceil(seconds)) buckets, at most 3600).")
+    minimum_calls: int = setting(
+        20, check=Int(1, 2 ** 62),
+        doc="Calls in the window before its rate is acted on (a count window uses at most "
+            "window_size).")
+    slow_call_duration: float | None = setting(
+        None, check=Optional(Duration(_MAX_SECONDS)),
+        doc="A success slower than this many seconds counts as a failure (none: off).")
+    open_duration: float = setting(
+        30.0, check=Duration(_MAX_SECONDS),
+        doc="Seconds in FAILED before the next call is admitted as a trial (RECOVERY).")
+    backoff_factor: float = setting(
+        1.0, check=Bounded(1.0),
+        doc="Multiplies the open duration after each failed recovery (1: no backoff).")
+    max_open_duration: float | None = setting(
+        None, check=Optional(Duration(_MAX_SECONDS)),
+        doc="Cap of the backed-off open duration in seconds (none: no cap).")
+    half_open_permits: int = setting(
+        5, check=Int(1, 2 ** 31), doc="Trial calls admitted in RECOVERY.")
+    recovery_success_rate: float = setting(
+        1.0, check=Real("unit"),
+        doc="Share of the trial calls that must succeed to close the breaker again.")
 
-    @property
-    def failure_threshold(self):
-        return self.c.failure_threshold
-
-    @property
-    def degraded_threshold(self):
-        return self.c.degraded_threshold
-
-    @property
-    def recovery_threshold(self):
-        return self.c.recovery_threshold
-
-    @property
-    def window_type(self):
-        """``"count"`` or ``"time"``."""
-        return "count" if self.c.window_type == WindowType.Count else "time"
-
-    @property
-    def window_size(self):
-        """Calls (int) of a count window, seconds (float) of a time window."""
-        return self._window_size
-
-    @property
-    def minimum_calls(self):
-        return self.c.minimum_calls
-
-    @property
-    def slow_call_duration(self):
-        """Seconds, or None (off)."""
-        return None if self.c.slow_call_duration == INFINITY else self.c.slow_call_duration
-
-    @property
-    def open_duration(self):
-        return self.c.open_duration
-
-    @property
-    def backoff_factor(self):
-        return self.c.backoff_factor
-
-    @property
-    def max_open_duration(self):
-        """Seconds, or None (no cap)."""
-        return None if self.c.max_open_duration == INFINITY else self.c.max_open_duration
-
-    @property
-    def half_open_permits(self):
-        return self.c.half_open_permits
-
-    @property
-    def recovery_success_rate(self):
-        return self.c.recovery_success_rate
-
-    def to_dict(self):
-        """The settings as a dict of keyword arguments (``BreakerConfig(**d)`` rebuilds it)."""
-        return {name: getattr(self, name) for name in _DEFAULTS}
-
-    def replace(self, **changes):
-        """A copy with some settings changed (validated like the constructor)."""
-        unknown = [k for k in changes if k not in _DEFAULTS]
-        if unknown:
-            raise ConfigError(f"BreakerConfig.replace: unknown setting {unknown[0]!r} (known: "
-                              f"{', '.join(_DEFAULTS)})")
-        d = self.to_dict()
-        d.update(changes)
-        return BreakerConfig(**d)
-
-    def __eq__(self, other):
-        if not isinstance(other, BreakerConfig):
-            return NotImplemented
-        return self.to_dict() == other.to_dict()
-
-    def __hash__(self):
-        return hash(tuple(self.to_dict().items()))
-
-    def __reduce__(self):
-        return (_config_from_dict, (self.to_dict(),))
-
-    def __repr__(self):
-        inner = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items())
-        return f"BreakerConfig({inner})"
+    _relations = (
+        Relation("recovery_threshold", "<=", "degraded_threshold"),
+        Relation("degraded_threshold", "<=", "failure_threshold"),
+        Relation("max_open_duration", ">=", "open_duration"),
+    )
 
 
-def _config_from_dict(d):
-    return BreakerConfig(**d)
+cdef CBreakerConfig _c_config(object cfg):
+    """The C++ breaker's settings from a (checked) BreakerConfig."""
+    cdef CBreakerConfig c
+    c.failure_threshold = cfg.failure_threshold
+    c.degraded_threshold = cfg.degraded_threshold
+    c.recovery_threshold = cfg.recovery_threshold
+    if cfg.window_type == "count":
+        c.window_type = WindowType.Count
+        c.window_size = cfg.window_size
+    else:
+        c.window_type = WindowType.Time
+        c.window_size = cfg.window_seconds
+    c.minimum_calls = cfg.minimum_calls
+    c.slow_call_duration = INFINITY if cfg.slow_call_duration is None else cfg.slow_call_duration
+    c.open_duration = cfg.open_duration
+    c.backoff_factor = cfg.backoff_factor
+    c.max_open_duration = INFINITY if cfg.max_open_duration is None else cfg.max_open_duration
+    c.half_open_permits = cfg.half_open_permits
+    c.recovery_success_rate = cfg.recovery_success_rate
+    return c
+
+
+cdef double _seconds_taken(object v, str where) except? -2.0:
+    """A call's duration in seconds (finite, >= 0); -1 for None (unknown)."""
+    if v is None:
+        return -1.0
+    return check_duration(v, "duration", where, zero=True)
 
 
 # ================================================================ the breaker
@@ -477,24 +284,23 @@ cdef class CircuitBreaker:
     Parameters
     ----------
     config : BreakerConfig or mapping, optional
-        The settings; keyword ``settings`` override single fields.
+        The settings (None: the defaults of :class:`BreakerConfig`);
+        keyword ``settings`` override single fields.
     clock : ManualClock, optional
-        Time source. None (default): the process's monotonic clock (the CPU's
+        Time source. None: the process's monotonic clock (the CPU's
         invariant time-stamp counter, or ``steady_clock``).
     name : str
-        Names the breaker in log records (default ``"circuit_breaker"``).
+        Names the breaker in log records.
     **settings
-        Any :class:`BreakerConfig` keyword: ``failure_threshold``,
-        ``degraded_threshold``, ``recovery_threshold``, ``window_type``,
-        ``window_size``, ``minimum_calls``, ``slow_call_duration``,
-        ``open_duration``, ``backoff_factor``, ``max_open_duration``,
-        ``half_open_permits``, ``recovery_success_rate``.
+        Any :class:`BreakerConfig` field.
 
     Raises
     ------
-    ConfigError
-        A setting is unknown, of the wrong type or out of range (the message
-        names it and its value), or ``clock`` is not a :class:`ManualClock`.
+    TypeError
+        A setting is unknown or of the wrong type, ``config`` is not a
+        BreakerConfig or a mapping, ``clock`` is not a :class:`ManualClock`.
+    InvalidArgument
+        A setting or the name is invalid (the message names it).
 
     Notes
     -----
@@ -534,35 +340,29 @@ cdef class CircuitBreaker:
         cdef shared_ptr[CManualClock] clk
         if self.c.get() != NULL:
             raise _already_initialised(self)
-        unknown = [k for k in settings if k not in _DEFAULTS]
-        if unknown:
-            raise ConfigError(f"CircuitBreaker: unknown setting {unknown[0]!r} (known: "
-                              f"{', '.join(_DEFAULTS)})")
         if config is None:
-            cfg = BreakerConfig(**settings)
+            cfg = BreakerConfig().replace(**settings) if settings else BreakerConfig()
         elif isinstance(config, BreakerConfig):
             cfg = config.replace(**settings) if settings else config
-        elif hasattr(config, "keys"):
-            unknown = [k for k in config if k not in _DEFAULTS]
-            if unknown:
-                raise ConfigError(f"CircuitBreaker: unknown setting {unknown[0]!r} (known: "
-                                  f"{', '.join(_DEFAULTS)})")
-            cfg = BreakerConfig(**{**config, **settings})
+        elif isinstance(config, Mapping):
+            cfg = BreakerConfig().replace(**{**config, **settings})
         else:
-            raise ConfigError(f"CircuitBreaker: config must be a BreakerConfig, a mapping or "
-                              f"None, got {type(config).__name__}")
+            raise TypeError(f"CircuitBreaker: config must be a BreakerConfig, a mapping or "
+                            f"None, got {type(config).__name__}")
         if clock is not None:
             if not isinstance(clock, ManualClock):
-                raise ConfigError(f"CircuitBreaker: clock must be a ManualClock or None, got "
-                                  f"{type(clock).__name__}")
+                raise TypeError(f"CircuitBreaker: clock must be a ManualClock or None, got "
+                                f"{type(clock).__name__}")
             clk = (<ManualClock>clock).c
-        if not isinstance(name, str) or not name or len(name) > 200 or not name.isprintable():
-            raise ConfigError(f"CircuitBreaker: name must be a printable, non-empty str of at "
-                              f"most 200 characters, got {_show(name)}")
+        name = check_text(name, "name", "CircuitBreaker")
         try:
-            self.c = make_shared[CCircuitBreaker]((<BreakerConfig>cfg).c, clk)
-        except ValueError as e:   # the C++ check agrees with ours; this is a backstop
-            raise ConfigError(f"CircuitBreaker: {e}") from None
+            self.c = make_shared[CCircuitBreaker](_c_config(cfg), clk)
+        except ValueError as e:   # the C++ check agrees with BreakerConfig's; a backstop
+            err = invalid("CircuitBreaker", "config", cfg, f"is refused by the breaker ({e})")
+        else:
+            err = None
+        if err is not None:
+            raise err
         self.config = cfg
         self.clock = clock
         self.name = name
@@ -659,20 +459,24 @@ cdef class CircuitBreaker:
 
         Raises
         ------
-        TypeError, ValueError
+        TypeError
+            ``duration`` is not a real number (nothing is recorded).
+        InvalidArgument
             ``duration`` is not a finite number >= 0 (nothing is recorded).
         """
-        self.c_record_success(-1.0 if duration is None else _duration(duration, "record_success"))
+        self.c_record_success(_seconds_taken(duration, "CircuitBreaker.record_success"))
 
     def record_failure(self, duration=None):
         """Record a failed call (``duration`` in seconds, optional: it counts slow calls).
 
         Raises
         ------
-        TypeError, ValueError
+        TypeError
+            ``duration`` is not a real number (nothing is recorded).
+        InvalidArgument
             ``duration`` is not a finite number >= 0 (nothing is recorded).
         """
-        self.c_record_failure(-1.0 if duration is None else _duration(duration, "record_failure"))
+        self.c_record_failure(_seconds_taken(duration, "CircuitBreaker.record_failure"))
 
     def record_ignored(self):
         """Record a call that counts neither way (e.g. cancelled, or a client error).
@@ -714,7 +518,7 @@ cdef class CircuitBreaker:
         return result
 
     def open_error(self):
-        """The :class:`~fugue_ppl.errors.CircuitOpenError` for a refused call, with ``retry_after``."""
+        """The :class:`~fugue_ppl.errors.CircuitOpenError` of a refused call (with retry_after)."""
         cdef double ra = self.c.get().retry_after()
         state = _STATE_OF[<int>self.c.get().state()]
         if ra > 0.0 and ra != INFINITY:
@@ -734,20 +538,22 @@ cdef class CircuitBreaker:
         Parameters
         ----------
         duration : float, optional
-            Seconds (> 0) before the breaker admits trial calls as after any
-            open period. None (default): it stays ``FAILED`` (``retry_after``
+            Seconds (> 0, at most 1e9) before the breaker admits trial calls as
+            after any open period. None: it stays ``FAILED`` (``retry_after``
             is ``inf``) until :meth:`reset`.
+
+        Raises
+        ------
+        TypeError
+            ``duration`` is not a real number or None.
+        InvalidArgument
+            ``duration`` is out of range (the breaker is unchanged).
         """
         cdef double d = INFINITY
         cdef CTransition t
         if duration is not None:
-            if isinstance(duration, bool) or not isinstance(duration, numbers.Real):
-                raise TypeError(f"force_open: duration must be a number of seconds or None, "
-                                f"got {type(duration).__name__}")
-            d = duration
-            if not (d > 0.0 and d <= 1e9):
-                raise ValueError(f"force_open: duration must be in (0, 1e9] seconds, got "
-                                 f"{_show(duration)}")
+            d = check_duration(duration, "duration", "CircuitBreaker.force_open",
+                               maximum=_MAX_SECONDS)
         t.changed = False
         self.c.get().force_open(d, t)
         self.c_notify(t)
@@ -832,6 +638,10 @@ cdef class CircuitBreaker:
         """
         cdef CBreakerSnapshot s = self.c.get().snapshot()
         cdef uint64_t calls = s.window_calls
+        cfg = self.config
+        # (a count window acts on at most its size)
+        minimum_calls = (min(cfg.minimum_calls, cfg.window_size) if cfg.window_type == "count"
+                         else cfg.minimum_calls)
         transitions = {}
         for a, b in _EDGES:
             transitions[f"{a}->{b}"] = s.transitions[_STATE_NAMES.index(a)][_STATE_NAMES.index(b)]
@@ -842,9 +652,7 @@ cdef class CircuitBreaker:
             "window_calls": s.window_calls,
             "window_failures": s.window_failures,
             "window_slow_calls": s.window_slow,
-            "minimum_calls": min(self.config.minimum_calls, self.config.window_size)
-                             if self.config.window_type == "count"
-                             else self.config.minimum_calls,
+            "minimum_calls": minimum_calls,
             "allow_calls": s.permitted + s.rejected,
             "permitted_calls": s.permitted,
             "rejected_calls": s.rejected,
@@ -865,80 +673,3 @@ cdef class CircuitBreaker:
 
     def __repr__(self):
         return f"<CircuitBreaker {self.name!r} {self.state.name}>"
-
-
-# ================================================================ test support
-
-@cython.final
-cdef class _ConcurrencyProbe:
-    """Counts calls in flight across threads (for the tests): ``peak`` is the most seen at once."""
-
-    cdef atomic[int64_t] now_
-    cdef atomic[int64_t] peak_
-
-    @property
-    def peak(self):
-        return self.peak_.load()
-
-    @property
-    def now(self):
-        return self.now_.load()
-
-
-cdef inline void _enter(atomic[int64_t]* now, atomic[int64_t]* peak) noexcept nogil:
-    cdef int64_t n = now.fetch_add(1, memory_order_acq_rel) + 1
-    cdef int64_t seen = peak.load(memory_order_relaxed)
-    while n > seen and not peak.compare_exchange_weak(seen, n, memory_order_acq_rel,
-                                                      memory_order_relaxed):
-        pass
-
-
-def _hammer(CircuitBreaker breaker, Py_ssize_t calls, int mode, _ConcurrencyProbe probe=None,
-            int hold=0):
-    """Test support: ``calls`` times allow() and record (C++ only, the GIL released).
-
-    mode 0: record_failure after each admitted call; mode 1: record_ignored;
-    mode 2: record_success. With a probe, each admitted call is counted in
-    flight for ``hold`` busy-loop iterations. Returns ``(permitted, [(old,
-    new), ...])``: the calls admitted and the transitions this thread caused
-    (the listeners are called for them after the loop, from this thread).
-    """
-    cdef vector[CTransition] caused
-    cdef CTransition t
-    cdef CCircuitBreaker* c = breaker.c.get()
-    cdef Py_ssize_t i, permitted = 0
-    cdef volatile int spin
-    cdef atomic[int64_t]* now = NULL
-    cdef atomic[int64_t]* peak = NULL
-    if mode not in (0, 1, 2):
-        raise ValueError("mode must be 0, 1 or 2")
-    if probe is not None:
-        now, peak = &probe.now_, &probe.peak_
-    caused.reserve(64)
-    with nogil:
-        for i in range(calls):
-            t.changed = False
-            if c.allow(t):
-                permitted += 1
-                if now != NULL:
-                    _enter(now, peak)
-                    spin = 0
-                    while spin < hold:
-                        spin += 1
-                    now.fetch_sub(1, memory_order_acq_rel)
-                if t.changed:
-                    caused.push_back(t)
-                    t.changed = False
-                if mode == 0:
-                    c.record_failure(-1.0, t)
-                elif mode == 1:
-                    c.record_ignored()
-                else:
-                    c.record_success(-1.0, t)
-            if t.changed:
-                caused.push_back(t)
-    out = []
-    for t in caused:
-        breaker.c_notify(t)
-        out.append((_STATE_OF[<int>t.from_], _STATE_OF[<int>t.to]))
-    return permitted, out

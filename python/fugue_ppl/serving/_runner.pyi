@@ -1,6 +1,7 @@
 from typing import Any, Callable, Mapping, NamedTuple
 
 from fugue_ppl.serving._breaker import CircuitBreaker
+from fugue_ppl.serving._runner_config import RunnerConfig
 from fugue_ppl.monitoring._metrics import ProductionMetrics
 from fugue_ppl.core._runtime import Handler, Trace, TracePool
 
@@ -34,7 +35,7 @@ class ModelRunner:
     """A model behind validation, a circuit breaker, fallbacks, a deadline and metrics."""
 
     model: Callable[..., Any]
-    config: Any
+    config: RunnerConfig | Any        # or a fugue_ppl.config.Config
     schema: Any
     breaker: CircuitBreaker
     metrics: ProductionMetrics | None
@@ -45,7 +46,7 @@ class ModelRunner:
     @property
     def deadline(self) -> float | None: ...
 
-    def __init__(self, model: Callable[..., Any], config: Any = ..., schema: Any = ...,
+    def __init__(self, model: Callable[..., Any], config: RunnerConfig | Any = ..., schema: Any = ...,
                  fallback: Any = ..., *, site_fallbacks: Mapping[Any, Any] | None = ...,
                  rng: Any = ..., breaker: CircuitBreaker | None = ...,
                  metrics: ProductionMetrics | None | bool = ...,

@@ -35,7 +35,10 @@ from fugue_ppl.monitoring._metrics cimport ProductionMetrics
 from fugue_ppl.core._runtime cimport Handler, Trace, TracePool, run_core
 
 from fugue_ppl.core._runtime import PooledPriorHandler
+from fugue_ppl.monitoring._metrics_config import MetricsConfig
+from fugue_ppl.serving._breaker import BreakerConfig
 from fugue_ppl.serving._robust import RobustHandler
+from fugue_ppl.serving._runner_config import ModelConfig, RunnerConfig, RuntimeConfig
 from fugue_ppl.checks import check_duration
 from fugue_ppl.errors import CircuitOpenError, InferenceTimeout, _already_initialised
 
@@ -194,6 +197,11 @@ error is raised (CircuitOpenError carries retry_after).
 """)
 
 
+# The sections of a config the runner reads, and their settings types.
+_SECTIONS = (("model", ModelConfig), ("runtime", RuntimeConfig), ("breaker", BreakerConfig),
+             ("metrics", MetricsConfig))
+
+
 cdef class ModelRunner:
     """Serve a model in production: validation, breaker, fallbacks, deadline, metrics.
 
@@ -201,11 +209,13 @@ cdef class ModelRunner:
     ----------
     model : callable
         The model function, called as ``model(*args, **kwargs)``.
-    config : fugue_ppl.config.Config, optional
-        Supplies the model version, the deadline (``runtime.max_inference_time``),
-        the pool sizes, the breaker settings and the metrics settings
-        (``metrics.enabled``, ``metrics.window_seconds``). Defaults: ``load_config()``
-        with no file and no environment (the built-in defaults).
+    config : RunnerConfig or fugue_ppl.config.Config, optional
+        The settings, read from four sections: ``model`` (the version
+        reported and the breaker's name), ``runtime`` (the deadline and the
+        trace pool's sizes), ``breaker`` and ``metrics``. Anything with those
+        sections of those types works. None: the components' own defaults
+        (a :class:`~fugue_ppl.serving.RunnerConfig`). Kept as
+        :attr:`config`.
     schema : fugue_ppl.validation.Schema, optional
         Validates the inputs; its fields are in the model's argument order
         and the model gets the cleaned values positionally.
@@ -222,9 +232,16 @@ cdef class ModelRunner:
     metrics : ProductionMetrics or None, optional
         Default: a new one over ``config.metrics.window_seconds`` when
         ``config.metrics.enabled``, else none. ``False`` turns metrics off.
-    deadline : float, optional
-        Overrides ``config.runtime.max_inference_time`` (seconds; ``None``
-        from the config means no deadline).
+    deadline : float or None, optional
+        Overrides ``config.runtime.max_inference_time`` (seconds; None: no
+        deadline).
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong type (``config`` without the four sections).
+    InvalidArgument
+        A bad value (the deadline).
 
     Examples
     --------
@@ -269,12 +286,14 @@ cdef class ModelRunner:
             raise _already_initialised(self)
         if not callable(model):
             raise TypeError(f"ModelRunner: model must be callable, got {type(model).__name__}")
-        from fugue_ppl.config import Config, load_config
         if config is None:
-            config = load_config(env={})
-        elif not isinstance(config, Config):
-            raise TypeError(f"ModelRunner: config must be a fugue_ppl.config.Config, got "
-                            f"{type(config).__name__}")
+            config = RunnerConfig()
+        # (duck-typed: a fugue_ppl.config.Config has these sections too)
+        for name, section_type in _SECTIONS:
+            if not isinstance(getattr(config, name, None), section_type):
+                raise TypeError(f"ModelRunner: config must be a RunnerConfig or a "
+                                f"fugue_ppl.config.Config (its {name} a "
+                                f"{section_type.__name__}), got {type(config).__name__}")
         if schema is not None:
             validate_args = getattr(schema, "validate_args", None)
             if not callable(validate_args):
@@ -290,7 +309,7 @@ cdef class ModelRunner:
         self._fallback = None if fallback is _MISSING else fallback
         self._fallback_callable = self._has_fallback and callable(fallback)
         if breaker is None:
-            breaker = CircuitBreaker(config.breaker.breaker_kwargs(), name=config.model.name)
+            breaker = CircuitBreaker(config.breaker, name=config.model.name)
         elif not isinstance(breaker, CircuitBreaker):
             raise TypeError(f"ModelRunner: breaker must be a CircuitBreaker, got "
                             f"{type(breaker).__name__}")
@@ -298,7 +317,7 @@ cdef class ModelRunner:
         self._brk = self.breaker.c
         self._br = self._brk.get()
         if metrics is None:
-            metrics = (ProductionMetrics(window=int(config.metrics.window_seconds))
+            metrics = (ProductionMetrics(window=config.metrics.window_seconds)
                        if config.metrics.enabled else None)
         elif metrics is False:
             metrics = None

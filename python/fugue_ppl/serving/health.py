@@ -125,7 +125,6 @@ import json
 import logging
 import math
 import numbers
-import operator
 import sys
 import threading
 import time
@@ -138,10 +137,29 @@ from typing import Any
 
 import numpy as np
 
+from fugue_ppl.checks import (
+    Bounded,
+    Custom,
+    Duration,
+    FrozenMapping,
+    Int,
+    Optional,
+    Real,
+    Relation,
+    Settings,
+    check_bounded,
+    check_int,
+    closest,
+    invalid,
+    setting,
+    settings,
+    type_error,
+)
+from fugue_ppl.core._runtime import PooledPriorHandler, PriorHandler, run
+from fugue_ppl.errors import InferenceTimeout
 from fugue_ppl.serving._breaker import BreakerState
 from fugue_ppl.serving._runner import ModelRunner, validate_trace
-from fugue_ppl.core._runtime import PooledPriorHandler, PriorHandler, run
-from fugue_ppl.errors import ConfigError, InferenceTimeout
+from fugue_ppl.serving._runner_config import RunnerConfig
 from fugue_ppl.validation import safe_repr
 
 __all__ = [
@@ -789,67 +807,40 @@ class HealthReport:
 
 
 def _default_weights() -> Mapping[str, float]:
-    return MappingProxyType(dict(DEFAULT_WEIGHTS))
+    return FrozenMapping(DEFAULT_WEIGHTS)
 
 
-@dataclass(frozen=True)
-class HealthSettings:
-    """The thresholds and windows of a :class:`HealthChecker`, validated and immutable.
+def _weights(value: Any, name: str, owner: str) -> Mapping[str, float]:
+    """The built-in checks' weights: ``value``'s over :data:`DEFAULT_WEIGHTS`."""
+    if not isinstance(value, Mapping):
+        raise type_error(owner, name, value, "a mapping of check name to weight")
+    weights = dict(DEFAULT_WEIGHTS)
+    for k, w in value.items():
+        if not isinstance(k, str):
+            raise type_error(owner, f"{name} keys", k, "check names (str)")
+        if k not in DEFAULT_WEIGHTS:
+            near = closest(k, BUILTIN_CHECKS)
+            hint = (f"did you mean {near!r}?" if near else ", ".join(BUILTIN_CHECKS)
+                    + "; a registered check takes its weight in register()")
+            raise invalid(owner, f"{name} key", k, f"must be a built-in check's name ({hint})")
+        weights[k] = check_bounded(w, f"{name}[{k!r}]", owner, 0.0)
+    return FrozenMapping(weights)
 
-    Parameters
-    ----------
-    timeout : float or None, default None
-        The model's timeout in seconds: the smoke run's deadline and the
-        latency check's reference. None: the runner's ``deadline`` when it
-        exposes one, else its ``config.runtime.max_inference_time``, else 1 s.
-    error_rate_degraded : float, default 0.05
-        Error rates above this are degraded.
-    error_rate_unhealthy : float, default 0.20
-        Error rates above this are unhealthy (must exceed
-        ``error_rate_degraded``).
-    latency_quantile : float, default 0.99
-        The latency quantile judged (p99).
-    latency_fraction : float, default 0.8
-        The quantile above ``latency_fraction * timeout`` is degraded; a
-        smoke run slower than that too.
-    latency_unhealthy_fraction : float, default 1.0
-        The quantile above ``latency_unhealthy_fraction * timeout`` is
-        unhealthy (must exceed ``latency_fraction``).
-    pool_min_hit_ratio : float, default 0.8
-        A trace-pool hit ratio below this (after warm-up) is degraded.
-    min_calls : int, default 10
-        Fewer inferences (pool acquisitions) in the window are not judged.
-    window : float, default 60.0
-        Seconds the error rate, latency, hit ratio and alarms span (at least;
-        see the module notes).
-    warmup : int, default 10
-        Smoke runs of :meth:`HealthChecker.warm_up`; 0 needs no warm-up.
-    weights : mapping of str to float
-        Weights of the built-in checks (missing names keep
-        :data:`DEFAULT_WEIGHTS`); each finite and >= 0.
-    healthy_threshold : float, default 0.96
-        Scores at or above this are healthy.
-    degraded_threshold : float, default 0.75
-        Scores at or above this (and below ``healthy_threshold``) are
-        degraded; lower ones unhealthy.
-    trend_window : int, default 10
-        Points of the score history fitted for the trend (>= 2).
-    trend_delta : float, default 0.001
-        ``δ``: the early warning's slope threshold, score per clock second.
-    trend_consecutive : int, default 3
-        ``m``: consecutive checks with ``dH/dt < -δ`` that raise the warning.
-    forecast_horizon : float, default 60.0
-        ``k``: seconds ahead of the forecast.
-    history_size : int, default 256
-        Scores kept (>= ``trend_window``, at most ``sys.maxsize``).
+
+@settings
+class HealthSettings(Settings):
+    """The thresholds and windows of a :class:`HealthChecker`: validated and immutable.
+
+    Each setting's default, limit and meaning is declared once, below (the
+    reference lists them: ``docs/configuration.md``); the ``[health]``
+    section of :class:`fugue_ppl.config.Config` is one.
 
     Raises
     ------
     TypeError
-        A value has the wrong type (names the parameter).
-    fugue_ppl.errors.ConfigError
-        Values are invalid or inconsistent (a ``ValueError``; every problem
-        is listed, ``key`` names the first parameter).
+        A setting of the wrong type, or unknown.
+    InvalidArgument
+        A setting out of range or out of order (the message names it).
 
     Examples
     --------
@@ -859,176 +850,91 @@ class HealthSettings:
     >>> HealthSettings(error_rate_degraded=0.3)
     Traceback (most recent call last):
     ...
-    fugue_ppl.errors.ConfigError: error_rate_degraded=0.3 must be below error_rate_unhealthy=0.2
+    fugue_ppl.errors.InvalidArgument: HealthSettings: error_rate_degraded must be below ...
     """
 
-    timeout: float | None = None
-    error_rate_degraded: float = 0.05
-    error_rate_unhealthy: float = 0.20
-    latency_quantile: float = 0.99
-    latency_fraction: float = 0.8
-    latency_unhealthy_fraction: float = 1.0
-    pool_min_hit_ratio: float = 0.8
-    min_calls: int = 10
-    window: float = 60.0
-    warmup: int = 10
-    weights: Mapping[str, float] = field(default_factory=_default_weights, hash=False)
-    healthy_threshold: float = 0.96
-    degraded_threshold: float = 0.75
-    trend_window: int = 10
-    trend_delta: float = 0.001
-    trend_consecutive: int = 3
-    forecast_horizon: float = 60.0
-    history_size: int = 256
+    timeout: float | None = setting(
+        None, check=Optional(Duration()),
+        doc="The model's timeout in seconds: the smoke run's deadline and the latency "
+            "reference (none: the runner's deadline).")
+    error_rate_degraded: float = setting(0.05, check=Real("probability"),
+                                         doc="Error rates above this are degraded.")
+    error_rate_unhealthy: float = setting(0.20, check=Real("probability"),
+                                          doc="Error rates above this are unhealthy.")
+    latency_quantile: float = setting(0.99, check=Real("unit"),
+                                      doc="The latency quantile judged.")
+    latency_fraction: float = setting(
+        0.8, check=Real("positive"),
+        doc="The quantile above this fraction of the timeout is degraded (a slower smoke run "
+            "too).")
+    latency_unhealthy_fraction: float = setting(
+        1.0, check=Real("positive"),
+        doc="The quantile above this fraction of the timeout is unhealthy.")
+    pool_min_hit_ratio: float = setting(
+        0.8, check=Real("probability"),
+        doc="A trace-pool hit ratio below this (after the warm-up) is degraded.")
+    min_calls: int = setting(
+        10, check=Int(1), doc="Fewer inferences (pool acquisitions) in the window are not judged.")
+    window: float = setting(
+        60.0, check=Duration(),
+        doc="Seconds the error rate, latency, hit ratio and alarms span (at least).")
+    warmup: int = setting(10, check=Int(0),
+                          doc="Smoke runs of the warm-up (0: no warm-up needed).")
+    weights: Mapping[str, float] = setting(
+        check=Custom(_weights, "built-in check names, each weight finite and >= 0"),
+        factory=_default_weights,
+        doc="Weights of the built-in checks in the score (the others keep DEFAULT_WEIGHTS).")
+    healthy_threshold: float = setting(0.96, check=Real("probability"),
+                                       doc="Scores at or above this are healthy.")
+    degraded_threshold: float = setting(
+        0.75, check=Real("probability"),
+        doc="Scores at or above this (and below healthy_threshold) are degraded; lower ones "
+            "unhealthy.")
+    trend_window: int = setting(10, check=Int(2),
+                                doc="Points of the score history fitted for the trend.")
+    trend_delta: float = setting(
+        0.001, check=Bounded(0.0),
+        doc="The early warning's slope threshold, in score per clock second.")
+    trend_consecutive: int = setting(
+        3, check=Int(1),
+        doc="Consecutive checks with a slope below -trend_delta that raise the early warning.")
+    forecast_horizon: float = setting(60.0, check=Duration(zero=True),
+                                      doc="Seconds ahead of the forecast.")
+    history_size: int = setting(256, check=Int(2, sys.maxsize), doc="Scores kept.")
 
-    _FLOATS = ("error_rate_degraded", "error_rate_unhealthy", "latency_quantile",
-               "latency_fraction", "latency_unhealthy_fraction", "pool_min_hit_ratio", "window",
-               "healthy_threshold", "degraded_threshold", "trend_delta", "forecast_horizon")
-    _INTS = ("min_calls", "warmup", "trend_window", "trend_consecutive", "history_size")
-
-    def __post_init__(self) -> None:
-        problems: list[tuple[str, str]] = []
-        huge: set[str] = set()          # settings beyond the float range: one problem each
-        s = object.__setattr__
-
-        def real(name: str, v: Any) -> float:
-            f = _to_float(v)
-            if f is None:
-                problems.append((name, f"{name}={safe_repr(v)} is beyond the float range"))
-                huge.add(name)
-                return math.nan
-            return f
-
-        # types first (TypeError at once), then values (every problem in one ConfigError)
-        if self.timeout is not None:
-            if not _is_real(self.timeout):
-                raise TypeError(f"timeout must be a number of seconds or None, got "
-                                f"{type(self.timeout).__name__}")
-            s(self, "timeout", real("timeout", self.timeout))
-        for name in self._FLOATS:
-            v = getattr(self, name)
-            if not _is_real(v):
-                raise TypeError(f"{name} must be a number, got {type(v).__name__}")
-            s(self, name, real(name, v))
-        for name in self._INTS:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-            s(self, name, operator.index(v))
-        if not isinstance(self.weights, Mapping):
-            raise TypeError(f"weights must be a mapping of check name to weight, got "
-                            f"{type(self.weights).__name__}")
-        weights = dict(DEFAULT_WEIGHTS)
-        for k, w in self.weights.items():
-            if not isinstance(k, str):
-                raise TypeError(f"weights: keys must be check names (str), got "
-                                f"{type(k).__name__}")
-            if not _is_real(w):
-                raise TypeError(f"weights[{k!r}] must be a number, got {type(w).__name__}")
-            if k not in DEFAULT_WEIGHTS:
-                close = difflib.get_close_matches(k, BUILTIN_CHECKS, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                message = (f"weights: unknown built-in check {k!r} (known: "
-                           f"{', '.join(BUILTIN_CHECKS)}; give a registered check its weight "
-                           f"in register()){hint}")
-                problems.append(("weights", message))
-                continue
-            f = _to_float(w)
-            if f is None or not (math.isfinite(f) and f >= 0):
-                shown = safe_repr(w) if f is None else repr(f)
-                problems.append(("weights", f"weights[{k!r}]={shown} must be finite and >= 0"))
-            weights[k] = math.nan if f is None else f
-        s(self, "weights", MappingProxyType(weights))
-
-        def need(ok: bool, key: str, message: str) -> None:
-            if not ok and key not in huge:
-                problems.append((key, message))
-
-        if self.timeout is not None:
-            need(math.isfinite(self.timeout) and self.timeout > 0, "timeout",
-                 f"timeout={self.timeout!r} must be a finite number of seconds > 0")
-        for name in ("error_rate_degraded", "error_rate_unhealthy", "pool_min_hit_ratio",
-                     "healthy_threshold", "degraded_threshold"):
-            v = getattr(self, name)
-            need(0.0 <= v <= 1.0, name, f"{name}={v!r} must be in [0, 1]")
-        need(self.error_rate_degraded < self.error_rate_unhealthy or not (
-            0.0 <= self.error_rate_degraded <= 1.0 and 0.0 <= self.error_rate_unhealthy <= 1.0),
-             "error_rate_degraded", f"error_rate_degraded={self.error_rate_degraded!r} must be "
-             f"below error_rate_unhealthy={self.error_rate_unhealthy!r}")
-        need(self.degraded_threshold < self.healthy_threshold or not (
-            0.0 <= self.degraded_threshold <= 1.0 and 0.0 <= self.healthy_threshold <= 1.0),
-             "degraded_threshold", f"degraded_threshold={self.degraded_threshold!r} must be "
-             f"below healthy_threshold={self.healthy_threshold!r}")
-        need(0.0 < self.latency_quantile <= 1.0, "latency_quantile",
-             f"latency_quantile={self.latency_quantile!r} must be in (0, 1]")
-        for name in ("latency_fraction", "latency_unhealthy_fraction"):
-            v = getattr(self, name)
-            need(math.isfinite(v) and v > 0, name, f"{name}={v!r} must be finite and > 0")
-        both = all(math.isfinite(v) and v > 0
-                   for v in (self.latency_fraction, self.latency_unhealthy_fraction))
-        need(not both or self.latency_fraction < self.latency_unhealthy_fraction,
-             "latency_fraction", f"latency_fraction={self.latency_fraction!r} must be below "
-             f"latency_unhealthy_fraction={self.latency_unhealthy_fraction!r}")
-        need(self.min_calls >= 1, "min_calls",
-             f"min_calls={safe_repr(self.min_calls)} must be >= 1")
-        need(math.isfinite(self.window) and self.window > 0, "window",
-             f"window={self.window!r} must be a finite number of seconds > 0")
-        need(self.warmup >= 0, "warmup", f"warmup={safe_repr(self.warmup)} must be >= 0")
-        need(self.trend_window >= 2, "trend_window",
-             f"trend_window={safe_repr(self.trend_window)} must be >= 2")
-        need(math.isfinite(self.trend_delta) and self.trend_delta >= 0, "trend_delta",
-             f"trend_delta={self.trend_delta!r} must be finite and >= 0")
-        need(self.trend_consecutive >= 1, "trend_consecutive",
-             f"trend_consecutive={safe_repr(self.trend_consecutive)} must be >= 1")
-        need(math.isfinite(self.forecast_horizon) and self.forecast_horizon >= 0,
-             "forecast_horizon", f"forecast_horizon={self.forecast_horizon!r} must be a finite "
-             f"number of seconds >= 0")
-        need(self.history_size >= self.trend_window, "history_size",
-             f"history_size={safe_repr(self.history_size)} must be >= "
-             f"trend_window={safe_repr(self.trend_window)}")
-        need(self.history_size <= sys.maxsize, "history_size",
-             f"history_size={safe_repr(self.history_size)} must be at most {sys.maxsize}")
-        if problems:
-            key, first = problems[0]
-            message = first if len(problems) == 1 else (
-                f"{len(problems)} health setting problems:\n" + "\n".join(
-                    f"  - {m}" for _, m in problems))
-            raise ConfigError(message, key=key, layer="arguments")
+    _relations = (
+        Relation("error_rate_degraded", "<", "error_rate_unhealthy"),
+        Relation("latency_fraction", "<", "latency_unhealthy_fraction"),
+        Relation("degraded_threshold", "<", "healthy_threshold"),
+        Relation("history_size", ">=", "trend_window"),
+    )
 
     @classmethod
     def from_config(cls, config: Any) -> HealthSettings:
-        """The settings of a :class:`fugue_ppl.config.Config`'s ``[health]`` section.
+        """The ``[health]`` section of a :class:`fugue_ppl.config.Config`.
 
-        ``error_rate_degraded`` is the config's ``runtime.error_threshold``;
-        the timeout stays None (the runner's deadline applies).
+        A :class:`~fugue_ppl.serving.RunnerConfig` (a runner built without a
+        config) has no such section: the defaults apply.
 
         Raises
         ------
         TypeError
-            ``config`` is not a Config.
-        fugue_ppl.errors.ConfigError
-            ``runtime.error_threshold`` is not below
-            ``health.error_rate_unhealthy``.
+            ``config`` is neither.
 
         Examples
         --------
         >>> from fugue_ppl.config import load_config
-        >>> cfg = load_config(env={"FUGUE_RUNTIME__ERROR_THRESHOLD": "0.1"})
+        >>> cfg = load_config(env={"FUGUE_HEALTH__ERROR_RATE_DEGRADED": "0.1"})
         >>> HealthSettings.from_config(cfg).error_rate_degraded
         0.1
         """
         section = getattr(config, "health", None)
-        runtime = getattr(config, "runtime", None)
-        if section is None or runtime is None:
-            raise TypeError(f"HealthSettings.from_config: expected a fugue_ppl.config.Config, "
-                            f"got {type(config).__name__}")
-        degraded, unhealthy = runtime.error_threshold, section.error_rate_unhealthy
-        if not degraded < unhealthy:
-            raise ConfigError(f"runtime.error_threshold = {degraded!r} must be below "
-                              f"health.error_rate_unhealthy = {unhealthy!r}",
-                              key="runtime.error_threshold", layer="config")
-        return cls(error_rate_degraded=degraded,
-                   **{f.name: getattr(section, f.name) for f in dataclasses.fields(section)})
+        if isinstance(section, HealthSettings):
+            return section
+        if section is None and isinstance(config, RunnerConfig):
+            return cls()
+        raise TypeError(f"HealthSettings.from_config: expected a fugue_ppl.config.Config, "
+                        f"got {type(config).__name__}")
 
     def status_for(self, score: float) -> HealthStatus:
         """The status a score maps to.
@@ -1058,7 +964,7 @@ class HealthSettings:
         return HealthStatus.UNHEALTHY
 
     def replace(self, **changes: Any) -> HealthSettings:
-        """A copy with ``changes`` applied (validated again).
+        """A copy with ``changes`` applied (checked again).
 
         ``weights`` given here update the current weights.
 
@@ -1067,28 +973,10 @@ class HealthSettings:
         TypeError
             An unknown setting name (with the closest one).
         """
-        _check_names(changes)
         weights = changes.get("weights")
         if isinstance(weights, Mapping):
             changes["weights"] = {**self.weights, **weights}
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as a plain dict (weights as a dict)."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["weights"] = dict(self.weights)
-        return d
-
-
-_SETTING_NAMES = tuple(f.name for f in dataclasses.fields(HealthSettings))
-
-
-def _check_names(changes: Mapping[str, Any]) -> None:
-    for k in changes:
-        if k not in _SETTING_NAMES:
-            close = difflib.get_close_matches(k, _SETTING_NAMES, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise TypeError(f"unknown health setting {k!r}{hint}")
+        return Settings.replace(self, **changes)
 
 
 # ====================================================================== checker
@@ -1149,7 +1037,8 @@ class HealthChecker:
     runner : ModelRunner
         The runner watched.
     settings : HealthSettings, optional
-        Thresholds and windows (default ``HealthSettings()``).
+        Thresholds and windows. None: :meth:`HealthSettings.from_config` of
+        the runner's ``config`` (its ``[health]`` section, or the defaults).
     smoke_args : sequence, default ()
         Positional arguments of the smoke and warm-up runs (e.g. ``(22.0,)``
         for the built-in sensor model); checked against the runner's schema.
@@ -1188,7 +1077,7 @@ class HealthChecker:
     ValueError
         The smoke arguments fail the runner's schema; an unknown or
         unavailable built-in check; invalid settings
-        (:class:`~fugue_ppl.errors.ConfigError`).
+        (:class:`~fugue_ppl.errors.InvalidArgument`).
 
     Notes
     -----
@@ -1269,12 +1158,7 @@ class HealthChecker:
             if v is not None and not isinstance(v, str):
                 raise TypeError(f"HealthChecker: {name} must be a str or None, got "
                                 f"{type(v).__name__}")
-        if isinstance(smoke_seed, bool) or not isinstance(smoke_seed, numbers.Integral):
-            raise TypeError(f"HealthChecker: smoke_seed must be an int, got "
-                            f"{type(smoke_seed).__name__}")
-        if smoke_seed < 0:
-            raise ValueError(f"HealthChecker: smoke_seed must be >= 0, got "
-                             f"{safe_repr(smoke_seed)}")
+        smoke_seed = check_int(smoke_seed, "smoke_seed", "HealthChecker", low=0)
         self._runner = runner
         self._settings = settings
         self._clock = clock

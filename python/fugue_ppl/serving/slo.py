@@ -43,7 +43,8 @@ Conventions shared by every class here:
   ``count_rejected=False`` leaves the rejected calls out. A plain
   :class:`~fugue_ppl.ProductionMetrics` has no breaker, so only inferences
   count.
-* Bad arguments raise :class:`TypeError` or :class:`ValueError` naming the
+* Bad arguments raise :class:`TypeError` or a :class:`ValueError`
+  (:class:`~fugue_ppl.errors.InvalidArgument` for a bad value) naming the
   parameter, before any state changes.
 
 Examples
@@ -75,7 +76,6 @@ datetime.timedelta(seconds=2592)
 from __future__ import annotations
 
 import math
-import operator
 import sys
 import threading
 import time
@@ -88,10 +88,21 @@ from fractions import Fraction
 from numbers import Integral, Rational, Real
 from typing import TYPE_CHECKING, Any
 
-from fugue_ppl.serving._breaker import BreakerState, CircuitBreaker
+from fugue_ppl import checks
+from fugue_ppl.checks import (
+    Settings,
+    check_bounded,
+    check_exact,
+    check_int,
+    invalid,
+    safe_repr,
+    setting,
+    settings,
+)
+from fugue_ppl.errors import InvalidArgument
 from fugue_ppl.monitoring._metrics import ProductionMetrics
+from fugue_ppl.serving._breaker import BreakerState, CircuitBreaker
 from fugue_ppl.serving._runner import ModelRunner
-from fugue_ppl.validation import safe_repr
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -110,6 +121,7 @@ __all__ = [
     "CapacityRecommendation",
     "EventStore",
     "ObjectiveStatus",
+    "SLOConfig",
     "SLOReport",
     "ServiceLevelObjectives",
 ]
@@ -165,79 +177,79 @@ def _exact(x: Any) -> Fraction:
     return Fraction(repr(float(x)))
 
 
-def _real(x: Any, name: str, *, low: float | None = None, high: float | None = None,
+def _split(name: str) -> tuple[str, str]:
+    """``"Owner: parameter"`` as ``(owner, parameter)``."""
+    owner, _, parameter = name.partition(": ")
+    return (owner, parameter) if parameter else ("slo", owner)
+
+
+def _real(x: Any, name: str, *, low: float = -math.inf, high: float = math.inf,
           low_open: bool = False, high_open: bool = False) -> float:
-    """A finite real number within bounds, as a float (TypeError / ValueError naming it)."""
-    if not _is_number(x):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
-    if not _is_finite(x):
-        raise ValueError(f"{name} must be finite, got {safe_repr(x)}")
-    v = _float(x)                            # +-inf: a finite number beyond the float range
-    if low is not None and (v < low or (low_open and v == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, got "
-                         f"{safe_repr(x)}")
-    if high is not None and (v > high or (high_open and v == high)):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high:g}, got "
-                         f"{safe_repr(x)}")
-    if math.isinf(v):
-        raise ValueError(f"{name} must be within the float range (at most {_MAX_FLOAT:g} in "
-                         f"magnitude), got {safe_repr(x)}")
-    return v
+    """A finite real number within bounds, as a float (``name``: ``"Owner: parameter"``);
+    a Decimal too."""
+    owner, parameter = _split(name)
+    try:
+        return check_bounded(_float(x) if isinstance(x, Decimal) else x, parameter, owner,
+                             low, high, low_open=low_open, high_open=high_open)
+    except InvalidArgument as e:
+        err = invalid(owner, parameter, x, e.rule)       # (showing the value as given)
+    raise err
 
 
 def _open_unit(x: Any, name: str) -> Fraction:
-    """A ratio strictly between 0 and 1, exact."""
-    _real(x, name, low=0.0, high=1.0, low_open=True, high_open=True)
-    return _exact(x)
+    """A ratio strictly between 0 and 1, exact (a Decimal or a Fraction too)."""
+    owner, parameter = _split(name)
+    return check_exact(x, parameter, owner, "open_unit")
 
 
-def _count(x: Any, name: str) -> int:
-    """A non-negative integer (bool refused)."""
-    if isinstance(x, bool) or not isinstance(x, Integral):
-        raise TypeError(f"{name} must be an int, got {type(x).__name__}")
-    n = operator.index(x)
-    if n < 0:
-        raise ValueError(f"{name} must be >= 0, got {safe_repr(n)}")
-    return n
+def _count(x: Any, name: str, low: int = 0, high: int | None = None) -> int:
+    """An integer in ``[low, high]`` (a count)."""
+    owner, parameter = _split(name)
+    return check_int(x, parameter, owner, low=low, high=high)
+
+
+def _duration_type_error(x: Any, name: str) -> TypeError:
+    owner, parameter = _split(name)
+    return TypeError(f"{owner}: {parameter} must be a timedelta or a number of seconds, got "
+                     f"{type(x).__name__}")
 
 
 def _duration_us(x: Any, name: str, *, allow_zero: bool = False, max_us: int = _MAX_US) -> int:
     """A duration (timedelta or seconds) as whole microseconds, > 0 (or >= 0), <= max_us."""
+    owner, parameter = _split(name)
     if isinstance(x, timedelta):
         us = x // _ONE_US
     elif _is_number(x):
         # exact at any size (float() of a huge one would overflow)
         if not _is_finite(x):
-            raise ValueError(f"{name} must be finite, got {safe_repr(x)}")
+            raise invalid(owner, parameter, x, "must be finite")
         us = round(_exact(x) * _US_PER_S)
     else:
-        raise TypeError(f"{name} must be a timedelta or a number of seconds, got "
-                        f"{type(x).__name__}")
+        raise _duration_type_error(x, name)
     if us < 0 or (us == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else 'positive'} "
-                         f"(at least 1 microsecond), got {safe_repr(x)}")
+        raise invalid(owner, parameter, x, "must be >= 0" if allow_zero else
+                      "must be positive (at least 1 microsecond)")
     if us > max_us:
-        raise ValueError(f"{name} must be at most {timedelta(microseconds=max_us)} "
-                         f"({max_us // _US_PER_S} s), got {safe_repr(x)}")
+        raise invalid(owner, parameter, x, f"must be at most {timedelta(microseconds=max_us)} "
+                      f"({max_us // _US_PER_S} s)")
     return us
 
 
 def _seconds(x: Any, name: str, *, allow_zero: bool = False) -> float:
     """A duration (timedelta or seconds) as float seconds, unrounded; > 0 (or >= 0)."""
+    owner, parameter = _split(name)
     if isinstance(x, timedelta):
         v = x.total_seconds()
     elif _is_number(x):
         if not _is_finite(x):
-            raise ValueError(f"{name} must be finite, got {safe_repr(x)}")
+            raise invalid(owner, parameter, x, "must be finite")
         v = _float(x)
     else:
-        raise TypeError(f"{name} must be a timedelta or a number of seconds, got "
-                        f"{type(x).__name__}")
+        raise _duration_type_error(x, name)
     if v < 0 or (v == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else 'positive'}, got "
-                         f"{safe_repr(x)}")
+        raise invalid(owner, parameter, x, "must be >= 0" if allow_zero else "must be positive")
     if math.isinf(v):
-        raise ValueError(f"{name} must be at most {_MAX_FLOAT:g} s, got {safe_repr(x)}")
+        raise invalid(owner, parameter, x, f"must be at most {_MAX_FLOAT:g} s")
     return v
 
 
@@ -1212,24 +1224,67 @@ class SLOReport:
         return d
 
 
+#: The longest SLO period, in whole days (the budget left after it is a timedelta).
+_MAX_PERIOD_DAYS = _MAX_SPAN_US // (86_400 * _US_PER_S)
+
+
+def _period_days(value: Any, name: str, owner: str) -> float:
+    days = check_bounded(value, name, owner, 0.0, low_open=True)
+    if days > _MAX_PERIOD_DAYS:
+        raise invalid(owner, name, value, f"must be at most {_MAX_PERIOD_DAYS} days")
+    return days
+
+
+@settings
+class SLOConfig(Settings):
+    """The service-level objectives of :class:`ServiceLevelObjectives` (the ``[slo]`` section).
+
+    Examples
+    --------
+    >>> str(ServiceLevelObjectives.from_config(SLOConfig(period_days=7)).error_budget)
+    '0:10:04.800000'
+    """
+
+    availability_target: float = setting(
+        0.999, check=checks.Real("open_unit"), doc="Share of good requests (or of up time).")
+    latency_p99: float | None = setting(
+        None, check=checks.Optional(checks.Duration()),
+        doc="The 99th-percentile latency must be at most this many seconds (none: no latency "
+            "objective).")
+    error_rate_threshold: float | None = setting(
+        None, check=checks.Optional(checks.Real("open_unit")),
+        doc="The error rate must be at most this (none: no error-rate objective).")
+    period_days: float = setting(
+        30.0, check=checks.Custom(_period_days,
+                                  f"days, finite, > 0 and at most {_MAX_PERIOD_DAYS}"),
+        doc="The period the objectives and the error budget cover.")
+
+
+_SLO_DEFAULTS = SLOConfig()
+
+
 class ServiceLevelObjectives:
     """Availability, latency and error-rate objectives over a period, and the error budget.
 
     Parameters
     ----------
-    availability_target : float, default 0.999
+    availability_target : float
         The share of good requests (or of up time), strictly between 0 and 1.
     latency_p99 : float or timedelta, optional
         The 99th-percentile latency must be at most this (seconds).
     error_rate_threshold : float, optional
         The error rate must be at most this, strictly between 0 and 1.
-    period : timedelta or float, default 30 days
+    period : timedelta or float
         The SLO period (seconds when a number), at most 999999999 days (so
         the budget left, down to ``-period``, is a timedelta).
 
+    The defaults are those of :class:`SLOConfig`.
+
     Raises
     ------
-    TypeError, ValueError
+    TypeError
+        An argument of the wrong type.
+    InvalidArgument
         A target out of range or a period that is not positive (the message
         names it).
 
@@ -1256,7 +1311,12 @@ class ServiceLevelObjectives:
 
     @classmethod
     def from_config(cls, config: Any) -> ServiceLevelObjectives:
-        """The objectives of a :class:`fugue_ppl.config.Config`'s ``[slo]`` section.
+        """The objectives of an :class:`SLOConfig`, or of a config's ``[slo]`` section.
+
+        Raises
+        ------
+        TypeError
+            ``config`` is neither an SLOConfig nor has one as ``slo``.
 
         Examples
         --------
@@ -1266,18 +1326,19 @@ class ServiceLevelObjectives:
         >>> str(ServiceLevelObjectives.from_config(cfg).error_budget)
         '1:40:48'
         """
-        section = getattr(config, "slo", None)
-        if section is None:
+        section = config if isinstance(config, SLOConfig) else getattr(config, "slo", None)
+        if not isinstance(section, SLOConfig):
             raise TypeError(f"ServiceLevelObjectives.from_config: expected a "
-                            f"fugue_ppl.config.Config, got {type(config).__name__}")
+                            f"fugue_ppl.config.Config or an SLOConfig, got "
+                            f"{type(config).__name__}")
         return cls(section.availability_target, latency_p99=section.latency_p99,
                    error_rate_threshold=section.error_rate_threshold,
                    period=timedelta(days=section.period_days))
 
-    def __init__(self, availability_target: float = 0.999,
-                 latency_p99: float | timedelta | None = None,
-                 error_rate_threshold: float | None = None,
-                 period: Duration = timedelta(days=30)) -> None:
+    def __init__(self, availability_target: float = _SLO_DEFAULTS.availability_target,
+                 latency_p99: float | timedelta | None = _SLO_DEFAULTS.latency_p99,
+                 error_rate_threshold: float | None = _SLO_DEFAULTS.error_rate_threshold,
+                 period: Duration = timedelta(days=_SLO_DEFAULTS.period_days)) -> None:
         target = _open_unit(availability_target, "ServiceLevelObjectives: availability_target")
         p99 = None
         if latency_p99 is not None:
@@ -1588,10 +1649,7 @@ class BreakerHistory:
             raise ValueError("BreakerHistory: down_states must not be empty")
         if BreakerState.HEALTHY in states:
             raise ValueError("BreakerHistory: down_states must not contain HEALTHY")
-        max_outages = _count(max_outages, "BreakerHistory: max_outages")
-        if not 1 <= max_outages <= sys.maxsize:
-            raise ValueError(f"BreakerHistory: max_outages must be >= 1 and <= {sys.maxsize}, "
-                             f"got {safe_repr(max_outages)}")
+        max_outages = _count(max_outages, "BreakerHistory: max_outages", 1, sys.maxsize)
         self._breaker = breaker
         self._clock = clock
         self._down_states = states
@@ -1867,9 +1925,7 @@ class CapacityPlanner:
             raise ValueError(f"CapacityPlanner: thresholds must satisfy scale_down_threshold "
                              f"< target_utilisation < scale_up_threshold, got {down:g}, "
                              f"{target:g}, {up:g}")
-        lo = _count(min_replicas, "CapacityPlanner: min_replicas")
-        if lo < 1:
-            raise ValueError(f"CapacityPlanner: min_replicas must be >= 1, got {lo}")
+        lo = _count(min_replicas, "CapacityPlanner: min_replicas", 1)
         hi = None
         if max_replicas is not None:
             hi = _count(max_replicas, "CapacityPlanner: max_replicas")
@@ -1911,9 +1967,7 @@ class CapacityPlanner:
                          allow_zero=True)
         else:
             s = _real(service_time, "CapacityPlanner.recommend: service_time", low=0.0)
-        c = _count(replicas, "CapacityPlanner.recommend: replicas")
-        if c < 1:
-            raise ValueError(f"CapacityPlanner.recommend: replicas must be >= 1, got {c}")
+        c = _count(replicas, "CapacityPlanner.recommend: replicas", 1)
         load = _exact(lam) * _exact(s)                    # offered load, in replicas
         rho = load / c
         needed = math.ceil(load / _exact(self.target_utilisation))

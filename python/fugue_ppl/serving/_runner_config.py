@@ -1,0 +1,90 @@
+"""The settings a :class:`~fugue_ppl.ModelRunner` reads: the model it serves
+(``[model]``), its runtime limits (``[runtime]``), and :class:`RunnerConfig`,
+which holds them with the breaker's and the metrics' settings.
+
+A :class:`fugue_ppl.config.Config` has the same four sections, so either can
+be given to the runner; :mod:`fugue_ppl.config` layers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fugue_ppl.checks import (
+    Duration,
+    FrozenMapping,
+    Int,
+    Params,
+    Relation,
+    Settings,
+    Text,
+    section,
+    setting,
+    settings,
+)
+from fugue_ppl.core._runtime import MAX_POOL_SIZE
+from fugue_ppl.monitoring._metrics_config import MetricsConfig
+from fugue_ppl.serving._breaker import BreakerConfig
+
+__all__ = ["ModelConfig", "RunnerConfig", "RuntimeConfig"]
+
+_NAME = Text(64, r"[A-Za-z0-9_.-]{1,64}",
+             "must be 1 to 64 ASCII letters, digits, '_', '-' or '.'")
+
+
+@settings
+class ModelConfig(Settings):
+    """The model served: its name, its version and its free parameters.
+
+    Examples
+    --------
+    >>> m = ModelConfig(name="sensor", params={"prior_mean": 20.0})
+    >>> m.params["prior_mean"]
+    20.0
+    """
+
+    name: str = setting("default", check=_NAME,
+                        doc="Names the model (its breaker, health reports and metrics).")
+    version: str = setting("1", check=_NAME, doc="The version reported with every result.")
+    params: Mapping[str, Any] = setting(
+        check=Params(), factory=FrozenMapping,
+        doc="Free parameters of the model (read-only; layers merge them key by key).")
+
+
+@settings
+class RuntimeConfig(Settings):
+    """The runtime limits of a runner: its deadline and the size of its trace pool.
+
+    Examples
+    --------
+    >>> RuntimeConfig(pool_max_size=128).pool_max_size
+    128
+    """
+
+    max_inference_time: float = setting(
+        1.0, check=Duration(),
+        doc="Deadline of one inference in seconds, enforced at every effect.")
+    pool_max_size: int = setting(64, check=Int(1, MAX_POOL_SIZE),
+                                 doc="Idle traces the trace pool keeps.")
+    pool_min_size: int = setting(0, check=Int(0, MAX_POOL_SIZE),
+                                 doc="Traces built up front and kept when the pool shrinks.")
+
+    _relations = (Relation("pool_min_size", "<=", "pool_max_size"),)
+
+
+@settings
+class RunnerConfig(Settings):
+    """Everything a :class:`~fugue_ppl.ModelRunner` reads, each section owned by
+    its component (a :class:`fugue_ppl.config.Config` has the same sections).
+
+    Examples
+    --------
+    >>> RunnerConfig(runtime=RuntimeConfig(max_inference_time=0.5)).runtime.max_inference_time
+    0.5
+    """
+
+    model: ModelConfig = section(ModelConfig, doc="The model served.")
+    runtime: RuntimeConfig = section(RuntimeConfig, doc="Runtime limits.")
+    breaker: BreakerConfig = section(BreakerConfig, doc="The circuit breaker.")
+    metrics: MetricsConfig = section(MetricsConfig, doc="The production metrics.")
