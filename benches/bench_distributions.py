@@ -16,9 +16,10 @@
 
 import math
 
-import fugue_ppl as fp
 import numpy as np
 import pytest
+
+import fugue_ppl as fp
 
 SEED = 20240611
 N = 1_000_000

@@ -15,16 +15,17 @@ Each benchmarked call makes ``CALLS_PER_ROUND`` records / ``RUNS_PER_CALL``
 runs, so the harness's own per-call cost does not blur the per-record cost.
 """
 
-import fugue_ppl as fp
 import numpy as np
 import pytest
+from prometheus_client import Histogram
+
+import fugue_ppl as fp
+from fugue_ppl.models import sensor
 from fugue_ppl.monitoring.prometheus import (
     DEFAULT_LATENCY_BUCKETS,
     LatencyHistogram,
     ProductionMetrics,
 )
-from fugue_ppl.models import sensor
-from prometheus_client import Histogram
 
 SEED = 20240611
 READING = 22.0

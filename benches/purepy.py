@@ -7,7 +7,6 @@ module global, a dict trace, distributions as small classes using ``math`` and
 """
 
 import math
-import random
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _handlers = []

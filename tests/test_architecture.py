@@ -12,7 +12,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "python" / "fugue_ppl"
 DOC = ROOT / "docs" / "architecture.md"
 
-pytestmark = pytest.mark.skipif(not PACKAGE.is_dir(), reason="the sources are not next to the tests")
+pytestmark = pytest.mark.skipif(not PACKAGE.is_dir(),
+                                reason="the sources are not next to the tests")
 
 SOURCES = sorted(p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".pyx", ".pxi"))
 # Aliases of former module names.

@@ -15,9 +15,10 @@ from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-import fugue_ppl as fp
 import numpy as np
 import pytest
+
+import fugue_ppl as fp
 from fugue_ppl import checks as K
 from fugue_ppl.checks import (
     Bounded,

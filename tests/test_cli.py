@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import fugue_ppl as fp
 import pytest
+
+import fugue_ppl as fp
 from fugue_ppl import cli
 from fugue_ppl.models import ref20, sensor, sensor_posterior
 

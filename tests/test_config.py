@@ -12,9 +12,10 @@ import pickle
 import sys
 import traceback
 
+import pytest
+
 import fugue_ppl as fp
 import fugue_ppl.serving.slo
-import pytest
 from fugue_ppl import config as C
 from fugue_ppl.config import (
     PROFILES,

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 import fugue_ppl as fp
-from fugue_ppl.serving._breaker import BreakerConfig
 from fugue_ppl.errors import _already_initialised
-from fugue_ppl.monitoring.prometheus import ProductionMetrics
 from fugue_ppl.monitoring import CUSUM, EWMA, LatencyHistogram, ShewhartChart, Welford
+from fugue_ppl.monitoring.prometheus import ProductionMetrics
+from fugue_ppl.serving._breaker import BreakerConfig
 
 POISON = {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0", "MALLOC_PERTURB_": "165"}
 
@@ -206,8 +206,11 @@ def test_cycles_through_every_extension_type_are_collected_safely():
             metrics = ProductionMetrics()
             mh = fp.MetricsHandler(h, metrics)
             node.mh = mh
-            ewma, cusum, chart = EWMA(mu0=0.0, sigma=1.0), CUSUM(mu0=0.0, sigma=1.0), ShewhartChart(mu0=0.0, sigma=1.0)
-            ewma.update_many(np.zeros(10)); node.charts = [ewma, cusum, chart, Welford(), LatencyHistogram()]
+            ewma = EWMA(mu0=0.0, sigma=1.0)
+            cusum = CUSUM(mu0=0.0, sigma=1.0)
+            chart = ShewhartChart(mu0=0.0, sigma=1.0)
+            ewma.update_many(np.zeros(10))
+            node.charts = [ewma, cusum, chart, Welford(), LatencyHistogram()]
             metrics.attach(ewma, name="e")
             node.metrics = metrics
             breaker = fp.CircuitBreaker(minimum_calls=1, window_size=2)
@@ -532,7 +535,7 @@ def test_addresses_held_by_live_traces_survive_sweeps():
     expected = keep.to_dict()
     assert _address_references("kept_7") >= 1
     for uid in range(3 * _address_table_info()["sweep_at"]):
-        fp.run(h, lambda: fp.sample(f"churn_{uid}", fp.Normal(0.0, 1.0)))[1].release()
+        fp.run(h, lambda u=uid: fp.sample(f"churn_{u}", fp.Normal(0.0, 1.0)))[1].release()
     assert keep.to_dict() == expected and keep.choice("kept_49").address == "kept_49"
     value, scored = fp.run(score, lambda: [fp.sample(f"base_{i}", fp.Normal(0.0, 1.0))
                                            for i in range(50)])
@@ -558,22 +561,54 @@ def test_an_address_pinned_while_the_robust_handler_runs_python_code_keeps_its_n
 
 
 def test_literal_and_addr_addresses_are_pinned_and_request_addresses_are_counted():
-    from fugue_ppl.core._runtime import _address_pinned, _address_references
+    # In a fresh interpreter: the pins of a process are bounded, and this one
+    # has pinned the literals of every test before this one.
+    run_isolated("""
+        import fugue_ppl as fp
+        from fugue_ppl.core._runtime import (
+            _address_pinned, _address_references, _address_table_info)
 
-    uid = 987654321
+        uid = 987654321
 
-    def model():
-        fp.sample("pinned_literal", fp.Normal(0.0, 1.0))       # a literal: interned by CPython
-        fp.sample(fp.addr("pinned_indexed", 3), fp.Normal(0.0, 1.0))
-        fp.sample(f"request_{uid}", fp.Normal(0.0, 1.0))        # built per request
-        return None
+        def model():
+            fp.sample("pinned_literal", fp.Normal(0.0, 1.0))   # interned by CPython
+            fp.sample(fp.addr("pinned_indexed", 3), fp.Normal(0.0, 1.0))
+            fp.sample(f"request_{uid}", fp.Normal(0.0, 1.0))    # built per request
+            return None
 
-    _, trace = fp.run(fp.PriorHandler(rng=0), model)
-    assert _address_pinned("pinned_literal") and _address_pinned("pinned_indexed[3]")
-    assert not _address_pinned(f"request_{uid}")
-    assert _address_references(f"request_{uid}") == 1    # held by the trace
-    del trace
-    assert _address_references(f"request_{uid}") == 0    # reclaimable now
+        _, trace = fp.run(fp.PriorHandler(rng=0), model)
+        assert _address_pinned("pinned_literal") and _address_pinned("pinned_indexed[3]")
+        assert not _address_pinned(f"request_{uid}")
+        assert _address_references(f"request_{uid}") == 1    # held by the trace
+        del trace
+        assert _address_references(f"request_{uid}") == 0    # reclaimable now
+        print("OK")
+    """)
+
+
+def test_pins_stop_at_their_bound_and_later_literals_are_counted_instead():
+    run_isolated("""
+        import sys
+        import fugue_ppl as fp
+        from fugue_ppl.core._runtime import (
+            _address_pinned, _address_references, _address_table_info)
+
+        cap = _address_table_info()["max_pinned"]
+        names = [sys.intern(f"lit_{k}") for k in range(cap + 100)]   # interned, as literals are
+        h = fp.PooledPriorHandler(rng=0, pool=fp.TracePool(4))
+        for name in names:
+            fp.run(h, lambda n=name: fp.sample(n, fp.Normal(0.0, 1.0)))[1].release()
+        info = _address_table_info()
+        assert info["pinned"] == cap, info
+        assert _address_pinned(names[0]) and not _address_pinned(names[-1])
+        _, t = fp.run(fp.PriorHandler(rng=0), lambda: fp.sample(names[-1], fp.Normal(0.0, 1.0)))
+        # counted: one reference from t, one from the pooled trace that last
+        # recorded it (an idle pooled trace keeps its last run's addresses)
+        assert _address_references(names[-1]) == 2 and t[names[-1]] == t.values()[0]
+        del t
+        assert _address_references(names[-1]) == 1
+        print("OK")
+    """, timeout=300)
 
 
 def test_the_address_cache_of_addr_is_bounded():
@@ -614,7 +649,7 @@ def test_observe_and_factor_accept_zero_dimensional_arrays_and_factor_refuses_bo
     assert t["y"] == 0.5 and t["k"] == 3 and t.log_factors == -1.5
     for bad in (True, np.bool_(False), np.array(True)):
         with pytest.raises(TypeError, match="factor: log_weight must be a real number, got"):
-            fp.run(fp.PriorHandler(rng=0), lambda: fp.factor(bad))
+            fp.run(fp.PriorHandler(rng=0), lambda b=bad: fp.factor(b))
     with pytest.raises(fp.TypeMismatch, match="must be a number or a bool, got ndarray"):
         fp.run(fp.PriorHandler(rng=0),
                lambda: fp.observe("y", fp.Normal(0.0, 1.0), np.array([0.5, 1.0])))

@@ -6,9 +6,12 @@ import pickle
 import types
 from fractions import Fraction
 
-import fugue_ppl
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import fugue_ppl
 from fugue_ppl import validation as V
 from fugue_ppl.errors import FugueError, InvalidArgument, ValidationError
 from fugue_ppl.validation import (
@@ -32,8 +35,6 @@ from fugue_ppl.validation import (
     safe_repr,
     safe_text,
 )
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
 
 
 def raises(exc, call):

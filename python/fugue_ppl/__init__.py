@@ -37,8 +37,8 @@ from fugue_ppl.core import (
     NegativeBinomial,
     Normal,
     Poisson,
-    PoolStats,
     PooledPriorHandler,
+    PoolStats,
     PriorHandler,
     ReplayHandler,
     SafeReplayHandler,
@@ -57,17 +57,6 @@ from fugue_ppl.core import (
     sample,
     trace_buffer_allocations,
 )
-from fugue_ppl.monitoring import LatencyHistogram, MetricsHandler, ProductionMetrics
-from fugue_ppl.serving import (
-    BreakerState,
-    CircuitBreaker,
-    InferenceResult,
-    ManualClock,
-    ModelRunner,
-    RobustHandler,
-    TraceIssue,
-    validate_trace,
-)
 from fugue_ppl.errors import (
     AddressConflict,
     CircuitOpenError,
@@ -82,6 +71,17 @@ from fugue_ppl.errors import (
     TypeMismatch,
     UnexpectedModelStructure,
     ValidationError,
+)
+from fugue_ppl.monitoring import LatencyHistogram, MetricsHandler, ProductionMetrics
+from fugue_ppl.serving import (
+    BreakerState,
+    CircuitBreaker,
+    InferenceResult,
+    ManualClock,
+    ModelRunner,
+    RobustHandler,
+    TraceIssue,
+    validate_trace,
 )
 
 __version__ = "0.1.0"

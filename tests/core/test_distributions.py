@@ -7,13 +7,14 @@ import math
 import pickle
 import threading
 
-import fugue_ppl.core._distributions as D
 import numpy as np
 import pytest
-from fugue_ppl.checks import safe_repr
-from fugue_ppl.errors import FugueError, InvalidParameters
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
+
+import fugue_ppl.core._distributions as D
+from fugue_ppl.checks import safe_repr
+from fugue_ppl.errors import FugueError, InvalidParameters
 
 NAN, INF = math.nan, math.inf
 
@@ -218,7 +219,8 @@ def test_invalid_parameter_value_raises_invalid_parameters(name, i, pname, bad, 
         cls(*args)
     err = info.value
     assert isinstance(err, ValueError) and isinstance(err, FugueError)
-    assert (err.code, err.distribution, err.parameter, err.rule) == (CODES[pname], name, pname, rule)
+    assert (err.code, err.distribution, err.parameter, err.rule) == (CODES[pname], name, pname,
+                                                                     rule)
     # the value as given, except for one element of a probabilities array
     shown = bad[0] if rule.startswith("must hold") else bad
     assert str(err) == f"[{CODES[pname]}] {name}: {pname} {rule}, got {safe_repr(shown)}"
@@ -440,7 +442,8 @@ def test_bad_rng_rejected(rng, exc, match):
         D.Normal(0.0, 1.0).sample(rng, size=3)
 
 
-@pytest.mark.parametrize("x", ["1.0", b"1", None, np.array(["a", "b"]), np.array([1, None], dtype=object),
+@pytest.mark.parametrize("x", ["1.0", b"1", None, np.array(["a", "b"]),
+                               np.array([1, None], dtype=object),
                                1 + 2j, np.array([1j]), {"x": 1}])
 def test_bad_log_prob_input_rejected(x):
     with pytest.raises(TypeError, match="log_prob: x must be"):
@@ -488,7 +491,8 @@ def test_log_prob_integer_arrays_are_exact(name):
     out = d.log_prob(xi)
     np.testing.assert_array_equal(out, [d.log_prob(int(v)) for v in xi])
     for dtype in (np.int8, np.int32, np.uint16, np.uint32, np.bool_):
-        xs = np.array([0, 1, 2, 5], dtype=dtype) if dtype is not np.bool_ else np.array([False, True])
+        xs = (np.array([0, 1, 2, 5], dtype=dtype) if dtype is not np.bool_
+              else np.array([False, True]))
         np.testing.assert_array_equal(d.log_prob(xs), [d.log_prob(int(v)) for v in xs])
     np.testing.assert_array_equal(d.log_prob(np.array([0, 3, 2**64 - 1], dtype=np.uint64)),
                                   [d.log_prob(0.0), d.log_prob(3.0), d.log_prob(2.0**64)])
@@ -520,9 +524,11 @@ STRATEGIES = {
     "Normal": (hs.tuples(real, pos), lambda a: hs.floats(-1e4, 1e4)),
     "Uniform": (hs.tuples(real, pos).map(lambda t: (t[0], t[0] + t[1])),
                 lambda a: hs.floats(a[0], a[1], exclude_max=True)),
-    "LogNormal": (hs.tuples(hs.floats(-5, 5), hs.floats(0.1, 10)), lambda a: hs.floats(1e-300, 1e300)),
+    "LogNormal": (hs.tuples(hs.floats(-5, 5), hs.floats(0.1, 10)),
+                  lambda a: hs.floats(1e-300, 1e300)),
     "Exponential": (hs.tuples(pos), lambda a: hs.floats(0.0, 1e6)),
-    "Beta": (hs.tuples(pos, pos), lambda a: hs.floats(0.0, 1.0, exclude_min=True, exclude_max=True)),
+    "Beta": (hs.tuples(pos, pos),
+             lambda a: hs.floats(0.0, 1.0, exclude_min=True, exclude_max=True)),
     "Gamma": (hs.tuples(pos, pos), lambda a: hs.floats(1e-300, 1e6)),
     "Bernoulli": (hs.tuples(hs.floats(1e-9, 1 - 1e-9)), lambda a: hs.sampled_from([0.0, 1.0])),
     "Binomial": (hs.tuples(hs.integers(0, 10**12), hs.floats(1e-6, 1 - 1e-6)),
@@ -541,7 +547,8 @@ STRATEGIES = {
                         lambda a: hs.integers(a[0], a[1]).map(float)),
     "NegativeBinomial": (hs.tuples(hs.floats(1e-3, 1e6), hs.floats(1e-3, 1 - 1e-9)),
                          lambda a: hs.integers(0, 10**12).map(float)),
-    "Geometric": (hs.tuples(hs.floats(1e-9, 1 - 1e-9)), lambda a: hs.integers(1, 10**15).map(float)),
+    "Geometric": (hs.tuples(hs.floats(1e-9, 1 - 1e-9)),
+                  lambda a: hs.integers(1, 10**15).map(float)),
     "Categorical": (hs.lists(hs.floats(1e-3, 1.0), min_size=1, max_size=20)
                     .map(lambda w: (list(np.asarray(w) / math.fsum(w)),)),
                     lambda a: hs.integers(0, len(a[0]) - 1).map(float)),

@@ -4,11 +4,12 @@ edges, NaN / infinity handling and the deliberate differences from scipy."""
 
 import math
 
-import fugue_ppl.core._distributions as D
 import mpmath as mp
 import numpy as np
 import pytest
 import scipy.stats as st
+
+import fugue_ppl.core._distributions as D
 from fugue_ppl.errors import InvalidParameters
 
 INF = math.inf
@@ -202,7 +203,8 @@ def _scipy_grid():
             m, sd = n * (1 - p) / p, math.sqrt(n * (1 - p)) / p
             xs = sorted({0, 1, 2, 5, math.floor(m), math.floor(m) + 1, math.floor(m + 3 * sd)})
             g.append((f"NegativeBinomial({n},{p})", D.NegativeBinomial(n, p),
-                      lambda x, n=n, p=p: st.nbinom.logpmf(x, n, p), [-1.0] + [float(x) for x in xs]))
+                      lambda x, n=n, p=p: st.nbinom.logpmf(x, n, p),
+                      [-1.0] + [float(x) for x in xs]))
     for p in (1e-300, 1e-10, 1e-3, 0.3, 0.5, 0.9, 1 - 1e-10, 1.0):
         xs = sorted({0, 1, 2, 7, min(math.floor(1 / p), 10**15), min(math.floor(10 / p), 10**15)})
         g.append((f"Geometric({p})", D.Geometric(p), lambda x, p=p: st.geom.logpmf(x, p),
@@ -479,7 +481,8 @@ EDGE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("dist,x,expected", EDGE_CASES, ids=[f"{c[0]!r}@{c[1]}" for c in EDGE_CASES])
+@pytest.mark.parametrize("dist,x,expected", EDGE_CASES,
+                         ids=[f"{c[0]!r}@{c[1]}" for c in EDGE_CASES])
 def test_support_edges(dist, x, expected):
     assert dist.log_prob(x) == expected
     assert dist.log_prob(np.array([x]))[0] == expected
@@ -536,7 +539,8 @@ OUTSIDE = [
 ]
 
 
-@pytest.mark.parametrize("dist,xs", OUTSIDE, ids=lambda v: repr(v) if isinstance(v, D.Distribution) else "")
+@pytest.mark.parametrize("dist,xs", OUTSIDE,
+                         ids=lambda v: repr(v) if isinstance(v, D.Distribution) else "")
 def test_minus_inf_outside_support(dist, xs):
     for x in xs:
         assert dist.log_prob(x) == NINF, x

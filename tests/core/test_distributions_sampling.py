@@ -3,10 +3,11 @@ goodness of fit (Kolmogorov-Smirnov / chi-square) at fixed seeds."""
 
 import math
 
-import fugue_ppl.core._distributions as D
 import numpy as np
 import pytest
 import scipy.stats as st
+
+import fugue_ppl.core._distributions as D
 
 SEED = 20240607
 N_EXACT = 5000

@@ -6,12 +6,13 @@ from __future__ import annotations
 import math
 import warnings
 
-import fugue_ppl as fp
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+
+import fugue_ppl as fp
 
 NEG_INF = -math.inf
 
@@ -383,7 +384,8 @@ def test_non_finite_factor_strict_raises_safe_adds_minus_inf(bad, prior_trace):
                            r"must not be NaN, \+inf or beyond the range of a float") as ei:
             fp.run(make(), model)
         assert ei.value.address is None
-    for make in (lambda: fp.SafeReplayHandler(prior_trace), lambda: fp.SafeScoreGivenTrace(prior_trace)):
+    for make in (lambda: fp.SafeReplayHandler(prior_trace),
+                 lambda: fp.SafeScoreGivenTrace(prior_trace)):
         with pytest.warns(fp.FugueWarning, match=r"\[601\] factor\(\)"):
             value, t = fp.run(make(), model)
         assert value == prior_trace["temperature"]

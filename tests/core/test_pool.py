@@ -8,11 +8,12 @@ import math
 import sys
 import threading
 
-import fugue_ppl as fp
-from fugue_ppl.errors import InvalidArgument
 import numpy as np
 import pytest
 from scipy import stats
+
+import fugue_ppl as fp
+from fugue_ppl.errors import InvalidArgument
 
 
 def sensor(reading):
@@ -269,7 +270,7 @@ def test_a_reused_trace_holds_only_the_new_run():
     pool = fp.TracePool(1)
     models = [(big_model, (30, "a")), (sensor, (22.0,)), (big_model, (100, "b")),
               (one_normal, ()), (big_model, (20, "a"))]
-    for rep in range(3):
+    for _ in range(3):
         for seed, (model, args) in enumerate(models):
             v1, t1 = fp.run(fp.PooledPriorHandler(rng=seed, pool=pool), model, *args)
             v2, t2 = fp.run(fp.PriorHandler(rng=seed), model, *args)

@@ -14,13 +14,14 @@ import textwrap
 import threading
 import time
 
-import fugue_ppl as fp
-from fugue_ppl.errors import InvalidArgument
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+
+import fugue_ppl as fp
+from fugue_ppl.errors import InvalidArgument
 
 LOG_095 = math.log(0.95)
 LOG_005 = math.log(0.05)
@@ -208,7 +209,8 @@ BAD_MODELS = [
      ["must not be empty"]),
     ("address-empty-observe", lambda: fp.observe("", fp.Normal(0.0, 1.0), 1.0), ValueError,
      None, ["must not be empty"]),
-    ("dist-float", lambda: fp.sample("mu", 3.0), TypeError, None, ["'mu'", "Distribution", "float"]),
+    ("dist-float", lambda: fp.sample("mu", 3.0), TypeError, None,
+     ["'mu'", "Distribution", "float"]),
     ("dist-class", lambda: fp.sample("mu", fp.Normal), TypeError, None, ["'mu'", "Distribution"]),
     ("dist-observe", lambda: fp.observe("obs", "Normal", 1.0), TypeError, None,
      ["'obs'", "Distribution", "str"]),
@@ -481,7 +483,8 @@ def test_threads_never_see_each_others_runs():
                 if j % 7 == 0:  # a failing run in between must not disturb anything
                     try:
                         fp.run(fp.PriorHandler(rng=j), lambda: (
-                            fp.sample("d", fp.Normal(0.0, 1.0)), fp.sample("d", fp.Normal(0.0, 1.0))))
+                            fp.sample("d", fp.Normal(0.0, 1.0)),
+                            fp.sample("d", fp.Normal(0.0, 1.0))))
                     except fp.AddressConflict:
                         pass
                     else:
@@ -836,7 +839,8 @@ def test_draws_are_numpys_stream_and_advance_the_users_generator():
 
 
 def test_different_seeds_give_different_traces_and_none_is_fresh_entropy():
-    assert fp.run(fp.PriorHandler(rng=1), _mixed, 0.0) != fp.run(fp.PriorHandler(rng=2), _mixed, 0.0)
+    first = fp.run(fp.PriorHandler(rng=1), _mixed, 0.0)
+    assert first != fp.run(fp.PriorHandler(rng=2), _mixed, 0.0)
     v1 = fp.run(fp.PriorHandler(rng=None), sensor, 0.0)[0][0]
     v2 = fp.run(fp.PriorHandler(), sensor, 0.0)[0][0]
     assert v1 != v2

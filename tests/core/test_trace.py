@@ -11,12 +11,13 @@ import sys
 import textwrap
 import warnings
 
-import fugue_ppl as fp
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+
+import fugue_ppl as fp
 
 READING = 22.0
 

@@ -13,14 +13,14 @@ import itertools
 import math
 import threading
 
-import fugue_ppl as fp
 import numpy as np
 import pytest
-
-from fugue_ppl.errors import InvalidArgument
-from fugue_ppl.monitoring._metrics import LatencyHistogram, clock_info
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import fugue_ppl as fp
+from fugue_ppl.errors import InvalidArgument
+from fugue_ppl.monitoring._metrics import LatencyHistogram, clock_info
 
 QS = (0.0, 0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0)
 LOWEST, HIGHEST = 1e-6, 3600.0
@@ -368,7 +368,8 @@ def test_concurrent_writers_lose_no_sample():
 @pytest.mark.parametrize("bad", [-1e-9, -1.0, math.nan, -math.inf])
 def test_record_rejects_negative_and_nan(bad):
     h = LatencyHistogram()
-    with pytest.raises(InvalidArgument, match="^LatencyHistogram.record: seconds must be finite and >= 0, got "):
+    with pytest.raises(InvalidArgument,
+                       match="^LatencyHistogram.record: seconds must be finite and >= 0, got "):
         h.record(bad)
     assert h.count == 0 and h.sum == 0.0
 
@@ -385,7 +386,8 @@ def test_record_many_with_a_bad_value_records_nothing(bad):
     h.record(0.1)
     x = np.full(1000, 0.01)
     x[537] = bad
-    with pytest.raises(InvalidArgument, match="^LatencyHistogram.record_many: values must be finite and >= 0, got "):
+    with pytest.raises(InvalidArgument, match="^LatencyHistogram.record_many: values must be "
+                                              "finite and >= 0, got "):
         h.record_many(x)
     assert (h.count, h.sum, h.min, h.max) == (1, 0.1, 0.1, 0.1)
 
@@ -433,7 +435,8 @@ def test_infinity_is_rejected_or_counted_in_the_overflow_bucket(call):
     ({"highest": math.inf}, InvalidArgument, "highest must be finite and > 0, got inf"),
     ({"lowest": 1.0, "highest": 1.0}, InvalidArgument,
      r"highest must be > lowest \(1.0\), got 1.0"),
-    ({"lowest": 1.0, "highest": 0.5}, InvalidArgument, r"highest must be > lowest \(1.0\), got 0.5"),
+    ({"lowest": 1.0, "highest": 0.5}, InvalidArgument,
+     r"highest must be > lowest \(1.0\), got 0.5"),
     ({"lowest": 1e-300, "highest": 1e300}, InvalidArgument,
      r"highest must be at most 2\*\*900 times lowest, got 1e\+300"),
     ({"sub_bits": 0}, InvalidArgument, r"sub_bits must be in \[1, 12\], got 0"),
@@ -463,13 +466,15 @@ def test_constructor_accepts_numpy_scalars_and_extreme_sub_bits():
 def test_quantile_outside_zero_one_raises(q):
     h = LatencyHistogram()
     h.record(0.1)
-    with pytest.raises(InvalidArgument, match=r"^LatencyHistogram.quantile: q must be in \[0, 1\], got "):
+    with pytest.raises(InvalidArgument,
+                       match=r"^LatencyHistogram.quantile: q must be in \[0, 1\], got "):
         h.quantile(q)
 
 
 @pytest.mark.parametrize("q", ["0.5", None, True])
 def test_quantile_rejects_non_numbers(q):
-    with pytest.raises(TypeError, match=r"^LatencyHistogram.quantile: q must be a real number, got "):
+    with pytest.raises(TypeError,
+                       match=r"^LatencyHistogram.quantile: q must be a real number, got "):
         LatencyHistogram().quantile(q)
 
 

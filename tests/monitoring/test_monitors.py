@@ -17,11 +17,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from fugue_ppl.errors import FugueError, InvalidArgument, InvalidObservation
 from fugue_ppl.monitoring import _monitors as mon
 from fugue_ppl.monitoring._monitors import CUSUM, EWMA, BatchResult, ShewhartChart, Signal, Welford
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 CHARTS = {
     "EWMA": lambda **kw: EWMA(**kw),

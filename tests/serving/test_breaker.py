@@ -22,11 +22,12 @@ import threading
 from collections import Counter, deque
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from fugue_ppl.errors import CircuitOpenError, FugueError, InvalidArgument
 from fugue_ppl.serving import _breaker as brk
 from fugue_ppl.serving._breaker import BreakerConfig, BreakerState, CircuitBreaker, ManualClock
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 H, D, F, R = BreakerState.HEALTHY, BreakerState.DEGRADED, BreakerState.FAILED, BreakerState.RECOVERY
 EDGES = {f"{a}->{b}" for a, b in brk.TRANSITIONS}

@@ -197,7 +197,8 @@ def test_fallbacks_are_counted_in_metrics():
     m = fp.ProductionMetrics()
     h = fp.MetricsHandler(fp.RobustHandler(_empty_score(), fallbacks={float: 0.0}), m)
     for _ in range(4):
-        fp.run(h, lambda: (fp.sample("a", fp.Normal(0.0, 1.0)), fp.sample("b", fp.Normal(0.0, 1.0))))
+        fp.run(h, lambda: (fp.sample("a", fp.Normal(0.0, 1.0)),
+                           fp.sample("b", fp.Normal(0.0, 1.0))))
     assert m.inference_count == 4 and m.fallbacks == 8 and m.error_count == 0
     # and the other way round
     m2 = fp.ProductionMetrics()

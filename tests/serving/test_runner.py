@@ -3,8 +3,9 @@
 import math
 import threading
 
-import fugue_ppl as fp
 import pytest
+
+import fugue_ppl as fp
 from fugue_ppl.config import load_config
 from fugue_ppl.errors import InvalidArgument
 from fugue_ppl.models import sensor

@@ -98,6 +98,11 @@ std::size_t AddressTable::size() const noexcept {
   return live_;
 }
 
+std::size_t AddressTable::pinned_count() const noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pinned_;
+}
+
 std::size_t AddressTable::capacity() const noexcept {
   std::lock_guard<std::mutex> lock(mu_);
   return names_.size();

@@ -73,7 +73,8 @@ def _address_table_info():
     """Sizes of the address table and its caches (for tests and debugging)."""
     cdef CAddressTable* table = &CAddressTable.global_()
     return {"live": table.size(), "capacity": table.capacity(), "sweep_at": _sweep_at,
-            "mirrored": len(_ids), "addr_cache_slots": _addr_cache_slots}
+            "mirrored": len(_ids), "addr_cache_slots": _addr_cache_slots,
+            "pinned": table.pinned_count(), "max_pinned": kMaxPinned}
 
 
 def _address_references(address):
@@ -241,8 +242,6 @@ def addr(name, i=_NO_INDEX, *indices):
     if i is _NO_INDEX:
         return _addr_slow(name, ())
     return _addr_slow(name, (i,) + indices)
-
-
 
 
 cdef object _addr_def = addr

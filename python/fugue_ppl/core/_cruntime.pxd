@@ -25,6 +25,8 @@ cdef extern from "fugue/address.hpp" namespace "fugue" nogil:
         size_t sweep(vector[AddrId]&) except +
         size_t size() noexcept
         size_t capacity() noexcept
+        size_t pinned_count() noexcept
+    size_t kMaxPinned "fugue::AddressTable::kMaxPinned"
 
     cdef AddrId kNoAddr "fugue::AddressTable::kNoAddr"
 

@@ -37,8 +37,6 @@ cdef int raise_effect_error(Status st, str effect, object address, object dist) 
     raise exc
 
 
-
-
 cdef CRun* _current(str effect) except NULL:
     cdef CRun* r = current_run()
     if r == NULL:

@@ -120,5 +120,3 @@ cdef class TracePool:
         s = self.stats
         return (f"TracePool(max_size={self.max_size}, min_size={self.min_size}, size={s.size}, "
                 f"hits={s.hits}, misses={s.misses}, hit_ratio={s.hit_ratio:.3f})")
-
-

@@ -142,11 +142,11 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
     try:
         value = _call_model(&r, spec, locked, model, args, nargs, kwargs)
     except BaseException as exc:
-        (<HandlerWrapper>handler._observer)._run_ended(t0, ticks(), exc, ctx.substituted
-                                                      if r.binding != NULL else 0)
+        (<HandlerWrapper>handler._observer)._run_ended(
+            t0, ticks(), exc, ctx.substituted if r.binding != NULL else 0)
         raise
-    (<HandlerWrapper>handler._observer)._run_ended(t0, ticks(), None, ctx.substituted
-                                                  if r.binding != NULL else 0)
+    (<HandlerWrapper>handler._observer)._run_ended(
+        t0, ticks(), None, ctx.substituted if r.binding != NULL else 0)
     return value
 
 

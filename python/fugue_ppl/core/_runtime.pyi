@@ -1,7 +1,8 @@
 """Type stubs of the compiled runtime (fugue_ppl.core._runtime)."""
 
+from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any, Callable, Iterator, Literal, Mapping, NamedTuple, TypeVar, overload
+from typing import Any, Literal, NamedTuple, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt

@@ -34,7 +34,8 @@ from fugue_ppl.core._cclock cimport seconds_per_tick, ticks
 from fugue_ppl.core._cdist cimport CValue, ValueKind, bitgen_t, box_value
 from fugue_ppl.core._cruntime cimport (
     AddrId, CAddressTable, CChoice, CEffectResult, ChoiceKind, CPoolStats, CRun, CRunLock,
-    CTrace, CTraceHandle, CTracePool, HandlerMode, Status, current_run, kFlagFallback, kNoAddr,
+    CTrace, CTraceHandle, CTracePool, HandlerMode, Status, current_run, kFlagFallback, kMaxPinned,
+    kNoAddr,
     set_current_run,
 )
 from fugue_ppl.core._distributions cimport Distribution, as_generator, bitgen_of

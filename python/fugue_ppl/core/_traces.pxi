@@ -361,5 +361,3 @@ def trace_buffer_allocations():
     so this counter stays put across such runs.
     """
     return CTrace.buffer_allocations()
-
-

@@ -41,7 +41,5 @@ cdef double _int_as_float(object x):
         return INFINITY if x > 0 else -INFINITY
 
 
-
-
 cdef int unbox_value(object x, CValue* out) except -1:
     return _unbox(x, out)

@@ -6,7 +6,6 @@ from libcpp.memory cimport shared_ptr
 from libcpp.string cimport string
 
 
-
 cdef extern from "fugue/histogram.hpp" namespace "fugue" nogil:
     cdef cppclass CLatencyHistogram "fugue::LatencyHistogram":
         CLatencyHistogram(double, double, int) except +

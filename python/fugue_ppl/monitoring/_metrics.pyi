@@ -15,9 +15,9 @@ from typing import (
 
 import numpy as np
 import numpy.typing as npt
-
-from fugue_ppl.core._runtime import HandlerWrapper, Handler
 from typing_extensions import disjoint_base, final
+
+from fugue_ppl.core._runtime import Handler, HandlerWrapper
 
 __all__ = [
     "LatencyHistogram", "ProductionMetrics", "MetricsHandler", "clock_info", "MAX_WINDOW_SECONDS",

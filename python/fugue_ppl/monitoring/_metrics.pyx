@@ -12,8 +12,7 @@ from cpython.float cimport PyFloat_AS_DOUBLE
 from cython.operator cimport dereference as deref
 from libc.math cimport isfinite
 from libc.stdint cimport int64_t, uint32_t, uint64_t
-from libcpp.memory cimport make_shared, shared_ptr
-from libcpp.string cimport string
+from libcpp.memory cimport make_shared
 
 import functools
 import logging
@@ -49,10 +48,12 @@ seconds_per_tick()   # calibrate the tick clock at import, not in the first time
 
 
 def clock_info():
-    """How latencies are measured: ``{"source": "tsc" | "steady_clock", "seconds_per_tick": float}``."""
+    """How latencies are measured.
+
+    ``{"source": "tsc" | "steady_clock", "seconds_per_tick": float}``.
+    """
     return {"source": "tsc" if ticks_use_tsc() else "steady_clock",
             "seconds_per_tick": seconds_per_tick()}
-
 
 
 cdef class LatencyHistogram:

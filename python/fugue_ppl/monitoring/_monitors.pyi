@@ -1,7 +1,8 @@
 """Type stubs of the compiled statistical monitors (fugue_ppl.monitoring._monitors)."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final, Iterable, Literal, final
+from typing import Any, Final, Literal, final
 
 import numpy as np
 import numpy.typing as npt

@@ -1,6 +1,7 @@
 """Type stubs of the compiled module fugue_ppl.serving._robust."""
 
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from typing import Literal
 
 from fugue_ppl.core._runtime import Handler, HandlerWrapper
 

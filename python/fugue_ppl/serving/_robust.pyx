@@ -219,7 +219,4 @@ cdef class RobustHandler(HandlerWrapper):
         self._errors.clear()
 
 
-
 cdef object _NO_FALLBACK = object()
-
-

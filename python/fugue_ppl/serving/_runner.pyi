@@ -1,9 +1,10 @@
-from typing import Any, Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
+from fugue_ppl.core._runtime import Handler, Trace, TracePool
+from fugue_ppl.monitoring._metrics import ProductionMetrics
 from fugue_ppl.serving._breaker import CircuitBreaker
 from fugue_ppl.serving._runner_config import RunnerConfig
-from fugue_ppl.monitoring._metrics import ProductionMetrics
-from fugue_ppl.core._runtime import Handler, Trace, TracePool
 
 __all__ = ["ModelRunner", "InferenceResult", "TraceIssue", "validate_trace"]
 
@@ -46,7 +47,8 @@ class ModelRunner:
     @property
     def deadline(self) -> float | None: ...
 
-    def __init__(self, model: Callable[..., Any], config: RunnerConfig | Any = ..., schema: Any = ...,
+    def __init__(self, model: Callable[..., Any], config: RunnerConfig | Any = ...,
+                 schema: Any = ...,
                  fallback: Any = ..., *, site_fallbacks: Mapping[Any, Any] | None = ...,
                  rng: Any = ..., breaker: CircuitBreaker | None = ...,
                  metrics: ProductionMetrics | None | bool = ...,

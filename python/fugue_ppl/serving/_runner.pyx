@@ -10,7 +10,6 @@ run.
 
 cimport cython
 from cpython.object cimport PyObject
-from libc.math cimport isfinite
 from libc.stdint cimport int64_t
 from libcpp.memory cimport shared_ptr
 from libcpp.vector cimport vector
@@ -30,7 +29,7 @@ from fugue_ppl.core._capi cimport (
 from fugue_ppl.serving._breaker cimport CircuitBreaker
 from fugue_ppl.serving._cbreaker cimport CCircuitBreaker, CTransition
 from fugue_ppl.core._cclock cimport seconds_per_tick, ticks
-from fugue_ppl.core._cruntime cimport CChoice, CTrace, CTraceHandle, kFlagFallback
+from fugue_ppl.core._cruntime cimport CTrace, CTraceHandle, kFlagFallback
 from fugue_ppl.monitoring._metrics cimport ProductionMetrics
 from fugue_ppl.core._runtime cimport Handler, Trace, TracePool, run_core
 
@@ -40,7 +39,7 @@ from fugue_ppl.serving._breaker import BreakerConfig
 from fugue_ppl.serving._robust import RobustHandler
 from fugue_ppl.serving._runner_config import ModelConfig, RunnerConfig, RuntimeConfig
 from fugue_ppl.checks import check_duration
-from fugue_ppl.errors import CircuitOpenError, InferenceTimeout, _already_initialised
+from fugue_ppl.errors import InferenceTimeout, _already_initialised
 
 __all__ = ["ModelRunner", "InferenceResult", "TraceIssue", "validate_trace"]
 
@@ -96,7 +95,7 @@ cdef class InferenceResult:
 
     @property
     def trace(self):
-        """The run's trace (a :class:`~fugue_ppl.Trace`), or None when the model did not complete."""
+        """The run's trace (a :class:`~fugue_ppl.Trace`); None when the model did not complete."""
         if self._trace is None and self._th.get() != NULL:
             t = Trace.__new__(Trace)
             if self._trace is None:   # (creating t may have run other Python code)
@@ -467,7 +466,8 @@ cdef class ModelRunner:
 
 # ================================================================ trace checks
 
-TraceIssue = namedtuple("TraceIssue", ["address", "kind", "message"], module="fugue_ppl.serving._runner")
+TraceIssue = namedtuple("TraceIssue", ["address", "kind", "message"],
+                        module="fugue_ppl.serving._runner")
 TraceIssue.__doc__ = """A problem found by :func:`validate_trace`.
 
 Attributes

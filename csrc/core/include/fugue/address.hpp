@@ -71,6 +71,8 @@ class AddressTable {
 
   // Ids in use (interned and not freed). Never throws.
   std::size_t size() const noexcept;
+  // Ids pinned. Never throws.
+  std::size_t pinned_count() const noexcept;
   // Ids ever handed out, freed ones included (the highest id + 1). Never throws.
   std::size_t capacity() const noexcept;
 
