@@ -241,7 +241,7 @@ def test_version(capsys):
     (["demo", "--reading", "warm"], "argument --reading: expected a number, got 'warm'"),
     (["demo", "--reading", "nan"], "argument --reading: must be a finite number, got 'nan'"),
     (["demo", "--reading", "inf"], "argument --reading: must be a finite number, got 'inf'"),
-    (["demo", "--seed", "-1"], "argument --seed: must be a non-negative integer, got -1"),
+    (["demo", "--seed", "-1"], "argument --seed: must be at least 0, got -1"),
     (["demo", "--seed", "x"], "argument --seed: expected a non-negative integer seed, got 'x'"),
     (["demo", "--frobnicate"], "unrecognized arguments: --frobnicate"),
 ])

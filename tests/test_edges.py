@@ -878,7 +878,7 @@ LOW, HIGH, _ = SENSOR_SCHEMA.float_bounds[0]
     (["--runs", "1e3"], "argument --runs: expected a positive integer, got '1e3'"),
     (["--seed", "nan"], "argument --seed: expected a non-negative integer seed, got 'nan'"),
     (["--seed", "1e3"], "argument --seed: expected a non-negative integer seed, got '1e3'"),
-    (["--seed", "-" + "9" * 30], "argument --seed: must be a non-negative integer, got -"),
+    (["--seed", "-" + "9" * 30], "argument --seed: must be at least 0, got -"),
 ])
 def test_demo_rejects_out_of_range_numbers_with_a_usage_error(argv, message, capsys):
     assert cli.main(["demo", *argv]) == 2

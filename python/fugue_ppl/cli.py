@@ -46,28 +46,23 @@ MAX_DEMO_RUNS = 1_000_000
 
 # ---------------------------------------------------------------- argument types
 
-def _runs(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text[:40]!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    if n > MAX_DEMO_RUNS:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_DEMO_RUNS}, got {n}")
-    return n
+def _integer(low: int, high: int | None, what: str):
+    """An argparse type: an integer in [low, high] (high None: unbounded)."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text[:40]!r}") from None
+        if n < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {n}")
+        if high is not None and n > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {n}")
+        return n
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a non-negative integer seed, got {text[:40]!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {n}")
-    return n
+_runs = _integer(1, MAX_DEMO_RUNS, "a positive integer")
+_seed = _integer(0, None, "a non-negative integer seed")
 
 
 def _reading(text: str) -> float:
