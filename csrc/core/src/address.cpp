@@ -4,12 +4,7 @@
 
 namespace fugue {
 
-AddressTable& AddressTable::global() noexcept {
-  // Never destroyed: traces may outlive static destructors at exit (daemon
-  // threads, objects freed late).
-  static AddressTable* const table = new AddressTable();
-  return *table;
-}
+AddressTable* const detail::g_address_table = new AddressTable();
 
 AddrId AddressTable::intern(std::string_view name) {
   std::string key(name);

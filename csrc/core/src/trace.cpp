@@ -24,18 +24,21 @@ Trace::Trace(const Trace& o)
       log_likelihood_(o.log_likelihood_),
       log_factors_(o.log_factors_) {
   AddressTable& table = AddressTable::global();
-  for (const Choice& c : slots_) table.acquire(c.addr);
+  for (const Choice& c : slots_) counted_ |= table.acquire(c.addr);
 }
 
 Trace::~Trace() {
+  if (!counted_) return;  // only pinned addresses: nothing to give back
   AddressTable& table = AddressTable::global();
   for (const Choice& c : slots_) table.release(c.addr);
 }
 
 void Trace::clear() noexcept {
   if (slots_.size() > size_) {
-    AddressTable& table = AddressTable::global();
-    for (std::size_t k = size_; k < slots_.size(); ++k) table.release(slots_[k].addr);
+    if (counted_) {
+      AddressTable& table = AddressTable::global();
+      for (std::size_t k = size_; k < slots_.size(); ++k) table.release(slots_[k].addr);
+    }
     slots_.resize(size_);  // trivially destructible: no deallocation
   }
   size_ = 0;
@@ -86,14 +89,14 @@ bool Trace::add(const Choice& c) {
     Choice& slot = slots_[size_];
     if (slot.addr != c.addr) {  // a reused slot usually holds the same address
       AddressTable& table = AddressTable::global();
-      table.acquire(c.addr);
-      table.release(slot.addr);
+      counted_ |= table.acquire(c.addr);
+      if (counted_) table.release(slot.addr);
     }
     slot = c;
   } else {
     if (slots_.size() == slots_.capacity()) count_allocation();
     slots_.push_back(c);
-    AddressTable::global().acquire(c.addr);
+    counted_ |= AddressTable::global().acquire(c.addr);
   }
   ++size_;
   if (indexed_) {

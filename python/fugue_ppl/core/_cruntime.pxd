@@ -17,7 +17,7 @@ cdef extern from "fugue/address.hpp" namespace "fugue" nogil:
         AddrId intern(string) except +
         AddrId find(string) noexcept
         string name(AddrId) except +
-        void acquire(AddrId) noexcept
+        cbool acquire(AddrId) noexcept
         void release(AddrId) noexcept
         uint32_t references(AddrId) noexcept
         cbool pin(AddrId) noexcept

@@ -33,7 +33,8 @@ using AddrId = uint32_t;
 // mutex (the counts are atomic).
 class AddressTable {
  public:
-  // The process-wide table.
+  // The process-wide table (never destroyed: traces may outlive static
+  // destructors at exit).
   static AddressTable& global() noexcept;
 
   // Returns the id of `name`, adding it (with no reference) if new. Throws
@@ -47,9 +48,12 @@ class AddressTable {
   std::string name(AddrId id) const;
 
   // Adds / drops one reference to a live `id`. Lock-free; never throws.
-  void acquire(AddrId id) noexcept {
+  // (acquire returns false for a pinned id: nothing was counted.)
+  bool acquire(AddrId id) noexcept {
     std::atomic<uint32_t>& c = count(id);
-    if (!(c.load(std::memory_order_relaxed) & kPinned)) c.fetch_add(1, std::memory_order_relaxed);
+    if (c.load(std::memory_order_relaxed) & kPinned) return false;
+    c.fetch_add(1, std::memory_order_relaxed);
+    return true;
   }
   void release(AddrId id) noexcept {
     std::atomic<uint32_t>& c = count(id);
@@ -100,5 +104,11 @@ class AddressTable {
       new std::atomic<std::atomic<uint32_t>*>[kMaxIds >> kChunkBits]()};
   std::vector<std::unique_ptr<std::atomic<uint32_t>[]>> owned_;
 };
+
+namespace detail {
+extern AddressTable* const g_address_table;
+}  // namespace detail
+
+inline AddressTable& AddressTable::global() noexcept { return *detail::g_address_table; }
 
 }  // namespace fugue

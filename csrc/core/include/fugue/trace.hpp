@@ -90,6 +90,7 @@ class Trace {
   // size_ are the previous run's, still holding their address references.
   std::vector<Choice> slots_;
   std::size_t size_ = 0;
+  bool counted_ = false;  // some slot holds a counted (not pinned) address reference
   // Open-addressing index addr -> position, used once the trace is larger than
   // kLinearLimit (smaller traces are scanned linearly).
   std::vector<uint64_t> index_;  // (addr << 32 | pos), kEmpty when free
