@@ -137,7 +137,6 @@ def test_the_cython_sources_are_found():
     assert "python/fugue_ppl/core/_cdist.pxd" in sources
 
 
-@pytest.mark.xfail(strict=False, reason=PENDING)
 def test_cython_lint_finds_nothing_in_the_package():
     findings = cython_lint(*_cython_sources())
     assert findings == [], _report(findings)
