@@ -433,13 +433,13 @@ def test_health_checker_refuses_a_bad_clock_reading_and_changes_nothing(reading,
     checker = HealthChecker(runner, smoke_args=(22.0,), warmup=0, clock=clock,
                             wall_clock=lambda: 0.0)
     first = checker.check()
-    state = (checker.history, list(checker._snapshots), checker._seq, checker._falling)
+    state = (checker.history, checker._counters.readings, checker._counters.seq, checker._falling)
     clock.t = reading
     for call in (checker.check, checker.liveness):
         with pytest.raises(exc) as info:
             call()
         assert str(info.value) == f"HealthChecker: clock must return {message}"
-    assert (checker.history, list(checker._snapshots), checker._seq, checker._falling) == state
+    assert (checker.history, checker._counters.readings, checker._counters.seq, checker._falling) == state
     assert checker.last_report is first
     assert checker.readiness().http_status == 200    # reads no clock
     with pytest.raises(exc, match=f"^HealthChecker: clock must return {re.escape(message)}$"):

@@ -156,6 +156,7 @@ from fugue_ppl.checks import (
     type_error,
 )
 from fugue_ppl.core._runtime import PooledPriorHandler, PriorHandler, run
+from fugue_ppl.monitoring.window import CounterWindow, Span, gained
 from fugue_ppl.errors import InferenceTimeout
 from fugue_ppl.serving._breaker import BreakerState
 from fugue_ppl.serving._runner import ModelRunner, validate_trace
@@ -193,6 +194,7 @@ DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({
 _METRIC_CHECKS = frozenset({"error_rate", "latency", "monitor_alarms"})
 # Trace issues that make a smoke run degraded (extreme values depend on the
 # model's scale; fallbacks cannot happen under a plain prior handler).
+_ALARMS = "alarms:"      # the counter groups of the monitors' alarms: "alarms:<monitor>"
 _SMOKE_ISSUES = ("non_finite_weight", "non_finite_value", "rejected")
 
 
@@ -1000,31 +1002,11 @@ class _Check:
 
 
 @dataclass
-class _Snapshot:
-    """The runner's counters when a check started."""
-
-    seq: int
-    t: float
-    inferences: int = 0
-    errors: int = 0
-    latency: tuple[int, ...] = ()       # cumulative counts on the grid, total last
-    hits: int = 0
-    misses: int = 0
-    alarms: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
 class _Window:
-    """What the windowed built-in checks compare: now and the window's start."""
+    """What the windowed built-in checks compare: the runner's counters over the window."""
 
-    cur: _Snapshot
-    base: _Snapshot
-    pool_base: tuple[int, int] | None     # (hits, misses) to compare with; None: not judged
-
-
-def _delta(cur: int, base: int) -> int:
-    # counters only grow; a decrease means they were reset: count since the reset
-    return cur - base if cur >= base else cur
+    span: Span
+    pool_base: Sequence[int] | None     # (hits, misses) to compare with; None: not judged
 
 
 class HealthChecker:
@@ -1123,8 +1105,7 @@ class HealthChecker:
     _lock: threading.Lock
     _check_lock: threading.Lock
     _checks: dict[str, _Check]
-    _seq: int
-    _snapshots: deque[_Snapshot]
+    _counters: CounterWindow
     _history: deque[tuple[float, float]]
     _falling: int
     _last_report: HealthReport | None
@@ -1183,8 +1164,6 @@ class HealthChecker:
         self._lock = threading.Lock()         # the state below
         self._check_lock = threading.Lock()   # one check() at a time
         self._checks = {}
-        self._seq = 0
-        self._snapshots = deque(maxlen=max(settings.history_size, 2))
         self._history = deque(maxlen=settings.history_size)
         self._falling = 0
         self._last_report = None
@@ -1195,7 +1174,8 @@ class HealthChecker:
         self._started = self._now()
 
         self._register_builtins(builtin_checks)
-        self._snapshots.append(self._snapshot(self._started))
+        self._counters = CounterWindow(self._read_counters, settings.window, now=self._started,
+                                       keep=settings.history_size)
 
     # ------------------------------------------------------------ construction helpers
 
@@ -1456,40 +1436,29 @@ class HealthChecker:
                          "1 to 9999; report times are left out", safe_repr(t))
         return v
 
-    def _snapshot(self, t: float) -> _Snapshot:
-        snap = _Snapshot(self._seq, t)
-        self._seq += 1
+    def _read_counters(self) -> dict[str, tuple[int, ...]]:
+        reading: dict[str, tuple[int, ...]] = {}
         m = self._metrics
         if m is not None:
-            snap.errors = m.error_count            # errors first: never above the inferences
-            snap.inferences = m.inference_count
-            snap.latency = tuple(n for _, n in m.latency.cumulative_counts(self._grid))
-            snap.alarms = dict(m.monitor_alarms)
+            counts = m.counts()
+            reading["requests"] = (counts["inferences"], counts["errors"])
+            reading["latency"] = tuple(n for _, n in m.latency.cumulative_counts(self._grid))
+            for name, n in m.monitor_alarms.items():
+                reading[_ALARMS + name] = (n,)
         stats = self._runner.pool.stats
-        snap.hits, snap.misses = stats.hits, stats.misses
-        return snap
+        reading["pool"] = (stats.hits, stats.misses)
+        return reading
 
     def _window(self, now: float) -> _Window:
-        # called with the lock held: the newest snapshot at least `window` old
-        # (the oldest kept when none is), then this check's snapshot
-        limit = now - self._settings.window
-        snaps = self._snapshots
-        i = 0
-        for j, s in enumerate(snaps):
-            if s.t <= limit:
-                i = j
-        for _ in range(i):
-            snaps.popleft()
-        base = snaps[0]
-        cur = self._snapshot(now)
-        snaps.append(cur)
-        pool_base: tuple[int, int] | None = None
+        # called with the lock held
+        span = self._counters.advance(now)
+        pool_base: Sequence[int] | None = None
         if self._warmed:
-            if self._warm_pool is not None and self._warm_seq > base.seq:
+            if self._warm_pool is not None and self._warm_seq > span.seq:
                 pool_base = self._warm_pool
             else:
-                pool_base = (base.hits, base.misses)
-        return _Window(cur, base, pool_base)
+                pool_base = span.base["pool"]
+        return _Window(span, pool_base)
 
     # ------------------------------------------------------------ built-in checks
 
@@ -1530,9 +1499,7 @@ class HealthChecker:
 
     def _check_error_rate(self, w: _Window) -> CheckResult:
         s = self._settings
-        reset = w.cur.inferences < w.base.inferences
-        n = w.cur.inferences if reset else w.cur.inferences - w.base.inferences
-        e = w.cur.errors if reset else _delta(w.cur.errors, w.base.errors)
+        n, e = w.span.gained("requests")
         rate = e / n if n else None
         if n < s.min_calls:
             return self._not_judged(n, "inferences", rate, "ratio")
@@ -1550,10 +1517,7 @@ class HealthChecker:
 
     def _check_latency(self, w: _Window) -> CheckResult:
         s = self._settings
-        cur, base = w.cur.latency, w.base.latency
-        if not base or cur[-1] < base[-1]:
-            base = (0,) * len(cur)
-        counts = [c - b for c, b in zip(cur, base, strict=True)]
+        counts = w.span.gained("latency")
         n = counts[-1]
         if n < s.min_calls:
             return self._not_judged(n, "inferences", None, "s")
@@ -1564,7 +1528,8 @@ class HealthChecker:
             status = HealthStatus.DEGRADED
         else:
             status = HealthStatus.HEALTHY
-        q, edge = self._quantile(counts, target, whole=base[-1] == 0, status=status)
+        q, edge = self._quantile(counts, target, whole=counts == tuple(w.span.cur["latency"]),
+                                 status=status)
         label = f"p{s.latency_quantile * 100:g} latency {edge}{_seconds(q)} ({n} inferences)"
         timeout = _seconds(self._timeout)
         if status is HealthStatus.UNHEALTHY:
@@ -1575,7 +1540,7 @@ class HealthChecker:
             output = f"{label} within {_pct(s.latency_fraction)} of the {timeout} timeout"
         return CheckResult(status, observed_value=q, observed_unit="s", output=output)
 
-    def _quantile(self, counts: list[int], target: int, *, whole: bool,
+    def _quantile(self, counts: Sequence[int], target: int, *, whole: bool,
                   status: HealthStatus) -> tuple[float, str]:
         # The window's quantile (and "<= " / "> " when it is only bounded).
         # A window holding every recorded latency reads the histogram itself
@@ -1615,8 +1580,7 @@ class HealthChecker:
         s = self._settings
         if w.pool_base is None:
             return CheckResult.healthy("not judged before warm-up", observed_unit="ratio")
-        hits = _delta(w.cur.hits, w.pool_base[0])
-        misses = _delta(w.cur.misses, w.pool_base[1])
+        hits, misses = gained(w.span.cur["pool"], w.pool_base)
         n = hits + misses
         ratio = hits / n if n else None
         if n < s.min_calls:
@@ -1644,17 +1608,17 @@ class HealthChecker:
         return CheckResult.degraded(detail, observed_value=state.name)
 
     def _check_monitors(self, w: _Window) -> CheckResult:
-        cur, base = w.cur.alarms, w.base.alarms
-        if not cur:
+        names = [k for k in w.span.cur if k.startswith(_ALARMS)]
+        if not names:
             return CheckResult.healthy("no monitors attached to the runner's metrics",
                                        observed_value=0, observed_unit="alarms")
-        new = {k: _delta(v, base.get(k, 0)) for k, v in cur.items()}
+        new = {k[len(_ALARMS):]: w.span.gained(k)[0] for k in names}
         total = sum(new.values())
         if total:
             which = ", ".join(f"{k} ({v})" for k, v in sorted(new.items()) if v)
             return CheckResult.degraded(f"{total} monitor alarm(s) in the window: {which}",
                                         observed_value=total, observed_unit="alarms")
-        return CheckResult.healthy(f"no alarms in the window ({len(cur)} monitor(s))",
+        return CheckResult.healthy(f"no alarms in the window ({len(names)} monitor(s))",
                                    observed_value=0, observed_unit="alarms")
 
     # ------------------------------------------------------------ running checks
@@ -1892,7 +1856,7 @@ class HealthChecker:
         with self._lock:
             self._warmed = not failed
             self._warm_result = result
-            self._warm_seq = self._seq
+            self._warm_seq = self._counters.seq
             self._warm_pool = (stats.hits, stats.misses)
         return result
 

@@ -101,6 +101,7 @@ from fugue_ppl.checks import (
 )
 from fugue_ppl.errors import InvalidArgument
 from fugue_ppl.monitoring._metrics import ProductionMetrics
+from fugue_ppl.monitoring.window import CounterWindow
 from fugue_ppl.serving._breaker import BreakerState, CircuitBreaker
 from fugue_ppl.serving._runner import ModelRunner
 
@@ -292,23 +293,18 @@ def _metrics_of(source: Any, name: str) -> ProductionMetrics:
 
 def _request_counts(source: Any, name: str, count_rejected: bool = True) -> tuple[int, int]:
     """``(requests, bad requests)`` counted by a runner or metrics (see the module notes)."""
-    m = _metrics_of(source, name)
-    # Errors first: an inference finishing between the two reads adds to the
-    # total only, so bad <= total holds.
-    bad = m.error_count
-    total = m.inference_count
+    counts = _metrics_of(source, name).counts()        # one moment: errors <= inferences
+    total, bad = counts["inferences"], counts["errors"]
     if count_rejected and isinstance(source, ModelRunner):
         rejected = source.breaker.metrics["rejected_calls"]
         total += rejected
         bad += rejected
-    return total, min(bad, total)
+    return total, bad
 
 
 def _latency_counts(source: Any, name: str, threshold: float) -> tuple[int, int]:
     """``(inferences, inferences slower than threshold)`` from the latency histogram."""
-    lat = _metrics_of(source, name).latency
-    fast = lat.count_le(threshold)
-    total = lat.count
+    (_, fast), (_, total) = _metrics_of(source, name).latency.cumulative_counts((threshold,))
     return total, max(0, total - fast)
 
 
@@ -609,7 +605,7 @@ class EventStore:
         self._bad = [0] * n
         self._head = 0          # absolute index of the newest interval
         self._lock = threading.Lock()
-        self._sources: dict[int, list[Any]] = {}
+        self._sources: dict[int, tuple[Source, CounterWindow]] = {}
 
     @classmethod
     def from_runner(cls, runner: Source, *, latency_threshold: Duration | None = None,
@@ -790,20 +786,21 @@ class EventStore:
         with self._lock:
             if id(source) in self._sources:
                 raise ValueError("EventStore.track: this source is tracked already")
-            total, bad = self._read(source, thr, count_rejected)
-            self._sources[id(source)] = [source, thr, count_rejected, total, bad]
+            self._track_locked(source, thr, count_rejected)
+
+    def _track_locked(self, source: Source, thr: float | None, count_rejected: bool) -> None:
+        def read() -> dict[str, tuple[int, int]]:
+            if thr is None:
+                return {"events": _request_counts(source, "EventStore.sync: source",
+                                                  count_rejected)}
+            return {"events": _latency_counts(source, "EventStore.sync: source", thr)}
+        self._sources[id(source)] = (source, CounterWindow(read))
 
     def untrack(self, source: Source) -> None:
         """Stop following ``source`` (ValueError when it is not tracked)."""
         with self._lock:
             if self._sources.pop(id(source), None) is None:
                 raise ValueError("EventStore.untrack: this source is not tracked")
-
-    @staticmethod
-    def _read(source: Source, thr: float | None, count_rejected: bool) -> tuple[int, int]:
-        if thr is None:
-            return _request_counts(source, "EventStore.sync: source", count_rejected)
-        return _latency_counts(source, "EventStore.sync: source", thr)
 
     def sync(self, source: Source | None = None) -> tuple[int, int]:
         """Record the change in the tracked sources' counters since the last sync.
@@ -829,23 +826,16 @@ class EventStore:
             _metrics_of(source, "EventStore.sync: source")
             with self._lock:
                 if id(source) not in self._sources:
-                    total, bad = self._read(source, None, True)
-                    self._sources[id(source)] = [source, None, True, total, bad]
+                    self._track_locked(source, None, True)
                     return 0, 0
         with self._lock:
             entries = list(self._sources.values()) if source is None else [
                 self._sources[id(source)]]
             dt_all = db_all = 0
-            for e in entries:
-                total, bad = self._read(e[0], e[1], e[2])
-                base_t, base_b = e[3], e[4]
-                if total < base_t or bad < base_b:       # counters were reset
-                    base_t = base_b = 0
-                dt = total - base_t
-                db = min(bad - base_b, dt)
-                e[3], e[4] = base_t + dt, base_b + db
+            for _, window in entries:
+                dt, db = window.advance().gained("events")
                 dt_all += dt
-                db_all += db
+                db_all += min(db, dt)
             if dt_all:
                 self._add_locked(dt_all, db_all)
             return dt_all, db_all
