@@ -24,11 +24,13 @@ from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-import fugue_ppl as fp
 import numpy as np
 import pytest
+
+import fugue_ppl as fp
 from fugue_ppl import cli
 from fugue_ppl.errors import InvalidArgument, ValidationError
+from fugue_ppl.models import SENSOR_SCHEMA, sensor
 from fugue_ppl.serving.health import (
     CheckResult,
     HealthChecker,
@@ -37,7 +39,6 @@ from fugue_ppl.serving.health import (
     HealthStatus,
     estimate_trend,
 )
-from fugue_ppl.models import SENSOR_SCHEMA, sensor
 from fugue_ppl.serving.slo import (
     AlertRules,
     AvailabilityReport,
@@ -433,13 +434,16 @@ def test_health_checker_refuses_a_bad_clock_reading_and_changes_nothing(reading,
     checker = HealthChecker(runner, smoke_args=(22.0,), warmup=0, clock=clock,
                             wall_clock=lambda: 0.0)
     first = checker.check()
-    state = (checker.history, checker._counters.readings, checker._counters.seq, checker._falling)
+    def state_of(c):
+        return (c.history, c._counters.readings, c._counters.seq, c._falling)
+
+    state = state_of(checker)
     clock.t = reading
     for call in (checker.check, checker.liveness):
         with pytest.raises(exc) as info:
             call()
         assert str(info.value) == f"HealthChecker: clock must return {message}"
-    assert (checker.history, checker._counters.readings, checker._counters.seq, checker._falling) == state
+    assert state_of(checker) == state
     assert checker.last_report is first
     assert checker.readiness().http_status == 200    # reads no clock
     with pytest.raises(exc, match=f"^HealthChecker: clock must return {re.escape(message)}$"):
