@@ -52,9 +52,11 @@ from fugue_ppl.core import (
     addr,
     as_generator,
     factor,
+    max_address_length,
     observe,
     run,
     sample,
+    set_max_address_length,
     trace_buffer_allocations,
 )
 from fugue_ppl.errors import (
@@ -65,6 +67,7 @@ from fugue_ppl.errors import (
     FugueError,
     FugueWarning,
     InferenceTimeout,
+    InvalidAddress,
     InvalidObservation,
     InvalidParameters,
     TraceAddressNotFound,
@@ -88,7 +91,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # effects and running
-    "sample", "observe", "factor", "run", "addr",
+    "sample", "observe", "factor", "run", "addr", "max_address_length", "set_max_address_length",
     # traces and pool
     "Trace", "Choice", "TracePool", "PoolStats", "trace_buffer_allocations",
     # handlers
@@ -105,7 +108,8 @@ __all__ = [
     "Weibull", "ChiSquared", "InverseGamma", "DiscreteUniform", "NegativeBinomial", "Geometric",
     "as_generator",
     # errors
-    "errors", "FugueError", "InvalidParameters", "AddressConflict", "UnexpectedModelStructure",
-    "TraceAddressNotFound", "TypeMismatch", "InvalidObservation", "EffectOutsideRun",
-    "ValidationError", "ConfigError", "InferenceTimeout", "CircuitOpenError", "FugueWarning",
+    "errors", "FugueError", "InvalidParameters", "InvalidAddress", "AddressConflict",
+    "UnexpectedModelStructure", "TraceAddressNotFound", "TypeMismatch", "InvalidObservation",
+    "EffectOutsideRun", "ValidationError", "ConfigError", "InferenceTimeout", "CircuitOpenError",
+    "FugueWarning",
 ]

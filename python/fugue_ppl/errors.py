@@ -27,6 +27,7 @@ __all__ = [
     "FugueError",
     "InvalidArgument",
     "InvalidParameters",
+    "InvalidAddress",
     "AddressConflict",
     "UnexpectedModelStructure",
     "TraceAddressNotFound",
@@ -130,6 +131,25 @@ class _AddressError(FugueError):
 
     def __reduce__(self):
         return (type(self), (self.args[0], self.address))
+
+
+class InvalidAddress(InvalidArgument):
+    """An address that is empty, too long or holds non-printable characters.
+
+    Checked once per new address string, so that a trace, a log line or a
+    metric label never carries an injected newline or escape sequence.
+    """
+
+    def __init__(self, address, rule: str):
+        super().__init__("address", "address", address, rule)
+        self.args = (f"address {self.shown} {rule}",)
+
+    @property
+    def address(self):
+        return self.value
+
+    def __reduce__(self):
+        return (type(self), (self.value, self.rule))
 
 
 class AddressConflict(_AddressError, ValueError):

@@ -40,14 +40,16 @@ from fugue_ppl.core._runtime import (
     TracePool,
     addr,
     factor,
+    max_address_length,
     observe,
     run,
     sample,
+    set_max_address_length,
     trace_buffer_allocations,
 )
 
 __all__ = [
-    "sample", "observe", "factor", "run", "addr",
+    "sample", "observe", "factor", "run", "addr", "max_address_length", "set_max_address_length",
     "Trace", "Choice", "TracePool", "PoolStats", "trace_buffer_allocations",
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
     "SafeScoreGivenTrace", "PooledPriorHandler", "HandlerWrapper",

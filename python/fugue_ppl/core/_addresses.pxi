@@ -21,6 +21,50 @@ cdef size_t _sweep_at = _SWEEP_MIN
 cdef vector[AddrId] _freed
 
 
+# The longest address effects accept, in characters (set_max_address_length).
+cdef Py_ssize_t _max_address_length = 1024
+cdef Py_ssize_t _MAX_ADDRESS_LENGTH_LIMIT = 1 << 20
+
+
+cdef int _check_address(str a) except -1:
+    if not a:
+        raise InvalidAddress(a, "must not be empty")
+    if len(a) > _max_address_length:
+        raise InvalidAddress(a, f"is longer than {_max_address_length} characters "
+                                f"(fp.set_max_address_length)")
+    if not a.isprintable():
+        raise InvalidAddress(a, "must hold printable characters only (no control, format, "
+                                "separator or surrogate characters)")
+    return 0
+
+
+def max_address_length():
+    """The longest address, in characters, that ``sample``, ``observe`` and ``factor`` accept."""
+    return _max_address_length
+
+
+def set_max_address_length(max_length):
+    """Set the longest address effects accept (for the whole process); returns the old limit.
+
+    A longer address raises :class:`~fugue_ppl.errors.InvalidAddress`, as do
+    empty ones and ones holding non-printable characters.
+    """
+    global _max_address_length
+    n = check_int(max_length, "max_length", "set_max_address_length", low=1,
+                  high=_MAX_ADDRESS_LENGTH_LIMIT)
+    old = _max_address_length
+    _max_address_length = n
+    _clear_addr_slots()          # cached addresses are checked against the new limit
+    return old
+
+
+cdef void _clear_addr_slots() noexcept:
+    cdef size_t h
+    for h in range(_N_SLOTS):
+        _addr_slots[h].key = NULL
+    _addr_slot_refs[:] = [None] * _N_SLOTS
+
+
 cdef AddrId _intern(object a) except? 0xFFFFFFFF:
     if type(a) is not str:
         if isinstance(a, str):
@@ -28,12 +72,8 @@ cdef AddrId _intern(object a) except? 0xFFFFFFFF:
             return _addr_id(a)
         raise TypeError(f"an address must be a str (use fp.addr(name, i) for indexed "
                         f"addresses), got {type(a).__name__}")
-    if not a:
-        raise ValueError("an address must not be empty")
-    try:
-        encoded = (<str>a).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"address {a!r} is not valid unicode") from None
+    _check_address(<str>a)
+    encoded = (<str>a).encode("utf-8")
     cdef CAddressTable* table = &CAddressTable.global_()
     if table.size() >= _sweep_at:
         _sweep()
@@ -54,7 +94,6 @@ cdef int _sweep() except -1:
     global _sweep_at
     cdef CAddressTable* table = &CAddressTable.global_()
     cdef AddrId i
-    cdef size_t h
     _freed.clear()
     table.sweep(_freed)
     for i in _freed:
@@ -62,9 +101,7 @@ cdef int _sweep() except -1:
         _names[i] = None
         if name is not None:
             del _ids[name]
-    for h in range(_N_SLOTS):
-        _addr_slots[h].key = NULL
-    _addr_slot_refs[:] = [None] * _N_SLOTS
+    _clear_addr_slots()
     _sweep_at = max(_SWEEP_MIN, 2 * table.size())
     return 0
 
@@ -116,7 +153,13 @@ cdef AddrId _addr_id_slow(object a, size_t h) except? 0xFFFFFFFF:
     if type(a) is not str:
         return _intern(a)
     o = PyDict_GetItemWithError(_ids, a)
-    i = <AddrId><object>o if o != NULL else _intern(a)
+    if o == NULL:
+        i = _intern(a)
+    elif len(<str>a) > _max_address_length:      # interned before the limit was lowered
+        raise InvalidAddress(a, f"is longer than {_max_address_length} characters "
+                                f"(fp.set_max_address_length)")
+    else:
+        i = <AddrId><object>o
     _addr_slot_refs[h] = a
     _addr_slots[h].key = <PyObject*>a
     _addr_slots[h].id = i
@@ -174,9 +217,10 @@ cdef str _addr_slow(object name, tuple indices):
     if not name:
         raise ValueError("addr: name must not be empty")
     cdef str base = _escape(name)
+    cdef str s = base + "[" + ",".join([_component(i) for i in indices]) + "]" if indices else base
+    _check_address(s)
     if not indices:
-        return base
-    cdef str s = base + "[" + ",".join([_component(i) for i in indices]) + "]"
+        return s
     cdef list lst
     cdef Py_ssize_t k
     global _addr_cache_slots

@@ -47,6 +47,7 @@ from fugue_ppl.errors import (
     FugueError,
     FugueWarning,
     InferenceTimeout,
+    InvalidAddress,
     InvalidObservation,
     TraceAddressNotFound,
     TypeMismatch,
@@ -58,6 +59,7 @@ __all__ = [
     "sample", "observe", "factor", "run", "addr", "Trace", "Choice", "TracePool", "PoolStats",
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
     "SafeScoreGivenTrace", "PooledPriorHandler", "HandlerWrapper", "trace_buffer_allocations",
+    "max_address_length", "set_max_address_length",
 ]
 
 
