@@ -16,6 +16,8 @@ Handlers decide what an effect means; distributions, handlers, traces and the
 trace pool are C++.
 """
 
+import logging
+
 from fugue_ppl import errors
 from fugue_ppl.core import (
     Bernoulli,
@@ -88,6 +90,10 @@ from fugue_ppl.serving import (
 )
 
 __version__ = "0.1.0"
+
+# A library logs, the application decides where to: nothing is printed unless
+# it configures logging (the errors the runner logs carry the ids clients see).
+logging.getLogger("fugue_ppl").addHandler(logging.NullHandler())
 
 __all__ = [
     # effects and running

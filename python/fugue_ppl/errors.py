@@ -19,9 +19,16 @@ code  meaning
 600   type mismatch
 601   invalid observation or factor (NaN / infinite)
 ====  =========================================================
+
+What a client may see of an error is :func:`public_error`: its kind, a stable
+code and an opaque id, never its text (which goes to the server's log under
+the same id).
 """
 
 from __future__ import annotations
+
+import re
+import uuid
 
 __all__ = [
     "FugueError",
@@ -39,6 +46,9 @@ __all__ = [
     "InferenceTimeout",
     "CircuitOpenError",
     "FugueWarning",
+    "PUBLIC_CODES",
+    "new_error_id",
+    "public_error",
 ]
 
 
@@ -302,3 +312,45 @@ def _already_initialised(obj) -> RuntimeError:
     name = type(obj).__name__
     return RuntimeError(f"{name}.__init__ was called on an initialised {name}; "
                         f"create a new {name} instead")
+
+
+#: The stable codes of the errors a client may see that carry no Fugue code, by kind.
+PUBLIC_CODES = {
+    "invalid_request": 700,      # ValidationError: the request's arguments
+    "invalid_argument": 701,     # InvalidArgument raised by the model
+    "invalid_address": 702,      # InvalidAddress
+    "timeout": 800,              # InferenceTimeout
+    "circuit_open": 801,         # CircuitOpenError
+    "model_error": 900,          # any other exception of the model
+}
+
+_PUBLIC_KINDS = (
+    (ValidationError, "invalid_request"),
+    (InferenceTimeout, "timeout"),
+    (CircuitOpenError, "circuit_open"),
+    (InvalidAddress, "invalid_address"),
+)
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def new_error_id() -> str:
+    """A fresh opaque error id (32 hex digits) linking a client's error to the server's log."""
+    return uuid.uuid4().hex
+
+
+def public_error(exc: BaseException, error_id: str) -> dict:
+    """What a client may see of ``exc``: ``{"kind", "code", "id"}``, never its text.
+
+    A :class:`FugueError` with a Fugue code keeps it (``invalid_parameters``
+    100-106, ``address_conflict`` 301, ...); other errors get a kind and code
+    of :data:`PUBLIC_CODES`.
+    """
+    for cls, kind in _PUBLIC_KINDS:
+        if isinstance(exc, cls):
+            return {"kind": kind, "code": PUBLIC_CODES[kind], "id": error_id}
+    code = getattr(exc, "code", None) if isinstance(exc, FugueError) else None
+    if type(code) is int:
+        return {"kind": _CAMEL.sub("_", type(exc).__name__).lower(), "code": code,
+                "id": error_id}
+    kind = "invalid_argument" if isinstance(exc, InvalidArgument) else "model_error"
+    return {"kind": kind, "code": PUBLIC_CODES[kind], "id": error_id}

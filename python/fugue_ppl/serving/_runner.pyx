@@ -19,6 +19,7 @@ from cpython.object cimport PyTypeObject
 cdef extern from "Python.h":
     PyTypeObject PyFloat_Type
 
+import logging
 import math
 from collections import namedtuple
 
@@ -39,9 +40,17 @@ from fugue_ppl.serving._breaker import BreakerConfig
 from fugue_ppl.serving._robust import RobustHandler
 from fugue_ppl.serving._runner_config import ModelConfig, RunnerConfig, RuntimeConfig
 from fugue_ppl.checks import check_duration
-from fugue_ppl.errors import InferenceTimeout, _already_initialised
+from fugue_ppl.errors import (
+    CircuitOpenError,
+    InferenceTimeout,
+    _already_initialised,
+    new_error_id,
+    public_error,
+)
 
 __all__ = ["ModelRunner", "InferenceResult", "TraceIssue", "validate_trace"]
+
+_log = logging.getLogger("fugue_ppl.serving.runner")
 
 
 # ================================================================ results
@@ -78,7 +87,11 @@ cdef class InferenceResult:
     trace : Trace or None
         The run's trace (None when the model did not complete).
     error : BaseException or None
-        What made the runner serve the fallback.
+        What made the runner serve the fallback (for the server: its text
+        may hold anything; a client gets :meth:`to_dict`'s rendering).
+    error_id : str or None
+        The opaque id under which the runner logged ``error`` (logger
+        ``fugue_ppl.serving.runner``, with its text and traceback).
     """
 
     cdef readonly object value
@@ -86,6 +99,7 @@ cdef class InferenceResult:
     cdef readonly object model_version
     cdef readonly double duration
     cdef readonly object error
+    cdef readonly str error_id
     # The run's trace: held by the C++ handle until `trace` is first read,
     # which moves it into a Trace object (most callers never look at it, and
     # the object would cost as much as the rest of the result).
@@ -132,12 +146,12 @@ cdef class InferenceResult:
                 "log_factors": lf, "total_log_weight": lp + ll + lf}
 
     def to_dict(self):
-        """A JSON-friendly rendering (the value as is; the error as its kind and message)."""
+        """A JSON-friendly rendering for a client: the value as is; the error as its kind,
+        stable code and id (:func:`fugue_ppl.errors.public_error`), never its text."""
         return {"value": self.value, "status": self.status, "model_version": self.model_version,
                 "duration_seconds": self.duration, "fallback_sites": list(self.fallback_sites),
                 "trace": self.summary(),
-                "error": None if self.error is None else
-                {"kind": type(self.error).__name__, "message": str(self.error)}}
+                "error": None if self.error is None else public_error(self.error, self.error_id)}
 
     def __repr__(self):
         return (f"InferenceResult(status={self.status!r}, value={self.value!r}, "
@@ -163,7 +177,7 @@ cdef inline bint _fast_valid(const vector[double]& lo, const vector[double]& hi,
 
 
 cdef InferenceResult _result(object value, str status, object version, double duration,
-                             object error):
+                             object error, str error_id):
     # A result without a trace (the model did not complete).
     cdef InferenceResult res = InferenceResult.__new__(InferenceResult)
     res.value = value
@@ -171,6 +185,7 @@ cdef InferenceResult _result(object value, str status, object version, double du
     res.model_version = version
     res.duration = duration
     res.error = error
+    res.error_id = error_id
     return res
 
 
@@ -359,12 +374,33 @@ cdef class ModelRunner:
 
     cdef object _serve_fallback(self, str status, double t0, object error):
         # The fallback for a failed call, or the error when there is none.
+        # Either way the error is logged under a fresh id that goes with it.
+        error_id = new_error_id()
+        self._log_error(status if self._has_fallback else "raised", error, error_id)
         if not self._has_fallback:
+            try:
+                error.fugue_error_id = error_id
+            except AttributeError:          # (an exception type with __slots__)
+                pass
             raise error
         value = self._fallback(error) if self._fallback_callable else self._fallback
         if self.metrics is not None:
             self.metrics.add_fallbacks(1)
-        return _result(value, status, self.version, (ticks() - t0) * self._spt, error)
+        return _result(value, status, self.version, (ticks() - t0) * self._spt, error, error_id)
+
+    cdef int _log_error(self, str status, object error, str error_id) except -1:
+        # A rejected call is routine while the breaker is open: debug, no traceback.
+        if isinstance(error, CircuitOpenError):
+            _log.debug("error %s: model %s version %s: call rejected: %s", error_id,
+                       self.config.model.name, self.version, error)
+        elif isinstance(error, InferenceTimeout):
+            _log.warning("error %s: model %s version %s: %s", error_id,
+                         self.config.model.name, self.version, error)
+        else:
+            _log.error("error %s: model %s version %s: %s (%s)", error_id,
+                       self.config.model.name, self.version, type(error).__name__, status,
+                       exc_info=error)
+        return 0
 
     cdef object _infer(self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
         cdef int64_t t0 = ticks()
