@@ -9,8 +9,10 @@ each burn-rate rule starts (and stops) firing.
 
 import dataclasses
 import doctest
+import importlib
 import json
 import math
+import pkgutil
 import re
 import threading
 import time
@@ -18,8 +20,11 @@ from datetime import timedelta
 from fractions import Fraction
 from types import SimpleNamespace
 
-import fugue_ppl as fp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fugue_ppl as fp
 from fugue_ppl.errors import InvalidArgument
 from fugue_ppl.models import sensor
 from fugue_ppl.serving import slo as S
@@ -38,8 +43,6 @@ from fugue_ppl.serving.slo import (
     ServiceLevelObjectives,
     SLOReport,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 MINUTE = 60.0
 PAGE_1H = "page 1h/5m > 14.4"
@@ -94,10 +97,25 @@ def subjects(alerts):
     return {a.subject for a in alerts.evaluate()}
 
 
+def slo_modules():
+    """The package and every module in it."""
+    names = [S.__name__] + [f"{S.__name__}.{m.name}" for m in pkgutil.iter_modules(S.__path__)]
+    return [importlib.import_module(name) for name in names]
+
+
 def test_module_examples_run():
-    result = doctest.testmod(S, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0
-    assert result.attempted >= 40
+    modules = slo_modules()
+    assert {m.__name__ for m in modules} >= {
+        f"fugue_ppl.serving.slo.{name}" for name in
+        ("alerts", "events", "burn_rate", "objectives", "availability", "capacity")}
+    attempted = {}
+    for module in modules:
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, module.__name__
+        attempted[module.__name__] = result.attempted
+    assert sum(attempted.values()) >= 40
+    # every module with a public class shows it at work
+    assert all(n > 0 for name, n in attempted.items() if not name.endswith("._common")), attempted
 
 
 def test_public_names():
