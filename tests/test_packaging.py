@@ -111,7 +111,7 @@ def test_the_former_module_names_are_aliases_of_the_new_ones():
     from fugue_ppl.health import HealthChecker
     from fugue_ppl.metrics import ProductionMetrics, PrometheusCollector
     from fugue_ppl.slo import BurnRateAlerts
-    assert HealthChecker.__module__ == "fugue_ppl.serving.health"
+    assert HealthChecker.__module__ == "fugue_ppl.serving.health.checker"
     assert BurnRateAlerts.__module__ == "fugue_ppl.serving.slo.burn_rate"
     assert PrometheusCollector.__module__ == "fugue_ppl.monitoring.prometheus"
     assert ProductionMetrics is fugue_ppl.ProductionMetrics

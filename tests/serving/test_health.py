@@ -9,16 +9,22 @@ between a busy-wait and the threshold it must cross or stay under.
 """
 
 import doctest
+import importlib
 import json
 import logging
 import math
+import pkgutil
 import threading
 import time
 from fractions import Fraction
 
-import fugue_ppl as fp
 import numpy as np
 import pytest
+from hypothesis import HealthCheck as HypothesisHealthCheck
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fugue_ppl as fp
 from fugue_ppl.config import load_config
 from fugue_ppl.errors import InvalidArgument
 from fugue_ppl.models import sensor
@@ -37,9 +43,6 @@ from fugue_ppl.serving.health import (
     estimate_trend,
 )
 from fugue_ppl.validation import Finite, Range, Schema
-from hypothesis import HealthCheck as HypothesisHealthCheck
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 H, D, U = HealthStatus.HEALTHY, HealthStatus.DEGRADED, HealthStatus.UNHEALTHY
 WALL = 1_700_000_000.0          # 2023-11-14T22:13:20Z
@@ -1215,8 +1218,17 @@ def test_module_surface_and_examples():
         "Trend", "estimate_trend", "BUILTIN_CHECKS", "DEFAULT_WEIGHTS",
         "HEALTH_JSON_MEDIA_TYPE"}
     assert isinstance(estimate_trend([0], [1.0]), Trend)
-    result = doctest.testmod(health, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted >= 20
+    # the doctests of every module of the package
+    names = [m.name for m in pkgutil.iter_modules(health.__path__)]
+    assert {"checker", "report", "settings", "status", "trend"} <= set(names)
+    results = {name: doctest.testmod(importlib.import_module(f"{health.__name__}.{name}"),
+                                     optionflags=doctest.ELLIPSIS)
+               for name in names}
+    results["__init__"] = doctest.testmod(health, optionflags=doctest.ELLIPSIS)
+    assert all(r.failed == 0 for r in results.values()), results
+    assert {name for name, r in results.items() if r.attempted} >= {
+        "checker", "report", "settings", "status", "trend"}, results
+    assert sum(r.attempted for r in results.values()) >= 20
     assert Fraction(DEFAULT_WEIGHTS["pool"]) == 1
 
 

@@ -1,127 +1,14 @@
-"""Health checks of a served model: a weighted score, a trend, liveness and readiness.
+"""The health checker: :class:`HealthChecker` runs the built-in and registered checks of
+one :class:`~fugue_ppl.ModelRunner`, scores them, follows the score's trend and answers
+the liveness and readiness probes.
 
-A :class:`HealthChecker` watches one :class:`~fugue_ppl.ModelRunner`. Each
-call of :meth:`HealthChecker.check` runs every registered check, combines
-their statuses into a score, updates the score's trend and returns a
-:class:`HealthReport`, which renders itself in the ``application/health+json``
-format (:meth:`HealthReport.to_health_json`) with the HTTP status a probe
-expects (:attr:`HealthReport.http_status`).
-
-Checks
-------
-A check is a callable returning a :class:`CheckResult`: a
-:class:`HealthStatus` (healthy, degraded or unhealthy), an observed value and
-its unit, and a one-line output. Six are built in:
-
-====================  ========================  =============================================
-name                  health+json key           status
-====================  ========================  =============================================
-``model_execution``   ``model:execution``       a smoke run of the model (``smoke_args``)
-                                                under the timeout: unhealthy when it raises
-                                                or times out; degraded when slower than
-                                                ``latency_fraction`` of the timeout or when
-                                                its trace has a NaN or infinite weight or
-                                                value, or a -inf total weight
-``error_rate``        ``model:errorRate``       errors / inferences in the window: degraded
-                                                above ``error_rate_degraded`` (5%),
-                                                unhealthy above ``error_rate_unhealthy``
-                                                (20%)
-``latency``           ``model:responseTime``    the window's p99 latency: degraded above
-                                                ``latency_fraction`` (80%) of the timeout,
-                                                unhealthy above
-                                                ``latency_unhealthy_fraction`` (100%) of it
-``pool``              ``tracePool:hitRatio``    trace-pool hits / acquisitions in the
-                                                window, judged after warm-up: degraded below
-                                                ``pool_min_hit_ratio`` (0.8)
-``breaker``           ``circuitBreaker:state``  FAILED: unhealthy; DEGRADED or RECOVERY:
-                                                degraded
-``monitor_alarms``    ``monitors:alarms``       new alarms, in the window, of the monitors
-                                                attached to the runner's metrics (EWMA,
-                                                control charts, CUSUM): degraded
-====================  ========================  =============================================
-
-Thresholds are upper bounds of the better status: an error rate of exactly
-5% is healthy, of exactly 20% degraded; a p99 of exactly 80% of the timeout
-is healthy (to the latency histogram's resolution, 0.4%); a hit ratio of
-exactly 0.8 is healthy.
-
-Windows
--------
-The error rate, the latency, the pool's hit ratio and the monitor alarms are
-measured over a window, not since the start, so a burst that ended lets the
-service recover: every check keeps a snapshot of the runner's counters, and
-a check compares the counters with the newest snapshot at least ``window``
-seconds old (the checker's creation when none is). With checks every
-``window`` seconds the window is the time since the previous check. When
-fewer than ``min_calls`` inferences (pool acquisitions) happened in the
-window the check reports healthy and says it did not judge. The runner's
-metrics count a timed-out run as an error; calls the breaker rejected are
-not inferences (the breaker check reports them). The checker's own smoke and
-warm-up runs bypass the runner, so they never count in what it measures.
-
-Score and status
-----------------
-Each check counts ``h = 1`` (healthy), ``0.5`` (degraded) or ``0``
-(unhealthy); the score is the weighted mean ``H = sum(w_i h_i) / sum(w_i)``
-(weights normalised; computed exactly, so a score on a threshold meets it;
-with all weights zero every check counts the same; no checks gives
-``H = 1``). ``H >= healthy_threshold`` (0.96) is healthy,
-``H >= degraded_threshold`` (0.75) degraded, lower unhealthy. The default
-weights (model execution 6, breaker 6, error rate 4, latency 2, pool 1,
-monitor alarms 1) make a failing smoke run or an open breaker alone
-unhealthy (H = 0.7); an unhealthy error rate degraded on its own (0.8) and
-unhealthy with the breaker degraded as well (0.65); any degraded check but
-the pool or the monitors degraded (latency: 0.95); the pool or the monitors
-alone healthy (0.975) but visible in the details and in the trend.
-
-Trend and early warning
------------------------
-The checker keeps the last ``history_size`` scores with their times (the
-injectable ``clock``). After each check it fits a quadratic by least squares
-to the last ``trend_window`` points (a line with two distinct times; nothing
-with one), giving ``dH/dt`` and ``d²H/dt²`` at the newest point, and
-forecasts ``H(t+k) = H + k dH/dt + k² d²H/dt² / 2`` for ``k =
-forecast_horizon``, clamped to [0, 1] (:func:`estimate_trend`). When
-``dH/dt < -trend_delta`` for ``trend_consecutive`` consecutive checks the
-report carries an early warning (:attr:`HealthReport.warning`), typically
-while the status is still healthy.
-
-Probes
-------
-:meth:`HealthChecker.liveness` says the process answers and checks nothing
-else (always ``pass``). :meth:`HealthChecker.readiness` checks that the model
-is loaded, the warm-up is done (:meth:`HealthChecker.warm_up`; call it at
-start-up) and the breaker is not FAILED (a breaker in RECOVERY needs traffic
-to close, so it stays ready). Pass and warn answer HTTP 200, fail 503.
-
-Examples
---------
->>> import fugue_ppl as fp
->>> from fugue_ppl.serving.health import HealthChecker
->>> from fugue_ppl.models import sensor
->>> runner = fp.ModelRunner(sensor, rng=42, fallback=(20.0, True))
->>> checker = HealthChecker(runner, smoke_args=(22.0,), warmup=5)
->>> checker.warm_up().status
-<HealthStatus.HEALTHY: 'healthy'>
->>> for _ in range(20):
-...     _ = runner.infer(22.0)
->>> report = checker.check()
->>> report.status, report.score, report.http_status
-(<HealthStatus.HEALTHY: 'healthy'>, 1.0, 200)
->>> doc = report.to_health_json()
->>> doc["status"], sorted(doc["checks"])[:3]
-('pass', ['circuitBreaker:state', 'model:errorRate', 'model:execution'])
->>> checker.readiness().http_status, checker.liveness().status.health_json
-(200, 'pass')
+Its docstring describes each built-in check, the windows, the score and the early
+warning; the thresholds are in :mod:`~fugue_ppl.serving.health.settings`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import difflib
-import enum
-import json
 import logging
 import math
 import numbers
@@ -130,858 +17,35 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from fugue_ppl.checks import (
-    Bounded,
-    Custom,
-    Duration,
-    FrozenMapping,
-    Int,
-    Optional,
-    Real,
-    Relation,
-    Settings,
-    check_bounded,
-    check_int,
-    closest,
-    invalid,
-    setting,
-    settings,
-    type_error,
-)
+from fugue_ppl.checks import check_int, closest
 from fugue_ppl.core._runtime import PooledPriorHandler, PriorHandler, run
-from fugue_ppl.monitoring.window import CounterWindow, Span, gained
 from fugue_ppl.errors import InferenceTimeout
+from fugue_ppl.monitoring.window import CounterWindow, Span, gained
 from fugue_ppl.serving._breaker import BreakerState
 from fugue_ppl.serving._runner import ModelRunner, validate_trace
-from fugue_ppl.serving._runner_config import RunnerConfig
+from fugue_ppl.serving.health._numbers import is_real, rfc3339, to_float
+from fugue_ppl.serving.health.report import HealthReport
+from fugue_ppl.serving.health.settings import BUILTIN_CHECKS, HealthSettings
+from fugue_ppl.serving.health.status import CheckResult, HealthStatus
+from fugue_ppl.serving.health.trend import estimate_trend
 from fugue_ppl.validation import safe_repr
 
-__all__ = [
-    "BUILTIN_CHECKS",
-    "DEFAULT_WEIGHTS",
-    "HEALTH_JSON_MEDIA_TYPE",
-    "CheckResult",
-    "HealthChecker",
-    "HealthReport",
-    "HealthSettings",
-    "HealthStatus",
-    "Trend",
-    "estimate_trend",
-]
+__all__ = ["HealthChecker"]
 
+# The package's logger, named in register()'s documentation.
 _log = logging.getLogger("fugue_ppl.serving.health")
 
-#: The media type of :meth:`HealthReport.to_health_json` documents.
-HEALTH_JSON_MEDIA_TYPE = "application/health+json"
-
-#: Names of the built-in checks, in the order they run.
-BUILTIN_CHECKS: tuple[str, ...] = (
-    "model_execution", "error_rate", "latency", "pool", "breaker", "monitor_alarms")
-
-#: Default weights of the built-in checks in the score.
-DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({
-    "model_execution": 6.0, "error_rate": 4.0, "latency": 2.0, "pool": 1.0,
-    "breaker": 6.0, "monitor_alarms": 1.0,
-})
-
 _METRIC_CHECKS = frozenset({"error_rate", "latency", "monitor_alarms"})
+_ALARMS = "alarms:"      # the counter groups of the monitors' alarms: "alarms:<monitor>"
 # Trace issues that make a smoke run degraded (extreme values depend on the
 # model's scale; fallbacks cannot happen under a plain prior handler).
-_ALARMS = "alarms:"      # the counter groups of the monitors' alarms: "alarms:<monitor>"
 _SMOKE_ISSUES = ("non_finite_weight", "non_finite_value", "rejected")
-
-
-# ====================================================================== status
-
-
-class HealthStatus(str, enum.Enum):
-    """The status of a check or of the whole service.
-
-    A ``str`` enum (``HealthStatus.HEALTHY == "healthy"``) with its value in
-    the score (:attr:`score`), its ``application/health+json`` name
-    (:attr:`health_json`) and the HTTP status a probe expects
-    (:attr:`http_status`).
-
-    Examples
-    --------
-    >>> HealthStatus.DEGRADED.score, HealthStatus.DEGRADED.health_json
-    (0.5, 'warn')
-    >>> HealthStatus.parse("fail"), HealthStatus.UNHEALTHY.http_status
-    (<HealthStatus.UNHEALTHY: 'unhealthy'>, 503)
-    """
-
-    HEALTHY = "healthy"
-    DEGRADED = "degraded"
-    UNHEALTHY = "unhealthy"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def score(self) -> float:
-        """The check's value in the score: 1.0, 0.5 or 0.0."""
-        return _SCORES[self]
-
-    @property
-    def health_json(self) -> str:
-        """The ``application/health+json`` status: ``"pass"``, ``"warn"`` or ``"fail"``."""
-        return _HEALTH_JSON[self]
-
-    @property
-    def http_status(self) -> int:
-        """200 for healthy and degraded, 503 for unhealthy."""
-        return 503 if self is HealthStatus.UNHEALTHY else 200
-
-    @classmethod
-    def parse(cls, value: HealthStatus | str) -> HealthStatus:
-        """The status named by ``value``.
-
-        Parameters
-        ----------
-        value : HealthStatus or str
-            A status, its value (``"healthy"``, case-insensitive) or its
-            health+json name (``"pass"``, ``"warn"``, ``"fail"``).
-
-        Returns
-        -------
-        HealthStatus
-
-        Raises
-        ------
-        TypeError
-            ``value`` is not a str.
-        ValueError
-            ``value`` names no status.
-        """
-        if isinstance(value, HealthStatus):
-            return value
-        if not isinstance(value, str):
-            raise TypeError(f"status must be a HealthStatus or a str, got {type(value).__name__}")
-        key = value.strip().lower()
-        for status in cls:
-            if key == status.value or key == _HEALTH_JSON[status]:
-                return status
-        raise ValueError(f"unknown health status {safe_repr(value)}; expected one of "
-                         "'healthy', 'degraded', 'unhealthy' (or 'pass', 'warn', 'fail')")
-
-
-_SCORES = {HealthStatus.HEALTHY: 1.0, HealthStatus.DEGRADED: 0.5, HealthStatus.UNHEALTHY: 0.0}
-_HEALTH_JSON = {HealthStatus.HEALTHY: "pass", HealthStatus.DEGRADED: "warn",
-                HealthStatus.UNHEALTHY: "fail"}
-
-
-# ====================================================================== helpers
-
-
-def _rfc3339(ts: float | None) -> str | None:
-    """``ts`` (seconds since the epoch) as an RFC 3339 UTC time, in milliseconds.
-
-    None when ``ts`` is None, not finite, or outside the years 1 to 9999.
-    """
-    t = _to_float(ts) if _is_real(ts) else None
-    if t is None or not math.isfinite(t):
-        return None
-    try:
-        dt = datetime.datetime.fromtimestamp(t, tz=datetime.timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        return None
-    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _seconds(x: float) -> str:
-    """A duration for a message: ``'12.5 ms'``, ``'1.2 s'``."""
-    if x >= 1.0:
-        return f"{x:.3g} s"
-    if x >= 1e-3:
-        return f"{x * 1e3:.3g} ms"
-    return f"{x * 1e6:.3g} µs"
-
-
-def _pct(x: float) -> str:
-    return f"{x * 100:.4g}%"
-
-
-def _is_real(x: object) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
-
-
-def _to_float(x: Any) -> float | None:
-    """A real number as a float; None when it is beyond the float range (a huge int)."""
-    try:
-        return float(x)
-    except OverflowError:
-        return None
-
-
-def _saturated(x: Any) -> float:
-    """A real number as a float, +-inf beyond the float range."""
-    f = _to_float(x)
-    if f is None:
-        return math.inf if x > 0 else -math.inf
-    return f
-
-
-def _json_value(v: Any) -> Any:
-    """A JSON-safe observed value (None for a non-finite float, or an int with more
-    digits than Python writes)."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, int) and v.bit_length() > 1024:     # beyond the float range
-        try:
-            str(v)
-        except ValueError:
-            return None
-    return v
-
-
-# ====================================================================== results
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The outcome of one health check.
-
-    A check function returns one; the checker completes ``name``,
-    ``weight``, ``time`` and the component fields it leaves None.
-
-    Parameters
-    ----------
-    status : HealthStatus or str
-        ``"healthy"``, ``"degraded"`` or ``"unhealthy"`` (or ``"pass"``,
-        ``"warn"``, ``"fail"``).
-    observed_value : float, int, str, bool or None
-        What the check measured (numpy scalars are converted).
-    observed_unit : str, optional
-        Its unit, e.g. ``"s"``, ``"ratio"``.
-    output : str
-        One line saying what was found (shown for warn and fail in
-        health+json; never secrets or tracebacks).
-    component : str, optional
-        The component part of the health+json key ``component:measurement``
-        (default: the check's registered component, else its name).
-    measurement : str, optional
-        The measurement part of that key (default: the registered one).
-    component_id : str, optional
-        health+json ``componentId``.
-    component_type : str, optional
-        health+json ``componentType`` (e.g. ``"component"``,
-        ``"datastore"``, ``"system"``).
-    name : str, optional
-        The check's registered name (set by the checker).
-    weight : float, optional
-        The check's normalised weight in the score (set by the checker).
-    time : float, optional
-        When the check finished, seconds since the epoch (set by the checker).
-
-    Raises
-    ------
-    TypeError
-        A field has the wrong type.
-    ValueError
-        ``status`` names no status; ``weight`` or ``time`` is not finite.
-
-    Examples
-    --------
-    >>> r = CheckResult.degraded("queue 85% full", observed_value=0.85,
-    ...                          observed_unit="ratio", component="queue",
-    ...                          measurement="utilization")
-    >>> r.status, r.key
-    (<HealthStatus.DEGRADED: 'degraded'>, 'queue:utilization')
-    >>> r.to_health_json()
-    {'observedValue': 0.85, 'observedUnit': 'ratio', 'status': 'warn', 'output': 'queue 85% full'}
-    """
-
-    status: HealthStatus
-    observed_value: Any = None
-    observed_unit: str | None = None
-    output: str = ""
-    component: str | None = None
-    measurement: str | None = None
-    component_id: str | None = None
-    component_type: str | None = None
-    name: str | None = None
-    weight: float | None = None
-    time: float | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", HealthStatus.parse(self.status))
-        v = self.observed_value
-        if isinstance(v, np.generic):
-            v = v.item()
-            object.__setattr__(self, "observed_value", v)
-        if v is not None and not isinstance(v, (bool, int, float, str)):
-            raise TypeError(f"CheckResult: observed_value must be a number, a str, a bool or "
-                            f"None, got {type(v).__name__}")
-        if not isinstance(self.output, str):
-            raise TypeError(f"CheckResult: output must be a str, got {type(self.output).__name__}")
-        for name in ("observed_unit", "component", "measurement", "component_id",
-                     "component_type", "name"):
-            x = getattr(self, name)
-            if x is not None and not isinstance(x, str):
-                raise TypeError(f"CheckResult: {name} must be a str or None, got "
-                                f"{type(x).__name__}")
-        for name in ("weight", "time"):
-            x = getattr(self, name)
-            if x is None:
-                continue
-            if not _is_real(x):
-                raise TypeError(f"CheckResult: {name} must be a number or None, got "
-                                f"{type(x).__name__}")
-            f = _to_float(x)
-            if f is None:
-                raise ValueError(f"CheckResult: {name} must be a finite float, got "
-                                 f"{safe_repr(x)} (beyond the float range)")
-            if not math.isfinite(f):
-                raise ValueError(f"CheckResult: {name} must be finite, got {x!r}")
-            object.__setattr__(self, name, f)
-
-    @classmethod
-    def healthy(cls, output: str = "", **fields: Any) -> CheckResult:
-        """A healthy result (``fields`` as for the constructor)."""
-        return cls(HealthStatus.HEALTHY, output=output, **fields)
-
-    @classmethod
-    def degraded(cls, output: str = "", **fields: Any) -> CheckResult:
-        """A degraded result (``fields`` as for the constructor)."""
-        return cls(HealthStatus.DEGRADED, output=output, **fields)
-
-    @classmethod
-    def unhealthy(cls, output: str = "", **fields: Any) -> CheckResult:
-        """An unhealthy result (``fields`` as for the constructor)."""
-        return cls(HealthStatus.UNHEALTHY, output=output, **fields)
-
-    @property
-    def key(self) -> str:
-        """The health+json key, ``"component:measurement"``."""
-        return f"{self.component or self.name or 'check'}:{self.measurement or 'status'}"
-
-    def to_health_json(self) -> dict[str, Any]:
-        """This result as one ``application/health+json`` check object.
-
-        Fields: ``componentId``, ``componentType``, ``observedValue``,
-        ``observedUnit``, ``status`` (pass / warn / fail), ``time`` (RFC 3339,
-        UTC) and ``output``; fields without a value are left out (``time``
-        too when it is outside the years 1 to 9999), and so is ``output``
-        for a pass (as the format recommends).
-
-        Returns
-        -------
-        dict
-        """
-        d: dict[str, Any] = {}
-        if self.component_id is not None:
-            d["componentId"] = self.component_id
-        if self.component_type is not None:
-            d["componentType"] = self.component_type
-        value = _json_value(self.observed_value)
-        if value is not None:
-            d["observedValue"] = value
-        if self.observed_unit is not None:
-            d["observedUnit"] = self.observed_unit
-        d["status"] = self.status.health_json
-        rendered = _rfc3339(self.time)
-        if rendered is not None:
-            d["time"] = rendered
-        if self.output and self.status is not HealthStatus.HEALTHY:
-            d["output"] = self.output
-        return d
-
-
-@dataclass(frozen=True)
-class Trend:
-    """The trend of the health score (see :func:`estimate_trend`).
-
-    Attributes
-    ----------
-    slope : float
-        ``dH/dt`` at the newest point, per clock second.
-    curvature : float
-        ``d²H/dt²`` at the newest point.
-    forecast : float
-        ``H + k dH/dt + k² d²H/dt² / 2`` for ``k = horizon``, clamped to [0, 1].
-    horizon : float
-        ``k``, in clock seconds.
-    points : int
-        Number of (time, score) points fitted.
-    """
-
-    slope: float
-    curvature: float
-    forecast: float
-    horizon: float
-    points: int
-
-    def to_dict(self) -> dict[str, float | int]:
-        """The fields as a dict."""
-        return dataclasses.asdict(self)
-
-
-def estimate_trend(times: Iterable[float], scores: Iterable[float],
-                   horizon: float = 0.0) -> Trend:
-    """Estimate ``dH/dt``, ``d²H/dt²`` and a forecast from a history of scores.
-
-    A least-squares polynomial in ``t - t_last`` is fitted to the points —
-    degree 2 with three or more distinct times, a line with two, nothing
-    with one (derivatives 0) — and differentiated at the newest point. The
-    forecast extrapolates the newest score ``H``:
-    ``H + k dH/dt + k² d²H/dt² / 2``, clamped to [0, 1].
-
-    Parameters
-    ----------
-    times : iterable of float
-        Times of the points (seconds, any origin), oldest first; equal times
-        are allowed.
-    scores : iterable of float
-        The scores at those times.
-    horizon : float, default 0.0
-        ``k``, seconds ahead of the newest point.
-
-    Returns
-    -------
-    Trend
-
-    Raises
-    ------
-    TypeError
-        A time or score is not a number.
-    ValueError
-        No points, lengths differ, a value is not finite (or beyond the
-        float range), ``horizon`` is negative, or the derivatives do not fit
-        in a float (distinct times too close together for the change in the
-        scores).
-
-    Notes
-    -----
-    The fit is computed in closed form (orthogonal polynomials) on the times
-    and scores scaled by powers of two, so any finite inputs work, whatever
-    their magnitude or span.
-
-    Examples
-    --------
-    >>> t = estimate_trend([0, 10, 20, 30], [1.0, 0.9, 0.8, 0.7], horizon=10)
-    >>> round(t.slope, 12), abs(round(t.curvature, 12)), round(t.forecast, 12)
-    (-0.01, 0.0, 0.6)
-    """
-    t = _float_array(times, "times")
-    h = _float_array(scores, "scores")
-    if t.ndim != 1 or h.ndim != 1 or t.size != h.size:
-        raise ValueError(f"estimate_trend: times and scores must be two sequences of the same "
-                         f"length, got {t.size} and {h.size}")
-    if t.size == 0:
-        raise ValueError("estimate_trend: no points")
-    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(h))):
-        raise ValueError("estimate_trend: times and scores must be finite")
-    k = _to_float(horizon) if _is_real(horizon) else None
-    if k is None or not (math.isfinite(k) and k >= 0):
-        raise ValueError(f"estimate_trend: horizon must be a finite number >= 0, got "
-                         f"{safe_repr(horizon)}")
-    slope, curvature = _fit_derivatives(t, h)
-    # H + k (dH/dt + k d2H/dt2 / 2): overflows to +-inf, never to NaN
-    forecast = float(h[-1]) + k * (slope + 0.5 * k * curvature)
-    forecast = min(1.0, max(0.0, forecast))
-    return Trend(slope, curvature, forecast, k, int(t.size))
-
-
-def _float_array(values: Iterable[Any], name: str) -> np.ndarray:
-    """``values`` as a float array (TypeError / ValueError naming them when they are not)."""
-    items = list(values)
-    try:
-        return np.asarray(items, dtype=float)
-    except (TypeError, ValueError, OverflowError):
-        pass
-    for x in items:                           # which one, and why
-        try:
-            float(x)
-        except OverflowError:
-            raise ValueError(f"estimate_trend: {name} must be finite, got {safe_repr(x)} "
-                             f"(beyond the float range)") from None
-        except (TypeError, ValueError):
-            raise TypeError(f"estimate_trend: {name} must be numbers, got "
-                            f"{safe_repr(x)}") from None
-    raise TypeError(f"estimate_trend: {name} must be a sequence of numbers")
-
-
-def _fit_derivatives(t: np.ndarray, h: np.ndarray) -> tuple[float, float]:
-    """``dH/dt`` and ``d2H/dt2`` at ``t[-1]`` of the least-squares fit (finite inputs)."""
-    # Scaled by powers of two (exactly), nothing overflows: the times become
-    # z = (t - t[-1]) / span in [-1, 1], the scores y in [-1, 1].
-    et = int(np.frexp(np.max(np.abs(t)))[1])
-    x = np.ldexp(t, -et) - np.ldexp(t[-1], -et)
-    span = np.max(np.abs(x))
-    if span == 0.0:
-        return 0.0, 0.0
-    z = x / span
-    deg = min(2, int(np.unique(z).size) - 1)
-    if deg < 1:
-        return 0.0, 0.0
-    eh = int(np.frexp(np.max(np.abs(h)))[1])
-    y = np.ldexp(h, -eh)
-    y = y - y.mean()                         # the fit's constant term is not needed
-    with np.errstate(all="ignore"):
-        # Orthogonal polynomials on the points: p1 = z - mean(z) and
-        # p2 = z^2 - a p1 - mean(z^2); the fit is c0 + c1 p1 + c2 p2, whose
-        # derivatives at z = 0 are c1 - a c2 and 2 c2.
-        p1 = z - z.mean()
-        n1 = p1 @ p1
-        c1 = (p1 @ y) / n1
-        dz, dzz = c1, np.float64(0.0)
-        if deg == 2:
-            q = z * z
-            a = (q @ p1) / n1
-            p2 = q - a * p1 - q.mean()
-            c2 = (p2 @ y) / (p2 @ p2)
-            dz, dzz = c1 - a * c2, 2.0 * c2
-        # back to the caller's units: t = z span 2^et, H = y 2^eh
-        slope = float(np.ldexp(dz / span, eh - et))
-        curvature = float(np.ldexp(dzz / span / span, eh - 2 * et))
-    if not (math.isfinite(slope) and math.isfinite(curvature)):
-        raise ValueError("estimate_trend: times are too close together for the change in the "
-                         "scores: the slope or curvature does not fit in a float")
-    return slope, curvature
-
-
-@dataclass(frozen=True)
-class HealthReport:
-    """The health of the service at one moment.
-
-    Returned by :meth:`HealthChecker.check` (``kind="health"``),
-    :meth:`HealthChecker.liveness` and :meth:`HealthChecker.readiness`.
-
-    Attributes
-    ----------
-    status : HealthStatus
-    score : float
-        The weighted score in [0, 1].
-    message : str
-        One line: the status, the score and what is wrong.
-    checks : tuple of CheckResult
-        Every check's result, in registration order.
-    timestamp : float or None
-        When the report was made, seconds since the epoch (None: unknown,
-        the wall clock gave no usable reading).
-    kind : {"health", "liveness", "readiness"}
-    forecast : float or None
-        The forecast score ``forecast_horizon`` seconds ahead.
-    forecast_status : HealthStatus or None
-        The status the forecast score maps to.
-    trend : Trend or None
-        ``dH/dt``, ``d²H/dt²`` and the forecast.
-    warning : bool
-        The early warning: the score fell faster than ``trend_delta`` for
-        ``trend_consecutive`` consecutive checks.
-    notes : tuple of str
-        Remarks (the early warning's text).
-    service_id, version, description : str or None
-        health+json ``serviceId``, ``version`` and ``description``.
-
-    Raises
-    ------
-    TypeError
-        ``score`` or ``timestamp`` is not a number (both are kept as floats,
-        +-inf beyond the float range).
-    ValueError
-        ``status`` or ``kind`` names nothing known.
-
-    Examples
-    --------
-    >>> r = HealthReport(HealthStatus.DEGRADED, 0.75, "degraded", timestamp=0.0)
-    >>> r.http_status, r.time, r.to_health_json()["status"]
-    (200, '1970-01-01T00:00:00.000Z', 'warn')
-    """
-
-    status: HealthStatus
-    score: float
-    message: str
-    checks: tuple[CheckResult, ...] = ()
-    timestamp: float | None = 0.0
-    kind: str = "health"
-    forecast: float | None = None
-    forecast_status: HealthStatus | None = None
-    trend: Trend | None = None
-    warning: bool = False
-    notes: tuple[str, ...] = ()
-    service_id: str | None = None
-    version: str | None = None
-    description: str | None = None
-
-    #: The media type of :meth:`to_health_json` documents.
-    media_type = HEALTH_JSON_MEDIA_TYPE
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", HealthStatus.parse(self.status))
-        if not _is_real(self.score):
-            raise TypeError(f"HealthReport: score must be a number, got "
-                            f"{type(self.score).__name__}")
-        object.__setattr__(self, "score", _saturated(self.score))
-        if self.timestamp is not None:
-            if not _is_real(self.timestamp):
-                raise TypeError(f"HealthReport: timestamp must be a number or None, got "
-                                f"{type(self.timestamp).__name__}")
-            object.__setattr__(self, "timestamp", _saturated(self.timestamp))
-        object.__setattr__(self, "checks", tuple(self.checks))
-        object.__setattr__(self, "notes", tuple(self.notes))
-        if self.kind not in ("health", "liveness", "readiness"):
-            raise ValueError(f"HealthReport: kind must be 'health', 'liveness' or 'readiness', "
-                             f"got {safe_repr(self.kind)}")
-
-    @property
-    def http_status(self) -> int:
-        """The HTTP status a probe expects: 200 for pass and warn, 503 for fail."""
-        return self.status.http_status
-
-    @property
-    def time(self) -> str | None:
-        """:attr:`timestamp` as an RFC 3339 UTC time.
-
-        None when it is unknown, not finite, or outside the years 1 to 9999.
-        """
-        return _rfc3339(self.timestamp)
-
-    def check(self, name: str) -> CheckResult:
-        """The result of the check registered as ``name``.
-
-        Raises
-        ------
-        KeyError
-            No check of that name is in the report.
-        """
-        for c in self.checks:
-            if c.name == name:
-                return c
-        raise KeyError(f"no check named {name!r} in the report; checks: "
-                       f"{[c.name for c in self.checks]}")
-
-    def to_health_json(self) -> dict[str, Any]:
-        """The report in the ``application/health+json`` format.
-
-        ``status`` (pass / warn / fail), ``version``, ``serviceId``,
-        ``description``, ``output`` (the message, for warn and fail),
-        ``notes``, and ``checks`` keyed ``"component:measurement"``, each a
-        list of check objects (:meth:`CheckResult.to_health_json`). Beyond
-        the format's fields: ``time`` (RFC 3339, null when :attr:`time` is
-        None), ``score``, and for a health report ``forecast``, ``trend`` and
-        ``warning``.
-
-        Returns
-        -------
-        dict
-            JSON-serialisable (non-finite numbers become null).
-        """
-        d: dict[str, Any] = {"status": self.status.health_json}
-        if self.version is not None:
-            d["version"] = self.version
-        if self.service_id is not None:
-            d["serviceId"] = self.service_id
-        if self.description is not None:
-            d["description"] = self.description
-        if self.status is not HealthStatus.HEALTHY and self.message:
-            d["output"] = self.message
-        if self.notes:
-            d["notes"] = list(self.notes)
-        checks: dict[str, list[dict[str, Any]]] = {}
-        for c in self.checks:
-            checks.setdefault(c.key, []).append(c.to_health_json())
-        d["checks"] = checks
-        d["time"] = self.time
-        d["score"] = _json_value(self.score)
-        if self.kind == "health":
-            d["forecast"] = None if self.forecast is None else _json_value(self.forecast)
-            d["trend"] = None if self.trend is None else {
-                "slope": _json_value(self.trend.slope),
-                "curvature": _json_value(self.trend.curvature),
-                "horizon": self.trend.horizon, "points": self.trend.points}
-            d["warning"] = self.warning
-        return d
-
-    def to_json(self, *, indent: int | None = None) -> str:
-        """:meth:`to_health_json` serialised (strict JSON: no NaN or infinity)."""
-        return json.dumps(self.to_health_json(), indent=indent, allow_nan=False)
-
-
-# ====================================================================== settings
-
-
-def _default_weights() -> Mapping[str, float]:
-    return FrozenMapping(DEFAULT_WEIGHTS)
-
-
-def _weights(value: Any, name: str, owner: str) -> Mapping[str, float]:
-    """The built-in checks' weights: ``value``'s over :data:`DEFAULT_WEIGHTS`."""
-    if not isinstance(value, Mapping):
-        raise type_error(owner, name, value, "a mapping of check name to weight")
-    weights = dict(DEFAULT_WEIGHTS)
-    for k, w in value.items():
-        if not isinstance(k, str):
-            raise type_error(owner, f"{name} keys", k, "check names (str)")
-        if k not in DEFAULT_WEIGHTS:
-            near = closest(k, BUILTIN_CHECKS)
-            hint = (f"did you mean {near!r}?" if near else ", ".join(BUILTIN_CHECKS)
-                    + "; a registered check takes its weight in register()")
-            raise invalid(owner, f"{name} key", k, f"must be a built-in check's name ({hint})")
-        weights[k] = check_bounded(w, f"{name}[{k!r}]", owner, 0.0)
-    return FrozenMapping(weights)
-
-
-@settings
-class HealthSettings(Settings):
-    """The thresholds and windows of a :class:`HealthChecker`: validated and immutable.
-
-    Each setting's default, limit and meaning is declared once, below (the
-    reference lists them: ``docs/configuration.md``); the ``[health]``
-    section of :class:`fugue_ppl.config.Config` is one.
-
-    Raises
-    ------
-    TypeError
-        A setting of the wrong type, or unknown.
-    InvalidArgument
-        A setting out of range or out of order (the message names it).
-
-    Examples
-    --------
-    >>> s = HealthSettings(error_rate_degraded=0.1)
-    >>> [s.status_for(score).value for score in (0.97, 0.75, 0.7)]
-    ['healthy', 'degraded', 'unhealthy']
-    >>> HealthSettings(error_rate_degraded=0.3)
-    Traceback (most recent call last):
-    ...
-    fugue_ppl.errors.InvalidArgument: HealthSettings: error_rate_degraded must be below ...
-    """
-
-    timeout: float | None = setting(
-        None, check=Optional(Duration()),
-        doc="The model's timeout in seconds: the smoke run's deadline and the latency "
-            "reference (none: the runner's deadline).")
-    error_rate_degraded: float = setting(0.05, check=Real("probability"),
-                                         doc="Error rates above this are degraded.")
-    error_rate_unhealthy: float = setting(0.20, check=Real("probability"),
-                                          doc="Error rates above this are unhealthy.")
-    latency_quantile: float = setting(0.99, check=Real("unit"),
-                                      doc="The latency quantile judged.")
-    latency_fraction: float = setting(
-        0.8, check=Real("positive"),
-        doc="The quantile above this fraction of the timeout is degraded (a slower smoke run "
-            "too).")
-    latency_unhealthy_fraction: float = setting(
-        1.0, check=Real("positive"),
-        doc="The quantile above this fraction of the timeout is unhealthy.")
-    pool_min_hit_ratio: float = setting(
-        0.8, check=Real("probability"),
-        doc="A trace-pool hit ratio below this (after the warm-up) is degraded.")
-    min_calls: int = setting(
-        10, check=Int(1), doc="Fewer inferences (pool acquisitions) in the window are not judged.")
-    window: float = setting(
-        60.0, check=Duration(),
-        doc="Seconds the error rate, latency, hit ratio and alarms span (at least).")
-    warmup: int = setting(10, check=Int(0),
-                          doc="Smoke runs of the warm-up (0: no warm-up needed).")
-    weights: Mapping[str, float] = setting(
-        check=Custom(_weights, "built-in check names, each weight finite and >= 0"),
-        factory=_default_weights,
-        doc="Weights of the built-in checks in the score (the others keep DEFAULT_WEIGHTS).")
-    healthy_threshold: float = setting(0.96, check=Real("probability"),
-                                       doc="Scores at or above this are healthy.")
-    degraded_threshold: float = setting(
-        0.75, check=Real("probability"),
-        doc="Scores at or above this (and below healthy_threshold) are degraded; lower ones "
-            "unhealthy.")
-    trend_window: int = setting(10, check=Int(2),
-                                doc="Points of the score history fitted for the trend.")
-    trend_delta: float = setting(
-        0.001, check=Bounded(0.0),
-        doc="The early warning's slope threshold, in score per clock second.")
-    trend_consecutive: int = setting(
-        3, check=Int(1),
-        doc="Consecutive checks with a slope below -trend_delta that raise the early warning.")
-    forecast_horizon: float = setting(60.0, check=Duration(zero=True),
-                                      doc="Seconds ahead of the forecast.")
-    history_size: int = setting(256, check=Int(2, sys.maxsize), doc="Scores kept.")
-
-    _relations = (
-        Relation("error_rate_degraded", "<", "error_rate_unhealthy"),
-        Relation("latency_fraction", "<", "latency_unhealthy_fraction"),
-        Relation("degraded_threshold", "<", "healthy_threshold"),
-        Relation("history_size", ">=", "trend_window"),
-    )
-
-    @classmethod
-    def from_config(cls, config: Any) -> HealthSettings:
-        """The ``[health]`` section of a :class:`fugue_ppl.config.Config`.
-
-        A :class:`~fugue_ppl.serving.RunnerConfig` (a runner built without a
-        config) has no such section: the defaults apply.
-
-        Raises
-        ------
-        TypeError
-            ``config`` is neither.
-
-        Examples
-        --------
-        >>> from fugue_ppl.config import load_config
-        >>> cfg = load_config(env={"FUGUE_HEALTH__ERROR_RATE_DEGRADED": "0.1"})
-        >>> HealthSettings.from_config(cfg).error_rate_degraded
-        0.1
-        """
-        section = getattr(config, "health", None)
-        if isinstance(section, HealthSettings):
-            return section
-        if section is None and isinstance(config, RunnerConfig):
-            return cls()
-        raise TypeError(f"HealthSettings.from_config: expected a fugue_ppl.config.Config, "
-                        f"got {type(config).__name__}")
-
-    def status_for(self, score: float) -> HealthStatus:
-        """The status a score maps to.
-
-        ``score >= healthy_threshold``: healthy; ``score >=
-        degraded_threshold``: degraded; below: unhealthy (NaN: unhealthy).
-
-        Parameters
-        ----------
-        score : float
-
-        Returns
-        -------
-        HealthStatus
-
-        Raises
-        ------
-        TypeError
-            ``score`` is not a number.
-        """
-        if not _is_real(score):
-            raise TypeError(f"status_for: score must be a number, got {type(score).__name__}")
-        if score >= self.healthy_threshold:
-            return HealthStatus.HEALTHY
-        if score >= self.degraded_threshold:
-            return HealthStatus.DEGRADED
-        return HealthStatus.UNHEALTHY
-
-    def replace(self, **changes: Any) -> HealthSettings:
-        """A copy with ``changes`` applied (checked again).
-
-        ``weights`` given here update the current weights.
-
-        Raises
-        ------
-        TypeError
-            An unknown setting name (with the closest one).
-        """
-        weights = changes.get("weights")
-        if isinstance(weights, Mapping):
-            changes["weights"] = {**self.weights, **weights}
-        return Settings.replace(self, **changes)
-
-
-# ====================================================================== checker
 
 
 #: What a registered check function looks like.
@@ -1012,7 +76,74 @@ class _Window:
 class HealthChecker:
     """The health of a :class:`~fugue_ppl.ModelRunner`: checks, score, trend, probes.
 
-    See the module documentation for the checks, windows, score and trend.
+    Each call of :meth:`check` runs every registered check, combines their
+    statuses into a score, updates the score's trend and returns a
+    :class:`HealthReport`. A check is a callable returning a
+    :class:`CheckResult` (:meth:`register`); the built-in ones
+    (:data:`BUILTIN_CHECKS`) judge against the :class:`HealthSettings` named
+    here (which says where a value on a threshold falls):
+
+    ====================  ========================  =============================================
+    name                  health+json key           status
+    ====================  ========================  =============================================
+    ``model_execution``   ``model:execution``       a smoke run of the model (``smoke_args``)
+                                                    under the timeout: unhealthy when it raises
+                                                    or times out; degraded when slower than
+                                                    ``latency_fraction`` of the timeout or when
+                                                    its trace has a NaN or infinite weight or
+                                                    value, or a -inf total weight
+    ``error_rate``        ``model:errorRate``       errors / inferences in the window: degraded
+                                                    above ``error_rate_degraded``, unhealthy
+                                                    above ``error_rate_unhealthy``
+    ``latency``           ``model:responseTime``    the window's ``latency_quantile`` of the
+                                                    latency: degraded above ``latency_fraction``
+                                                    of the timeout, unhealthy above
+                                                    ``latency_unhealthy_fraction`` of it
+    ``pool``              ``tracePool:hitRatio``    trace-pool hits / acquisitions in the
+                                                    window, judged after the warm-up: degraded
+                                                    below ``pool_min_hit_ratio``
+    ``breaker``           ``circuitBreaker:state``  FAILED: unhealthy; DEGRADED or RECOVERY:
+                                                    degraded
+    ``monitor_alarms``    ``monitors:alarms``       new alarms, in the window, of the monitors
+                                                    attached to the runner's metrics (EWMA,
+                                                    control charts, CUSUM): degraded
+    ====================  ========================  =============================================
+
+    *Windows.* The error rate, the latency, the pool's hit ratio and the
+    monitor alarms are measured over a window, not since the start, so a
+    burst that ended lets the service recover: each :meth:`check` reads the
+    runner's counters and compares them with the newest earlier reading at
+    least ``window`` seconds old (the checker's creation when none is; a
+    :class:`~fugue_ppl.monitoring.window.CounterWindow` keeps the readings).
+    With checks every ``window`` seconds the window is the time since the
+    previous check. When fewer than ``min_calls`` inferences (pool
+    acquisitions) happened in the window the check reports healthy and says
+    it did not judge. The runner's metrics count a timed-out run as an
+    error; calls the breaker rejected are not inferences (the breaker check
+    reports them). The checker's own smoke and warm-up runs bypass the
+    runner, so they never count in what it measures.
+
+    *Score and status.* Each check counts its status's
+    :attr:`HealthStatus.score` ``h``; the score is the weighted mean
+    ``H = sum(w_i h_i) / sum(w_i)`` (computed exactly, so a score on a
+    threshold meets it; with all weights zero every check counts the same;
+    no checks give ``H = 1``), and :meth:`HealthSettings.status_for` maps it
+    to the report's status.
+
+    *Trend and early warning.* The checker keeps the last ``history_size``
+    scores with their times (the injectable ``clock``). After each check it
+    fits the last ``trend_window`` of them (:func:`estimate_trend`), giving
+    ``dH/dt``, ``d²H/dt²`` and a forecast ``forecast_horizon`` seconds
+    ahead. When ``dH/dt < -trend_delta`` for ``trend_consecutive``
+    consecutive checks the report carries an early warning
+    (:attr:`HealthReport.warning`), typically while the status is still
+    healthy.
+
+    *Probes.* :meth:`liveness` says the process answers and checks nothing
+    else. :meth:`readiness` checks that the model is loaded, the warm-up is
+    done (:meth:`warm_up`; call it at start-up) and the breaker is not
+    FAILED. Both render as health+json with the HTTP status a probe expects
+    (:attr:`HealthReport.http_status`).
 
     Parameters
     ----------
@@ -1072,7 +203,25 @@ class HealthChecker:
     Examples
     --------
     >>> import fugue_ppl as fp
+    >>> from fugue_ppl.serving.health import HealthChecker
     >>> from fugue_ppl.models import sensor
+    >>> runner = fp.ModelRunner(sensor, rng=42, fallback=(20.0, True))
+    >>> checker = HealthChecker(runner, smoke_args=(22.0,), warmup=5)
+    >>> checker.warm_up().status
+    <HealthStatus.HEALTHY: 'healthy'>
+    >>> for _ in range(20):
+    ...     _ = runner.infer(22.0)
+    >>> report = checker.check()
+    >>> report.status, report.score, report.http_status
+    (<HealthStatus.HEALTHY: 'healthy'>, 1.0, 200)
+    >>> doc = report.to_health_json()
+    >>> doc["status"], sorted(doc["checks"])[:3]
+    ('pass', ['circuitBreaker:state', 'model:errorRate', 'model:execution'])
+    >>> checker.readiness().http_status, checker.liveness().status.health_json
+    (200, 'pass')
+
+    A registered check, under a manual clock:
+
     >>> clock = fp.ManualClock()
     >>> runner = fp.ModelRunner(sensor, rng=1, fallback=(20.0, True))
     >>> checker = HealthChecker(runner, smoke_args=(22.0,), clock=clock, window=10,
@@ -1208,7 +357,7 @@ class HealthChecker:
             getattr(self._runner, "deadline", None),
             getattr(getattr(self._runner.config, "runtime", None), "max_inference_time", None))
         for value in candidates:
-            if _is_real(value) and math.isfinite(value) and value > 0:
+            if is_real(value) and math.isfinite(value) and value > 0:
                 return float(value)
         return 1.0
 
@@ -1245,8 +394,8 @@ class HealthChecker:
             chosen = []
             for n in names:
                 if n not in BUILTIN_CHECKS:
-                    close = difflib.get_close_matches(str(n), BUILTIN_CHECKS, n=1)
-                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    near = closest(str(n), BUILTIN_CHECKS)
+                    hint = f"; did you mean {near!r}?" if near else ""
                     raise ValueError(f"HealthChecker: builtin_checks: unknown check "
                                      f"{safe_repr(n)} (known: {', '.join(BUILTIN_CHECKS)}){hint}")
                 if n in _METRIC_CHECKS and self._metrics is None:
@@ -1366,10 +515,10 @@ class HealthChecker:
         if not callable(func):
             raise TypeError(f"register: check {name!r}: func must be callable, got "
                             f"{type(func).__name__}")
-        if not _is_real(weight):
+        if not is_real(weight):
             raise TypeError(f"register: check {name!r}: weight must be a number, got "
                             f"{type(weight).__name__}")
-        w = _to_float(weight)
+        w = to_float(weight)
         if w is None or not (math.isfinite(w) and w >= 0):
             raise ValueError(f"register: check {name!r}: weight must be finite and >= 0, got "
                              f"{safe_repr(weight) if w is None else repr(w)}")
@@ -1413,10 +562,10 @@ class HealthChecker:
     def _now(self) -> float:
         """The clock's reading, checked before anything changes."""
         t = self._clock()
-        if not _is_real(t):
+        if not is_real(t):
             raise TypeError(f"HealthChecker: clock must return a number of seconds, got "
                             f"{safe_repr(t)}")
-        v = _to_float(t)
+        v = to_float(t)
         if v is None or not math.isfinite(v):
             raise ValueError(f"HealthChecker: clock must return a finite number of seconds, got "
                              f"{safe_repr(t)}")
@@ -1425,12 +574,12 @@ class HealthChecker:
     def _wall(self) -> float | None:
         t = self._wall_clock()
         try:
-            v = float(t) if _is_real(t) else math.nan
+            v = float(t) if is_real(t) else math.nan
         except OverflowError:                    # an int beyond the float range
             v = math.nan
         if not math.isfinite(v):
             v = None
-        if not self._wall_warned and (v is None or _rfc3339(v) is None):
+        if not self._wall_warned and (v is None or rfc3339(v) is None):
             self._wall_warned = True
             _log.warning("HealthChecker: the wall clock returned %s, not a time in the years "
                          "1 to 9999; report times are left out", safe_repr(t))
@@ -1893,3 +1042,16 @@ def _score(results: list[CheckResult], raw_weights: list[float]) -> float:
     h = {HealthStatus.HEALTHY: Fraction(1), HealthStatus.DEGRADED: Fraction(1, 2),
          HealthStatus.UNHEALTHY: Fraction(0)}
     return float(sum(w * h[r.status] for r, w in zip(results, weights, strict=True)) / total)
+
+
+def _seconds(x: float) -> str:
+    """A duration for a message: ``'12.5 ms'``, ``'1.2 s'``."""
+    if x >= 1.0:
+        return f"{x:.3g} s"
+    if x >= 1e-3:
+        return f"{x * 1e3:.3g} ms"
+    return f"{x * 1e6:.3g} µs"
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.4g}%"

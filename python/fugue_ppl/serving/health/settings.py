@@ -1,0 +1,237 @@
+"""The settings of health checking: :class:`HealthSettings` (thresholds, windows, weights
+and trend, each declared once with its default) and the built-in checks' names and
+default weights.
+
+The ``[health]`` section of :class:`fugue_ppl.config.Config` is a
+:class:`HealthSettings`; :mod:`~fugue_ppl.serving.health.checker` applies it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from fugue_ppl.checks import (
+    Bounded,
+    Custom,
+    Duration,
+    FrozenMapping,
+    Int,
+    Optional,
+    Real,
+    Relation,
+    Settings,
+    check_bounded,
+    closest,
+    invalid,
+    setting,
+    settings,
+    type_error,
+)
+from fugue_ppl.serving._runner_config import RunnerConfig
+from fugue_ppl.serving.health._numbers import is_real
+from fugue_ppl.serving.health.status import HealthStatus
+
+__all__ = ["BUILTIN_CHECKS", "DEFAULT_WEIGHTS", "HealthSettings"]
+
+#: Names of the built-in checks, in the order they run.
+BUILTIN_CHECKS: tuple[str, ...] = (
+    "model_execution", "error_rate", "latency", "pool", "breaker", "monitor_alarms")
+
+#: Default weights of the built-in checks in the score.
+DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({
+    "model_execution": 6.0, "error_rate": 4.0, "latency": 2.0, "pool": 1.0,
+    "breaker": 6.0, "monitor_alarms": 1.0,
+})
+
+
+def _default_weights() -> Mapping[str, float]:
+    return FrozenMapping(DEFAULT_WEIGHTS)
+
+
+def _weights(value: Any, name: str, owner: str) -> Mapping[str, float]:
+    """The built-in checks' weights: ``value``'s over :data:`DEFAULT_WEIGHTS`."""
+    if not isinstance(value, Mapping):
+        raise type_error(owner, name, value, "a mapping of check name to weight")
+    weights = dict(DEFAULT_WEIGHTS)
+    for k, w in value.items():
+        if not isinstance(k, str):
+            raise type_error(owner, f"{name} keys", k, "check names (str)")
+        if k not in DEFAULT_WEIGHTS:
+            near = closest(k, BUILTIN_CHECKS)
+            hint = (f"did you mean {near!r}?" if near else ", ".join(BUILTIN_CHECKS)
+                    + "; a registered check takes its weight in register()")
+            raise invalid(owner, f"{name} key", k, f"must be a built-in check's name ({hint})")
+        weights[k] = check_bounded(w, f"{name}[{k!r}]", owner, 0.0)
+    return FrozenMapping(weights)
+
+
+@settings
+class HealthSettings(Settings):
+    """The thresholds and windows of a :class:`HealthChecker`: validated and immutable.
+
+    Each setting's default, limit and meaning is declared once, below (the
+    reference lists them: ``docs/configuration.md``); the ``[health]``
+    section of :class:`fugue_ppl.config.Config` is one.
+
+    Thresholds are bounds of the better status, included in it (an upper
+    bound for the error rate and the latency, a lower one for the hit ratio
+    and the score): an error rate equal to ``error_rate_degraded`` is
+    healthy, one equal to ``error_rate_unhealthy`` degraded; a latency
+    quantile of exactly ``latency_fraction`` of the timeout is healthy (to
+    the latency histogram's resolution); a hit ratio equal to
+    ``pool_min_hit_ratio`` is healthy; a score equal to
+    ``healthy_threshold`` is healthy (:meth:`status_for`).
+
+    ``weights`` are the built-in checks' weights in the score (a registered
+    check takes its own in :meth:`HealthChecker.register`). With the default
+    weights, a failing smoke run or a FAILED breaker alone makes the service
+    unhealthy; an unhealthy error rate alone makes it degraded, and
+    unhealthy with the breaker degraded as well; any other degraded check
+    alone makes it degraded, but for the pool and the monitor alarms, which
+    alone leave it healthy (they show in the checks' details and the trend).
+
+    Raises
+    ------
+    TypeError
+        A setting of the wrong type, or unknown.
+    InvalidArgument
+        A setting out of range or out of order (the message names it).
+
+    Examples
+    --------
+    >>> s = HealthSettings(error_rate_degraded=0.1)
+    >>> [s.status_for(score).value for score in (0.97, 0.75, 0.7)]
+    ['healthy', 'degraded', 'unhealthy']
+    >>> HealthSettings(error_rate_degraded=0.3)
+    Traceback (most recent call last):
+    ...
+    fugue_ppl.errors.InvalidArgument: HealthSettings: error_rate_degraded must be below ...
+    """
+
+    timeout: float | None = setting(
+        None, check=Optional(Duration()),
+        doc="The model's timeout in seconds: the smoke run's deadline and the latency "
+            "reference (none: the runner's deadline).")
+    error_rate_degraded: float = setting(0.05, check=Real("probability"),
+                                         doc="Error rates above this are degraded.")
+    error_rate_unhealthy: float = setting(0.20, check=Real("probability"),
+                                          doc="Error rates above this are unhealthy.")
+    latency_quantile: float = setting(0.99, check=Real("unit"),
+                                      doc="The latency quantile judged.")
+    latency_fraction: float = setting(
+        0.8, check=Real("positive"),
+        doc="The quantile above this fraction of the timeout is degraded (a slower smoke run "
+            "too).")
+    latency_unhealthy_fraction: float = setting(
+        1.0, check=Real("positive"),
+        doc="The quantile above this fraction of the timeout is unhealthy.")
+    pool_min_hit_ratio: float = setting(
+        0.8, check=Real("probability"),
+        doc="A trace-pool hit ratio below this (after the warm-up) is degraded.")
+    min_calls: int = setting(
+        10, check=Int(1), doc="Fewer inferences (pool acquisitions) in the window are not judged.")
+    window: float = setting(
+        60.0, check=Duration(),
+        doc="Seconds the error rate, latency, hit ratio and alarms span (at least).")
+    warmup: int = setting(10, check=Int(0),
+                          doc="Smoke runs of the warm-up (0: no warm-up needed).")
+    weights: Mapping[str, float] = setting(
+        check=Custom(_weights, "built-in check names, each weight finite and >= 0"),
+        factory=_default_weights,
+        doc="Weights of the built-in checks in the score (the others keep DEFAULT_WEIGHTS).")
+    healthy_threshold: float = setting(0.96, check=Real("probability"),
+                                       doc="Scores at or above this are healthy.")
+    degraded_threshold: float = setting(
+        0.75, check=Real("probability"),
+        doc="Scores at or above this (and below healthy_threshold) are degraded; lower ones "
+            "unhealthy.")
+    trend_window: int = setting(10, check=Int(2),
+                                doc="Points of the score history fitted for the trend.")
+    trend_delta: float = setting(
+        0.001, check=Bounded(0.0),
+        doc="The early warning's slope threshold, in score per clock second.")
+    trend_consecutive: int = setting(
+        3, check=Int(1),
+        doc="Consecutive checks with a slope below -trend_delta that raise the early warning.")
+    forecast_horizon: float = setting(60.0, check=Duration(zero=True),
+                                      doc="Seconds ahead of the forecast.")
+    history_size: int = setting(256, check=Int(2, sys.maxsize), doc="Scores kept.")
+
+    _relations = (
+        Relation("error_rate_degraded", "<", "error_rate_unhealthy"),
+        Relation("latency_fraction", "<", "latency_unhealthy_fraction"),
+        Relation("degraded_threshold", "<", "healthy_threshold"),
+        Relation("history_size", ">=", "trend_window"),
+    )
+
+    @classmethod
+    def from_config(cls, config: Any) -> HealthSettings:
+        """The ``[health]`` section of a :class:`fugue_ppl.config.Config`.
+
+        A :class:`~fugue_ppl.serving.RunnerConfig` (a runner built without a
+        config) has no such section: the defaults apply.
+
+        Raises
+        ------
+        TypeError
+            ``config`` is neither.
+
+        Examples
+        --------
+        >>> from fugue_ppl.config import load_config
+        >>> cfg = load_config(env={"FUGUE_HEALTH__ERROR_RATE_DEGRADED": "0.1"})
+        >>> HealthSettings.from_config(cfg).error_rate_degraded
+        0.1
+        """
+        section = getattr(config, "health", None)
+        if isinstance(section, HealthSettings):
+            return section
+        if section is None and isinstance(config, RunnerConfig):
+            return cls()
+        raise TypeError(f"HealthSettings.from_config: expected a fugue_ppl.config.Config, "
+                        f"got {type(config).__name__}")
+
+    def status_for(self, score: float) -> HealthStatus:
+        """The status a score maps to.
+
+        ``score >= healthy_threshold``: healthy; ``score >=
+        degraded_threshold``: degraded; below: unhealthy (NaN: unhealthy).
+
+        Parameters
+        ----------
+        score : float
+
+        Returns
+        -------
+        HealthStatus
+
+        Raises
+        ------
+        TypeError
+            ``score`` is not a number.
+        """
+        if not is_real(score):
+            raise TypeError(f"status_for: score must be a number, got {type(score).__name__}")
+        if score >= self.healthy_threshold:
+            return HealthStatus.HEALTHY
+        if score >= self.degraded_threshold:
+            return HealthStatus.DEGRADED
+        return HealthStatus.UNHEALTHY
+
+    def replace(self, **changes: Any) -> HealthSettings:
+        """A copy with ``changes`` applied (checked again).
+
+        ``weights`` given here update the current weights.
+
+        Raises
+        ------
+        TypeError
+            An unknown setting name (with the closest one).
+        """
+        weights = changes.get("weights")
+        if isinstance(weights, Mapping):
+            changes["weights"] = {**self.weights, **weights}
+        return Settings.replace(self, **changes)
