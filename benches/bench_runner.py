@@ -114,10 +114,13 @@ def test_fault_injection_every_call_accounted_for():
                                   open_duration=0.001, half_open_permits=5))
     counts = {"ok": 0, "fallback": 0, "rejected": 0, "timeout": 0}
     infer = runner.infer
-    # The breaker logs each trip; the test harness keeps log records in
-    # memory, which would blur the measurement of the runner's own memory.
-    breaker_log = logging.getLogger("fugue_ppl.breaker")
-    level, breaker_log.level = breaker_log.level, logging.CRITICAL
+    # The breaker logs each trip and the runner each failed call; the test
+    # harness keeps log records in memory, which would blur the measurement of
+    # the runner's own memory.
+    logs = [logging.getLogger(n) for n in ("fugue_ppl.breaker", "fugue_ppl.serving.runner")]
+    levels = [log.level for log in logs]
+    for log in logs:
+        log.setLevel(logging.CRITICAL)
     gc.collect()
     tracemalloc.start()
     half = None
@@ -129,7 +132,8 @@ def test_fault_injection_every_call_accounted_for():
     gc.collect()
     end = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    breaker_log.setLevel(level)
+    for log, level in zip(logs, levels):
+        log.setLevel(level)
     total = sum(counts.values())
     print(f"\nfault injection: {counts}, traced memory {half} -> {end} bytes")
     assert total == CALLS
