@@ -10,7 +10,7 @@
 :mod:`.burn_rate`     :class:`BurnRateAlerts`: multi-window burn-rate alerts over
                       an event store (page / ticket)
 :mod:`.availability`  :class:`BreakerHistory`: ``A = MTBF / (MTBF + MTTR)`` from a
-                      circuit breaker's transitions
+                      circuit breaker's transitions; ``R(t)``, ``P(trip in T)``
 :mod:`.capacity`      :class:`CapacityPlanner`: a scaling recommendation from the
                       utilisation ``rho = lambda / (c * mu)``
 ====================  ============================================================
@@ -56,7 +56,13 @@ datetime.timedelta(seconds=2592)
 """
 
 from fugue_ppl.serving.slo.alerts import Alert, AlertRules
-from fugue_ppl.serving.slo.availability import AvailabilityReport, BreakerHistory
+from fugue_ppl.serving.slo.availability import (
+    AvailabilityReport,
+    BreakerHistory,
+    mean_time_to_trip,
+    reliability,
+    trip_probability,
+)
 from fugue_ppl.serving.slo.burn_rate import (
     DEFAULT_BURN_RATE_RULES,
     BurnRateAlert,
@@ -90,4 +96,7 @@ __all__ = [
     "SLOConfig",
     "SLOReport",
     "ServiceLevelObjectives",
+    "mean_time_to_trip",
+    "reliability",
+    "trip_probability",
 ]

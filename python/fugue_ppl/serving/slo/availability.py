@@ -1,6 +1,8 @@
 """Availability from a circuit breaker's history: :class:`BreakerHistory` times its
 periods up and down and reports ``A = MTBF / (MTBF + MTTR)`` (:class:`AvailabilityReport`);
-its downtime feeds a time-based error budget (:mod:`~fugue_ppl.serving.slo.objectives`)."""
+its downtime feeds a time-based error budget (:mod:`~fugue_ppl.serving.slo.objectives`).
+The reliability functions (:func:`reliability`, :func:`trip_probability`,
+:func:`mean_time_to_trip`) turn its observed failure rate into forecasts."""
 
 from __future__ import annotations
 
@@ -9,12 +11,12 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from fugue_ppl.checks import check_int, check_type, type_error
+from fugue_ppl.checks import check_int, check_real, check_type, invalid, type_error
 from fugue_ppl.serving._breaker import BreakerState, CircuitBreaker
 from fugue_ppl.serving.slo._common import (
     MAX_SPAN_S,
@@ -23,6 +25,7 @@ from fugue_ppl.serving.slo._common import (
     Clock,
     Duration,
     check_clock,
+    duration_seconds,
     duration_us,
     read_clock,
 )
@@ -61,6 +64,90 @@ class AvailabilityReport:
     mttr: float
     availability: float
     down: bool
+
+    @property
+    def failure_rate(self) -> float:
+        """Failures per second of uptime, ``1 / mtbf``: the maximum-likelihood rate of
+        exponentially distributed times between failures (0.0 without failures)."""
+        if self.failures == 0:
+            return 0.0
+        return self.failures / self.uptime if self.uptime > 0 else math.inf
+
+
+# ---------------------------------------------------------------- reliability functions
+
+#: A failure rate: failures per second, constant, or piecewise constant as
+#: ``[(duration, rate), ...]`` in time order.
+Rate = float | Sequence[tuple[Duration, float]]
+
+
+def _rate(value: Any, owner: str) -> float:
+    return check_real(value, "rate", owner, "non_negative")
+
+
+def _survival(hazard: float) -> tuple[float, float]:
+    # (R, 1 - R) for a cumulative hazard (0 * inf, no time at an infinite rate, is no risk)
+    if hazard != hazard:
+        hazard = 0.0
+    return math.exp(-hazard), -math.expm1(-hazard)
+
+
+def reliability(t: Duration, rate: float) -> float:
+    """``R(t) = exp(-rate * t)``: the probability of no failure (no trip) for ``t``.
+
+    ``t`` is a duration (a timedelta or seconds) and ``rate`` failures per
+    second, e.g. :attr:`BreakerHistory.failure_rate`.
+
+    >>> round(reliability(3600.0, 1 / 7200), 6)       # one trip per two hours on average
+    0.606531
+    """
+    s = duration_seconds(t, "t", "reliability", zero=True)
+    return _survival(_rate(rate, "reliability") * s)[0]
+
+
+def _cumulative_hazard(horizon: float, rate: Any, owner: str) -> float:
+    # The integral of the rate over [0, horizon].
+    if not isinstance(rate, (list, tuple)):
+        lam = _rate(rate, owner)
+        return lam * horizon if horizon > 0 else 0.0
+    if not rate:
+        raise invalid(owner, "rate", rate, "must hold at least one (duration, rate) piece")
+    total = covered = 0.0
+    for i, piece in enumerate(rate):
+        if not (isinstance(piece, (list, tuple)) and len(piece) == 2):
+            raise type_error(owner, f"rate[{i}]", piece, "a (duration, rate) pair")
+        d = duration_seconds(piece[0], f"rate[{i}] duration", owner)
+        lam = check_real(piece[1], f"rate[{i}] rate", owner, "non_negative")
+        take = min(d, horizon - covered)
+        if take > 0:
+            total += lam * take
+        covered += d
+    if covered < horizon:
+        raise invalid(owner, "horizon", horizon,
+                      f"must be covered by the rate's pieces ({covered:g} s)")
+    return total
+
+
+def trip_probability(horizon: Duration, rate: Rate) -> float:
+    """``P(trip within horizon) = 1 - exp(-integral of rate over the horizon)``.
+
+    ``rate`` is failures per second, constant or piecewise constant
+    (``[(duration, rate), ...]`` covering the horizon: a rate that changes with
+    the expected traffic, say). Accurate for tiny probabilities too.
+
+    >>> round(trip_probability(3600.0, 1 / 7200), 6)
+    0.393469
+    >>> round(trip_probability(7200.0, [(3600.0, 0.0), (3600.0, 1 / 3600)]), 6)
+    0.632121
+    """
+    h = duration_seconds(horizon, "horizon", "trip_probability", zero=True)
+    return _survival(_cumulative_hazard(h, rate, "trip_probability"))[1]
+
+
+def mean_time_to_trip(rate: float) -> float:
+    """``1 / rate``: the expected time to the next failure, in seconds (``inf`` at rate 0)."""
+    lam = _rate(rate, "mean_time_to_trip")
+    return 1.0 / lam if lam > 0 else math.inf
 
 
 def _availability(up: float, down: float, failures: int, is_down: bool) -> AvailabilityReport:
@@ -289,6 +376,29 @@ class BreakerHistory:
     def failures(self) -> int:
         with self._lock:
             return self._failures
+
+    @property
+    def failure_rate(self) -> float:
+        """Failures per second of uptime since creation (as in :class:`AvailabilityReport`)."""
+        return self.report().failure_rate
+
+    # (The observed rate is infinite while no uptime has been seen yet.)
+
+    def reliability(self, t: Duration) -> float:
+        """``R(t)`` at the observed failure rate: the probability of no trip for ``t``."""
+        s = duration_seconds(t, "t", "BreakerHistory.reliability", zero=True)
+        return _survival(self.failure_rate * s)[0]
+
+    def trip_probability(self, horizon: Duration) -> float:
+        """``P(trip within horizon)`` at the observed failure rate."""
+        h = duration_seconds(horizon, "horizon", "BreakerHistory.trip_probability", zero=True)
+        return _survival(self.failure_rate * h)[1]
+
+    @property
+    def mean_time_to_trip(self) -> float:
+        """The expected time to the next trip at the observed failure rate (= :attr:`mtbf`)."""
+        lam = self.failure_rate
+        return 1.0 / lam if lam > 0 else math.inf
 
     def close(self) -> None:
         """Unsubscribe from the breaker (idempotent); the figures stay as they were at closing.
