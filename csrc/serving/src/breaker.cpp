@@ -291,6 +291,12 @@ void CircuitBreaker::record_ignored() noexcept {
   }
 }
 
+void CircuitBreaker::record_admitted_ignored() noexcept {
+  std::lock_guard<SpinLock> lock(mu_);
+  ++permitted_;
+  ++ignored_;
+}
+
 void CircuitBreaker::force_open(double seconds, Transition& t) noexcept {
   std::lock_guard<SpinLock> lock(mu_);
   const bool hold = !(seconds < kMaxSeconds);  // infinite (or NaN): until reset()

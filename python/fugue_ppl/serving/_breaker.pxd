@@ -16,6 +16,12 @@ from libcpp.memory cimport shared_ptr
 from fugue_ppl.serving._cbreaker cimport CCircuitBreaker, CManualClock, CTransition
 
 
+cdef enum:
+    OUTCOME_SUCCESS = 0
+    OUTCOME_FAILURE = 1
+    OUTCOME_IGNORED = 2
+
+
 cdef class ManualClock:
     cdef shared_ptr[CManualClock] c
     cdef bint _ready                  # __init__ ran (a second one is refused)
@@ -27,6 +33,8 @@ cdef class CircuitBreaker:
     cdef readonly object config       # its BreakerConfig
     cdef readonly ManualClock clock   # None: the process's monotonic clock
     cdef readonly str name
+    cdef readonly tuple record_exceptions   # exceptions counted as failures
+    cdef readonly tuple ignore_exceptions   # exceptions counted neither way
     cdef tuple _listeners             # replaced (never mutated) under _lock
     cdef object _lock
     cdef object __weakref__
@@ -40,5 +48,7 @@ cdef class CircuitBreaker:
     # The outcome of a call admitted by `c.get().admit_closed()` (lock-free,
     # closed breakers only), counting its permit too.
     cdef int c_record_admitted(self, bint failed, double seconds) except -1
+    # What a call that raised `exc` counts as: OUTCOME_SUCCESS, _FAILURE or _IGNORED.
+    cdef int c_classify(self, object exc) except -1
     # Calls the listeners (and logs) for a transition with `changed` set.
     cdef int c_notify(self, const CTransition& t) except -1

@@ -40,7 +40,7 @@ from fugue_ppl.serving._cbreaker cimport (
 
 from fugue_ppl.checks import (
     Bounded, Choice, Duration, Int, Optional, Real, Relation, Settings, check_bounded,
-    check_duration, check_text, invalid, setting, settings,
+    check_duration, check_text, invalid, setting, settings, type_error,
 )
 from fugue_ppl.errors import CircuitOpenError, _already_initialised
 
@@ -258,6 +258,17 @@ cdef double _seconds_taken(object v, str where) except? -2.0:
 
 # ================================================================ the breaker
 
+_OUTCOMES = ("success", "failure", "ignored")
+
+
+def _exception_classes(value, name):
+    classes = value if isinstance(value, tuple) else (value,)
+    for c in classes:
+        if not (isinstance(c, type) and issubclass(c, BaseException)):
+            raise type_error("CircuitBreaker", name, c, "an exception class or a tuple of them")
+    return classes
+
+
 cdef class CircuitBreaker:
     """A thread-safe circuit breaker (C++) with four states.
 
@@ -291,6 +302,16 @@ cdef class CircuitBreaker:
         invariant time-stamp counter, or ``steady_clock``).
     name : str
         Names the breaker in log records.
+    record : exception class or tuple of them
+        Exceptions of a call counted as failures (default: every
+        ``Exception``); any other exception counts as a success, as in
+        resilience4j's ``recordExceptions``.
+    ignore : exception class or tuple of them
+        Exceptions counted neither way (the call's permit is given back):
+        errors of the caller rather than of the service. They win over
+        ``record``. A ``BaseException`` that is not an ``Exception``
+        (``KeyboardInterrupt``, ``CancelledError``) is always ignored unless
+        listed in ``record``.
     **settings
         Any :class:`BreakerConfig` field.
 
@@ -298,7 +319,8 @@ cdef class CircuitBreaker:
     ------
     TypeError
         A setting is unknown or of the wrong type, ``config`` is not a
-        BreakerConfig or a mapping, ``clock`` is not a :class:`ManualClock`.
+        BreakerConfig or a mapping, ``clock`` is not a :class:`ManualClock`,
+        ``record`` or ``ignore`` is not an exception class or a tuple of them.
     InvalidArgument
         A setting or the name is invalid (the message names it).
 
@@ -336,10 +358,13 @@ cdef class CircuitBreaker:
     <BreakerState.HEALTHY: 0>
     """
 
-    def __init__(self, config=None, *, clock=None, name="circuit_breaker", **settings):
+    def __init__(self, config=None, *, clock=None, name="circuit_breaker",
+                 record=Exception, ignore=(), **settings):
         cdef shared_ptr[CManualClock] clk
         if self.c.get() != NULL:
             raise _already_initialised(self)
+        record = _exception_classes(record, "record")
+        ignore = _exception_classes(ignore, "ignore")
         if config is None:
             cfg = BreakerConfig().replace(**settings) if settings else BreakerConfig()
         elif isinstance(config, BreakerConfig):
@@ -366,6 +391,8 @@ cdef class CircuitBreaker:
         self.config = cfg
         self.clock = clock
         self.name = name
+        self.record_exceptions = record
+        self.ignore_exceptions = ignore
         self._listeners = ()
         self._lock = threading.Lock()
 
@@ -411,6 +438,20 @@ cdef class CircuitBreaker:
     cdef int c_record_ignored(self) except -1:
         self.c.get().record_ignored()
         return 0
+
+    cdef int c_classify(self, object exc) except -1:
+        if isinstance(exc, self.ignore_exceptions):
+            return OUTCOME_IGNORED
+        if isinstance(exc, self.record_exceptions):
+            return OUTCOME_FAILURE
+        return OUTCOME_SUCCESS if isinstance(exc, Exception) else OUTCOME_IGNORED
+
+    def classify(self, exc):
+        """What a call that raised ``exc`` counts as: ``"failure"``, ``"success"`` or
+        ``"ignored"`` (see ``record`` and ``ignore``)."""
+        if not isinstance(exc, BaseException):
+            raise type_error("CircuitBreaker.classify", "exc", exc, "an exception")
+        return _OUTCOMES[self.c_classify(exc)]
 
     cdef int c_notify(self, const CTransition& t) except -1:
         if not t.changed:
@@ -488,10 +529,10 @@ cdef class CircuitBreaker:
     def call(self, func, /, *args, **kwargs):
         """Run ``func(*args, **kwargs)`` through the breaker.
 
-        The duration is measured on the breaker's clock. An ``Exception``
-        from ``func`` is recorded as a failure and re-raised; a
-        ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``,
-        ``SystemExit``, ``GeneratorExit``) as ignored.
+        The duration is measured on the breaker's clock. An exception from
+        ``func`` is recorded as :meth:`classify` says (by default a failure;
+        a ``BaseException`` that is not an ``Exception``, such as
+        ``KeyboardInterrupt``, as ignored) and re-raised.
 
         Returns
         -------
@@ -506,13 +547,17 @@ cdef class CircuitBreaker:
         if not self.c_allow():
             raise self.open_error()
         cdef int64_t t0 = self.c.get().now_ns()
+        cdef int outcome
         try:
             result = func(*args, **kwargs)
-        except Exception:
-            self.c_record_failure((self.c.get().now_ns() - t0) / 1e9)
-            raise
-        except BaseException:
-            self.c_record_ignored()
+        except BaseException as exc:
+            outcome = self.c_classify(exc)
+            if outcome == OUTCOME_FAILURE:
+                self.c_record_failure((self.c.get().now_ns() - t0) / 1e9)
+            elif outcome == OUTCOME_SUCCESS:
+                self.c_record_success((self.c.get().now_ns() - t0) / 1e9)
+            else:
+                self.c_record_ignored()
             raise
         self.c_record_success((self.c.get().now_ns() - t0) / 1e9)
         return result

@@ -69,6 +69,7 @@ cdef extern from "fugue/breaker.hpp" namespace "fugue" nogil:
         cbool admit_closed() noexcept
         void record_admitted(cbool, double, CTransition&) noexcept
         void record_ignored() noexcept
+        void record_admitted_ignored() noexcept
         void force_open(double, CTransition&) noexcept
         void reset(CTransition&) noexcept
         BreakerStateC state() noexcept

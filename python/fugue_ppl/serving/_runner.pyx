@@ -27,7 +27,7 @@ from fugue_ppl.core._capi cimport (
     PyCFunction_NewEx, PyMethodDef, PySequence_Fast_ITEMS, PyTuple_GET_ITEM, PyTuple_GET_SIZE,
     fastcall_def,
 )
-from fugue_ppl.serving._breaker cimport CircuitBreaker
+from fugue_ppl.serving._breaker cimport OUTCOME_FAILURE, OUTCOME_IGNORED, CircuitBreaker
 from fugue_ppl.serving._cbreaker cimport CCircuitBreaker, CTransition
 from fugue_ppl.core._cclock cimport seconds_per_tick, ticks
 from fugue_ppl.core._cruntime cimport CTrace, CTraceHandle, kFlagFallback
@@ -447,12 +447,10 @@ cdef class ModelRunner:
             return self._serve_fallback(FALLBACK, t0, exc)
         except BaseException as exc:
             # Cancelled (KeyboardInterrupt, SystemExit, CancelledError, ...):
-            # neither a success nor a model fault. The breaker gets its permit
-            # back; the metrics count the call as an error of its kind.
+            # ignored by the breaker unless it records them (which gives the
+            # permit back); the metrics count the call as an error of its kind.
             t1 = ticks()
-            self.breaker.c_record_ignored()
-            if self.metrics is not None:
-                self.metrics.record_call(t0, t1, exc, 0)
+            self._failed(admitted, t0, t1, exc)
             raise
         t1 = ticks()
         cdef double seconds = (t1 - t0) * self._spt
@@ -477,12 +475,23 @@ cdef class ModelRunner:
         return res
 
     cdef int _failed(self, bint admitted, int64_t t0, int64_t t1, object exc) except -1:
+        # A call that raised: the breaker counts it as its record / ignore
+        # classes say (a failure by default); the metrics as an error.
         cdef CTransition tr
         tr.changed = False
-        if admitted:
-            self._br.record_admitted(True, (t1 - t0) * self._spt, tr)
+        cdef int outcome = self.breaker.c_classify(exc)
+        cdef double seconds = (t1 - t0) * self._spt
+        if outcome == OUTCOME_IGNORED:
+            if admitted:
+                self._br.record_admitted_ignored()
+            else:
+                self._br.record_ignored()
+        elif admitted:
+            self._br.record_admitted(outcome == OUTCOME_FAILURE, seconds, tr)
+        elif outcome == OUTCOME_FAILURE:
+            self._br.record_failure(seconds, tr)
         else:
-            self._br.record_failure((t1 - t0) * self._spt, tr)
+            self._br.record_success(seconds, tr)
         if self.metrics is not None:
             self.metrics.record_call(t0, t1, exc, 0)
         if tr.changed:

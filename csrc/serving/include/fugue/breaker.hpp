@@ -124,6 +124,8 @@ class CircuitBreaker {
   // Records a call that is to count neither way; in Recovery it gives its
   // trial permit back. Never throws.
   void record_ignored() noexcept;
+  // record_ignored() for a call admit_closed() admitted, counting its permit too.
+  void record_admitted_ignored() noexcept;
 
   // Opens the breaker for `seconds` (infinite: until reset()). Never throws.
   void force_open(double seconds, Transition& t) noexcept;
