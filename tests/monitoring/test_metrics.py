@@ -666,6 +666,8 @@ def _populated(pool=None):
         m.record(s)
     m.record(0.02, error="upstream")
     m.record_fallback(5)
+    for _ in range(7):
+        m.record_invalid()
     mon = FakeMonitor(1.0)
     m.attach(mon, name="slow")
     m.record(2.0)
@@ -685,6 +687,7 @@ def _check_values(values, types, m, pool, up_before, up_after):
     assert v("fugue_errors_total", kind="upstream") == 1
     assert v("fugue_timeouts_total") == 1
     assert v("fugue_fallbacks_total") == 5
+    assert v("fugue_invalid_requests_total") == 7 == m.invalid_requests
     assert v("fugue_error_rate") == pytest.approx(5 / n, rel=1e-12)
     assert up_before <= v("fugue_uptime_seconds") <= up_after
     assert v("fugue_monitor_alarms_total", monitor="slow") == 1
@@ -1055,4 +1058,6 @@ def test_metrics_table_lists_names_types_labels_and_help():
     # no alarm recorded: the family has no sample, so no label to show
     assert "| `x_monitor_alarms_total` | counter |  | Alarms raised by monitors attached " \
            "to the latency. |" in lines
-    assert len(lines) == 2 + 10
+    assert ("| `x_invalid_requests_total` | counter |  | Requests refused for invalid "
+            "arguments (not inferences). |" in lines)
+    assert len(lines) == 2 + 11

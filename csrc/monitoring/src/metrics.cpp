@@ -38,6 +38,7 @@ MetricsCounts InferenceMetrics::counts() const {
   c.errors_by_kind = errors_by_kind();
   c.errors = errors_.load(std::memory_order_acquire);
   c.fallbacks = fallbacks_.load(std::memory_order_acquire);
+  c.invalid = invalid_.load(std::memory_order_acquire);
   c.inferences = inferences();
   return c;
 }
@@ -80,6 +81,7 @@ void InferenceMetrics::reset() noexcept {
   errors_.store(0, std::memory_order_relaxed);
   timeouts_.store(0, std::memory_order_relaxed);
   fallbacks_.store(0, std::memory_order_relaxed);
+  invalid_.store(0, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(window_mu_);
     ring_head_ = ring_size_ = 0;

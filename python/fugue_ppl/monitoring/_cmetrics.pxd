@@ -34,6 +34,7 @@ cdef extern from "fugue/metrics.hpp" namespace "fugue" nogil:
         uint64_t errors
         uint64_t timeouts
         uint64_t fallbacks
+        uint64_t invalid
         cmap[string, uint64_t] errors_by_kind
 
     int kMaxWindowSeconds "fugue::InferenceMetrics::kMaxWindowSeconds"
@@ -44,10 +45,12 @@ cdef extern from "fugue/metrics.hpp" namespace "fugue" nogil:
         void record_error(const string&) except +
         void add_timeout() noexcept
         void add_fallback(uint64_t) noexcept
+        void add_invalid() noexcept
         uint64_t inferences() noexcept
         uint64_t errors() noexcept
         uint64_t timeouts() noexcept
         uint64_t fallbacks() noexcept
+        uint64_t invalid() noexcept
         cmap[string, uint64_t] errors_by_kind() except +
         CMetricsCounts counts() except +
         double uptime() noexcept

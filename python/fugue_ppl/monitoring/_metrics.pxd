@@ -29,4 +29,6 @@ cdef class ProductionMetrics:
                      uint64_t fallbacks) except -1
     # Counts fallback values served outside a recorded call.
     cdef int add_fallbacks(self, uint64_t n) except -1
+    # Counts a request refused for invalid arguments (not an inference).
+    cdef int add_invalid(self) except -1
     cdef int _notify(self, double seconds) except -1

@@ -332,6 +332,10 @@ cdef class ProductionMetrics:
         self.c.get().add_fallback(n)
         return 0
 
+    cdef int add_invalid(self) except -1:
+        self.c.get().add_invalid()
+        return 0
+
     cdef int _notify(self, double seconds) except -1:
         # A failing monitor must not fail the inference it observes: its
         # error is logged and counted, the inference is not.
@@ -370,6 +374,10 @@ cdef class ProductionMetrics:
     def record_timeout(self):
         """Count a timeout that was not recorded through :meth:`record`."""
         self.c.get().add_timeout()
+
+    def record_invalid(self):
+        """Count a request refused for invalid arguments: a client error, not an inference."""
+        self.c.get().add_invalid()
 
     def record_fallback(self, n=1):
         """Count ``n`` fallback values served.
@@ -470,6 +478,11 @@ cdef class ProductionMetrics:
         return self.c.get().fallbacks()
 
     @property
+    def invalid_requests(self):
+        """Requests refused for invalid arguments (never inferences, never errors)."""
+        return self.c.get().invalid()
+
+    @property
     def error_rate(self):
         """Errors / inferences (0.0 before any inference)."""
         cdef uint64_t n = self.c.get().inferences()
@@ -498,14 +511,14 @@ cdef class ProductionMetrics:
     def counts(self):
         """The counters at one moment, as a dict.
 
-        ``{"inferences", "errors", "timeouts", "fallbacks", "errors_by_kind"}``,
+        ``{"inferences", "errors", "timeouts", "fallbacks", "invalid", "errors_by_kind"}``,
         read so that ``timeouts <= errors <= inferences`` and the kinds sum
         to at most ``errors`` however many threads are recording: windows of
         counts (health checks, SLO event stores) take their differences.
         """
         cdef CMetricsCounts c = self.c.get().counts()
         return {"inferences": c.inferences, "errors": c.errors, "timeouts": c.timeouts,
-                "fallbacks": c.fallbacks,
+                "fallbacks": c.fallbacks, "invalid": c.invalid,
                 "errors_by_kind": {k.decode("utf-8"): v for k, v in c.errors_by_kind}}
 
     def snapshot(self):
@@ -519,6 +532,7 @@ cdef class ProductionMetrics:
             "errors_by_kind": counts["errors_by_kind"],
             "timeouts": counts["timeouts"],
             "fallbacks": counts["fallbacks"],
+            "invalid_requests": counts["invalid"],
             "error_rate": counts["errors"] / n if n else 0.0,
             "latency_seconds": {k: (None if v != v else v) for k, v in lat.items()},
             "throughput_per_second": self.throughput,

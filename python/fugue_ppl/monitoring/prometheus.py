@@ -174,6 +174,7 @@ class ProductionMetricsExporter:
 
     ``<prefix>_inference_total``, ``<prefix>_errors_total{kind}``,
     ``<prefix>_timeouts_total``, ``<prefix>_fallbacks_total``,
+    ``<prefix>_invalid_requests_total``,
     ``<prefix>_inference_duration_seconds`` (histogram),
     ``<prefix>_inference_duration_quantile_seconds{quantile}`` (summary: the
     p50, p90 and p99 since the start, 0 before the first inference),
@@ -215,6 +216,9 @@ class ProductionMetricsExporter:
         yield CounterMetricFamily(f"{p}_timeouts", "Inferences that exceeded their deadline.",
                                   value=m.timeouts)
         yield CounterMetricFamily(f"{p}_fallbacks", "Fallback values served.", value=m.fallbacks)
+        yield CounterMetricFamily(f"{p}_invalid_requests",
+                                  "Requests refused for invalid arguments (not inferences).",
+                                  value=m.invalid_requests)
         cum = lat.cumulative_counts(self.buckets)
         yield HistogramMetricFamily(
             f"{p}_inference_duration_seconds", "Inference latency.",
@@ -294,7 +298,7 @@ class PrometheusCollector(Collector):
     (configurable with ``prefix``); ``docs/metrics.md`` lists them all:
 
     ``fugue_inference_total``, ``fugue_errors_total{kind}``,
-    ``fugue_timeouts_total``, ``fugue_fallbacks_total``,
+    ``fugue_timeouts_total``, ``fugue_fallbacks_total``, ``fugue_invalid_requests_total``,
     ``fugue_inference_duration_seconds`` (histogram), ``fugue_error_rate``,
     ``fugue_throughput_per_second{window}``, ``fugue_uptime_seconds``,
     ``fugue_inference_duration_quantile_seconds{quantile}`` (summary),

@@ -22,6 +22,7 @@ struct MetricsCounts {
   uint64_t errors;
   uint64_t timeouts;
   uint64_t fallbacks;
+  uint64_t invalid;  // requests refused before inference (bad arguments)
   std::map<std::string, uint64_t> errors_by_kind;
 };
 
@@ -47,11 +48,15 @@ class InferenceMetrics {
   void add_timeout() noexcept { saturating_add(timeouts_, 1, std::memory_order_release); }
   // n fallback values served. Never throws.
   void add_fallback(uint64_t n) noexcept { saturating_add(fallbacks_, n); }
+  // One request refused before inference: its arguments were invalid (not an
+  // inference, not an error of the model). Never throws.
+  void add_invalid() noexcept { saturating_add(invalid_, 1); }
 
   uint64_t inferences() const noexcept { return latency_->count(); }
   uint64_t errors() const noexcept { return errors_.load(std::memory_order_relaxed); }
   uint64_t timeouts() const noexcept { return timeouts_.load(std::memory_order_relaxed); }
   uint64_t fallbacks() const noexcept { return fallbacks_.load(std::memory_order_relaxed); }
+  uint64_t invalid() const noexcept { return invalid_.load(std::memory_order_relaxed); }
   // Errors by kind (a copy). Throws std::bad_alloc.
   std::map<std::string, uint64_t> errors_by_kind() const;
   // Every counter, read in the reverse of the order an inference records
@@ -80,7 +85,7 @@ class InferenceMetrics {
   const int window_;
   const double spt_;
   std::atomic<int64_t> start_tick_;
-  std::atomic<uint64_t> errors_{0}, timeouts_{0}, fallbacks_{0};
+  std::atomic<uint64_t> errors_{0}, timeouts_{0}, fallbacks_{0}, invalid_{0};
   // The throughput window: for each second in which an inference ended, the
   // cumulative inference count at its first inference. The per-inference
   // cost is one relaxed load and a compare; a new second takes the mutex.
