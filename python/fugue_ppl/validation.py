@@ -28,6 +28,7 @@ extra unknown 1
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -1191,6 +1192,21 @@ def _generate(schema: Schema):
     return validate, validate_args
 
 
+# Annotations Schema.from_signature turns into validators (types, and the
+# strings postponed annotations leave).
+_ANNOTATED: dict[Any, type[Validator]] = {}
+for _t, _v in ((float, Finite), (int, Integer), (bool, Boolean), (str, String)):
+    _ANNOTATED[_t] = _ANNOTATED[_t.__name__] = _v
+
+
+def _hashable(x: Any) -> bool:
+    try:
+        hash(x)
+    except TypeError:
+        return False
+    return True
+
+
 class Schema:
     """The inputs of a model: named fields, each with a validator chain.
 
@@ -1288,6 +1304,53 @@ class Schema:
         # the per-call entry points: generated straight-line code (instance attributes
         # shadow the methods below, which document them and are what they fall back to)
         self.validate, self.validate_args = _generate(self)
+
+    @classmethod
+    def from_signature(cls, func: Callable[..., Any], *, name: str | None = None) -> Schema:
+        """The schema of ``func``'s parameters, from their annotations.
+
+        ``float`` gives :class:`Finite`, ``int`` :class:`Integer`, ``bool``
+        :class:`Boolean` and ``str`` :class:`String` (as types or as the
+        strings postponed annotations make); any other annotation, or none,
+        accepts any value. A default makes a field optional (nullable when
+        the default is ``None``).
+
+        Raises
+        ------
+        TypeError
+            ``func`` has no signature, or takes ``*args`` or ``**kwargs``
+            (a schema has a fixed set of fields).
+
+        Examples
+        --------
+        >>> def sensor(reading: float, unit: str = "C"): ...
+        >>> Schema.from_signature(sensor).validate_args(21)
+        {'reading': 21.0, 'unit': 'C'}
+        """
+        label = getattr(func, "__name__", type(func).__name__)
+        try:
+            sig = inspect.signature(func)
+        except (TypeError, ValueError):
+            raise TypeError(f"Schema.from_signature: {label} has no "
+                            f"signature") from None
+        fields: dict[str, Field] = {}
+        for p in sig.parameters.values():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(f"Schema.from_signature: {label} takes "
+                                f"{'*' if p.kind is p.VAR_POSITIONAL else '**'}{p.name}")
+            make = _ANNOTATED.get(p.annotation) if _hashable(p.annotation) else None
+            validator = make() if make is not None else None
+            if p.default is p.empty:
+                fields[p.name] = Field(validator)
+            else:
+                fields[p.name] = Field(validator, default=p.default, nullable=p.default is None)
+        return cls(fields, name=name)
+
+    @property
+    def typed(self) -> bool:
+        """Whether every field checks its values (none accepts any value)."""
+        return all(not (isinstance(f.validator, Chain) and not f.validator.validators)
+                   for f in self.fields.values())
 
     @staticmethod
     def _compile_field(fname: str, f: Field) -> _Compiled:
