@@ -390,8 +390,26 @@ def test_outer_run_resumes_recording_after_the_inner_run_raised(failure):
         fp.sample("z", fp.Normal(0.0, 1.0))
 
 
-def test_nested_run_with_the_same_handler_shares_its_stream_without_deadlock():
+def test_nested_run_with_the_same_handler_gets_the_next_key_without_deadlock():
+    # The outer run takes key 0, the nested run key 1: each draws its own stream.
     h = fp.PriorHandler(rng=5)
+
+    def outer():
+        a = fp.sample("a", fp.Normal(0.0, 1.0))
+        b, t_in = fp.run(h, lambda: fp.sample("b", fp.Normal(0.0, 1.0)))
+        c = fp.sample("c", fp.Normal(0.0, 1.0))
+        return [a, b, c], t_in
+
+    (vals, t_in), t_out = run_with_timeout(lambda: fp.run(h, outer))
+    ref_outer, ref_inner = np.random.default_rng([5, 0]), np.random.default_rng([5, 1])
+    assert vals == [ref_outer.normal(0.0, 1.0), ref_inner.normal(0.0, 1.0),
+                    ref_outer.normal(0.0, 1.0)]
+    assert t_out.keys() == ["a", "c"] and t_in.keys() == ["b"]
+
+
+def test_nested_run_with_the_same_generator_handler_shares_its_stream_without_deadlock():
+    gen = np.random.default_rng(5)
+    h = fp.PriorHandler(rng=gen)
 
     def outer():
         a = fp.sample("a", fp.Normal(0.0, 1.0))
@@ -403,6 +421,7 @@ def test_nested_run_with_the_same_handler_shares_its_stream_without_deadlock():
     ref = np.random.default_rng(5)
     assert vals == [ref.normal(0.0, 1.0) for _ in range(3)]
     assert t_out.keys() == ["a", "c"] and t_in.keys() == ["b"]
+    assert lock_is_free(gen.bit_generator.lock)
 
 
 def test_nested_run_with_a_handler_on_the_same_user_generator_does_not_deadlock():
@@ -812,11 +831,25 @@ def test_same_seed_gives_the_same_traces_on_every_run(make_rng):
     runs1 = [fp.run(h1, _mixed, 22.0) for _ in range(5)]
     runs2 = [fp.run(h2, _mixed, 22.0) for _ in range(5)]
     assert runs1 == runs2
-    # the handler's stream advances between runs
+    # each run draws something new
     assert len({r[0][0] for r in runs1}) == 5
-    # every spelling of seed 123 is the same stream (int -> SeedSequence -> PCG64)
-    ref = fp.PriorHandler(rng=123)
-    assert runs1 == [fp.run(ref, _mixed, 22.0) for _ in range(5)]
+    # the streams are numpy's: run k of a seed s is default_rng([s, k]), of a
+    # SeedSequence its spawn key + (k,); a Generator is one stream across runs
+    rng = make_rng()
+    if isinstance(rng, (np.random.Generator, np.random.BitGenerator)):
+        one = np.random.default_rng(123)
+        refs = [one] * 5
+    elif isinstance(rng, np.random.SeedSequence):
+        refs = [np.random.default_rng(np.random.SeedSequence(123, spawn_key=(k,)))
+                for k in range(5)]
+    else:
+        refs = [np.random.default_rng([123, k]) for k in range(5)]
+    for ((temp, valid, k), _), ref in zip(runs1, refs):
+        assert temp == ref.normal(20.0, 5.0)
+        assert valid == bool(ref.random() < 0.95)
+        # Categorical inverts the cumulative sum at one uniform
+        assert k == int(np.searchsorted(np.cumsum([0.1, 0.2, 0.3, 0.4]), ref.random(),
+                                        side="right"))
 
 
 def test_a_generator_with_the_same_state_gives_the_same_trace():
