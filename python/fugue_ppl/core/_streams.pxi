@@ -142,9 +142,14 @@ def _after_fork_in_child():
     set_fork_key(key)
     cdef CRun* mine = current_run()
     for h in list(_generator_handlers):
+        if _holds(mine, (<_Sampling>h)._spec.bg):
+            continue        # this thread's own run holds it
         lock = (<_Sampling>h)._gen.bit_generator.lock
-        if not _holds(mine, (<_Sampling>h)._spec.bg) and lock.locked():
+        # (numpy's lock is a Lock or an RLock, depending on the release)
+        if lock.acquire(False):
             lock.release()
+        else:               # held by a thread that is gone
+            lock._at_fork_reinit()
 
 
 if hasattr(os, "register_at_fork"):
