@@ -284,13 +284,15 @@ def test_bad_input_raises_typed_error_and_leaves_the_handler_usable(case):
 
 @pytest.mark.parametrize("case", BAD_MODELS[::3], ids=[c[0] for c in BAD_MODELS[::3]])
 def test_bad_input_with_a_seeded_handler_does_not_deadlock_the_next_run(case):
-    # A seeded handler guards its private generator with a C++ mutex: an error
-    # must release it.
+    # A seeded handler holds no lock: the failed run took key 0, the next one
+    # is key 1.
     handler = fp.PriorHandler(rng=5)
     with pytest.raises(case[2]):
         fp.run(handler, _model_failing_midway(case[1]))
     value, trace = run_with_timeout(lambda: fp.run(handler, sensor, 21.0))
     check_sensor(value, trace, 21.0)
+    ref = np.random.default_rng([5, 1])
+    assert value == (ref.normal(20.0, 5.0), bool(ref.random() < 0.95))
 
 
 @pytest.mark.parametrize("handler", [None, "prior", object(), 42, fp.PriorHandler],
@@ -532,9 +534,11 @@ def test_threads_never_see_each_others_runs():
 
 
 @pytest.mark.parametrize("rng_kind", ["seed", "generator"])
-def test_a_handler_shared_by_threads_gives_each_run_a_contiguous_block_of_its_stream(rng_kind):
-    # One handler, 8 threads: runs are serialised on the handler's generator,
-    # so the multiset of traces equals that of the same number of sequential runs.
+def test_a_handler_shared_by_threads_gives_each_run_its_own_stream_or_block(rng_kind):
+    # One handler, 8 threads. Seeded: each run takes the next counter key and
+    # draws its own stream (default_rng([77, k]), k = 0 .. 199, each once);
+    # a Generator: runs are serialised on it, each drawing a contiguous block.
+    # Either way the multiset of traces equals that of as many sequential runs.
     n_threads, n_runs = 8, 25
 
     def model():
@@ -548,8 +552,13 @@ def test_a_handler_shared_by_threads_gives_each_run_a_contiguous_block_of_its_st
     def make():
         return fp.PriorHandler(rng=77 if rng_kind == "seed" else np.random.default_rng(77))
 
-    ref_h = make()
-    reference = sorted(fp.run(ref_h, model)[0] for _ in range(n_threads * n_runs))
+    n = n_threads * n_runs
+    if rng_kind == "seed":
+        gens = [np.random.default_rng([77, k]) for k in range(n)]
+    else:
+        gens = [np.random.default_rng(77)] * n
+    reference = sorted((g.normal(0.0, 1.0), g.normal(0.0, 1.0), bool(g.random() < 0.5))
+                       for g in gens)
     shared = make()
     got, errors = [], []
 
