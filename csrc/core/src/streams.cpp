@@ -1,5 +1,6 @@
 #include "fugue/streams.hpp"
 
+#include <array>
 #include <stdexcept>
 #include <utility>
 
@@ -15,16 +16,49 @@ constexpr uint32_t kMixMultL = 0xca01f9ddu;
 constexpr uint32_t kMixMultR = 0x4973f715u;
 constexpr unsigned kXShift = 16;  // half the bits of a uint32
 
-// What fits on the stack: assembled entropy and pools up to this many words.
-constexpr std::size_t kInlineWords = 64;
+// The hash constants do not depend on the data: the n-th call of hashmix
+// (counting from 0 in one mix_entropy) xors with kInitA * kMultA^n and
+// multiplies by kInitA * kMultA^(n+1); generate_state's i-th word likewise
+// with kInitB * kMultB^i. Tabulated, they leave only the data's own
+// dependencies on the critical path.
+constexpr std::size_t kTable = 512;
 
-inline uint32_t hashmix(uint32_t value, uint32_t& hash_const) noexcept {
-  value ^= hash_const;
-  hash_const *= kMultA;
-  value *= hash_const;
-  value ^= value >> kXShift;
-  return value;
+template <uint32_t Init, uint32_t Mult>
+constexpr std::array<uint32_t, kTable + 1> powers() {
+  std::array<uint32_t, kTable + 1> t{};
+  uint32_t h = Init;
+  for (std::size_t i = 0; i <= kTable; ++i) {
+    t[i] = h;
+    h *= Mult;
+  }
+  return t;
 }
+constexpr std::array<uint32_t, kTable + 1> kHashA = powers<kInitA, kMultA>();
+constexpr std::array<uint32_t, kTable + 1> kHashB = powers<kInitB, kMultB>();
+
+// The n-th hashmix of a mix_entropy call.
+class HashA {
+ public:
+  uint32_t operator()(uint32_t value) noexcept {
+    uint32_t before, after;
+    if (n_ < kTable) {
+      before = kHashA[n_];
+      after = kHashA[n_ + 1];
+    } else {  // beyond the table (entropy of more than ~120 words)
+      before = h_;
+      after = h_ * kMultA;
+    }
+    if (++n_ >= kTable) h_ = after;
+    value ^= before;
+    value *= after;
+    value ^= value >> kXShift;
+    return value;
+  }
+
+ private:
+  std::size_t n_ = 0;
+  uint32_t h_ = 0;
+};
 
 inline uint32_t mix(uint32_t x, uint32_t y) noexcept {
   uint32_t result = kMixMultL * x - kMixMultR * y;
@@ -32,24 +66,72 @@ inline uint32_t mix(uint32_t x, uint32_t y) noexcept {
   return result;
 }
 
-// SeedSequence.mix_entropy
+// SeedSequence.mix_entropy into a pool of 4 words (numpy's default), kept
+// in registers: the loops have constant bounds and unroll.
+inline void mix_entropy4(uint32_t pool[4], const uint32_t* entropy, std::size_t n) noexcept {
+  HashA hash;
+#pragma GCC unroll 4
+  for (std::size_t i = 0; i < 4; ++i) pool[i] = hash(i < n ? entropy[i] : 0u);
+#pragma GCC unroll 4
+  for (std::size_t src = 0; src < 4; ++src) {
+#pragma GCC unroll 4
+    for (std::size_t dst = 0; dst < 4; ++dst) {
+      if (src != dst) pool[dst] = mix(pool[dst], hash(pool[src]));
+    }
+  }
+  for (std::size_t src = 4; src < n; ++src) {
+#pragma GCC unroll 4
+    for (std::size_t dst = 0; dst < 4; ++dst) pool[dst] = mix(pool[dst], hash(entropy[src]));
+  }
+}
+
+// SeedSequence.mix_entropy, any pool size.
 void mix_entropy(uint32_t* pool, std::size_t n_pool, const uint32_t* entropy,
                  std::size_t n_entropy) noexcept {
-  uint32_t hash_const = kInitA;
-  for (std::size_t i = 0; i < n_pool; ++i) {
-    pool[i] = hashmix(i < n_entropy ? entropy[i] : 0u, hash_const);
-  }
+  HashA hash;
+  for (std::size_t i = 0; i < n_pool; ++i) pool[i] = hash(i < n_entropy ? entropy[i] : 0u);
   for (std::size_t src = 0; src < n_pool; ++src) {
     for (std::size_t dst = 0; dst < n_pool; ++dst) {
-      if (src != dst) pool[dst] = mix(pool[dst], hashmix(pool[src], hash_const));
+      if (src != dst) pool[dst] = mix(pool[dst], hash(pool[src]));
     }
   }
   for (std::size_t src = n_pool; src < n_entropy; ++src) {
     for (std::size_t dst = 0; dst < n_pool; ++dst) {
-      pool[dst] = mix(pool[dst], hashmix(entropy[src], hash_const));
+      pool[dst] = mix(pool[dst], hash(entropy[src]));
     }
   }
 }
+
+// SeedSequence.generate_state(n_out, uint64) from `pool`: 2 * n_out uint32
+// words viewed as little-endian uint64.
+inline void generate_state(const uint32_t* pool, std::size_t n_pool, uint64_t* out,
+                           std::size_t n_out) noexcept {
+  uint32_t hash_const = kInitB;
+#pragma GCC unroll 8
+  for (std::size_t i = 0; i < 2 * n_out; ++i) {
+    uint32_t before, after;
+    if (i < kTable) {
+      before = kHashB[i];
+      after = kHashB[i + 1];
+    } else {
+      before = hash_const;
+      after = hash_const * kMultB;
+    }
+    hash_const = after;
+    uint32_t v = pool[i % n_pool];
+    v ^= before;
+    v *= after;
+    v ^= v >> kXShift;
+    if (i % 2 == 0) {
+      out[i / 2] = v;
+    } else {
+      out[i / 2] |= static_cast<uint64_t>(v) << 32;
+    }
+  }
+}
+
+// What fits on the stack: assembled entropy and pools up to this many words.
+constexpr std::size_t kInlineWords = 64;
 
 // A word buffer on the stack, on the heap when it is larger.
 class Buffer {
@@ -102,26 +184,15 @@ void seed_sequence_state(const Words* run, std::size_t n_run, const Words* spawn
   for (std::size_t i = 0; i < n_spawn; ++i) {
     for (std::size_t j = 0; j < spawn[i].size; ++j) e[at++] = spawn[i].data[j];
   }
-
-  Buffer pool_buffer(pool_size);
-  uint32_t* pool = pool_buffer.data();
-  mix_entropy(pool, pool_size, e, total);
-
-  // generate_state(n_out, uint64): 2 * n_out uint32 words, viewed as
-  // little-endian uint64.
-  uint32_t hash_const = kInitB;
-  for (std::size_t i = 0; i < 2 * n_out; ++i) {
-    uint32_t v = pool[i % pool_size];
-    v ^= hash_const;
-    hash_const *= kMultB;
-    v *= hash_const;
-    v ^= v >> kXShift;
-    if (i % 2 == 0) {
-      out[i / 2] = v;
-    } else {
-      out[i / 2] |= static_cast<uint64_t>(v) << 32;
-    }
+  if (pool_size == 4) {
+    uint32_t pool[4];
+    mix_entropy4(pool, e, total);
+    generate_state(pool, 4, out, n_out);
+    return;
   }
+  Buffer pool(pool_size);
+  mix_entropy(pool.data(), pool_size, e, total);
+  generate_state(pool.data(), pool_size, out, n_out);
 }
 
 Pcg64::Pcg64() noexcept {
@@ -137,12 +208,29 @@ StreamSource::StreamSource(std::vector<uint32_t> entropy, std::vector<uint32_t> 
     : entropy_(std::move(entropy)), spawn_key_(std::move(spawn_key)), pool_size_(pool_size),
       place_(place) {
   if (pool_size_ < 4) throw std::invalid_argument("StreamSource: pool_size must be >= 4");
+  // The common case, an int seed below 2**64 and a 4-word pool: the key's
+  // words go into the pool directly (see seed_from).
+  small_ = place_ == KeyPlace::Entropy && spawn_key_.empty() && pool_size_ == 4 &&
+           entropy_.size() <= 2;
 }
 
 void StreamSource::seed_from(Pcg64& out, Words key, bool forked) const {
+  uint64_t state[4];
+  if (!forked && small_ && key.size <= 2) {
+    // default_rng([s, k]) with s and k below 2**64: at most 4 words, no
+    // spawn key, no padding.
+    uint32_t e[4];
+    std::size_t n = 0;
+    for (uint32_t w : entropy_) e[n++] = w;
+    for (std::size_t j = 0; j < key.size; ++j) e[n++] = key.data[j];
+    uint32_t pool[4];
+    mix_entropy4(pool, e, n);
+    generate_state(pool, 4, state, 4);
+    out.seed(state);
+    return;
+  }
   const Words base{entropy_.data(), entropy_.size()};
   const Words spawn{spawn_key_.data(), spawn_key_.size()};
-  uint64_t state[4];
   if (forked) {
     uint32_t fk[4];
     fork_key(fk);

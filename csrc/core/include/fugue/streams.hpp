@@ -152,6 +152,7 @@ class StreamSource {
   std::vector<uint32_t> spawn_key_;
   uint32_t pool_size_;
   KeyPlace place_;
+  bool small_;  // an int seed below 2**64 and a 4-word pool: the fast path
   std::atomic<uint64_t> counter_{0};
 };
 
