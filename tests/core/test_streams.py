@@ -51,6 +51,10 @@ def seed_sequences():
         SeedSequence(0, spawn_key=(0,), pool_size=4),
         SeedSequence(),                                   # fresh entropy
         SeedSequence(99).spawn(3)[2],                     # a spawned child
+        # long entropy: beyond the tabulated hash constants, 4-word pool
+        SeedSequence(list(range(1, 250))),
+        # a pool and assembled entropy beyond 64 words (on the heap)
+        SeedSequence([2**64 - 1] * 40, spawn_key=(1, 2), pool_size=70),
     ]
 
 
@@ -244,7 +248,8 @@ def many_reference(g):
     ]
 
 
-@pytest.mark.parametrize("base", [0, 11, 2**64 + 9] + seed_sequences()[:4],
+@pytest.mark.parametrize("base", [0, 11, 2**64 + 9] + seed_sequences()[:5]
+                         + seed_sequences()[-2:],
                          ids=lambda b: repr(b).replace("\n", "")[:40])
 def test_runs_draw_numpys_values_through_the_samplers_for_every_key(base):
     h = fp.PriorHandler(rng=base)
