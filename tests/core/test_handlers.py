@@ -81,12 +81,14 @@ def test_pool_must_be_a_trace_pool():
 # ---------------------------------------------------------------- prior
 
 
-def test_prior_handler_draws_every_sample_and_the_stream_advances():
+def test_prior_handler_draws_every_sample_from_each_runs_own_stream():
+    # Run k of a handler seeded with 1 draws default_rng([1, k]) from its start.
     h = fp.PriorHandler(rng=1)
     (t1, v1), tr1 = fp.run(h, sensor, 22.0)
     (t2, v2), tr2 = fp.run(h, sensor, 22.0)
-    ref = np.random.default_rng(1)
+    ref = np.random.default_rng([1, 0])
     assert t1 == ref.normal(20.0, 5.0) and v1 == bool(ref.random() < 0.95)
+    ref = np.random.default_rng([1, 1])
     assert t2 == ref.normal(20.0, 5.0) and v2 == bool(ref.random() < 0.95)
     assert tr1 != tr2
 

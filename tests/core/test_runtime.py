@@ -284,13 +284,15 @@ def test_bad_input_raises_typed_error_and_leaves_the_handler_usable(case):
 
 @pytest.mark.parametrize("case", BAD_MODELS[::3], ids=[c[0] for c in BAD_MODELS[::3]])
 def test_bad_input_with_a_seeded_handler_does_not_deadlock_the_next_run(case):
-    # A seeded handler guards its private generator with a C++ mutex: an error
-    # must release it.
+    # A seeded handler holds no lock: the failed run took key 0, the next one
+    # is key 1.
     handler = fp.PriorHandler(rng=5)
     with pytest.raises(case[2]):
         fp.run(handler, _model_failing_midway(case[1]))
     value, trace = run_with_timeout(lambda: fp.run(handler, sensor, 21.0))
     check_sensor(value, trace, 21.0)
+    ref = np.random.default_rng([5, 1])
+    assert value == (ref.normal(20.0, 5.0), bool(ref.random() < 0.95))
 
 
 @pytest.mark.parametrize("handler", [None, "prior", object(), 42, fp.PriorHandler],
@@ -390,8 +392,26 @@ def test_outer_run_resumes_recording_after_the_inner_run_raised(failure):
         fp.sample("z", fp.Normal(0.0, 1.0))
 
 
-def test_nested_run_with_the_same_handler_shares_its_stream_without_deadlock():
+def test_nested_run_with_the_same_handler_gets_the_next_key_without_deadlock():
+    # The outer run takes key 0, the nested run key 1: each draws its own stream.
     h = fp.PriorHandler(rng=5)
+
+    def outer():
+        a = fp.sample("a", fp.Normal(0.0, 1.0))
+        b, t_in = fp.run(h, lambda: fp.sample("b", fp.Normal(0.0, 1.0)))
+        c = fp.sample("c", fp.Normal(0.0, 1.0))
+        return [a, b, c], t_in
+
+    (vals, t_in), t_out = run_with_timeout(lambda: fp.run(h, outer))
+    ref_outer, ref_inner = np.random.default_rng([5, 0]), np.random.default_rng([5, 1])
+    assert vals == [ref_outer.normal(0.0, 1.0), ref_inner.normal(0.0, 1.0),
+                    ref_outer.normal(0.0, 1.0)]
+    assert t_out.keys() == ["a", "c"] and t_in.keys() == ["b"]
+
+
+def test_nested_run_with_the_same_generator_handler_shares_its_stream_without_deadlock():
+    gen = np.random.default_rng(5)
+    h = fp.PriorHandler(rng=gen)
 
     def outer():
         a = fp.sample("a", fp.Normal(0.0, 1.0))
@@ -403,6 +423,7 @@ def test_nested_run_with_the_same_handler_shares_its_stream_without_deadlock():
     ref = np.random.default_rng(5)
     assert vals == [ref.normal(0.0, 1.0) for _ in range(3)]
     assert t_out.keys() == ["a", "c"] and t_in.keys() == ["b"]
+    assert lock_is_free(gen.bit_generator.lock)
 
 
 def test_nested_run_with_a_handler_on_the_same_user_generator_does_not_deadlock():
@@ -513,9 +534,11 @@ def test_threads_never_see_each_others_runs():
 
 
 @pytest.mark.parametrize("rng_kind", ["seed", "generator"])
-def test_a_handler_shared_by_threads_gives_each_run_a_contiguous_block_of_its_stream(rng_kind):
-    # One handler, 8 threads: runs are serialised on the handler's generator,
-    # so the multiset of traces equals that of the same number of sequential runs.
+def test_a_handler_shared_by_threads_gives_each_run_its_own_stream_or_block(rng_kind):
+    # One handler, 8 threads. Seeded: each run takes the next counter key and
+    # draws its own stream (default_rng([77, k]), k = 0 .. 199, each once);
+    # a Generator: runs are serialised on it, each drawing a contiguous block.
+    # Either way the multiset of traces equals that of as many sequential runs.
     n_threads, n_runs = 8, 25
 
     def model():
@@ -529,8 +552,13 @@ def test_a_handler_shared_by_threads_gives_each_run_a_contiguous_block_of_its_st
     def make():
         return fp.PriorHandler(rng=77 if rng_kind == "seed" else np.random.default_rng(77))
 
-    ref_h = make()
-    reference = sorted(fp.run(ref_h, model)[0] for _ in range(n_threads * n_runs))
+    n = n_threads * n_runs
+    if rng_kind == "seed":
+        gens = [np.random.default_rng([77, k]) for k in range(n)]
+    else:
+        gens = [np.random.default_rng(77)] * n
+    reference = sorted((g.normal(0.0, 1.0), g.normal(0.0, 1.0), bool(g.random() < 0.5))
+                       for g in gens)
     shared = make()
     got, errors = [], []
 
@@ -813,11 +841,25 @@ def test_same_seed_gives_the_same_traces_on_every_run(make_rng):
     runs1 = [fp.run(h1, _mixed, 22.0) for _ in range(5)]
     runs2 = [fp.run(h2, _mixed, 22.0) for _ in range(5)]
     assert runs1 == runs2
-    # the handler's stream advances between runs
+    # each run draws something new
     assert len({r[0][0] for r in runs1}) == 5
-    # every spelling of seed 123 is the same stream (int -> SeedSequence -> PCG64)
-    ref = fp.PriorHandler(rng=123)
-    assert runs1 == [fp.run(ref, _mixed, 22.0) for _ in range(5)]
+    # the streams are numpy's: run k of a seed s is default_rng([s, k]), of a
+    # SeedSequence its spawn key + (k,); a Generator is one stream across runs
+    rng = make_rng()
+    if isinstance(rng, (np.random.Generator, np.random.BitGenerator)):
+        one = np.random.default_rng(123)
+        refs = [one] * 5
+    elif isinstance(rng, np.random.SeedSequence):
+        refs = [np.random.default_rng(np.random.SeedSequence(123, spawn_key=(k,)))
+                for k in range(5)]
+    else:
+        refs = [np.random.default_rng([123, k]) for k in range(5)]
+    for ((temp, valid, k), _), ref in zip(runs1, refs):
+        assert temp == ref.normal(20.0, 5.0)
+        assert valid == bool(ref.random() < 0.95)
+        # Categorical inverts the cumulative sum at one uniform
+        assert k == int(np.searchsorted(np.cumsum([0.1, 0.2, 0.3, 0.4]), ref.random(),
+                                        side="right"))
 
 
 def test_a_generator_with_the_same_state_gives_the_same_trace():

@@ -432,3 +432,58 @@ def test_metrics_follow_the_config():
     assert r.metrics is None and r.infer(22.0).status == "ok"
     m = fp.ProductionMetrics()
     assert _runner(config=off, metrics=m).metrics is m      # an explicit one still counts
+
+
+# ---------------------------------------------------------------- run keys (seed=)
+
+
+def _sensor_reference(seed, key):
+    import numpy as np
+    g = np.random.default_rng([seed, key])
+    return g.normal(20.0, 5.0), bool(g.random() < 0.95)
+
+
+@pytest.mark.parametrize("schema", [None, Schema({"reading": Finite() & Range(-50.0, 150.0)})],
+                         ids=["no schema", "schema"])
+def test_infer_seed_is_the_runs_key_and_leaves_the_counter_alone(schema):
+    r = _runner(schema=schema, site_fallbacks={bool: True})
+    keyed = [r.infer(22.0, seed=k) for k in (5, 2**64 - 1, 2**70, 5)]
+    assert [x.value for x in keyed] == [_sensor_reference(7, k) for k in (5, 2**64 - 1, 2**70, 5)]
+    assert keyed[0].trace == keyed[3].trace
+    # calls without a key take the counter: 0, 1, ...
+    assert [r.infer(22.0).value for _ in range(2)] == [_sensor_reference(7, k) for k in (0, 1)]
+    assert r.infer(reading=22.0, seed=9).value == _sensor_reference(7, 9)
+    assert r.infer(22.0, seed=None).value == _sensor_reference(7, 2)
+    assert r.metrics.inference_count == 8
+
+
+@pytest.mark.parametrize("seed, exc, message", [
+    (-1, InvalidArgument, "ModelRunner.infer: seed must be >= 0, got -1"),
+    (1.0, TypeError, "ModelRunner.infer: seed must be an int >= 0 (a run key), got float"),
+    (True, TypeError, "got bool"),
+    ("1", TypeError, "got str"),
+], ids=["negative", "float", "bool", "str"])
+def test_infer_bad_seed_raises_naming_it_and_changes_nothing(seed, exc, message):
+    r = _runner(fallback=(20.0, True))
+    r.infer(22.0)                                       # key 0
+    before = (r.pool.stats, r.metrics.inference_count, r.metrics.error_count,
+              r.breaker.metrics, r.breaker.state)
+    with pytest.raises(exc) as ei:
+        r.infer(22.0, seed=seed)
+    assert message in str(ei.value)
+    if exc is InvalidArgument:
+        assert (ei.value.owner, ei.value.parameter) == ("ModelRunner.infer", "seed")
+    assert (r.pool.stats, r.metrics.inference_count, r.metrics.error_count,
+            r.breaker.metrics, r.breaker.state) == before
+    assert r.infer(22.0).value == _sensor_reference(7, 1)     # the counter did not move
+
+
+def test_infer_seed_with_a_generator_runner_is_refused_before_anything_counts():
+    import numpy as np
+    r = _runner(rng=np.random.default_rng(3))
+    with pytest.raises(InvalidArgument, match="seed cannot be honoured by a handler drawing "
+                                              "from a numpy Generator"):
+        r.infer(22.0, seed=1)
+    assert r.metrics.inference_count == 0
+    g = np.random.default_rng(3)
+    assert r.infer(22.0).value == (g.normal(20.0, 5.0), bool(g.random() < 0.95))

@@ -1,7 +1,5 @@
 #include "fugue/handlers.hpp"
 
-#include <chrono>
-#include <thread>
 #include <cmath>
 #include <limits>
 
@@ -20,16 +18,6 @@ inline bool is_safe(HandlerMode m) noexcept {
   return m == HandlerMode::SafeReplay || m == HandlerMode::SafeScore;
 }
 }  // namespace
-
-void RunLock::lock() noexcept {
-  for (int k = 0; !try_lock(); ++k) {
-    if (k < 100) {
-      std::this_thread::yield();
-    } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-    }
-  }
-}
 
 Value coerce(const Value& v, ValueKind kind) noexcept {
   if (v.kind == kind) return v;

@@ -134,12 +134,6 @@ cdef extern from "fugue/handlers.hpp" namespace "fugue" nogil:
         Status on_observe(AddrId, const CDist&, CValue) except +
         Status on_factor(double) noexcept
 
-    cdef cppclass CRunLock "fugue::RunLock":
-        CRunLock() noexcept
-        cbool try_lock() noexcept
-        void lock() noexcept
-        void unlock() noexcept
-
     CRun* current_run() noexcept
     void set_current_run(CRun*) noexcept
     CValue coerce(const CValue&, ValueKind) noexcept

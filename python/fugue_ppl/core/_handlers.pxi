@@ -29,32 +29,58 @@ cdef class Handler:
         """The base trace (Replay / Score handlers), else None."""
         return None
 
+    @property
+    def rng_seed(self):
+        """The int or SeedSequence the runs' streams derive from (None: nothing is
+        drawn, or a Generator is)."""
+        return None
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
 
 cdef class _Sampling(Handler):
-    # A handler that draws: owns its generator. A Generator (or BitGenerator)
-    # of the caller's may be used elsewhere, so each run holds numpy's own
-    # lock; a generator seeded here is private and a C++ run lock guards it,
-    # at a fraction of the cost.
-    cdef object _gen
+    # A handler that draws. Seeded with an int or a SeedSequence (None: one of
+    # fresh entropy, made here), it gives each run its own stream, derived in
+    # C++ from the run's key (_streams.pxi): runs take no lock and proceed in
+    # parallel. A Generator (or BitGenerator) of the caller's is the stream
+    # itself and may be used elsewhere, so each run holds numpy's own lock.
+    cdef object _gen                     # the caller's Generator, or None
+    cdef object _seed                    # the int or SeedSequence streams derive from
     cdef object _acquire
     cdef object _release
-    cdef unique_ptr[CRunLock] _mu
+    cdef unique_ptr[CStreamSource] _streams
+    cdef object __weakref__              # (for the fork hook's registry)
 
     cdef int _set_rng(self, object rng) except -1:
-        self._gen = as_generator(rng)
-        self._spec.bg = bitgen_of(self._gen)
+        base = _stream_base(rng, type(self).__name__)
         self._spec.sampler = <PyObject*>self
-        if isinstance(rng, (np.random.Generator, np.random.BitGenerator)):
+        if base is None:
+            self._gen = as_generator(rng)
+            self._spec.bg = bitgen_of(self._gen)
             lock = self._gen.bit_generator.lock
             self._acquire = lock.acquire
             self._release = lock.release
+            _generator_handlers.add(self)
         else:
-            self._mu.reset(new CRunLock())
-            self._spec.lock = self._mu.get()
+            self._seed = base[0]
+            self._streams.reset(new CStreamSource(base[1], base[2], base[3], base[4]))
+            self._spec.streams = self._streams.get()
         return 0
+
+    @property
+    def rng_seed(self):
+        """The int or SeedSequence each run's stream derives from.
+
+        The run with key ``k`` (its ``seed=``, else the handler's run counter)
+        draws the stream of ``numpy.random.default_rng([rng_seed, k])``, or
+        for a SeedSequence, of ``SeedSequence(rng_seed.entropy,
+        spawn_key=rng_seed.spawn_key + (k,), pool_size=rng_seed.pool_size)``.
+        With ``rng=None`` it is the SeedSequence of fresh entropy made at
+        construction (log its ``entropy`` to reproduce the runs). None when
+        the handler draws from a Generator.
+        """
+        return self._seed
 
 
 cdef Trace _own_base(object owner, object base):
@@ -75,10 +101,17 @@ cdef class PriorHandler(_Sampling):
     Parameters
     ----------
     rng : None, int, SeedSequence or Generator
-        Source of randomness (SPEC 7). The same seed gives the same trace.
-        A Generator of yours is locked (numpy's own lock) for the length of
-        each run, as numpy locks it for a fill: do not call that Generator
-        from inside the model. A seed gives the handler a private generator.
+        Source of randomness (SPEC 7). A seed ``s`` (an int or a
+        SeedSequence; None: a SeedSequence of fresh entropy) gives each run
+        its own stream, that of ``numpy.random.default_rng([s, k])`` for
+        the run's key ``k`` (a SeedSequence: ``k`` appended to its spawn
+        key): the run's ``seed=`` when given, else the handler's run
+        counter (0, 1, 2, ...) taken at the run's start. The same key gives
+        the same trace in any thread and any process, and runs proceed in
+        parallel, taking no lock (see :attr:`rng_seed`). A Generator of
+        yours is the stream itself: runs draw from it in order, each
+        holding numpy's lock for its length (do not call that Generator
+        from inside the model).
     """
 
     def __init__(self, rng=None):
@@ -251,6 +284,10 @@ cdef class HandlerWrapper(Handler):
     @property
     def base(self):
         return self.inner.base
+
+    @property
+    def rng_seed(self):
+        return self.inner.rng_seed
 
     def __repr__(self):
         return f"{type(self).__name__}({self.inner!r})"

@@ -1,13 +1,8 @@
 # run(handler, model, *args): the C++ Run on this stack frame, the handler's
-# spec, the generator's lock for the length of the run, and the wrappers'
-# hooks (the effect hook through the run's RunContext, the observer at the end).
-
-cdef bint _holds(CRun* r, bitgen_t* bg) noexcept:
-    while r != NULL:
-        if r.bg == bg:
-            return True
-        r = r.outer
-    return False
+# spec, the run's stream (derived from its key on this stack frame, or the
+# caller's generator under its lock for the length of the run), and the
+# wrappers' hooks (the effect hook through the run's RunContext, the observer
+# at the end).
 
 
 _RUN_DOC = """Run ``model(*args, **kwargs)`` under ``handler``.
@@ -23,6 +18,13 @@ model : callable
 deadline : float, optional
     Seconds the run may take; checked at every effect, raising
     :class:`~fugue_ppl.errors.InferenceTimeout` mid-model.
+seed : int, optional
+    The run's key (>= 0): the run draws the stream of
+    ``numpy.random.default_rng([s, seed])`` for a handler seeded with ``s``
+    (a SeedSequence: ``seed`` appended to its spawn key), so the same key
+    gives the same trace in any thread and any process. Default: the
+    handler's run counter (0, 1, 2, ...), which an explicit key leaves
+    alone. A handler drawing from a Generator refuses it.
 
 Returns
 -------
@@ -40,6 +42,9 @@ Examples
 >>> temp, trace = fp.run(fp.PriorHandler(rng=42), sensor, 22.0)
 >>> trace["temperature"] == temp, list(trace)
 (True, ['temperature', 'sensor'])
+>>> h = fp.PriorHandler(rng=42)
+>>> fp.run(h, sensor, 22.0, seed=7) == fp.run(h, sensor, 22.0, seed=7)
+True
 """
 
 
@@ -48,6 +53,7 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
     # with the caller's argument vector, building no tuple and no dict.
     cdef Py_ssize_t nk = 0, k
     cdef object deadline = None
+    cdef object seed = None
     cdef dict kwargs = None
     if nargs < 2:
         raise TypeError(f"run() takes a handler and a model, got {nargs} positional "
@@ -59,6 +65,8 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
             name = <object>PyTuple_GET_ITEM(names, k)
             if name == "deadline":
                 deadline = <object>args[nargs + k]
+            elif name == "seed":
+                seed = <object>args[nargs + k]
             else:
                 if kwargs is None:
                     kwargs = {}
@@ -66,34 +74,40 @@ cdef object _run_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, PyO
     handler = <object>args[0]
     if not isinstance(handler, Handler):
         raise TypeError(f"run: handler must be a fugue_ppl Handler, got {type(handler).__name__}")
-    return run_impl(<Handler>handler, <object>args[1], args + 2, nargs - 2, kwargs, deadline, 0)
+    return run_impl(<Handler>handler, <object>args[1], args + 2, nargs - 2, kwargs, deadline, 0,
+                    seed)
 
 
-run = fastcall_builtin(_run_fastcall, "run(handler, model, /, *args, deadline=None, **kwargs)",
+run = fastcall_builtin(_run_fastcall,
+                       "run(handler, model, /, *args, deadline=None, seed=None, **kwargs)",
                        _RUN_DOC, "fugue_ppl.core._runtime")
 
 
 cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
-                    dict kwargs, object deadline, int64_t start_tick=0):
+                    dict kwargs, object deadline, int64_t start_tick=0, object seed=None):
     if not callable(model):
         raise TypeError(f"run: model must be callable, got {type(model).__name__}")
     cdef double d = 0.0
     if deadline is not None:
         d = check_duration(deadline, "deadline", "run")
+    if seed is not None:
+        seed = check_seed(handler, seed, "run")
     cdef Trace t = Trace.__new__(Trace)
-    value = run_core(handler, model, args, nargs, kwargs, d, start_tick, &t._t, t)
+    value = run_core(handler, model, args, nargs, kwargs, d, start_tick, &t._t, t, seed)
     return (value, t)
 
 
 cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
                      dict kwargs, double deadline, int64_t start_tick, CTraceHandle* th,
-                     Trace owner=None):
+                     Trace owner=None, object seed=None):
     cdef const RunSpec* spec = &handler._spec
     cdef CRun r
     cdef RunContext ctx
-    cdef int locked = 0
+    cdef CPcg64 stream        # the run's own stream, when the handler derives one
+    cdef bint locked = False
     cdef int64_t t0 = 0
-    if spec.bg == NULL and spec.mode != HandlerMode.Score and spec.mode != HandlerMode.SafeScore:
+    if spec.bg == NULL and spec.streams == NULL and spec.mode != HandlerMode.Score \
+            and spec.mode != HandlerMode.SafeScore:
         raise TypeError(f"run: {type(handler).__name__} has no random generator: a handler "
                         "subclass must call the base class's __init__")
     if spec.base == NULL and spec.mode != HandlerMode.Prior:
@@ -107,7 +121,14 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
         th.own(new CTrace())
     r.mode = spec.mode
     r.trace = th.get()
-    r.bg = spec.bg
+    if spec.streams != NULL:
+        if seed is None:
+            spec.streams.seed_next(stream)
+        else:
+            _seed_stream(spec.streams, stream, seed)
+        r.bg = stream.bitgen()
+    else:
+        r.bg = spec.bg
     r.base = spec.base
     r.check_finite = spec.check_finite
     if handler._effects is not None:
@@ -127,15 +148,9 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
         r.start_tick = r.outer.start_tick
     if handler._observer is not None:
         t0 = ticks()   # the latency includes waiting for the handler's generator
-    if r.bg != NULL and not _holds(r.outer, r.bg):
-        if spec.lock != NULL:
-            if not spec.lock.try_lock():
-                with nogil:
-                    spec.lock.lock()
-            locked = 1
-        else:
-            (<_Sampling>spec.sampler)._acquire()
-            locked = 2
+    if spec.bg != NULL and not _holds(r.outer, r.bg):
+        (<_Sampling>spec.sampler)._acquire()
+        locked = True
     set_current_run(&r)
     if handler._observer is None:
         return _call_model(&r, spec, locked, model, args, nargs, kwargs)
@@ -150,10 +165,10 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
     return value
 
 
-cdef object _call_model(CRun* r, const RunSpec* spec, int locked, object model, PyObject** args,
-                        Py_ssize_t nargs, dict kwargs):
+cdef object _call_model(CRun* r, const RunSpec* spec, bint locked, object model,
+                        PyObject** args, Py_ssize_t nargs, dict kwargs):
     # Calls the model with `r` current; restores the outer run and releases
-    # the generator's lock however the model ends.
+    # the caller's generator's lock however the model ends.
     cdef Py_ssize_t k
     try:
         if kwargs is not None:
@@ -161,7 +176,5 @@ cdef object _call_model(CRun* r, const RunSpec* spec, int locked, object model, 
         return PyObject_Vectorcall(model, args, <size_t>nargs, NULL)
     finally:
         set_current_run(r.outer)
-        if locked == 1:
-            spec.lock.unlock()
-        elif locked == 2:
+        if locked:
             (<_Sampling>spec.sampler)._release()

@@ -7,9 +7,10 @@ from libcpp.memory cimport unique_ptr
 
 from fugue_ppl.core._cdist cimport CValue, ValueKind, bitgen_t
 from fugue_ppl.core._cruntime cimport (
-    AddrId, CChoice, CEffectResult, CRun, CRunLock, CTrace, CTraceHandle, CTracePool,
+    AddrId, CChoice, CEffectResult, CRun, CTrace, CTraceHandle, CTracePool,
     HandlerMode, Status,
 )
+from fugue_ppl.core._cstreams cimport CStreamSource
 from fugue_ppl.core._distributions cimport Distribution
 
 
@@ -41,9 +42,9 @@ cdef class Trace:
 # the handler chain.
 cdef struct RunSpec:
     HandlerMode mode
-    bitgen_t* bg              # the generator (NULL: the handler draws nothing)
-    CRunLock* lock            # guards a private generator for a run (NULL: numpy's lock)
-    PyObject* sampler         # the _Sampling handler owning bg (numpy's lock is taken there)
+    CStreamSource* streams    # derives each run's stream (NULL: a caller's generator, or none)
+    bitgen_t* bg              # the caller's generator (NULL: streams, or nothing is drawn)
+    PyObject* sampler         # the _Sampling handler owning streams / bg (takes numpy's lock)
     const CTrace* base        # the base trace of a Replay / Score handler
     PyObject* pool            # the TracePool traces come from (NULL: a new trace per run)
     bint check_finite         # report a non-finite draw to the effect hook
@@ -85,17 +86,24 @@ cdef class HandlerWrapper(Handler):
 
 
 cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
-                    dict kwargs, object deadline, int64_t start_tick=*)
-# run(handler, model, *args[:nargs], deadline=deadline, **kwargs) -> (value, trace);
-# the deadline counts from start_tick (a ticks() value) when it is not 0.
+                    dict kwargs, object deadline, int64_t start_tick=*, object seed=*)
+# run(handler, model, *args[:nargs], deadline=deadline, seed=seed, **kwargs) ->
+# (value, trace); the deadline counts from start_tick (a ticks() value) when it
+# is not 0.
 cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
                      dict kwargs, double deadline, int64_t start_tick, CTraceHandle* th,
-                     Trace owner=*)
-# The same, unchecked: `model` is callable, `deadline` is seconds (<= 0: none)
-# and `th` an empty handle that gets the run's trace, from the handler's pool
-# when it has one; the pool must stay alive as long as `th` holds the trace:
-# `owner` (the Trace holding `th`, if any) gets a reference to it, else the
-# caller keeps one. Returns the value.
+                     Trace owner=*, object seed=*)
+# The same, unchecked: `model` is callable, `deadline` is seconds (<= 0: none),
+# `seed` None (the run's key is the handler's next counter value) or what
+# check_seed returned, and `th` an empty handle that gets the run's trace, from
+# the handler's pool when it has one; the pool must stay alive as long as `th`
+# holds the trace: `owner` (the Trace holding `th`, if any) gets a reference to
+# it, else the caller keeps one. Returns the value.
+cdef object check_seed(Handler handler, object seed, str owner)
+# A run's `seed=` (not None) as the int key run_core takes: TypeError unless an
+# integer (bools and floats are not), InvalidArgument naming `seed` when
+# negative or when the handler draws from a caller's Generator (which cannot
+# honour a key). Changes nothing.
 
 cdef int raise_effect_error(Status st, str effect, object address, object dist) except -1
 # Raises the error of a failed effect (or warns, for a safe handler's status).

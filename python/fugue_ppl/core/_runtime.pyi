@@ -41,6 +41,7 @@ def run(
     /,
     *args: Any,
     deadline: float | None = None,
+    seed: int | None = None,
     **kwargs: Any,
 ) -> tuple[_T, Trace]: ...
 def addr(name: str, *indices: int | str) -> str: ...
@@ -140,6 +141,8 @@ class Handler:
 
     @property
     def base(self) -> Trace | None: ...
+    @property
+    def rng_seed(self) -> int | np.random.SeedSequence | None: ...
 
 class PriorHandler(Handler):
     def __init__(self, rng: _RNGLike = None) -> None: ...

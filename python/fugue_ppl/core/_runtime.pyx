@@ -6,7 +6,9 @@ one concept each).
 The state of a run lives in a C++ ``Run`` on the stack of :func:`run`; the
 innermost run of each thread is found through a C++ ``thread_local``, so runs
 in different threads never see each other and nested runs restore the outer
-one. Wrappers from the layers above plug in through ``HandlerWrapper``.
+one. Each run of a seeded handler draws from its own stream, derived in C++
+from the run's key, so runs of one handler proceed in parallel.
+Wrappers from the layers above plug in through ``HandlerWrapper``.
 """
 
 cimport cython
@@ -17,12 +19,15 @@ from cpython.long cimport PyLong_AsLongLong
 from cpython.object cimport PyObject
 from cython.operator cimport dereference as deref
 from libc.math cimport INFINITY, NAN, isfinite
-from libc.stdint cimport int64_t, uint8_t, uint32_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libcpp.memory cimport unique_ptr
 from libcpp.vector cimport vector
 
 import operator
+import os
+import re
 import warnings
+import weakref
 from collections import namedtuple
 
 import numpy as np
@@ -33,14 +38,14 @@ from fugue_ppl.core._capi cimport (
 from fugue_ppl.core._cclock cimport seconds_per_tick, ticks
 from fugue_ppl.core._cdist cimport CValue, ValueKind, bitgen_t, box_value
 from fugue_ppl.core._cruntime cimport (
-    AddrId, CAddressTable, CChoice, CEffectResult, ChoiceKind, CPoolStats, CRun, CRunLock,
-    CTrace, CTraceHandle, CTracePool, HandlerMode, Status, current_run, kFlagFallback, kMaxPinned,
-    kNoAddr,
+    AddrId, CAddressTable, CChoice, CEffectResult, ChoiceKind, CPoolStats, CRun, CTrace,
+    CTraceHandle, CTracePool, HandlerMode, Status, current_run, kFlagFallback, kMaxPinned, kNoAddr,
     set_current_run,
 )
+from fugue_ppl.core._cstreams cimport CPcg64, CStreamSource, CWords, KeyPlace, set_fork_key
 from fugue_ppl.core._distributions cimport Distribution, as_generator, bitgen_of
 
-from fugue_ppl.checks import check_duration, check_int, invalid, safe_repr
+from fugue_ppl.checks import check_duration, check_int, invalid, safe_repr, type_error
 from fugue_ppl.errors import (
     AddressConflict,
     EffectOutsideRun,
@@ -82,5 +87,6 @@ include "_addresses.pxi"
 include "_traces.pxi"
 include "_pool.pxi"
 include "_handlers.pxi"
+include "_streams.pxi"
 include "_effects.pxi"
 include "_run.pxi"

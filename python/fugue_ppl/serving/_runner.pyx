@@ -32,7 +32,7 @@ from fugue_ppl.serving._cbreaker cimport CCircuitBreaker, CTransition
 from fugue_ppl.core._cclock cimport seconds_per_tick, ticks
 from fugue_ppl.core._cruntime cimport CTrace, CTraceHandle, kFlagFallback
 from fugue_ppl.monitoring._metrics cimport ProductionMetrics
-from fugue_ppl.core._runtime cimport Handler, Trace, TracePool, run_core
+from fugue_ppl.core._runtime cimport Handler, Trace, TracePool, check_seed, run_core
 
 from fugue_ppl.core._runtime import PooledPriorHandler
 from fugue_ppl.monitoring._metrics_config import MetricsConfig
@@ -199,7 +199,8 @@ cdef object _infer_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs,
     return (<ModelRunner>self)._infer(args, nargs, kwnames)
 
 
-cdef PyMethodDef* _infer_def = fastcall_def(_infer_fastcall, "infer(*args, **kwargs)", """\
+cdef PyMethodDef* _infer_def = fastcall_def(_infer_fastcall, "infer(*args, seed=None, **kwargs)",
+                                            """\
 Run the model on one request; returns an InferenceResult.
 
 Validates the inputs (ValidationError on bad input; the model is not called),
@@ -208,6 +209,13 @@ deadline, recorded in the metrics) and reports the outcome to the breaker.
 When the model fails, times out or the breaker refuses the call, the
 configured fallback is returned with the matching status; without one the
 error is raised (CircuitOpenError carries retry_after).
+
+seed (an int >= 0) is the run's key: the run draws the stream of
+numpy.random.default_rng([s, seed]) for a runner seeded with s (a
+SeedSequence: seed appended to its spawn key), so the same request key gives
+the same trace in any thread and any replica. Default: the runner's run
+counter. A bad seed raises TypeError or InvalidArgument before anything is
+counted; a runner drawing from a Generator refuses it.
 """)
 
 
@@ -241,6 +249,10 @@ cdef class ModelRunner:
         Per-site fallbacks for a :class:`~fugue_ppl.RobustHandler` (keys: an
         address, a pattern or a value type).
     rng : None, int, SeedSequence or Generator
+        As for :class:`~fugue_ppl.PriorHandler`: a seed gives each call its
+        own stream (keyed by ``infer(..., seed=k)`` or the runner's call
+        counter) and calls proceed in parallel; a Generator is one stream,
+        drawn from by one call at a time.
     breaker : CircuitBreaker, optional
         Default: one built from ``config.breaker``.
     metrics : ProductionMetrics or None, optional
@@ -406,13 +418,22 @@ cdef class ModelRunner:
         cdef int64_t t0 = ticks()
         cdef int64_t t1
         cdef dict kwargs = None
+        cdef object seed = None
         cdef Py_ssize_t k, nk
         cdef object values
         if kwnames != NULL:
             nk = PyTuple_GET_SIZE(<object>kwnames)
-            kwargs = {}
             for k in range(nk):
-                kwargs[<object>PyTuple_GET_ITEM(<object>kwnames, k)] = <object>args[nargs + k]
+                name = <object>PyTuple_GET_ITEM(<object>kwnames, k)
+                if name == "seed":
+                    seed = <object>args[nargs + k]
+                else:
+                    if kwargs is None:
+                        kwargs = {}
+                    kwargs[name] = <object>args[nargs + k]
+            if seed is not None:
+                # (checked first: a bad seed changes nothing, not even the counts)
+                seed = check_seed(self.handler, seed, "ModelRunner.infer")
         if self._validate is not None and not (
                 self._fast and kwargs is None
                 and _fast_valid(self._lo, self._hi, self._nan_ok, args, nargs)):
@@ -436,7 +457,7 @@ cdef class ModelRunner:
         res._pool = self.pool         # the run's trace comes from it: keep it alive
         try:
             value = run_core(self.handler, self.model, args, nargs, kwargs, self._deadline_s, t0,
-                             &res._th)
+                             &res._th, None, seed)
         except InferenceTimeout as exc:
             t1 = ticks()
             self._failed(admitted, t0, t1, exc)

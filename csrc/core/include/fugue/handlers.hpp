@@ -2,7 +2,6 @@
 // Effect handlers: what sample / observe / factor mean inside one model run.
 // A run's state lives in a Run object on the caller's stack; the innermost
 // run of each thread is found through a thread-local pointer.
-#include <atomic>
 #include <cstdint>
 
 #include "fugue/clock.hpp"
@@ -65,20 +64,6 @@ struct Run {
   // Records an observation that could not be scored (log-prob -inf, added to
   // log_likelihood), so that no evidence is dropped. Throws std::bad_alloc.
   void add_unscorable_observation(AddrId addr, const Value& v);
-};
-
-// Guards a handler's private generator for the length of a run. The
-// uncontended path is one atomic exchange and one store; a waiter (which must
-// not hold the GIL) yields, then sleeps in short steps, until the run ends.
-class RunLock {
- public:
-  bool try_lock() noexcept { return !busy_.exchange(true, std::memory_order_acquire); }
-  // Waits until the lock is free and takes it. Never throws.
-  void lock() noexcept;
-  void unlock() noexcept { busy_.store(false, std::memory_order_release); }
-
- private:
-  std::atomic<bool> busy_{false};
 };
 
 namespace detail {
