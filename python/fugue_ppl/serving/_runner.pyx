@@ -19,6 +19,7 @@ from cpython.object cimport PyTypeObject
 cdef extern from "Python.h":
     PyTypeObject PyFloat_Type
 
+import inspect
 import logging
 import math
 from collections import namedtuple
@@ -40,9 +41,11 @@ from fugue_ppl.serving._breaker import BreakerConfig
 from fugue_ppl.serving._robust import RobustHandler
 from fugue_ppl.serving._runner_config import ModelConfig, RunnerConfig, RuntimeConfig
 from fugue_ppl.checks import check_duration
+from fugue_ppl.validation import Schema, Violation
 from fugue_ppl.errors import (
     CircuitOpenError,
     InferenceTimeout,
+    ValidationError,
     _already_initialised,
     new_error_id,
     public_error,
@@ -289,6 +292,15 @@ cdef class ModelRunner:
     cdef readonly object version
     cdef readonly object infer
     cdef object _validate
+    # Without a schema: the model's arity, compiled from its signature once
+    # (_max_pos < 0: any number of positional arguments; _kw_ok None: any keyword).
+    cdef bint _check_arity
+    cdef Py_ssize_t _min_pos, _max_pos
+    cdef object _kw_ok
+    cdef dict _pos_index
+    cdef tuple _required_kw
+    cdef object _signature
+    cdef object _derived              # the model's Schema.from_signature, or None
     # The schema's compiled fast path: every field a float check lo <= x <= hi
     # (NaN passing where nan_ok). A call of exactly those floats, positional,
     # is valid and unchanged; anything else goes through the schema.
@@ -320,6 +332,8 @@ cdef class ModelRunner:
                 raise TypeError(f"ModelRunner: config must be a RunnerConfig or a "
                                 f"fugue_ppl.config.Config (its {name} a "
                                 f"{section_type.__name__}), got {type(config).__name__}")
+        if schema is None:
+            schema = self._from_signature(model, config.model.name)
         if schema is not None:
             validate_args = getattr(schema, "validate_args", None)
             if not callable(validate_args):
@@ -366,6 +380,77 @@ cdef class ModelRunner:
         self.handler = h
         self._spt = seconds_per_tick()
         self.infer = PyCFunction_NewEx(_infer_def, <PyObject*>self, NULL)
+
+    cdef object _from_signature(self, object model, str name):
+        # The schema the model's annotations give when each parameter has a
+        # checked type; else an arity check compiled from its signature.
+        try:
+            sig = inspect.signature(model)
+        except (TypeError, ValueError):
+            return None                   # (a callable without one: nothing to check)
+        try:
+            derived = Schema.from_signature(model, name=name)
+        except TypeError:
+            derived = None
+        if derived is not None and derived.fields and derived.typed and not any(
+                p.kind is p.KEYWORD_ONLY for p in sig.parameters.values()):
+            return derived
+        self._signature = sig
+        self._derived = derived
+        pos = [p for p in sig.parameters.values()
+               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        kinds = {p.kind for p in sig.parameters.values()}
+        self._min_pos = sum(1 for p in pos if p.default is p.empty)
+        self._max_pos = -1 if inspect.Parameter.VAR_POSITIONAL in kinds else len(pos)
+        self._kw_ok = None if inspect.Parameter.VAR_KEYWORD in kinds else frozenset(
+            p.name for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        self._pos_index = {p.name: i for i, p in enumerate(pos)}
+        self._required_kw = tuple(p.name for p in sig.parameters.values()
+                                  if p.kind is p.KEYWORD_ONLY and p.default is p.empty)
+        self._check_arity = True
+        return None
+
+    cdef bint _arity_ok(self, Py_ssize_t nargs, dict kwargs):
+        cdef Py_ssize_t i
+        if nargs < self._min_pos and kwargs is None:
+            return False
+        if self._max_pos >= 0 and nargs > self._max_pos:
+            return False
+        if kwargs is None:
+            return not self._required_kw
+        for name in kwargs:
+            if self._kw_ok is not None and name not in self._kw_ok:
+                return False
+            i = self._pos_index.get(name, nargs)
+            if i < nargs:
+                return False              # given positionally too
+        names = list(self._pos_index)
+        for i in range(nargs, self._min_pos):
+            if names[i] not in kwargs:
+                return False
+        for name in self._required_kw:
+            if name not in kwargs:
+                return False
+        return True
+
+    cdef int _reject(self, PyObject** args, Py_ssize_t nargs, dict kwargs) except -1:
+        # A call that does not fit the model's signature: a client error,
+        # counted as such, raised with every violation the signature shows.
+        if self.metrics is not None:
+            self.metrics.add_invalid()
+        a = [<object>args[k] for k in range(nargs)]
+        kw = kwargs or {}
+        if self._derived is not None:
+            self._derived.validate_args(*a, **kw)     # raises with every violation
+        try:
+            self._signature.bind(*a, **kw)
+        except TypeError as e:
+            message = str(e)
+        else:   # (the compiled check and bind disagree: trust bind's wording)
+            message = "the arguments do not match the model's signature"
+        raise ValidationError(f"invalid input: (args): {message}",
+                              violations=[Violation("(args)", "arity", message, "...")])
 
     cdef int _compile_fast_path(self, object schema) except -1:
         cdef char nan_ok
@@ -437,14 +522,21 @@ cdef class ModelRunner:
         if self._validate is not None and not (
                 self._fast and kwargs is None
                 and _fast_valid(self._lo, self._hi, self._nan_ok, args, nargs)):
-            if kwargs is None:
-                cleaned = self._validate(*[<object>args[k] for k in range(nargs)])
-            else:
-                cleaned = self._validate(*[<object>args[k] for k in range(nargs)], **kwargs)
+            try:
+                if kwargs is None:
+                    cleaned = self._validate(*[<object>args[k] for k in range(nargs)])
+                else:
+                    cleaned = self._validate(*[<object>args[k] for k in range(nargs)], **kwargs)
+            except ValidationError:
+                if self.metrics is not None:
+                    self.metrics.add_invalid()
+                raise
             values = tuple(cleaned.values())
             args = PySequence_Fast_ITEMS(values)
             nargs = PyTuple_GET_SIZE(values)
             kwargs = None
+        elif self._check_arity and not self._arity_ok(nargs, kwargs):
+            self._reject(args, nargs, kwargs)
         # The result of a successful call, allocated before the breaker is
         # asked: a failure to allocate it leaves nothing to undo.
         cdef InferenceResult res = InferenceResult.__new__(InferenceResult)
