@@ -701,3 +701,13 @@ def test_a_fork_while_other_threads_are_inside_runs_does_not_deadlock_the_child(
     assert r["runner"] == np.random.default_rng([7, 4]).normal()
     # in the parent, the blocked run drew "b" after "a", and the next run continues
     assert r["parent_next"] == np.random.default_rng(5).standard_normal(3)[2]
+
+
+def test_a_seed_sequence_subclass_is_a_seed_sequence():
+    class Logged(SeedSequence):
+        pass
+
+    ss = Logged(17, spawn_key=(4,))
+    h = fp.PriorHandler(rng=ss)
+    assert h.rng_seed is ss
+    assert fp.run(h, many, 0.0, seed=3)[0] == many_reference(ref_generator(ss, 3))

@@ -66,7 +66,7 @@ cdef tuple _stream_base(object rng, str owner):
             raise invalid(owner, "rng", rng, "must be >= 0 (a seed)")
         rng = int(rng)
         return (rng, _int_words(rng), [], 4, KeyPlace.Entropy)
-    if type(rng) is _SeedSequence:
+    if isinstance(rng, _SeedSequence):
         return (rng, _coerce_words(rng.entropy), _coerce_words(rng.spawn_key),
                 rng.pool_size, KeyPlace.SpawnKey)
     raise type_error(owner, "rng", rng, _RNG_TYPES)
