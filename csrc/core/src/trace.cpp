@@ -94,7 +94,12 @@ bool Trace::add(const Choice& c) {
     }
     slot = c;
   } else {
-    if (slots_.size() == slots_.capacity()) count_allocation();
+    if (slots_.size() == slots_.capacity()) {
+      count_allocation();
+      // A new trace starts with room for a small model's choices: one
+      // allocation instead of one per doubling.
+      if (slots_.empty()) slots_.reserve(kInitialSlots);
+    }
     slots_.push_back(c);
     counted_ |= AddressTable::global().acquire(c.addr);
   }

@@ -88,6 +88,7 @@ class Trace {
 
   // slots_[0, size_) are the choices in execution order; slots beyond
   // size_ are the previous run's, still holding their address references.
+  static constexpr std::size_t kInitialSlots = 8;
   std::vector<Choice> slots_;
   std::size_t size_ = 0;
   bool counted_ = false;  // some slot holds a counted (not pinned) address reference
