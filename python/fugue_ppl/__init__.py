@@ -20,25 +20,8 @@ import logging
 
 from fugue_ppl import errors
 from fugue_ppl.core import (
-    Bernoulli,
-    Beta,
-    Binomial,
-    Categorical,
-    Cauchy,
-    ChiSquared,
     Choice,
-    DiscreteUniform,
-    Distribution,
-    Exponential,
-    Gamma,
-    Geometric,
     Handler,
-    InverseGamma,
-    Laplace,
-    LogNormal,
-    NegativeBinomial,
-    Normal,
-    Poisson,
     PooledPriorHandler,
     PoolStats,
     PriorHandler,
@@ -46,13 +29,10 @@ from fugue_ppl.core import (
     SafeReplayHandler,
     SafeScoreGivenTrace,
     ScoreGivenTrace,
-    StudentT,
     Trace,
     TracePool,
-    Uniform,
-    Weibull,
+    _distributions,
     addr,
-    as_generator,
     factor,
     max_address_length,
     observe,
@@ -61,6 +41,9 @@ from fugue_ppl.core import (
     set_max_address_length,
     trace_buffer_allocations,
 )
+
+# The distributions, as the core exports them (one per entry of its table).
+from fugue_ppl.core._distributions import *  # noqa: F403
 from fugue_ppl.errors import (
     AddressConflict,
     CircuitOpenError,
@@ -108,14 +91,10 @@ __all__ = [
     # fault tolerance
     "CircuitBreaker", "BreakerState", "ManualClock", "ModelRunner", "InferenceResult",
     "TraceIssue", "validate_trace",
-    # distributions
-    "Distribution", "Normal", "Uniform", "LogNormal", "Exponential", "Beta", "Gamma",
-    "Bernoulli", "Binomial", "Categorical", "Poisson", "StudentT", "Cauchy", "Laplace",
-    "Weibull", "ChiSquared", "InverseGamma", "DiscreteUniform", "NegativeBinomial", "Geometric",
-    "as_generator",
     # errors
     "errors", "FugueError", "InvalidParameters", "InvalidAddress", "AddressConflict",
     "UnexpectedModelStructure", "TraceAddressNotFound", "TypeMismatch", "InvalidObservation",
     "EffectOutsideRun", "ValidationError", "ConfigError", "InferenceTimeout", "CircuitOpenError",
     "FugueWarning",
 ]
+__all__ += _distributions.__all__

@@ -2,29 +2,10 @@
 trace pool and the handlers, all compiled. The layers above plug into it
 (see ``docs/architecture.md``)."""
 
-from fugue_ppl.core._distributions import (
-    Bernoulli,
-    Beta,
-    Binomial,
-    Categorical,
-    Cauchy,
-    ChiSquared,
-    DiscreteUniform,
-    Distribution,
-    Exponential,
-    Gamma,
-    Geometric,
-    InverseGamma,
-    Laplace,
-    LogNormal,
-    NegativeBinomial,
-    Normal,
-    Poisson,
-    StudentT,
-    Uniform,
-    Weibull,
-    as_generator,
-)
+# The distributions are the table's (core/_distribution_table.py): every one it
+# declares is exported, with no list to keep in step here.
+from fugue_ppl.core import _distributions
+from fugue_ppl.core._distributions import *  # noqa: F403
 from fugue_ppl.core._runtime import (
     Choice,
     Handler,
@@ -53,8 +34,5 @@ __all__ = [
     "Trace", "Choice", "TracePool", "PoolStats", "trace_buffer_allocations",
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
     "SafeScoreGivenTrace", "PooledPriorHandler", "HandlerWrapper",
-    "Distribution", "Normal", "Uniform", "LogNormal", "Exponential", "Beta", "Gamma",
-    "Bernoulli", "Binomial", "Categorical", "Poisson", "StudentT", "Cauchy", "Laplace",
-    "Weibull", "ChiSquared", "InverseGamma", "DiscreteUniform", "NegativeBinomial", "Geometric",
-    "as_generator",
 ]
+__all__ += _distributions.__all__

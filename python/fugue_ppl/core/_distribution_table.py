@@ -13,9 +13,9 @@ its support and the pieces of its docstring. The build renders the table into
 
 The numerics of each distribution (derived constants, log-density, sampler)
 are C++, one section per distribution in ``csrc/core/src/distributions.cpp``.
-Adding a distribution is an entry here, its section there (and the
+Adding a distribution is an entry here and its section there (and the
 declaration of numpy's sampler in ``fugue/rng.hpp`` when it uses one not
-declared yet), and its name in the package's export lists.
+declared yet); the packages export every distribution of the table.
 
 Run as a script, the module renders a template::
 
