@@ -15,8 +15,8 @@ from fugue_ppl._extras import EXTRAS, install_command, require
 from fugue_ppl.errors import InvalidArgument
 
 #: What ``import fugue_ppl`` (and each layer) must not load.
-HEAVY = ("starlette", "uvicorn", "granian", "httpx", "psycopg", "psycopg_pool", "dask",
-         "distributed", "scipy", "pandas")
+HEAVY = ("starlette", "uvicorn", "pythonjsonlogger", "granian", "httpx", "psycopg",
+         "psycopg_pool", "dask", "distributed", "scipy", "pandas")
 
 #: Imported in this order in one fresh interpreter, the heavy modules checked after each.
 TARGETS = ("fugue_ppl", "fugue_ppl.core", "fugue_ppl.monitoring", "fugue_ppl.serving",
@@ -170,7 +170,7 @@ def test_the_distribution_declares_the_extras():
     provided = set(md.metadata("fugue-ppl").get_all("Provides-Extra") or [])
     assert {"serve", "postgres", "dask", "all", "test"} <= provided
     assert set(EXTRAS) == {"serve", "postgres", "dask", "all"}
-    assert _names(_extra("serve")) == {"starlette", "uvicorn"}
+    assert _names(_extra("serve")) == {"starlette", "uvicorn", "python_json_logger"}
     assert any(r.replace(" ", "").startswith("uvicorn[standard]") for r in _extra("serve"))
     assert _names(_extra("postgres")) == {"psycopg", "psycopg_pool"}
     assert any(r.replace(" ", "").startswith("psycopg[binary]") for r in _extra("postgres"))
@@ -185,8 +185,8 @@ def test_every_module_of_an_extra_comes_with_it():
     # EXTRAS names the modules; the installed distributions that provide them
     # are the extra's requirements (or what they bring: distributed with dask[distributed]).
     provides = md.packages_distributions()
-    brought = {"serve": {"starlette", "uvicorn"}, "postgres": {"psycopg", "psycopg_pool"},
-               "dask": {"dask", "distributed"}}
+    brought = {"serve": {"starlette", "uvicorn", "python_json_logger"},
+               "postgres": {"psycopg", "psycopg_pool"}, "dask": {"dask", "distributed"}}
     brought["all"] = set().union(*brought.values())
     for extra, modules in EXTRAS.items():
         dists = {d.lower().replace("-", "_") for m in modules for d in provides[m]}

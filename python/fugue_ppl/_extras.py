@@ -7,7 +7,8 @@ it lazily, at the point of use, through :func:`require`:
 ==========  =====================================  ==========================
 extra       brings                                 for
 ==========  =====================================  ==========================
-serve       starlette, uvicorn[standard]           the HTTP service
+serve       starlette, uvicorn[standard],          the HTTP service, JSON logs
+            python-json-logger
 postgres    psycopg[binary] 3, psycopg_pool        the PostgreSQL registry
 dask        dask[distributed]                      batch scale-out
 all         all of the above
@@ -37,7 +38,7 @@ __all__ = ["EXTRAS", "require", "install_command"]
 
 #: The extras and the top-level modules each one brings.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "serve": ("starlette", "uvicorn"),
+    "serve": ("starlette", "uvicorn", "pythonjsonlogger"),
     "postgres": ("psycopg", "psycopg_pool"),
     "dask": ("dask", "distributed"),
 }

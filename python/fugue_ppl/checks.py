@@ -29,6 +29,7 @@ from fugue_ppl.errors import InvalidArgument, _already_initialised
 
 __all__ = [
     "CONSTRAINTS",
+    "LOG_LEVELS",
     "MASK",
     "MESSAGE_LIMIT",
     "RENDER_LIMIT",
@@ -48,6 +49,7 @@ __all__ = [
     "Settings",
     "Text",
     "as_number",
+    "log_level_name",
     "check_bounded",
     "check_choice",
     "check_duration",
@@ -251,6 +253,17 @@ def safe_text(text: object, limit: int = MESSAGE_LIMIT) -> str:
 # --------------------------------------------------------------------- checks
 
 #: Named constraints on a real number: ``name -> (low, high, low_open, high_open, rule)``.
+#: Accepted log levels (case-insensitive; ``WARN`` and ``FATAL`` are aliases).
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
+_LOG_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
+
+
+def log_level_name(text: str) -> str:
+    """A log level's canonical name (``"warn"`` gives ``"WARNING"``)."""
+    up = text.strip().upper()
+    return _LOG_ALIASES.get(up, up)
+
+
 CONSTRAINTS = {
     "finite": (-math.inf, math.inf, False, False, "must be finite"),
     "positive": (0.0, math.inf, True, False, "must be finite and > 0"),

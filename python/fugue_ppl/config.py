@@ -38,6 +38,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fugue_ppl.checks import (
+    LOG_LEVELS,
     MASK,
     Choice,
     Custom,
@@ -46,6 +47,7 @@ from fugue_ppl.checks import (
     declaration,
     invalid,
     is_secret_name,
+    log_level_name,
     masked,
     safe_repr,
     safe_text,
@@ -86,9 +88,6 @@ __all__ = [
 
 #: The environments, each a profile of defaults.
 ENVIRONMENTS = ("development", "staging", "production")
-#: Accepted log levels (case-insensitive; ``WARN`` and ``FATAL`` are aliases).
-LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
-_LOG_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
 #: Prefix of the environment variables read by :func:`load_config`.
 ENV_PREFIX = "FUGUE_"
 #: Deepest nesting of tables and lists a layer may hold.
@@ -234,11 +233,6 @@ def _environment(text: str) -> str:
     return text.strip().lower()
 
 
-def _log_level(text: str) -> str:
-    up = text.strip().upper()
-    return _LOG_ALIASES.get(up, up)
-
-
 @settings
 class Config(Settings):
     """The whole configuration: frozen; build it with :func:`load_config`.
@@ -259,7 +253,7 @@ class Config(Settings):
 
     environment: str = setting("production", check=Choice(ENVIRONMENTS, _environment),
                                doc="The environment, whose profile applies.")
-    log_level: str = setting("WARNING", check=Choice(LOG_LEVELS, _log_level),
+    log_level: str = setting("WARNING", check=Choice(LOG_LEVELS, log_level_name),
                              doc="Level of the fugue_ppl loggers (see configure_logging).")
     model: ModelConfig = section(ModelConfig, doc="The model served.")
     runtime: RuntimeConfig = section(RuntimeConfig, doc="The runner's runtime limits.")

@@ -41,6 +41,7 @@ from fugue_ppl.serving._breaker import BreakerConfig
 from fugue_ppl.serving._robust import RobustHandler
 from fugue_ppl.serving._runner_config import ModelConfig, RunnerConfig, RuntimeConfig
 from fugue_ppl.checks import check_duration
+from fugue_ppl.serving.logs import INFERENCE_LOGGER, request_id
 from fugue_ppl.validation import Schema, Violation
 from fugue_ppl.errors import (
     CircuitOpenError,
@@ -301,6 +302,10 @@ cdef class ModelRunner:
     cdef tuple _required_kw
     cdef object _signature
     cdef object _derived              # the model's Schema.from_signature, or None
+    # Inference events: a fraction _log_rate of the calls, sampled evenly.
+    cdef double _log_rate, _log_acc
+    cdef int _log_level
+    cdef object _log
     # The schema's compiled fast path: every field a float check lo <= x <= hi
     # (NaN passing where nan_ok). A call of exactly those floats, positional,
     # is valid and unchanged; anything else goes through the schema.
@@ -379,6 +384,9 @@ cdef class ModelRunner:
         # (one clock read at each end serves the breaker and the metrics).
         self.handler = h
         self._spt = seconds_per_tick()
+        self._log_rate = config.runtime.inference_log_rate
+        self._log_level = logging.getLevelName(config.runtime.inference_log_level)
+        self._log = logging.getLogger(INFERENCE_LOGGER)
         self.infer = PyCFunction_NewEx(_infer_def, <PyObject*>self, NULL)
 
     cdef object _from_signature(self, object model, str name):
@@ -475,6 +483,9 @@ cdef class ModelRunner:
         error_id = new_error_id()
         self._log_error(status if self._has_fallback else "raised", error, error_id)
         if not self._has_fallback:
+            if self._log_rate > 0.0:
+                self._log_event("error" if status is FALLBACK else status,
+                                (ticks() - t0) * self._spt, error_id)
             try:
                 error.fugue_error_id = error_id
             except AttributeError:          # (an exception type with __slots__)
@@ -483,7 +494,23 @@ cdef class ModelRunner:
         value = self._fallback(error) if self._fallback_callable else self._fallback
         if self.metrics is not None:
             self.metrics.add_fallbacks(1)
-        return _result(value, status, self.version, (ticks() - t0) * self._spt, error, error_id)
+        cdef double seconds = (ticks() - t0) * self._spt
+        if self._log_rate > 0.0:
+            self._log_event(status, seconds, error_id)
+        return _result(value, status, self.version, seconds, error, error_id)
+
+    cdef int _log_event(self, str status, double seconds, str error_id) except -1:
+        # One structured event for every 1 / _log_rate calls (fugue_ppl.serving.logs).
+        self._log_acc += self._log_rate
+        if self._log_acc < 1.0:
+            return 0
+        self._log_acc -= 1.0
+        if self._log.isEnabledFor(self._log_level):
+            self._log.log(self._log_level, "inference", extra={
+                "request_id": request_id.get(), "model": self.config.model.name,
+                "model_version": self.version, "status": status, "duration_seconds": seconds,
+                "error_id": error_id})
+        return 0
 
     cdef int _log_error(self, str status, object error, str error_id) except -1:
         # A rejected call is routine while the breaker is open: debug, no traceback.
@@ -585,6 +612,8 @@ cdef class ModelRunner:
             self.metrics.record_call(t0, t1, None, nfb)
         if tr.changed:
             self.breaker.c_notify(tr)            # listeners last: every count is settled
+        if self._log_rate > 0.0:
+            self._log_event(res.status, seconds, None)
         return res
 
     cdef int _failed(self, bint admitted, int64_t t0, int64_t t1, object exc) except -1:

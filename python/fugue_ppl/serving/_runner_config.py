@@ -12,13 +12,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from fugue_ppl.checks import (
+    LOG_LEVELS,
+    Choice,
     Duration,
     FrozenMapping,
     Int,
     Params,
+    Real,
     Relation,
     Settings,
     Text,
+    log_level_name,
     section,
     setting,
     settings,
@@ -69,6 +73,13 @@ class RuntimeConfig(Settings):
                                  doc="Idle traces the trace pool keeps.")
     pool_min_size: int = setting(0, check=Int(0, MAX_POOL_SIZE),
                                  doc="Traces built up front and kept when the pool shrinks.")
+    inference_log_rate: float = setting(
+        0.0, check=Real("probability"),
+        doc="Fraction of inferences logged as one structured event each (logger "
+            "fugue_ppl.inference; fugue_ppl.serving.logs); 0: none.")
+    inference_log_level: str = setting(
+        "INFO", check=Choice(LOG_LEVELS, log_level_name),
+        doc="Level of the inference events.")
 
     _relations = (Relation("pool_min_size", "<=", "pool_max_size"),)
 
