@@ -1,8 +1,10 @@
 """Tests of fugue_ppl.validation: validators, schemas, safe rendering, fuzzing."""
 
 import doctest
+import importlib
 import math
 import pickle
+import pkgutil
 import types
 from fractions import Fraction
 
@@ -64,9 +66,16 @@ def one(validator, value):
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(V, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 40
-    assert result.failed == 0
+    # the package's own examples and those of every module in it
+    names = [m.name for m in pkgutil.iter_modules(V.__path__)]
+    assert {"schema", "validators", "violations"} <= set(names)
+    results = {name: doctest.testmod(importlib.import_module(f"{V.__name__}.{name}"),
+                                     optionflags=doctest.ELLIPSIS)
+               for name in names}
+    results["__init__"] = doctest.testmod(V, optionflags=doctest.ELLIPSIS)
+    assert all(r.failed == 0 for r in results.values()), results
+    assert all(r.attempted > 0 for r in results.values()), results
+    assert sum(r.attempted for r in results.values()) > 40
 
 
 def test_validation_error_is_a_fugue_value_error_and_pickles():
