@@ -312,7 +312,19 @@ class _Simple(Validator):
         return hash((type(self), self._key()))
 
 
-class Float(_Simple):
+class _StringsOption(_Simple):
+    """A number validator that may also parse strings (``strings=True``)."""
+
+    __slots__ = ("strings",)
+
+    def __init__(self, *, strings: bool = False):
+        self.strings = bool(strings)
+
+    def _key(self):
+        return (self.strings,)
+
+
+class Float(_StringsOption):
     """A real number, returned as a Python ``float`` (NaN and infinities allowed).
 
     Parameters
@@ -327,14 +339,8 @@ class Float(_Simple):
     (3.0, 0.5, 2.5)
     """
 
-    __slots__ = ("strings",)
+    __slots__ = ()
     rule = "float"
-
-    def __init__(self, *, strings: bool = False):
-        self.strings = bool(strings)
-
-    def _key(self):
-        return (self.strings,)
 
     def _checks(self):
         strings = self.strings
@@ -529,7 +535,7 @@ class Probability(_Simple):
         return (0.0, 1.0, False)
 
 
-class Integer(_Simple):
+class Integer(_StringsOption):
     """An integer, returned as a Python ``int``.
 
     Accepts ``int`` (not ``bool``), numpy integers and integral finite floats
@@ -551,14 +557,8 @@ class Integer(_Simple):
     fugue_ppl.errors.ValidationError: invalid input: value: must be an integer (rule ...)
     """
 
-    __slots__ = ("strings",)
+    __slots__ = ()
     rule = "integer"
-
-    def __init__(self, *, strings: bool = False):
-        self.strings = bool(strings)
-
-    def _key(self):
-        return (self.strings,)
 
     def _checks(self):
         strings = self.strings
