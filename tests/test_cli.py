@@ -141,6 +141,24 @@ def test_demo_text_output(capsys):
 
 # ---------------------------------------------------------------- the production pipeline
 
+def test_production_demo_shows_the_degraded_policy():
+    d = cli.run_production_demo(reading=22.0, seed=5)["degraded"]
+    assert d["policy"] == "degraded_model=sensor_prior"
+    rows = {p["phase"]: p for p in d["phases"]}
+    for p in d["phases"]:
+        assert p["ok"] + p["degraded"] + p["fallback"] + p["rejected"] == p["calls"] == 100
+        assert "FAILED" not in p["breaker_states"]          # a partial fault never trips it
+    assert (rows["steady"]["ok"], rows["steady"]["breaker_states"]) == (100, ["HEALTHY"])
+    fault = rows["partial fault"]
+    # the real model fails 1 call in 10 while it serves; the cheaper model serves the rest of
+    # the DEGRADED spells and never fails
+    assert (fault["ok"], fault["degraded"], fault["fallback"]) == (54, 40, 6)
+    assert fault["breaker_states"] == ["DEGRADED", "HEALTHY"]
+    rec = rows["recovered"]
+    assert (rec["ok"], rec["degraded"], rec["fallback"], rec["breaker_at_end"]) == (
+        60, 40, 0, "HEALTHY")
+
+
 def test_production_demo_timeline_breaker_and_alerts():
     d = cli.run_production_demo(reading=22.0, seed=5)
     # Bad inputs are rejected by the schema, naming the field and the rule.

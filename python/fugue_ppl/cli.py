@@ -370,7 +370,36 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
                    "rules": [a.to_dict() for a in AlertRules().evaluate(runner)]},
         "availability": dataclasses.asdict(history.report()),
         "capacity": CapacityPlanner().from_metrics(runner, replicas=1).to_dict(),
+        "degraded": _degraded_demo(reading, seed),
     }
+
+
+#: The degraded-mode scenario: (phase, calls, every how many calls the model fails; 0: never).
+_DEGRADED_PHASES = (("steady", 100, 0), ("partial fault", 100, 10), ("recovered", 100, 0))
+
+
+def _degraded_demo(reading: float, seed: int) -> dict[str, Any]:
+    # A partial fault (one call in ten fails) puts the breaker in DEGRADED
+    # without tripping it; the runner's degradation policy then serves the
+    # cheaper prior-only model until the breaker is HEALTHY again.
+    from fugue_ppl.models import sensor_prior
+
+    breaker = fp.CircuitBreaker(clock=fp.ManualClock(), name="sensor", window_size=50,
+                                minimum_calls=20, failure_threshold=0.5)
+    model = _FaultySensor()
+    runner = fp.ModelRunner(model, rng=seed, breaker=breaker, schema=SENSOR_SCHEMA,
+                            fallback=(20.0, True), degraded_model=sensor_prior)
+    phases = []
+    for phase, calls, every in _DEGRADED_PHASES:
+        counts = {"ok": 0, "degraded": 0, "fallback": 0, "rejected": 0}
+        states = set()
+        for k in range(calls):
+            model.failing = every > 0 and k % every == every - 1
+            counts[runner.infer(reading).status] += 1
+            states.add(breaker.state.name)
+        phases.append({"phase": phase, "calls": calls, **counts,
+                       "breaker_states": sorted(states), "breaker_at_end": breaker.state.name})
+    return {"policy": "degraded_model=sensor_prior", "phases": phases}
 
 
 def _fmt_value(x: Any) -> str:
@@ -483,6 +512,12 @@ def _print_production(r: dict[str, Any], out) -> None:
         p(f"  [{al['severity']}] {al['message']}")
     cap = r["capacity"]
     p(f"capacity: utilisation {cap['utilisation']:.4f}: {cap['action']} ({cap['message']})")
+    d = r["degraded"]
+    p(f"degraded mode ({d['policy']}: the cheaper model serves while the breaker is DEGRADED)")
+    for ph in d["phases"]:
+        p(f"  {ph['phase']:<14} ok={ph['ok']:<4} degraded={ph['degraded']:<4} "
+          f"fallback={ph['fallback']:<4} breaker {'/'.join(ph['breaker_states'])} -> "
+          f"{ph['breaker_at_end']}")
 
 
 # ---------------------------------------------------------------- entry point

@@ -26,6 +26,7 @@ __all__ = [
     "ref20",
     "sensor",
     "sensor_posterior",
+    "sensor_prior",
 ]
 
 #: Prior of the true temperature in :func:`sensor`: ``(mean, standard deviation)``.
@@ -69,6 +70,25 @@ def sensor(reading):
     temperature = sample("temperature", Normal(SENSOR_PRIOR[0], SENSOR_PRIOR[1]))
     valid = sample("valid", Bernoulli(SENSOR_VALID_P))
     observe("sensor", Normal(temperature, SENSOR_NOISE), reading)
+    return temperature, valid
+
+
+def sensor_prior(reading):
+    """The sensor model without its reading: the temperature's prior draw.
+
+    A cheaper model that needs no working sensor, e.g. a runner's
+    ``degraded_model`` while the real one is failing. Sites: ``"temperature"``
+    and ``"valid"`` (as :func:`sensor`, without the observation).
+
+    Examples
+    --------
+    >>> import fugue_ppl as fp
+    >>> _, trace = fp.run(fp.PriorHandler(rng=42), sensor_prior, 22.0)
+    >>> list(trace)
+    ['temperature', 'valid']
+    """
+    temperature = sample("temperature", Normal(SENSOR_PRIOR[0], SENSOR_PRIOR[1]))
+    valid = sample("valid", Bernoulli(SENSOR_VALID_P))
     return temperature, valid
 
 

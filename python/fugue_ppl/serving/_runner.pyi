@@ -15,7 +15,7 @@ class InferenceResult:
     @property
     def value(self) -> Any: ...
     @property
-    def status(self) -> str: ...          # "ok" | "fallback" | "timeout" | "rejected"
+    def status(self) -> str: ...  # "ok" | "fallback" | "timeout" | "rejected" | "degraded" | "shed"
     @property
     def model_version(self) -> Any: ...
     @property
@@ -24,6 +24,8 @@ class InferenceResult:
     def trace(self) -> Trace | None: ...
     @property
     def error(self) -> BaseException | None: ...
+    @property
+    def error_id(self) -> str | None: ...
     @property
     def ok(self) -> bool: ...
     @property
@@ -44,6 +46,8 @@ class ModelRunner:
     handler: Handler
     version: Any
     infer: Callable[..., InferenceResult]
+    degraded_model: Callable[..., Any] | None
+    degraded_shed: float
     @property
     def deadline(self) -> float | None: ...
 
@@ -52,7 +56,9 @@ class ModelRunner:
                  fallback: Any = ..., *, site_fallbacks: Mapping[Any, Any] | None = ...,
                  rng: Any = ..., breaker: CircuitBreaker | None = ...,
                  metrics: ProductionMetrics | None | bool = ...,
-                 deadline: float | None = ...) -> None: ...
+                 deadline: float | None = ...,
+                 degraded_model: Callable[..., Any] | None = ...,
+                 degraded_shed: float = ...) -> None: ...
 
 
 class TraceIssue(NamedTuple):

@@ -29,7 +29,7 @@ from fugue_ppl.core._capi cimport (
     fastcall_def,
 )
 from fugue_ppl.serving._breaker cimport OUTCOME_FAILURE, OUTCOME_IGNORED, CircuitBreaker
-from fugue_ppl.serving._cbreaker cimport CCircuitBreaker, CTransition
+from fugue_ppl.serving._cbreaker cimport BreakerStateC, CCircuitBreaker, CTransition
 from fugue_ppl.core._cclock cimport seconds_per_tick, ticks
 from fugue_ppl.core._cruntime cimport CTrace, CTraceHandle, kFlagFallback
 from fugue_ppl.monitoring._metrics cimport ProductionMetrics
@@ -40,7 +40,7 @@ from fugue_ppl.monitoring._metrics_config import MetricsConfig
 from fugue_ppl.serving._breaker import BreakerConfig
 from fugue_ppl.serving._robust import RobustHandler
 from fugue_ppl.serving._runner_config import ModelConfig, RunnerConfig, RuntimeConfig
-from fugue_ppl.checks import check_duration
+from fugue_ppl.checks import check_duration, check_real, invalid
 from fugue_ppl.serving.logs import INFERENCE_LOGGER, request_id
 from fugue_ppl.validation import Schema, Violation
 from fugue_ppl.errors import (
@@ -63,6 +63,8 @@ cdef str OK = "ok"
 cdef str FALLBACK = "fallback"
 cdef str TIMEOUT = "timeout"
 cdef str REJECTED = "rejected"
+cdef str DEGRADED = "degraded"
+cdef str SHED = "shed"
 
 
 # no_gc_clear: the garbage collector must not drop _pool before the C++
@@ -78,13 +80,17 @@ cdef class InferenceResult:
     ----------
     value : object
         The model's return value, or the configured fallback.
-    status : {"ok", "fallback", "timeout", "rejected"}
+    status : {"ok", "fallback", "timeout", "rejected", "degraded", "shed"}
         ``"ok"``: the model ran and every site was sampled normally;
         ``"fallback"``: the model failed and the fallback was served, or it
         ran with fallback values at some sites (see :attr:`fallback_sites`);
         ``"timeout"``: the deadline passed and the fallback was served;
         ``"rejected"``: the circuit breaker refused the call and the fallback
-        was served (the model was not called).
+        was served (the model was not called);
+        ``"degraded"``: the breaker was DEGRADED and the runner's
+        ``degraded_model`` served the call;
+        ``"shed"``: the breaker was DEGRADED and the call was shed to the
+        fallback (``degraded_shed``; the model was not called).
     model_version : str
     duration : float
         Seconds spent in :meth:`~ModelRunner.infer`.
@@ -265,13 +271,23 @@ cdef class ModelRunner:
     deadline : float or None, optional
         Overrides ``config.runtime.max_inference_time`` (seconds; None: no
         deadline).
+    degraded_model : callable, optional
+        The degradation policy "serve a cheaper model": while the breaker is
+        DEGRADED, calls run this model instead (same arguments, status
+        ``"degraded"``).
+    degraded_shed : float, optional
+        The policy "shed load": while the breaker is DEGRADED, this fraction
+        of the calls (evenly spread) is served the fallback at once (status
+        ``"shed"``; needs a fallback). Without either policy (the default) a
+        DEGRADED breaker changes nothing: calls are served normally.
 
     Raises
     ------
     TypeError
         An argument of the wrong type (``config`` without the four sections).
     InvalidArgument
-        A bad value (the deadline).
+        A bad value (the deadline, ``degraded_shed`` outside [0, 1], both
+        policies at once, or shedding without a fallback).
 
     Examples
     --------
@@ -302,6 +318,12 @@ cdef class ModelRunner:
     cdef tuple _required_kw
     cdef object _signature
     cdef object _derived              # the model's Schema.from_signature, or None
+    # The degradation policy while the breaker is DEGRADED: a cheaper model,
+    # or a fraction of the calls shed to the fallback (evenly spread).
+    cdef readonly object degraded_model
+    cdef readonly double degraded_shed
+    cdef double _shed_acc
+    cdef bint _degrade
     # Inference events: a fraction _log_rate of the calls, sampled evenly.
     cdef double _log_rate, _log_acc
     cdef int _log_level
@@ -324,7 +346,7 @@ cdef class ModelRunner:
 
     def __init__(self, model, config=None, schema=None, fallback=_MISSING, *,
                  site_fallbacks=None, rng=None, breaker=None, metrics=None,
-                 deadline=_MISSING):
+                 deadline=_MISSING, degraded_model=None, degraded_shed=0.0):
         if self.infer is not None:
             raise _already_initialised(self)
         if not callable(model):
@@ -384,6 +406,19 @@ cdef class ModelRunner:
         # (one clock read at each end serves the breaker and the metrics).
         self.handler = h
         self._spt = seconds_per_tick()
+        if degraded_model is not None and not callable(degraded_model):
+            raise TypeError(f"ModelRunner: degraded_model must be callable, got "
+                            f"{type(degraded_model).__name__}")
+        degraded_shed = check_real(degraded_shed, "degraded_shed", "ModelRunner", "probability")
+        if degraded_model is not None and degraded_shed > 0.0:
+            raise invalid("ModelRunner", "degraded_shed", degraded_shed,
+                          "must be 0 with a degraded_model (one degradation policy)")
+        if degraded_shed > 0.0 and not self._has_fallback:
+            raise invalid("ModelRunner", "degraded_shed", degraded_shed,
+                          "needs a fallback to serve the calls it sheds")
+        self.degraded_model = degraded_model
+        self.degraded_shed = degraded_shed
+        self._degrade = degraded_model is not None or degraded_shed > 0.0
         self._log_rate = config.runtime.inference_log_rate
         self._log_level = logging.getLevelName(config.runtime.inference_log_level)
         self._log = logging.getLogger(INFERENCE_LOGGER)
@@ -515,8 +550,8 @@ cdef class ModelRunner:
     cdef int _log_error(self, str status, object error, str error_id) except -1:
         # A rejected call is routine while the breaker is open: debug, no traceback.
         if isinstance(error, CircuitOpenError):
-            _log.debug("error %s: model %s version %s: call rejected: %s", error_id,
-                       self.config.model.name, self.version, error)
+            _log.debug("error %s: model %s version %s: call %s: %s", error_id,
+                       self.config.model.name, self.version, status, error)
         elif isinstance(error, InferenceTimeout):
             _log.warning("error %s: model %s version %s: %s", error_id,
                          self.config.model.name, self.version, error)
@@ -569,13 +604,27 @@ cdef class ModelRunner:
         cdef InferenceResult res = InferenceResult.__new__(InferenceResult)
         # A closed breaker admits without its lock; the permit is counted
         # with the outcome. Otherwise allow() decides (and counts).
+        cdef object model = self.model
+        cdef str served = OK
+        if self._degrade and self._br.state() == BreakerStateC.Degraded:
+            if self.degraded_model is not None:
+                model = self.degraded_model
+                served = DEGRADED
+            else:
+                self._shed_acc += self.degraded_shed
+                if self._shed_acc >= 1.0:
+                    self._shed_acc -= 1.0
+                    return self._serve_fallback(SHED, t0, CircuitOpenError(
+                        f"circuit breaker {self.breaker.name!r} is DEGRADED: the call was shed "
+                        f"(degraded_shed={self.degraded_shed:g})", retry_after=0.0,
+                        state="DEGRADED"))
         cdef bint admitted = self._br.admit_closed()
         if not admitted and not self.breaker.c_allow():
             return self._serve_fallback(REJECTED, t0, self.breaker.open_error())
         cdef size_t nfb
         res._pool = self.pool         # the run's trace comes from it: keep it alive
         try:
-            value = run_core(self.handler, self.model, args, nargs, kwargs, self._deadline_s, t0,
+            value = run_core(self.handler, model, args, nargs, kwargs, self._deadline_s, t0,
                              &res._th, None, seed)
         except InferenceTimeout as exc:
             t1 = ticks()
@@ -599,7 +648,7 @@ cdef class ModelRunner:
         # this work, which does not, overlaps it instead.
         nfb = res._th.get().count_flagged(kFlagFallback)
         res.value = value
-        res.status = FALLBACK if nfb else OK
+        res.status = FALLBACK if nfb else served
         res.model_version = self.version
         res.duration = seconds
         cdef CTransition tr
