@@ -204,7 +204,9 @@ def test_production_demo_reports():
     assert d["health"]["status"] == "pass" and d["readiness"] == "pass"
     assert set(d["health"]["checks"]) == {
         "model:execution", "model:errorRate", "model:responseTime", "tracePool:hitRatio",
-        "circuitBreaker:state", "monitors:alarms"}
+        "circuitBreaker:state", "monitors:alarms", "process:cpuUtilization",
+        "process:residentMemory", "process:openFileDescriptors"}
+    assert list(d["health"]["levels"]) == ["system", "model", "inference", "resource"]
     text = d["prometheus"]
     for line in ("fugue_inference_total 1126.0", 'fugue_errors_total{kind="RuntimeError"} 26.0',
                  "fugue_fallbacks_total 100.0",

@@ -822,11 +822,12 @@ def test_health_weights_summing_beyond_the_float_range_and_huge_observed_values(
     checker.register("queue", lambda: CheckResult.degraded("full", observed_value=10**5000),
                      weight=1.7e308)
     weights = checker.weights
-    assert weights["pool"] == weights["breaker"] == pytest.approx(1 / 3.7)
-    assert weights["queue"] == pytest.approx(1.7 / 3.7)
+    system = 7 / 22                  # the three are in the system level: its share
+    assert weights["pool"] == weights["breaker"] == pytest.approx(system / 3.7)
+    assert weights["queue"] == pytest.approx(system * 1.7 / 3.7)
     assert math.fsum(weights.values()) == pytest.approx(1.0)
     report = checker.check()
-    assert report.score == pytest.approx(1 - 0.5 * 1.7 / 3.7)
+    assert report.score == pytest.approx(1 - system * 0.5 * 1.7 / 3.7)
     assert report.check("queue").weight == weights["queue"]
     doc = json.loads(report.to_json())
     assert doc["checks"]["queue:status"] == [

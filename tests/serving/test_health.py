@@ -32,6 +32,8 @@ from fugue_ppl.monitoring import CUSUM, EWMA, ShewhartChart
 from fugue_ppl.serving import health
 from fugue_ppl.serving.health import (
     BUILTIN_CHECKS,
+    BUILTIN_LEVELS,
+    DEFAULT_LEVEL_WEIGHTS,
     DEFAULT_WEIGHTS,
     HEALTH_JSON_MEDIA_TYPE,
     CheckResult,
@@ -374,27 +376,31 @@ def test_decimal_weights_meet_a_threshold_exactly():
 
 
 def test_default_weights_give_the_documented_scores():
+    # stand-ins for the built-in checks, in their levels (weighted by DEFAULT_LEVEL_WEIGHTS:
+    # system 7, model 6, inference 7, resource 2)
     c = _checker(builtin_checks=())
     for name in BUILTIN_CHECKS:
-        c.register(name, _fixed(H), weight=DEFAULT_WEIGHTS[name])
+        c.register(name, _fixed(H), weight=DEFAULT_WEIGHTS[name], level=BUILTIN_LEVELS[name])
 
     def score(**statuses):
         for name in BUILTIN_CHECKS:
             c.unregister(name)
-            c.register(name, _fixed(statuses.get(name, H)), weight=DEFAULT_WEIGHTS[name])
+            c.register(name, _fixed(statuses.get(name, H)), weight=DEFAULT_WEIGHTS[name],
+                       level=BUILTIN_LEVELS[name])
         r = c.check()
         return r.score, r.status
 
     assert score() == (1.0, H)
-    assert score(model_execution=U) == (0.7, U)
-    assert score(breaker=U) == (0.7, U)
-    assert score(error_rate=U) == (0.8, D)
-    assert score(error_rate=U, breaker=D) == (0.65, U)
-    assert score(error_rate=D, breaker=D) == (0.75, D)
-    assert score(latency=D) == (0.95, D)
-    assert score(pool=D) == (0.975, H)
-    assert score(monitor_alarms=D) == (0.975, H)
-    assert score(pool=D, monitor_alarms=D) == (0.95, D)
+    assert score(model_execution=U) == (float(Fraction(16, 22)), U)
+    assert score(breaker=U) == (float(Fraction(16, 22)), U)
+    assert score(error_rate=U) == (float(Fraction(18, 22)), D)
+    assert score(error_rate=U, breaker=D) == (float(Fraction(15, 22)), U)
+    assert score(error_rate=D, breaker=D) == (float(Fraction(17, 22)), D)
+    assert score(latency=D) == (float(Fraction(21, 22)), D)
+    assert score(pool=D) == (float(Fraction(43, 44)), H)
+    assert score(monitor_alarms=D) == (float(Fraction(43, 44)), H)
+    assert score(pool=D, monitor_alarms=D) == (float(Fraction(42, 44)), D)
+    assert score(open_fds=U) == (float(1 - Fraction(2, 22) * Fraction(1, 3)), H)
 
 
 def test_zero_weights_and_no_checks():
@@ -770,7 +776,8 @@ def test_register_and_unregister():
                                                   observed_unit="ms"),
                weight=2, component="database", measurement="responseTime",
                component_type="datastore", component_id="db-1")
-    assert c.checks[-1] == "db" and c.weights["db"] == pytest.approx(2 / 22)
+    # db: 2 of the system level's 9 (breaker 6, pool 1), the level 7 of the levels' 22
+    assert c.checks[-1] == "db" and c.weights["db"] == float(Fraction(2, 9) * Fraction(7, 22))
     r = c.check()
     assert r.check("db").key == "database:responseTime"
     assert r.to_health_json()["checks"]["database:responseTime"] == [{
@@ -840,20 +847,22 @@ def test_health_json_of_a_degraded_report():
                  description="temperature sensor")
     _record(c.runner.metrics, 100, 10)
     r = c.check()
-    assert (r.status, r.score) == (D, 0.8)            # error rate (4) degraded, breaker (6) ok
+    # the inference level (the error rate alone, degraded: 0.5) and the system level (the
+    # breaker alone, ok: 1) weigh the same (7 and 7)
+    assert (r.status, r.score) == (D, 0.75)
     assert r.http_status == 200 and r.time == WALL_TEXT and r.timestamp == WALL
     doc = r.to_health_json()
     assert doc["status"] == "warn" and doc["serviceId"] == "sensor-svc"
     assert doc["version"] == "1" and doc["description"] == "temperature sensor"
     assert doc["output"] == r.message
-    assert r.message.startswith("degraded (score 0.800): error_rate degraded: error rate 10%")
+    assert r.message.startswith("degraded (score 0.750): error_rate degraded: error rate 10%")
     assert set(doc["checks"]) == {"model:errorRate", "circuitBreaker:state"}
     assert doc["checks"]["model:errorRate"] == [{
         "componentId": "default", "componentType": "component", "observedValue": 0.1,
         "observedUnit": "ratio", "status": "warn", "time": WALL_TEXT,
         "output": "error rate 10% (10 of 100 inferences) above 5%"}]
     assert doc["checks"]["circuitBreaker:state"][0]["observedValue"] == "HEALTHY"
-    assert doc["score"] == 0.8 and doc["warning"] is False and doc["time"] == WALL_TEXT
+    assert doc["score"] == 0.75 and doc["warning"] is False and doc["time"] == WALL_TEXT
     assert json.loads(r.to_json()) == doc
     assert r.media_type == HEALTH_JSON_MEDIA_TYPE == "application/health+json"
 
@@ -1054,11 +1063,15 @@ def test_scenario_error_bursts_through_a_model_runner():
         return r.status, r.score, bad
 
     assert phase(50, 0) == (H, 1.0, {})
-    assert phase(100, 10) == (D, 0.75, {"error_rate": D, "breaker": D})
-    assert phase(100, 30) == (U, 0.65, {"error_rate": U, "breaker": D})
+    # levels (weights): model (6), inference (7: error rate 4, latency 2, alarms 1),
+    # system (7: breaker 6, pool 1), resource (2)
+    assert phase(100, 10) == (D, float(Fraction(17, 22)), {"error_rate": D, "breaker": D})
+    assert phase(100, 30) == (U, float(Fraction(15, 22)), {"error_rate": U, "breaker": D})
     assert phase(100, 0) == (H, 1.0, {})               # the burst ended: recovered
-    assert phase(100, 60) == (U, 0.5, {"error_rate": U, "breaker": U})   # breaker opens
-    assert phase(10, 0) == (U, 0.7, {"breaker": U})    # calls rejected: no inferences
+    assert phase(100, 60) == (U, float(Fraction(12, 22)),
+                              {"error_rate": U, "breaker": U})   # breaker opens
+    # calls rejected: no inferences
+    assert phase(10, 0) == (U, float(Fraction(16, 22)), {"breaker": U})
     assert phase(10, 0, pause=30) == (H, 1.0, {})      # open 30 s, then 5 trial calls close it
     # the checker's smoke and warm-up runs were never counted: only the runner's calls
     b = breaker.metrics
@@ -1113,8 +1126,8 @@ def test_scenario_slow_deterioration_warns_while_still_healthy():
         seen.append((r.status, r.score, bad, r.warning))
     assert seen == [
         (H, 1.0, [], False),
-        (H, 0.975, ["pool"], True),                       # early warning, still healthy
-        (D, 0.95, ["monitor_alarms", "pool"], True),
+        (H, float(Fraction(43, 44)), ["pool"], True),      # early warning, still healthy
+        (D, float(Fraction(42, 44)), ["monitor_alarms", "pool"], True),
         (H, 1.0, [], False),
     ]
 
@@ -1195,7 +1208,7 @@ def test_checker_rejects_bad_arguments(kwargs, exc, match):
 def test_runner_without_metrics_has_no_metric_checks():
     runner = _runner(metrics=False)
     c = _checker(runner)
-    assert c.checks == ("model_execution", "pool", "breaker")
+    assert c.checks == ("model_execution", "pool", "breaker", "cpu", "memory", "open_fds")
     assert c.check().status is H
     with pytest.raises(ValueError, match="'error_rate' needs the runner's metrics"):
         _checker(runner, builtin_checks=("error_rate",))
@@ -1216,11 +1229,12 @@ def test_module_surface_and_examples():
     assert set(health.__all__) == {
         "HealthStatus", "CheckResult", "HealthReport", "HealthSettings", "HealthChecker",
         "Trend", "estimate_trend", "BUILTIN_CHECKS", "DEFAULT_WEIGHTS",
-        "HEALTH_JSON_MEDIA_TYPE"}
+        "HEALTH_JSON_MEDIA_TYPE", "LEVELS", "BUILTIN_LEVELS", "DEFAULT_LEVEL_WEIGHTS",
+        "LevelResult", "ProcessFigures", "ProcessReader"}
     assert isinstance(estimate_trend([0], [1.0]), Trend)
     # the doctests of every module of the package
     names = [m.name for m in pkgutil.iter_modules(health.__path__)]
-    assert {"checker", "report", "settings", "status", "trend"} <= set(names)
+    assert {"checker", "report", "resources", "settings", "status", "trend"} <= set(names)
     results = {name: doctest.testmod(importlib.import_module(f"{health.__name__}.{name}"),
                                      optionflags=doctest.ELLIPSIS)
                for name in names}
@@ -1294,13 +1308,16 @@ def test_custom_weights_change_the_score_of_the_builtin_checks():
         assert b.state is fp.BreakerState.DEGRADED
         return _runner(breaker=b)
 
+    # The breaker is in the system level (with the pool), 7 of the levels' 22.
+    levels = DEFAULT_LEVEL_WEIGHTS
+    system = Fraction(int(levels["system"]), int(sum(levels.values())))
+    breaker, pool = int(DEFAULT_WEIGHTS["breaker"]), int(DEFAULT_WEIGHTS["pool"])
     default = _checker(degraded_breaker()).check()
-    total = sum(DEFAULT_WEIGHTS.values())
-    assert default.score == pytest.approx(1 - 0.5 * DEFAULT_WEIGHTS["breaker"] / total)
-    heavy = _checker(degraded_breaker(), weights={"breaker": total}).check()
-    new_total = total - DEFAULT_WEIGHTS["breaker"] + total
-    assert heavy.score == pytest.approx(1 - 0.5 * total / new_total)
+    assert default.score == float(1 - system * Fraction(breaker, 2 * (breaker + pool)))
+    heavy = _checker(degraded_breaker(), weights={"breaker": 20}).check()
+    assert heavy.score == float(1 - system * Fraction(20, 2 * (20 + pool)))
     assert heavy.score < default.score
+    assert heavy.levels["system"].score == float(Fraction(1 + 10, 21))
 
 
 def test_smoke_run_reports_a_non_finite_value_as_degraded():

@@ -31,8 +31,14 @@ from fugue_ppl.serving._breaker import BreakerState
 from fugue_ppl.serving._runner import ModelRunner, validate_trace
 from fugue_ppl.serving.health._numbers import is_real, rfc3339, to_float
 from fugue_ppl.serving.health.report import HealthReport
-from fugue_ppl.serving.health.settings import BUILTIN_CHECKS, HealthSettings
-from fugue_ppl.serving.health.status import CheckResult, HealthStatus
+from fugue_ppl.serving.health.resources import ProcessFigures, ProcessReader
+from fugue_ppl.serving.health.settings import (
+    BUILTIN_CHECKS,
+    BUILTIN_LEVELS,
+    LEVELS,
+    HealthSettings,
+)
+from fugue_ppl.serving.health.status import CheckResult, HealthStatus, LevelResult
 from fugue_ppl.serving.health.trend import estimate_trend
 from fugue_ppl.validation import safe_repr
 
@@ -63,6 +69,7 @@ class _Check:
     component_id: str | None
     readiness: bool
     builtin: bool
+    level: str
 
 
 @dataclass
@@ -71,6 +78,7 @@ class _Window:
 
     span: Span
     pool_base: Sequence[int] | None     # (hits, misses) to compare with; None: not judged
+    process: ProcessFigures             # the process's resources at the window's end
 
 
 class HealthChecker:
@@ -83,31 +91,62 @@ class HealthChecker:
     (:data:`BUILTIN_CHECKS`) judge against the :class:`HealthSettings` named
     here (which says where a value on a threshold falls):
 
-    ====================  ========================  =============================================
-    name                  health+json key           status
-    ====================  ========================  =============================================
-    ``model_execution``   ``model:execution``       a smoke run of the model (``smoke_args``)
-                                                    under the timeout: unhealthy when it raises
-                                                    or times out; degraded when slower than
-                                                    ``latency_fraction`` of the timeout or when
-                                                    its trace has a NaN or infinite weight or
-                                                    value, or a -inf total weight
-    ``error_rate``        ``model:errorRate``       errors / inferences in the window: degraded
-                                                    above ``error_rate_degraded``, unhealthy
-                                                    above ``error_rate_unhealthy``
-    ``latency``           ``model:responseTime``    the window's ``latency_quantile`` of the
-                                                    latency: degraded above ``latency_fraction``
-                                                    of the timeout, unhealthy above
-                                                    ``latency_unhealthy_fraction`` of it
-    ``pool``              ``tracePool:hitRatio``    trace-pool hits / acquisitions in the
-                                                    window, judged after the warm-up: degraded
-                                                    below ``pool_min_hit_ratio``
-    ``breaker``           ``circuitBreaker:state``  FAILED: unhealthy; DEGRADED or RECOVERY:
-                                                    degraded
-    ``monitor_alarms``    ``monitors:alarms``       new alarms, in the window, of the monitors
-                                                    attached to the runner's metrics (EWMA,
-                                                    control charts, CUSUM): degraded
-    ====================  ========================  =============================================
+    ====================  =================================  =======================================
+    name                  health+json key                    status
+    ====================  =================================  =======================================
+    ``model_execution``   ``model:execution``                a smoke run of the model
+                                                             (``smoke_args``) under the timeout:
+                                                             unhealthy when it raises or times out;
+                                                             degraded when slower than
+                                                             ``latency_fraction`` of the timeout or
+                                                             when its trace has a NaN or infinite
+                                                             weight or value, or a -inf total weight
+    ``error_rate``        ``model:errorRate``                errors / inferences in the window:
+                                                             degraded above ``error_rate_degraded``,
+                                                             unhealthy above
+                                                             ``error_rate_unhealthy``
+    ``latency``           ``model:responseTime``             the window's ``latency_quantile`` of
+                                                             the latency: degraded above
+                                                             ``latency_fraction`` of the timeout,
+                                                             unhealthy above
+                                                             ``latency_unhealthy_fraction`` of it
+    ``pool``              ``tracePool:hitRatio``             trace-pool hits / acquisitions in the
+                                                             window, judged after the warm-up:
+                                                             degraded below ``pool_min_hit_ratio``
+    ``breaker``           ``circuitBreaker:state``           FAILED: unhealthy; DEGRADED or
+                                                             RECOVERY: degraded
+    ``monitor_alarms``    ``monitors:alarms``                new alarms, in the window, of the
+                                                             monitors attached to the runner's
+                                                             metrics (EWMA, control charts, CUSUM):
+                                                             degraded
+    ``cpu``               ``process:cpuUtilization``         the process's CPU seconds per clock
+                                                             second over the window: degraded above
+                                                             ``max_cpu_utilization`` (none: not
+                                                             judged)
+    ``memory``            ``process:residentMemory``         the process's resident memory: degraded
+                                                             above ``max_resident_memory`` (none:
+                                                             not judged)
+    ``open_fds``          ``process:openFileDescriptors``    open file descriptors / their limit:
+                                                             degraded above ``fds_degraded``,
+                                                             unhealthy above ``fds_unhealthy``
+    ====================  =================================  =======================================
+
+    The process figures come from ``process_reader`` (by default a
+    :class:`~fugue_ppl.serving.health.resources.ProcessReader`, which reads
+    ``prometheus_client``'s ``ProcessCollector``); a figure it does not give
+    (no ``/proc``) makes its check healthy, "not measured".
+
+    *Levels.* Each check belongs to a level (:data:`LEVELS`, the hierarchy of
+    Fugue's production guide; :data:`BUILTIN_LEVELS`): ``model`` (the smoke
+    run), ``inference`` (error rate, latency, monitor alarms), ``system``
+    (breaker, pool, and by default the registered checks) and ``resource``
+    (CPU, memory, file descriptors). A level's score is the weighted mean of
+    its checks' (``weights``); its status is that score against
+    ``<level>_healthy`` and ``<level>_degraded``
+    (:meth:`HealthSettings.level_status_for`), and a level that is not
+    healthy is its alert (:attr:`HealthReport.alerts`). The report holds
+    every level with checks (:attr:`HealthReport.levels`, health+json
+    ``levels``).
 
     *Windows.* The error rate, the latency, the pool's hit ratio and the
     monitor alarms are measured over a window, not since the start, so a
@@ -124,11 +163,14 @@ class HealthChecker:
     runner, so they never count in what it measures.
 
     *Score and status.* Each check counts its status's
-    :attr:`HealthStatus.score` ``h``; the score is the weighted mean
-    ``H = sum(w_i h_i) / sum(w_i)`` (computed exactly, so a score on a
-    threshold meets it; with all weights zero every check counts the same;
-    no checks give ``H = 1``), and :meth:`HealthSettings.status_for` maps it
-    to the report's status.
+    :attr:`HealthStatus.score` ``h``; a level's score is the weighted mean
+    ``H_L = sum(w_i h_i) / sum(w_i)`` over its checks, and the score is the
+    weighted mean of the levels' scores ``H = sum(W_L H_L) / sum(W_L)`` over
+    the levels that have checks (``W_L``: ``level_weights``); both are
+    computed exactly, so a score on a threshold meets it; with all weights
+    (of a level's checks, or of the levels) zero each counts the same; no
+    checks give ``H = 1``. :meth:`HealthSettings.status_for` maps ``H`` to
+    the report's status.
 
     *Trend and early warning.* The checker keeps the last ``history_size``
     scores with their times (the injectable ``clock``). After each check it
@@ -179,6 +221,13 @@ class HealthChecker:
         health+json ``serviceId`` (default: the model's configured name).
     description : str, optional
         health+json ``description``.
+    process_reader : callable, optional
+        Returns the process's
+        :class:`~fugue_ppl.serving.health.resources.ProcessFigures` for the
+        resource checks (default: a
+        :class:`~fugue_ppl.serving.health.resources.ProcessReader` of this
+        process). One that raises or returns something else gives no
+        figures (logged).
     **overrides
         Any :class:`HealthSettings` field, overriding ``settings``.
 
@@ -220,7 +269,8 @@ class HealthChecker:
     >>> checker.readiness().http_status, checker.liveness().status.health_json
     (200, 'pass')
 
-    A registered check, under a manual clock:
+    A registered check (in the system level, with the breaker and the pool),
+    under a manual clock:
 
     >>> clock = fp.ManualClock()
     >>> runner = fp.ModelRunner(sensor, rng=1, fallback=(20.0, True))
@@ -229,7 +279,12 @@ class HealthChecker:
     >>> checker.register("queue", lambda: CheckResult.degraded("queue 90% full"), weight=4)
     >>> report = checker.check()
     >>> report.status, report.score, report.check("queue").status
-    (<HealthStatus.DEGRADED: 'degraded'>, 0.9166666666666666, <HealthStatus.DEGRADED: 'degraded'>)
+    (<HealthStatus.DEGRADED: 'degraded'>, 0.9421487603305785, <HealthStatus.DEGRADED: 'degraded'>)
+    >>> level = report.levels["system"]
+    >>> level.status, level.score, level.checks
+    (<HealthStatus.DEGRADED: 'degraded'>, 0.8181818181818182, ('pool', 'breaker', 'queue'))
+    >>> print(*report.alerts)
+    system level degraded (score 0.818, below system_healthy=0.96): queue degraded: queue 90% full
     """
 
     _runner: ModelRunner
@@ -270,6 +325,7 @@ class HealthChecker:
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time,
                  service_id: str | None = None, description: str | None = None,
+                 process_reader: Callable[[], ProcessFigures] | None = None,
                  **overrides: Any) -> None:
         if not isinstance(runner, ModelRunner):
             raise TypeError(f"HealthChecker: runner must be a ModelRunner, got "
@@ -281,7 +337,10 @@ class HealthChecker:
                             f"{type(settings).__name__}")
         if overrides:
             settings = settings.replace(**overrides)
-        for name, c in (("clock", clock), ("wall_clock", wall_clock)):
+        if process_reader is None:
+            process_reader = ProcessReader()
+        for name, c in (("clock", clock), ("wall_clock", wall_clock),
+                        ("process_reader", process_reader)):
             if not callable(c):
                 raise TypeError(f"HealthChecker: {name} must be callable, got {type(c).__name__}")
         for name, v in (("service_id", service_id), ("description", description)):
@@ -294,6 +353,8 @@ class HealthChecker:
         self._clock = clock
         self._wall_clock = wall_clock
         self._wall_warned = False
+        self._process_reader = process_reader
+        self._process = ProcessFigures()
         self._smoke_seed = int(smoke_seed)
         self._smoke_args, self._smoke_kwargs = self._smoke_inputs(smoke_args, smoke_kwargs)
         self._timeout = self._resolve_timeout()
@@ -412,11 +473,15 @@ class HealthChecker:
             "pool": (self._check_pool, "tracePool", "hitRatio", "trace-pool"),
             "breaker": (self._check_breaker, "circuitBreaker", "state", breaker_name),
             "monitor_alarms": (self._check_monitors, "monitors", "alarms", "monitors"),
+            "cpu": (self._check_cpu, "process", "cpuUtilization", "process"),
+            "memory": (self._check_memory, "process", "residentMemory", "process"),
+            "open_fds": (self._check_fds, "process", "openFileDescriptors", "process"),
         }
         for n in chosen:
             func, component, measurement, cid = spec[n]
+            ctype = "system" if component == "process" else "component"
             self._checks[n] = _Check(n, func, self._settings.weights[n], component, measurement,
-                                     "component", cid, False, True)
+                                     ctype, cid, False, True, BUILTIN_LEVELS[n])
 
     # ------------------------------------------------------------ properties
 
@@ -443,11 +508,19 @@ class HealthChecker:
 
     @property
     def weights(self) -> dict[str, float]:
-        """Each registered check's normalised weight in the score."""
+        """Each registered check's normalised weight in the score (its share of its
+        level's weight times its level's share of the score)."""
         with self._lock:
             checks = list(self._checks.values())
-        names = [c.name for c in checks]
-        return dict(zip(names, _normalised([c.weight for c in checks]), strict=True))
+        shares = _shares([c.level for c in checks], [c.weight for c in checks],
+                         self._settings.level_weights)
+        return {c.name: float(w) for c, w in zip(checks, shares, strict=True)}
+
+    @property
+    def levels(self) -> dict[str, str]:
+        """Each registered check's level."""
+        with self._lock:
+            return {c.name: c.level for c in self._checks.values()}
 
     @property
     def history(self) -> tuple[tuple[float, float], ...]:
@@ -474,7 +547,7 @@ class HealthChecker:
     def register(self, name: str, func: CheckFunction, *, weight: float = 1.0,
                  component: str | None = None, measurement: str = "status",
                  component_type: str | None = "component", component_id: str | None = None,
-                 readiness: bool = False) -> None:
+                 readiness: bool = False, level: str = "system") -> None:
         """Add a check.
 
         Parameters
@@ -499,6 +572,11 @@ class HealthChecker:
         readiness : bool, default False
             Also run it in :meth:`readiness` (an unhealthy result makes the
             service not ready).
+        level : str, default "system"
+            Its level (one of :data:`LEVELS`): it counts in that level's
+            score with ``weight`` among the level's checks. The default is
+            the system level, where a check of a dependency (a database, a
+            queue) belongs.
 
         Raises
         ------
@@ -506,7 +584,7 @@ class HealthChecker:
             ``func`` is not callable; an argument has the wrong type.
         ValueError
             ``name`` is empty or already registered; ``weight`` is negative
-            or not finite.
+            or not finite; ``level`` is not a level.
         """
         if not isinstance(name, str):
             raise TypeError(f"register: name must be a str, got {type(name).__name__}")
@@ -536,8 +614,16 @@ class HealthChecker:
         if not isinstance(readiness, bool):
             raise TypeError(f"register: check {name!r}: readiness must be a bool, got "
                             f"{type(readiness).__name__}")
+        if not isinstance(level, str):
+            raise TypeError(f"register: check {name!r}: level must be a str, got "
+                            f"{type(level).__name__}")
+        if level not in LEVELS:
+            near = closest(level, LEVELS)
+            hint = f"; did you mean {near!r}?" if near else ""
+            raise ValueError(f"register: check {name!r}: unknown level {safe_repr(level)} "
+                             f"(levels: {', '.join(LEVELS)}){hint}")
         check = _Check(name, func, weight, component or name, measurement, component_type,
-                       component_id, readiness, False)
+                       component_id, readiness, False, level)
         with self._lock:
             if name in self._checks:
                 raise ValueError(f"register: a check named {name!r} is already registered")
@@ -596,7 +682,24 @@ class HealthChecker:
                 reading[_ALARMS + name] = (n,)
         stats = self._runner.pool.stats
         reading["pool"] = (stats.hits, stats.misses)
+        process = self._read_process()
+        self._process = process
+        if process.cpu_seconds is not None:
+            reading["cpu"] = (round(process.cpu_seconds * 1e6),)     # microseconds
         return reading
+
+    def _read_process(self) -> ProcessFigures:
+        try:
+            figures = self._process_reader()
+        except Exception as exc:  # noqa: BLE001 - no figures: the checks say not measured
+            _log.warning("HealthChecker: the process reader raised %s", type(exc).__name__,
+                         exc_info=True)
+            return ProcessFigures()
+        if not isinstance(figures, ProcessFigures):
+            _log.warning("HealthChecker: the process reader returned %s, not ProcessFigures",
+                         type(figures).__name__)
+            return ProcessFigures()
+        return figures
 
     def _window(self, now: float) -> _Window:
         # called with the lock held
@@ -607,7 +710,7 @@ class HealthChecker:
                 pool_base = self._warm_pool
             else:
                 pool_base = span.base["pool"]
-        return _Window(span, pool_base)
+        return _Window(span, pool_base, self._process)
 
     # ------------------------------------------------------------ built-in checks
 
@@ -770,6 +873,63 @@ class HealthChecker:
         return CheckResult.healthy(f"no alarms in the window ({len(names)} monitor(s))",
                                    observed_value=0, observed_unit="alarms")
 
+    def _check_cpu(self, w: _Window) -> CheckResult:
+        s = self._settings
+        span = w.span
+        if "cpu" not in span.base or "cpu" not in span.cur:
+            return CheckResult.healthy("CPU time not measured", observed_unit="ratio")
+        elapsed = span.end - span.start
+        used = span.gained("cpu")[0] / 1e6
+        if not elapsed > 0:
+            return CheckResult.healthy(f"{_seconds(used)} of CPU time in an empty window: not "
+                                       f"judged", observed_unit="ratio")
+        ratio = used / elapsed
+        where = f"CPU utilisation {ratio:.3g} ({_seconds(used)} in {_seconds(elapsed)})"
+        limit = s.max_cpu_utilization
+        if limit is None:
+            return CheckResult.healthy(f"{where}, not judged (max_cpu_utilization is none)",
+                                       observed_value=ratio, observed_unit="ratio")
+        if ratio > limit:
+            return CheckResult.degraded(f"{where} above {limit:g}", observed_value=ratio,
+                                        observed_unit="ratio")
+        return CheckResult.healthy(f"{where} within {limit:g}", observed_value=ratio,
+                                   observed_unit="ratio")
+
+    def _check_memory(self, w: _Window) -> CheckResult:
+        rss = w.process.resident_memory
+        if rss is None:
+            return CheckResult.healthy("resident memory not measured", observed_unit="bytes")
+        limit = self._settings.max_resident_memory
+        where = f"resident memory {rss / 2**20:.4g} MiB"
+        if limit is None:
+            return CheckResult.healthy(f"{where}, not judged (max_resident_memory is none)",
+                                       observed_value=rss, observed_unit="bytes")
+        if rss > limit:
+            return CheckResult.degraded(f"{where} above {limit / 2**20:.4g} MiB",
+                                        observed_value=rss, observed_unit="bytes")
+        return CheckResult.healthy(f"{where} within {limit / 2**20:.4g} MiB",
+                                   observed_value=rss, observed_unit="bytes")
+
+    def _check_fds(self, w: _Window) -> CheckResult:
+        s = self._settings
+        n, limit = w.process.open_fds, w.process.max_fds
+        if n is None:
+            return CheckResult.healthy("open file descriptors not measured",
+                                       observed_unit="fds")
+        if limit is None or not limit > 0:
+            return CheckResult.healthy(f"{n:g} open file descriptors, no limit known: not "
+                                       f"judged", observed_value=n, observed_unit="fds")
+        ratio = Fraction(n) / Fraction(limit)      # exact: a count on a threshold meets it
+        where = f"{n:g} open file descriptors of {limit:g} ({_pct(float(ratio))})"
+        if ratio > _exact(s.fds_unhealthy):
+            return CheckResult.unhealthy(f"{where} above {_pct(s.fds_unhealthy)}",
+                                         observed_value=n, observed_unit="fds")
+        if ratio > _exact(s.fds_degraded):
+            return CheckResult.degraded(f"{where} above {_pct(s.fds_degraded)}",
+                                        observed_value=n, observed_unit="fds")
+        return CheckResult.healthy(f"{where} within {_pct(s.fds_degraded)}",
+                                   observed_value=n, observed_unit="fds")
+
     # ------------------------------------------------------------ running checks
 
     def _run(self, check: _Check, window: _Window | None) -> CheckResult:
@@ -787,7 +947,7 @@ class HealthChecker:
                                 f"{type(result).__name__}; expected a CheckResult or a "
                                 f"HealthStatus")
         return dataclasses.replace(
-            result, name=check.name, time=self._wall(),
+            result, name=check.name, time=self._wall(), level=check.level,
             component=result.component or check.component,
             measurement=result.measurement or check.measurement,
             component_id=(result.component_id if result.component_id is not None
@@ -821,11 +981,16 @@ class HealthChecker:
                 now = self._now()
                 window = self._window(now)
             results = [self._run(c, window) for c in checks]
+            levels_of = [c.level for c in checks]
             raw = [c.weight for c in checks]
-            results = [dataclasses.replace(r, weight=w)
-                       for r, w in zip(results, _normalised(raw), strict=True)]
-            score = _score(results, raw)
+            shares = _shares(levels_of, raw, s.level_weights)
+            results = [dataclasses.replace(r, weight=float(w))
+                       for r, w in zip(results, shares, strict=True)]
+            score, levels = _level_scores(results, levels_of, raw, s)
             status = s.status_for(score)
+            alerts = tuple(f"{lv.name} level {lv.status.value} (score {lv.score:.3f}, below "
+                           f"{lv.name}_healthy={lv.healthy_threshold:g}): {lv.output}"
+                           for lv in levels.values() if lv.alert)
             with self._lock:
                 self._history.append((now, score))
                 points = list(self._history)[-s.trend_window:]
@@ -851,7 +1016,7 @@ class HealthChecker:
             report = HealthReport(
                 status, score, message, tuple(results), self._wall(), "health",
                 trend.forecast, forecast_status, trend, warning, tuple(notes),
-                self._service_id, self._version, self._description)
+                self._service_id, self._version, self._description, levels, alerts)
             with self._lock:
                 self._last_report = report
             return report
@@ -1027,6 +1192,66 @@ def _exact(w: float) -> Fraction:
     f = Fraction(w)
     g = f.limit_denominator(10**9)
     return g if abs(g - f) <= f * Fraction(1, 10**15) else f
+
+
+_H = {HealthStatus.HEALTHY: Fraction(1), HealthStatus.DEGRADED: Fraction(1, 2),
+      HealthStatus.UNHEALTHY: Fraction(0)}
+
+
+def _mean_weights(raw: Sequence[float]) -> list[Fraction]:
+    # exact weights normalised to sum 1; all zero: equal
+    weights = [_exact(w) for w in raw]
+    total = sum(weights)
+    if not weights:
+        return []
+    if total == 0:
+        return [Fraction(1, len(weights))] * len(weights)
+    return [w / total for w in weights]
+
+
+def _shares(levels: Sequence[str], raw: Sequence[float],
+            level_weights: Mapping[str, float]) -> list[Fraction]:
+    """Each check's exact share of the score: its share of its level's weights times
+    the level's share of the weights of the levels that have checks."""
+    present = [lv for lv in LEVELS if lv in levels]
+    level_share = dict(zip(present, _mean_weights([level_weights[lv] for lv in present]),
+                           strict=True))
+    out: list[Fraction] = [Fraction(0)] * len(raw)
+    for lv in present:
+        idx = [i for i, x in enumerate(levels) if x == lv]
+        for i, w in zip(idx, _mean_weights([raw[i] for i in idx]), strict=True):
+            out[i] = w * level_share[lv]
+    return out
+
+
+def _level_scores(results: Sequence[CheckResult], levels: Sequence[str], raw: Sequence[float],
+                  s: HealthSettings) -> tuple[float, dict[str, LevelResult]]:
+    """The score and each level's result. A level's score is the weighted mean of
+    its checks' (``weights``); the score is the weighted mean of the levels' scores
+    (``level_weights``) over the levels that have checks; both exact, each rounded
+    once to a float; 1.0 with no checks."""
+    if not results:
+        return 1.0, {}
+    present = [lv for lv in LEVELS if lv in levels]
+    level_w = dict(zip(present, _mean_weights([s.level_weights[lv] for lv in present]),
+                       strict=True))
+    total = Fraction(0)
+    out: dict[str, LevelResult] = {}
+    for lv in present:
+        idx = [i for i, x in enumerate(levels) if x == lv]
+        exact = sum((w * _H[results[i].status]
+                     for i, w in zip(idx, _mean_weights([raw[i] for i in idx]), strict=True)),
+                    Fraction(0))
+        total += level_w[lv] * exact
+        score = float(exact)
+        status = s.level_status_for(lv, score)
+        bad = [results[i] for i in idx if results[i].status is not HealthStatus.HEALTHY]
+        output = "; ".join(f"{r.name} {r.status.value}: {r.output}" for r in bad)
+        out[lv] = LevelResult(lv, status, score, float(level_w[lv]),
+                              tuple(results[i].name or "" for i in idx),
+                              getattr(s, f"{lv}_healthy"), getattr(s, f"{lv}_degraded"),
+                              output, tuple(results[i].key for i in idx))
+    return float(total), out
 
 
 def _score(results: list[CheckResult], raw_weights: list[float]) -> float:

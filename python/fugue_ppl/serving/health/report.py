@@ -8,13 +8,16 @@ statuses and check results they hold are in :mod:`~fugue_ppl.serving.health.stat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from fugue_ppl.serving.health._numbers import is_real, json_value, rfc3339, to_float
-from fugue_ppl.serving.health.status import CheckResult, HealthStatus
+from fugue_ppl.serving.health.status import CheckResult, HealthStatus, LevelResult
 from fugue_ppl.serving.health.trend import Trend
 from fugue_ppl.validation import safe_repr
 
@@ -57,6 +60,11 @@ class HealthReport:
         Remarks (the early warning's text).
     service_id, version, description : str or None
         health+json ``serviceId``, ``version`` and ``description``.
+    levels : mapping of str to LevelResult
+        The levels of a health report (system, model, inference, resource;
+        those with checks), by name; empty for the probes.
+    alerts : tuple of str
+        One line per level below its healthy threshold (its alert).
 
     Raises
     ------
@@ -87,6 +95,8 @@ class HealthReport:
     service_id: str | None = None
     version: str | None = None
     description: str | None = None
+    levels: Mapping[str, LevelResult] = dataclasses.field(default_factory=dict)
+    alerts: tuple[str, ...] = ()
 
     #: The media type of :meth:`to_health_json` documents.
     media_type = HEALTH_JSON_MEDIA_TYPE
@@ -104,6 +114,13 @@ class HealthReport:
             object.__setattr__(self, "timestamp", _saturated(self.timestamp))
         object.__setattr__(self, "checks", tuple(self.checks))
         object.__setattr__(self, "notes", tuple(self.notes))
+        object.__setattr__(self, "alerts", tuple(self.alerts))
+        levels = dict(self.levels)
+        for k, v in levels.items():
+            if not isinstance(v, LevelResult):
+                raise TypeError(f"HealthReport: levels[{k!r}] must be a LevelResult, got "
+                                f"{type(v).__name__}")
+        object.__setattr__(self, "levels", MappingProxyType(levels))
         if self.kind not in ("health", "liveness", "readiness"):
             raise ValueError(f"HealthReport: kind must be 'health', 'liveness' or 'readiness', "
                              f"got {safe_repr(self.kind)}")
@@ -143,8 +160,9 @@ class HealthReport:
         ``notes``, and ``checks`` keyed ``"component:measurement"``, each a
         list of check objects (:meth:`CheckResult.to_health_json`). Beyond
         the format's fields: ``time`` (RFC 3339, null when :attr:`time` is
-        None), ``score``, and for a health report ``forecast``, ``trend`` and
-        ``warning``.
+        None), ``score``, and for a health report ``forecast``, ``trend``,
+        ``warning``, ``levels`` (each level by name:
+        :meth:`LevelResult.to_health_json`) and ``alerts`` (:attr:`alerts`).
 
         Returns
         -------
@@ -175,6 +193,8 @@ class HealthReport:
                 "curvature": json_value(self.trend.curvature),
                 "horizon": self.trend.horizon, "points": self.trend.points}
             d["warning"] = self.warning
+            d["levels"] = {name: level.to_health_json() for name, level in self.levels.items()}
+            d["alerts"] = list(self.alerts)
         return d
 
     def to_json(self, *, indent: int | None = None) -> str:

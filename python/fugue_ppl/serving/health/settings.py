@@ -33,22 +33,44 @@ from fugue_ppl.checks import (
 from fugue_ppl.serving._runner_config import RunnerConfig
 from fugue_ppl.serving.health._numbers import is_real
 from fugue_ppl.serving.health.status import HealthStatus
+from fugue_ppl.validation import safe_repr
 
-__all__ = ["BUILTIN_CHECKS", "DEFAULT_WEIGHTS", "HealthSettings"]
+__all__ = ["BUILTIN_CHECKS", "BUILTIN_LEVELS", "DEFAULT_LEVEL_WEIGHTS", "DEFAULT_WEIGHTS",
+           "LEVELS", "HealthSettings"]
+
+#: The levels of the checks (Fugue's production guide), in the order reports list them.
+LEVELS: tuple[str, ...] = ("system", "model", "inference", "resource")
 
 #: Names of the built-in checks, in the order they run.
 BUILTIN_CHECKS: tuple[str, ...] = (
-    "model_execution", "error_rate", "latency", "pool", "breaker", "monitor_alarms")
+    "model_execution", "error_rate", "latency", "pool", "breaker", "monitor_alarms",
+    "cpu", "memory", "open_fds")
 
-#: Default weights of the built-in checks in the score.
+#: The level of each built-in check.
+BUILTIN_LEVELS: Mapping[str, str] = MappingProxyType({
+    "model_execution": "model", "error_rate": "inference", "latency": "inference",
+    "monitor_alarms": "inference", "pool": "system", "breaker": "system",
+    "cpu": "resource", "memory": "resource", "open_fds": "resource",
+})
+
+#: Default weights of the built-in checks in their level's score.
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({
     "model_execution": 6.0, "error_rate": 4.0, "latency": 2.0, "pool": 1.0,
-    "breaker": 6.0, "monitor_alarms": 1.0,
+    "breaker": 6.0, "monitor_alarms": 1.0, "cpu": 1.0, "memory": 1.0, "open_fds": 1.0,
+})
+
+#: Default weights of the levels in the score.
+DEFAULT_LEVEL_WEIGHTS: Mapping[str, float] = MappingProxyType({
+    "system": 7.0, "model": 6.0, "inference": 7.0, "resource": 2.0,
 })
 
 
 def _default_weights() -> Mapping[str, float]:
     return FrozenMapping(DEFAULT_WEIGHTS)
+
+
+def _default_level_weights() -> Mapping[str, float]:
+    return FrozenMapping(DEFAULT_LEVEL_WEIGHTS)
 
 
 def _weights(value: Any, name: str, owner: str) -> Mapping[str, float]:
@@ -68,6 +90,34 @@ def _weights(value: Any, name: str, owner: str) -> Mapping[str, float]:
     return FrozenMapping(weights)
 
 
+def _level_weights(value: Any, name: str, owner: str) -> Mapping[str, float]:
+    """The levels' weights: ``value``'s over :data:`DEFAULT_LEVEL_WEIGHTS`."""
+    if not isinstance(value, Mapping):
+        raise type_error(owner, name, value, "a mapping of level name to weight")
+    weights = dict(DEFAULT_LEVEL_WEIGHTS)
+    for k, w in value.items():
+        if not isinstance(k, str):
+            raise type_error(owner, f"{name} keys", k, "level names (str)")
+        if k not in DEFAULT_LEVEL_WEIGHTS:
+            near = closest(k, LEVELS)
+            hint = f"did you mean {near!r}?" if near else ", ".join(LEVELS)
+            raise invalid(owner, f"{name} key", k, f"must be a level's name ({hint})")
+        weights[k] = check_bounded(w, f"{name}[{k!r}]", owner, 0.0)
+    return FrozenMapping(weights)
+
+
+def _level_healthy(level: str) -> Any:
+    return setting(0.96, check=Real("probability"),
+                   doc=f"The {level} level's scores at or above this are healthy; lower ones "
+                       f"raise its alert.")
+
+
+def _level_degraded(level: str) -> Any:
+    return setting(0.5, check=Real("probability"),
+                   doc=f"The {level} level's scores at or above this (and below "
+                       f"{level}_healthy) are degraded; lower ones unhealthy.")
+
+
 @settings
 class HealthSettings(Settings):
     """The thresholds and windows of a :class:`HealthChecker`: validated and immutable.
@@ -85,13 +135,17 @@ class HealthSettings(Settings):
     ``pool_min_hit_ratio`` is healthy; a score equal to
     ``healthy_threshold`` is healthy (:meth:`status_for`).
 
-    ``weights`` are the built-in checks' weights in the score (a registered
-    check takes its own in :meth:`HealthChecker.register`). With the default
-    weights, a failing smoke run or a FAILED breaker alone makes the service
+    ``weights`` are the built-in checks' weights in their level's score (a
+    registered check takes its own in :meth:`HealthChecker.register`), and
+    ``level_weights`` the levels' weights in the score; each level has its
+    thresholds ``<level>_healthy`` and ``<level>_degraded``
+    (:meth:`level_status_for`). With the default weights and all four levels
+    present, a failing smoke run or a FAILED breaker alone makes the service
     unhealthy; an unhealthy error rate alone makes it degraded, and
     unhealthy with the breaker degraded as well; any other degraded check
-    alone makes it degraded, but for the pool and the monitor alarms, which
-    alone leave it healthy (they show in the checks' details and the trend).
+    alone makes it degraded, but for the pool, the monitor alarms and the
+    resource checks, which alone leave it healthy (their level's alert and
+    the trend show them).
 
     Raises
     ------
@@ -141,7 +195,34 @@ class HealthSettings(Settings):
     weights: Mapping[str, float] = setting(
         check=Custom(_weights, "built-in check names, each weight finite and >= 0"),
         factory=_default_weights,
-        doc="Weights of the built-in checks in the score (the others keep DEFAULT_WEIGHTS).")
+        doc="Weights of the built-in checks in their level's score (the others keep "
+            "DEFAULT_WEIGHTS).")
+    level_weights: Mapping[str, float] = setting(
+        check=Custom(_level_weights, "level names, each weight finite and >= 0"),
+        factory=_default_level_weights,
+        doc="Weights of the levels in the score (the others keep DEFAULT_LEVEL_WEIGHTS).")
+    system_healthy: float = _level_healthy("system")
+    system_degraded: float = _level_degraded("system")
+    model_healthy: float = _level_healthy("model")
+    model_degraded: float = _level_degraded("model")
+    inference_healthy: float = _level_healthy("inference")
+    inference_degraded: float = _level_degraded("inference")
+    resource_healthy: float = _level_healthy("resource")
+    resource_degraded: float = _level_degraded("resource")
+    max_resident_memory: float | None = setting(
+        None, check=Optional(Real("positive")),
+        doc="Resident memory in bytes above which the memory check is degraded (none: not "
+            "judged).")
+    fds_degraded: float = setting(
+        0.8, check=Real("probability"),
+        doc="Open file descriptors above this fraction of the limit are degraded.")
+    fds_unhealthy: float = setting(
+        0.95, check=Real("probability"),
+        doc="Open file descriptors above this fraction of the limit are unhealthy.")
+    max_cpu_utilization: float | None = setting(
+        None, check=Optional(Real("positive")),
+        doc="CPU seconds per clock second over the window above which the cpu check is "
+            "degraded (above 1 with several cores busy; none: not judged).")
     healthy_threshold: float = setting(0.96, check=Real("probability"),
                                        doc="Scores at or above this are healthy.")
     degraded_threshold: float = setting(
@@ -164,6 +245,8 @@ class HealthSettings(Settings):
         Relation("error_rate_degraded", "<", "error_rate_unhealthy"),
         Relation("latency_fraction", "<", "latency_unhealthy_fraction"),
         Relation("degraded_threshold", "<", "healthy_threshold"),
+        *(Relation(f"{level}_degraded", "<", f"{level}_healthy") for level in LEVELS),
+        Relation("fds_degraded", "<", "fds_unhealthy"),
         Relation("history_size", ">=", "trend_window"),
     )
 
@@ -221,17 +304,46 @@ class HealthSettings(Settings):
             return HealthStatus.DEGRADED
         return HealthStatus.UNHEALTHY
 
+    def level_status_for(self, level: str, score: float) -> HealthStatus:
+        """The status a level's score maps to, by ``<level>_healthy`` and
+        ``<level>_degraded`` as :meth:`status_for` does.
+
+        Raises
+        ------
+        ValueError
+            ``level`` is not one of :data:`LEVELS`.
+        TypeError
+            ``score`` is not a number.
+
+        Examples
+        --------
+        >>> HealthSettings().level_status_for("model", 0.5).value
+        'degraded'
+        """
+        if level not in LEVELS:
+            raise ValueError(f"level_status_for: unknown level {safe_repr(level)} (levels: "
+                             f"{', '.join(LEVELS)})")
+        if not is_real(score):
+            raise TypeError(f"level_status_for: score must be a number, got "
+                            f"{type(score).__name__}")
+        if score >= getattr(self, f"{level}_healthy"):
+            return HealthStatus.HEALTHY
+        if score >= getattr(self, f"{level}_degraded"):
+            return HealthStatus.DEGRADED
+        return HealthStatus.UNHEALTHY
+
     def replace(self, **changes: Any) -> HealthSettings:
         """A copy with ``changes`` applied (checked again).
 
-        ``weights`` given here update the current weights.
+        ``weights`` and ``level_weights`` given here update the current ones.
 
         Raises
         ------
         TypeError
             An unknown setting name (with the closest one).
         """
-        weights = changes.get("weights")
-        if isinstance(weights, Mapping):
-            changes["weights"] = {**self.weights, **weights}
+        for name in ("weights", "level_weights"):
+            weights = changes.get(name)
+            if isinstance(weights, Mapping):
+                changes[name] = {**getattr(self, name), **weights}
         return Settings.replace(self, **changes)

@@ -1,5 +1,6 @@
-"""Statuses and check results: :class:`HealthStatus` (healthy, degraded, unhealthy) and
-:class:`CheckResult`, the outcome of one check, each rendered as
+"""Statuses and results: :class:`HealthStatus` (healthy, degraded, unhealthy),
+:class:`CheckResult`, the outcome of one check, and :class:`LevelResult`, that of one
+level of checks (system, model, inference, resource), each rendered as
 ``application/health+json``.
 
 The checks themselves are in :mod:`~fugue_ppl.serving.health.checker`; the report that
@@ -18,7 +19,7 @@ import numpy as np
 from fugue_ppl.serving.health._numbers import is_real, json_value, rfc3339, to_float
 from fugue_ppl.validation import safe_repr
 
-__all__ = ["CheckResult", "HealthStatus"]
+__all__ = ["CheckResult", "HealthStatus", "LevelResult"]
 
 
 class HealthStatus(str, enum.Enum):
@@ -129,9 +130,12 @@ class CheckResult:
     name : str, optional
         The check's registered name (set by the checker).
     weight : float, optional
-        The check's normalised weight in the score (set by the checker).
+        The check's normalised weight in the score (set by the checker): its
+        share of its level's weight, times its level's share of the score.
     time : float, optional
         When the check finished, seconds since the epoch (set by the checker).
+    level : str, optional
+        The check's level (set by the checker; see :class:`LevelResult`).
 
     Raises
     ------
@@ -162,6 +166,7 @@ class CheckResult:
     name: str | None = None
     weight: float | None = None
     time: float | None = None
+    level: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", HealthStatus.parse(self.status))
@@ -175,7 +180,7 @@ class CheckResult:
         if not isinstance(self.output, str):
             raise TypeError(f"CheckResult: output must be a str, got {type(self.output).__name__}")
         for name in ("observed_unit", "component", "measurement", "component_id",
-                     "component_type", "name"):
+                     "component_type", "name", "level"):
             x = getattr(self, name)
             if x is not None and not isinstance(x, str):
                 raise TypeError(f"CheckResult: {name} must be a str or None, got "
@@ -243,5 +248,75 @@ class CheckResult:
         if rendered is not None:
             d["time"] = rendered
         if self.output and self.status is not HealthStatus.HEALTHY:
+            d["output"] = self.output
+        return d
+
+
+@dataclass(frozen=True)
+class LevelResult:
+    """The outcome of one level of checks (``system``, ``model``, ``inference``,
+    ``resource``) in a health report.
+
+    Attributes
+    ----------
+    name : str
+        The level.
+    status : HealthStatus
+        Its score against its thresholds (``<level>_healthy``,
+        ``<level>_degraded``); not healthy is the level's alert.
+    score : float
+        The weighted mean of its checks' scores (computed exactly).
+    weight : float
+        Its normalised weight in the report's score.
+    checks : tuple of str
+        The names of its checks, in the order they ran.
+    healthy_threshold, degraded_threshold : float
+        Its thresholds.
+    output : str
+        One line: what is wrong (empty when healthy).
+
+    Examples
+    --------
+    >>> r = LevelResult("model", HealthStatus.DEGRADED, 0.5, 0.25, ("model_execution",),
+    ...                 0.96, 0.5, "model_execution degraded")
+    >>> r.alert, r.to_health_json()["status"]
+    (True, 'warn')
+    """
+
+    name: str
+    status: HealthStatus
+    score: float
+    weight: float
+    checks: tuple[str, ...] = ()
+    healthy_threshold: float = 1.0
+    degraded_threshold: float = 0.0
+    output: str = ""
+    keys: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", HealthStatus.parse(self.status))
+        object.__setattr__(self, "checks", tuple(self.checks))
+        object.__setattr__(self, "keys", tuple(self.keys))
+
+    @property
+    def alert(self) -> bool:
+        """True when the level is below its healthy threshold."""
+        return self.status is not HealthStatus.HEALTHY
+
+    def to_health_json(self) -> dict[str, Any]:
+        """This level as a member of the report's ``levels`` object.
+
+        ``status`` (pass / warn / fail), ``score``, ``weight``, ``thresholds``
+        (``healthy``, ``degraded``), ``checks`` (the health+json keys of its
+        checks, each once) and ``output`` (for warn and fail).
+        """
+        d: dict[str, Any] = {
+            "status": self.status.health_json, "score": json_value(self.score),
+            "weight": json_value(self.weight),
+            "thresholds": {"healthy": self.healthy_threshold,
+                           "degraded": self.degraded_threshold},
+            "checks": list(dict.fromkeys(self.keys)),
+        }
+        if self.output and self.alert:
             d["output"] = self.output
         return d
