@@ -73,37 +73,33 @@ def _default_level_weights() -> Mapping[str, float]:
     return FrozenMapping(DEFAULT_LEVEL_WEIGHTS)
 
 
-def _weights(value: Any, name: str, owner: str) -> Mapping[str, float]:
-    """The built-in checks' weights: ``value``'s over :data:`DEFAULT_WEIGHTS`."""
+def _weight_map(value: Any, name: str, owner: str, defaults: Mapping[str, float],
+                what: str, hint: str = "") -> Mapping[str, float]:
+    # ``value``'s weights over ``defaults``: keys among the defaults', weights finite and >= 0.
+    noun = what.split()[-1]                 # "check" or "level"
     if not isinstance(value, Mapping):
-        raise type_error(owner, name, value, "a mapping of check name to weight")
-    weights = dict(DEFAULT_WEIGHTS)
+        raise type_error(owner, name, value, f"a mapping of {noun} name to weight")
+    weights = dict(defaults)
     for k, w in value.items():
         if not isinstance(k, str):
-            raise type_error(owner, f"{name} keys", k, "check names (str)")
-        if k not in DEFAULT_WEIGHTS:
-            near = closest(k, BUILTIN_CHECKS)
-            hint = (f"did you mean {near!r}?" if near else ", ".join(BUILTIN_CHECKS)
-                    + "; a registered check takes its weight in register()")
-            raise invalid(owner, f"{name} key", k, f"must be a built-in check's name ({hint})")
+            raise type_error(owner, f"{name} keys", k, f"{noun} names (str)")
+        if k not in defaults:
+            near = closest(k, tuple(defaults))
+            where = f"did you mean {near!r}?" if near else ", ".join(defaults) + hint
+            raise invalid(owner, f"{name} key", k, f"must be a {what}'s name ({where})")
         weights[k] = check_bounded(w, f"{name}[{k!r}]", owner, 0.0)
     return FrozenMapping(weights)
+
+
+def _weights(value: Any, name: str, owner: str) -> Mapping[str, float]:
+    """The built-in checks' weights: ``value``'s over :data:`DEFAULT_WEIGHTS`."""
+    return _weight_map(value, name, owner, DEFAULT_WEIGHTS, "built-in check",
+                       "; a registered check takes its weight in register()")
 
 
 def _level_weights(value: Any, name: str, owner: str) -> Mapping[str, float]:
     """The levels' weights: ``value``'s over :data:`DEFAULT_LEVEL_WEIGHTS`."""
-    if not isinstance(value, Mapping):
-        raise type_error(owner, name, value, "a mapping of level name to weight")
-    weights = dict(DEFAULT_LEVEL_WEIGHTS)
-    for k, w in value.items():
-        if not isinstance(k, str):
-            raise type_error(owner, f"{name} keys", k, "level names (str)")
-        if k not in DEFAULT_LEVEL_WEIGHTS:
-            near = closest(k, LEVELS)
-            hint = f"did you mean {near!r}?" if near else ", ".join(LEVELS)
-            raise invalid(owner, f"{name} key", k, f"must be a level's name ({hint})")
-        weights[k] = check_bounded(w, f"{name}[{k!r}]", owner, 0.0)
-    return FrozenMapping(weights)
+    return _weight_map(value, name, owner, DEFAULT_LEVEL_WEIGHTS, "level")
 
 
 def _level_healthy(level: str) -> Any:
