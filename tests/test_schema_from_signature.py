@@ -56,6 +56,12 @@ def test_variadic_functions_have_no_schema(func, message):
     assert str(info.value) == message
 
 
+@pytest.mark.parametrize("func", [3, None, "sensor"])
+def test_a_non_callable_has_no_schema(func):
+    with pytest.raises(TypeError, match="^Schema.from_signature: .* has no signature$"):
+        Schema.from_signature(func)
+
+
 def test_a_callable_without_a_signature_has_no_schema():
     class NoSig:
         __signature__ = "not a signature"

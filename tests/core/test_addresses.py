@@ -121,6 +121,8 @@ def test_the_limit_is_settable_and_applies_to_addresses_seen_before():
     (-5, fp.errors.InvalidArgument, "must be in [1, 1048576], got -5"),
     (2**20 + 1, fp.errors.InvalidArgument, "must be in [1, 1048576], got 1048577"),
     (2.5, fp.errors.InvalidArgument, "must be an integer, got 2.5"),
+    (float("nan"), fp.errors.InvalidArgument, "must be an integer, got nan"),
+    (10**400, fp.errors.InvalidArgument, "must be in [1, 1048576], got <int of 1329 bits>"),
     (True, TypeError, "must be an integer, got bool"),
     ("10", TypeError, "must be an integer, got str"),
     (None, TypeError, "must be an integer, got NoneType"),

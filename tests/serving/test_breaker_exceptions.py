@@ -88,6 +88,13 @@ def test_bad_exception_classes_are_refused(kwargs, message):
     assert str(info.value) == message
 
 
+def test_an_empty_record_is_refused():
+    with pytest.raises(fp.errors.InvalidArgument) as info:
+        fp.CircuitBreaker(record=())
+    assert str(info.value) == ("CircuitBreaker: record must name at least one exception "
+                               "class, got ()")
+
+
 def test_classify_takes_an_exception():
     with pytest.raises(TypeError, match="^CircuitBreaker.classify: exc must be an exception, "
                                         "got type$"):

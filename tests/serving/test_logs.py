@@ -145,7 +145,10 @@ def test_json_lines_through_python_json_logger():
 @pytest.mark.parametrize("key, value, message", [
     ("inference_log_rate", 1.5, "inference_log_rate must be in [0, 1], got 1.5"),
     ("inference_log_rate", -0.1, "inference_log_rate must be in [0, 1], got -0.1"),
+    ("inference_log_rate", float("nan"), "inference_log_rate must be in [0, 1], got nan"),
+    ("inference_log_rate", 10**400, "inference_log_rate must be in [0, 1]"),
     ("inference_log_level", "LOUD", "inference_log_level must be one of"),
+    ("inference_log_level", "INFO\nforged", "inference_log_level must be one of"),
 ])
 def test_bad_settings_are_refused_naming_them(key, value, message):
     with pytest.raises(fp.errors.InvalidArgument) as info:

@@ -130,8 +130,19 @@ def test_a_history_down_since_its_start_has_an_infinite_rate():
     (lambda: trip_probability(1.0, [(1.0, -2.0)]), InvalidArgument,
      "trip_probability: rate[0] rate must be"),
     (lambda: mean_time_to_trip(True), TypeError, "mean_time_to_trip: rate must be a real"),
+    (lambda: mean_time_to_trip(10**400), InvalidArgument, "mean_time_to_trip: rate must be"),
+    (lambda: trip_probability(1.0, float("inf")), InvalidArgument,
+     "trip_probability: rate must be"),
+    (lambda: trip_probability(1.0, "0.1"), TypeError, "trip_probability: rate must be a real"),
 ])
 def test_bad_arguments_name_the_parameter(call, exc, message):
     with pytest.raises(exc) as info:
         call()
     assert str(info.value).startswith(message)
+
+
+def test_huge_finite_arguments_saturate_instead_of_failing():
+    assert reliability(1e300, 1e300) == 0.0 and trip_probability(1e300, 1e300) == 1.0
+    assert reliability(0.0, 1e308) == 1.0 and trip_probability(1e-300, 1e-300) == 0.0
+    assert mean_time_to_trip(1e-308) == pytest.approx(1e308)
+    assert trip_probability(1e300, [(1e300, 1e300)]) == 1.0

@@ -365,6 +365,9 @@ cdef class CircuitBreaker:
             raise _already_initialised(self)
         record = _exception_classes(record, "record")
         ignore = _exception_classes(ignore, "ignore")
+        if not record:      # (every raising call a success: surely not what was meant)
+            raise invalid("CircuitBreaker", "record", record,
+                          "must name at least one exception class")
         if config is None:
             cfg = BreakerConfig().replace(**settings) if settings else BreakerConfig()
         elif isinstance(config, BreakerConfig):
