@@ -269,6 +269,7 @@ def _exception_classes(value, name):
     return classes
 
 
+@cython.final
 cdef class CircuitBreaker:
     """A thread-safe circuit breaker (C++) with four states.
 
