@@ -28,13 +28,14 @@ from fugue_ppl.monitoring import CUSUM, EWMA
 from fugue_ppl.monitoring.prometheus import (
     DEFAULT_LATENCY_BUCKETS,
     QUANTILES,
+    ProcessExporter,
     ProductionMetricsExporter,
     PrometheusCollector,
     TracePoolExporter,
     metrics_table,
 )
 from fugue_ppl.serving import BreakerState
-from fugue_ppl.serving.prometheus import OUTCOMES, BreakerExporter
+from fugue_ppl.serving.prometheus import OUTCOMES, BreakerExporter, WorkerPoolExporter
 
 PAGE = pathlib.Path(__file__).resolve().parent / "metrics.md"
 COMMAND = "python docs/gen_metrics.py"
@@ -98,6 +99,15 @@ def build() -> tuple[PrometheusCollector, list[tuple[str, str, object]]]:
          "With `breaker=` (a `CircuitBreaker`, exported by the serving layer's "
          "`fugue_ppl.serving.prometheus.BreakerExporter`).",
          BreakerExporter(runner.breaker)),
+        ("Worker pool",
+         "The saturation figures of a runner's asynchronous calls (`runner.workers`, a "
+         "`WorkerPool`, exported by the serving layer's "
+         "`fugue_ppl.serving.prometheus.WorkerPoolExporter`).",
+         WorkerPoolExporter(runner.workers)),
+        ("Process",
+         "The process's resources, read by `prometheus_client`'s `ProcessCollector` "
+         "(`ProcessExporter`; none where `/proc` is missing).",
+         ProcessExporter()),
     ]
     return collector, sections
 
@@ -122,7 +132,8 @@ def render() -> str:
         "`fugue_ppl.monitoring.prometheus.PrometheusCollector` is a `prometheus_client` "
         "collector: register it in the application's registry and every scrape reads the "
         "current values. `PrometheusCollector.from_runner(runner)` exports a `ModelRunner`'s "
-        "metrics, trace pool and circuit breaker. Names start with the collector's `prefix` "
+        "metrics, trace pool, circuit breaker and worker pool, and the process's resources. "
+        "Names start with the collector's `prefix` "
         f"(`{PREFIX}` below); further sources (any object with a "
         "`prometheus_families(prefix)` method, passed in `sources=`) add their own families.",
     ]

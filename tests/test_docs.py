@@ -69,7 +69,7 @@ def test_the_page_lists_every_exported_family_with_its_type_and_help(gen, exposi
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")
             for line in page.splitlines() if line.startswith("| `")}
     families = list(text_string_to_metric_families(exposition))
-    assert len(families) == len(rows) == 21
+    assert len(families) == len(rows) == 36
     for fam in families:
         exposed = {"counter": [f"{fam.name}_total"], "summary": [fam.name], "gauge": [fam.name],
                    "histogram": [f"{fam.name}_{s}" for s in ("bucket", "sum", "count")]}

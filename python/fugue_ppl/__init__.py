@@ -55,6 +55,7 @@ from fugue_ppl.errors import (
     InvalidAddress,
     InvalidObservation,
     InvalidParameters,
+    OverloadedError,
     TraceAddressNotFound,
     TypeMismatch,
     UnexpectedModelStructure,
@@ -95,6 +96,6 @@ __all__ = [
     "errors", "FugueError", "InvalidParameters", "InvalidAddress", "AddressConflict",
     "UnexpectedModelStructure", "TraceAddressNotFound", "TypeMismatch", "InvalidObservation",
     "EffectOutsideRun", "ValidationError", "ConfigError", "InferenceTimeout", "CircuitOpenError",
-    "FugueWarning",
+    "OverloadedError", "FugueWarning",
 ]
 __all__ += _distributions.__all__

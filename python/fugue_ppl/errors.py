@@ -45,6 +45,7 @@ __all__ = [
     "ConfigError",
     "InferenceTimeout",
     "CircuitOpenError",
+    "OverloadedError",
     "FugueWarning",
     "PUBLIC_CODES",
     "new_error_id",
@@ -303,6 +304,29 @@ def _circuit_open_error(message, retry_after, state, code):
     return CircuitOpenError(message, retry_after=retry_after, state=state, code=code)
 
 
+class OverloadedError(FugueError, RuntimeError):
+    """The runner's queue is full: the call was refused at admission (load shedding).
+
+    Attributes
+    ----------
+    retry_after : float or None
+        Seconds after which a retry may find room: the measured mean service
+        time of a run (None before any run was measured).
+    """
+
+    def __init__(self, message: str = "the runner is overloaded", *,
+                 retry_after: float | None = None, code: int | None = None):
+        self.retry_after = retry_after
+        super().__init__(message, code=code)
+
+    def __reduce__(self):
+        return (_overloaded_error, (self.args[0], self.retry_after, self.code))
+
+
+def _overloaded_error(message, retry_after, code):
+    return OverloadedError(message, retry_after=retry_after, code=code)
+
+
 class FugueWarning(UserWarning):
     """A safe handler continued past a problem (adding -inf to the log-weight)."""
 
@@ -321,6 +345,7 @@ PUBLIC_CODES = {
     "invalid_address": 702,      # InvalidAddress
     "timeout": 800,              # InferenceTimeout
     "circuit_open": 801,         # CircuitOpenError
+    "overloaded": 802,           # OverloadedError
     "model_error": 900,          # any other exception of the model
 }
 
@@ -328,6 +353,7 @@ _PUBLIC_KINDS = (
     (ValidationError, "invalid_request"),
     (InferenceTimeout, "timeout"),
     (CircuitOpenError, "circuit_open"),
+    (OverloadedError, "overloaded"),
     (InvalidAddress, "invalid_address"),
 )
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")

@@ -934,7 +934,7 @@ class _QueueSource:
         self.depth = 0
 
     def prometheus_families(self, prefix):
-        yield GaugeMetricFamily(f"{prefix}_queue_depth", "Requests waiting.", value=self.depth)
+        yield GaugeMetricFamily(f"{prefix}_backlog", "Requests waiting.", value=self.depth)
 
 
 def _scrape(collector):
@@ -954,8 +954,8 @@ def test_a_metric_source_is_exported_with_the_collectors_prefix_at_each_scrape()
         queue.depth = depth
         values, types = _samples(text_string_to_metric_families(
             generate_latest(registry).decode()))
-        assert values[("svc_queue_depth", ())] == depth
-        assert types["svc_queue_depth"] == "gauge"
+        assert values[("svc_backlog", ())] == depth
+        assert types["svc_backlog"] == "gauge"
         assert values[("svc_inference_total", ())] == 0
     assert collector.sources == (queue,)
 
@@ -1038,7 +1038,7 @@ def test_from_runner_passes_prefix_buckets_and_further_sources():
     values, types = _scrape(collector)
     assert all(name.startswith("scorer_") for name in types)
     assert values[("scorer_inference_total", ())] == 1
-    assert values[("scorer_queue_depth", ())] == 2
+    assert values[("scorer_backlog", ())] == 2
     assert values[("scorer_circuit_breaker_state", (("state", "HEALTHY"),))] == 1.0
     assert values[("scorer_inference_duration_seconds_bucket", (("le", "0.5"),))] == 1
 

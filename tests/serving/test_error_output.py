@@ -113,4 +113,4 @@ def test_public_error_gives_kind_code_and_id_only(exc, kind, code):
 def test_the_public_codes_are_stable_and_distinct_from_fugue_codes():
     assert PUBLIC_CODES == {"invalid_request": 700, "invalid_argument": 701,
                             "invalid_address": 702, "timeout": 800, "circuit_open": 801,
-                            "model_error": 900}
+                            "overloaded": 802, "model_error": 900}

@@ -54,6 +54,7 @@ from prometheus_client.core import (
     Metric,
     SummaryMetricFamily,
 )
+from prometheus_client import ProcessCollector
 from prometheus_client.registry import Collector
 
 from fugue_ppl.checks import check_type, invalid
@@ -73,6 +74,7 @@ __all__ = [
     "MetricSource",
     "ProductionMetricsExporter",
     "TracePoolExporter",
+    "ProcessExporter",
     "register_metric_source",
     "as_metric_source",
     "metrics_table",
@@ -287,6 +289,20 @@ class TracePoolExporter:
 register_metric_source(TracePool, TracePoolExporter)
 
 
+class ProcessExporter:
+    """The process's resources, as ``prometheus_client``'s ``ProcessCollector`` reads
+    them (``/proc``), named ``<prefix>_process_...``: CPU seconds, resident and
+    virtual memory, open and maximum file descriptors, start time. Where
+    ``/proc`` is missing it exports nothing.
+    """
+
+    def prometheus_families(self, prefix: str) -> Iterable[Metric]:
+        return ProcessCollector(namespace=prefix, registry=None).collect()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
 # ------------------------------------------------------------------ the collector
 
 class PrometheusCollector(Collector):
@@ -313,7 +329,9 @@ class PrometheusCollector(Collector):
     rejected, ignored) and
     ``fugue_circuit_breaker_transitions_total{from_state,to_state}``; then
     the families of each further source. :meth:`from_runner` exports all of
-    a :class:`~fugue_ppl.ModelRunner`'s.
+    a :class:`~fugue_ppl.ModelRunner`'s, with its worker pool's saturation
+    figures (:class:`fugue_ppl.serving.prometheus.WorkerPoolExporter`) and the
+    process's resources (:class:`ProcessExporter`).
 
     Parameters
     ----------
@@ -386,11 +404,13 @@ class PrometheusCollector(Collector):
 
     @classmethod
     def from_runner(cls, runner: Any, **kwargs: Any) -> PrometheusCollector:
-        """A collector of a runner's metrics, trace pool and circuit breaker.
+        """A collector of a runner's metrics, trace pool, circuit breaker, worker pool
+        and the process's resources (:class:`ProcessExporter`).
 
         ``runner`` is a :class:`~fugue_ppl.ModelRunner` (any object with
-        ``metrics``, ``pool`` and ``breaker`` attributes); ``kwargs`` go to
-        the constructor (``prefix``, ``buckets``, ``sources``).
+        ``metrics``, ``pool`` and ``breaker`` attributes, and optionally
+        ``workers``); ``kwargs`` go to the constructor (``prefix``,
+        ``buckets``, ``sources``, which come after these).
 
         Raises
         ------
@@ -407,6 +427,9 @@ class PrometheusCollector(Collector):
         if metrics is None:
             raise invalid("PrometheusCollector.from_runner", "runner", runner,
                           "records no metrics (built with metrics=False)")
+        workers = getattr(runner, "workers", None)
+        own = ([] if workers is None else [workers]) + [ProcessExporter()]
+        kwargs["sources"] = [*own, *kwargs.get("sources", ())]
         return cls(metrics, pool=pool, breaker=breaker, **kwargs)
 
     def describe(self) -> Iterable[Metric]:

@@ -10,7 +10,7 @@ run.
 
 cimport cython
 from cpython.object cimport PyObject
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from libcpp.memory cimport shared_ptr
 from libcpp.vector cimport vector
 from cpython.float cimport PyFloat_AS_DOUBLE
@@ -19,6 +19,7 @@ from cpython.object cimport PyTypeObject
 cdef extern from "Python.h":
     PyTypeObject PyFloat_Type
 
+import asyncio
 import inspect
 import logging
 import math
@@ -40,19 +41,21 @@ from fugue_ppl.monitoring._metrics_config import MetricsConfig
 from fugue_ppl.serving._breaker import BreakerConfig
 from fugue_ppl.serving._robust import RobustHandler
 from fugue_ppl.serving._runner_config import ModelConfig, RunnerConfig, RuntimeConfig
-from fugue_ppl.checks import check_duration, check_real, invalid
+from fugue_ppl.checks import check_duration, check_int, check_real, invalid
 from fugue_ppl.serving.logs import INFERENCE_LOGGER, request_id
 from fugue_ppl.validation import Schema, Violation
 from fugue_ppl.errors import (
     CircuitOpenError,
     InferenceTimeout,
+    OverloadedError,
     ValidationError,
     _already_initialised,
     new_error_id,
     public_error,
 )
 
-__all__ = ["ModelRunner", "InferenceResult", "TraceIssue", "validate_trace"]
+__all__ = ["ModelRunner", "InferenceResult", "TraceIssue", "validate_trace", "WorkerPool",
+           "RunAbandoned"]
 
 _log = logging.getLogger("fugue_ppl.serving.runner")
 
@@ -65,6 +68,7 @@ cdef str TIMEOUT = "timeout"
 cdef str REJECTED = "rejected"
 cdef str DEGRADED = "degraded"
 cdef str SHED = "shed"
+cdef str OVERLOADED = "overloaded"
 
 
 # no_gc_clear: the garbage collector must not drop _pool before the C++
@@ -80,17 +84,20 @@ cdef class InferenceResult:
     ----------
     value : object
         The model's return value, or the configured fallback.
-    status : {"ok", "fallback", "timeout", "rejected", "degraded", "shed"}
+    status : {"ok", "fallback", "timeout", "rejected", "degraded", "shed", "overloaded"}
         ``"ok"``: the model ran and every site was sampled normally;
         ``"fallback"``: the model failed and the fallback was served, or it
         ran with fallback values at some sites (see :attr:`fallback_sites`);
-        ``"timeout"``: the deadline passed and the fallback was served;
+        ``"timeout"``: the deadline passed (or the run ended after it) and
+        the fallback was served;
         ``"rejected"``: the circuit breaker refused the call and the fallback
         was served (the model was not called);
         ``"degraded"``: the breaker was DEGRADED and the runner's
         ``degraded_model`` served the call;
         ``"shed"``: the breaker was DEGRADED and the call was shed to the
-        fallback (``degraded_shed``; the model was not called).
+        fallback (``degraded_shed``; the model was not called);
+        ``"overloaded"``: the asynchronous queue was full and the fallback
+        was served at once (the model was not called).
     model_version : str
     duration : float
         Seconds spent in :meth:`~ModelRunner.infer`.
@@ -200,6 +207,10 @@ cdef InferenceResult _result(object value, str status, object version, double du
 
 
 # ================================================================ runner
+
+cdef class ModelRunner
+
+include "_workers.pxi"
 
 cdef object _MISSING = object()
 
@@ -340,6 +351,8 @@ cdef class ModelRunner:
     cdef bint _fallback_callable
     cdef object _deadline
     cdef double _deadline_s          # _deadline in seconds, 0 for none
+    cdef int64_t _deadline_ticks     # _deadline in clock ticks, 0 for none
+    cdef readonly WorkerPool workers
     cdef CCircuitBreaker* _br        # self.breaker's C++ breaker, kept alive by _brk
     cdef shared_ptr[CCircuitBreaker] _brk
     cdef double _spt
@@ -398,6 +411,10 @@ cdef class ModelRunner:
             deadline = check_duration(deadline, "deadline", "ModelRunner")
         self._deadline = deadline
         self._deadline_s = 0.0 if deadline is None else deadline
+        self._spt = seconds_per_tick()
+        self._deadline_ticks = (0 if deadline is None else
+                                <int64_t>(deadline / self._spt) if deadline < 3.0e9
+                                else <int64_t>0x7FFFFFFFFFFFFFFF)
         self.pool = TracePool(config.runtime.pool_max_size, config.runtime.pool_min_size)
         h = PooledPriorHandler(rng=rng, pool=self.pool)
         if site_fallbacks:
@@ -405,7 +422,8 @@ cdef class ModelRunner:
         # The runner times each call itself and records it into the metrics
         # (one clock read at each end serves the breaker and the metrics).
         self.handler = h
-        self._spt = seconds_per_tick()
+        self.workers = WorkerPool(config.runtime.workers, config.runtime.queue_size,
+                                  config.metrics.window_seconds)
         if degraded_model is not None and not callable(degraded_model):
             raise TypeError(f"ModelRunner: degraded_model must be callable, got "
                             f"{type(degraded_model).__name__}")
@@ -549,7 +567,7 @@ cdef class ModelRunner:
 
     cdef int _log_error(self, str status, object error, str error_id) except -1:
         # A rejected call is routine while the breaker is open: debug, no traceback.
-        if isinstance(error, CircuitOpenError):
+        if isinstance(error, (CircuitOpenError, OverloadedError)):
             _log.debug("error %s: model %s version %s: call %s: %s", error_id,
                        self.config.model.name, self.version, status, error)
         elif isinstance(error, InferenceTimeout):
@@ -563,11 +581,9 @@ cdef class ModelRunner:
 
     cdef object _infer(self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
         cdef int64_t t0 = ticks()
-        cdef int64_t t1
         cdef dict kwargs = None
         cdef object seed = None
         cdef Py_ssize_t k, nk
-        cdef object values
         if kwnames != NULL:
             nk = PyTuple_GET_SIZE(<object>kwnames)
             for k in range(nk):
@@ -581,6 +597,34 @@ cdef class ModelRunner:
             if seed is not None:
                 # (checked first: a bad seed changes nothing, not even the counts)
                 seed = check_seed(self.handler, seed, "ModelRunner.infer")
+        cdef object values = self._validated(args, nargs, kwargs)
+        if values is not None:
+            args = PySequence_Fast_ITEMS(values)
+            nargs = PyTuple_GET_SIZE(values)
+            kwargs = None
+        # The result of a successful call, allocated before the breaker is
+        # asked: a failure to allocate it leaves nothing to undo.
+        cdef InferenceResult res = InferenceResult.__new__(InferenceResult)
+        cdef object model = self.model
+        cdef str served = OK
+        if self._degrade and self._br.state() == BreakerStateC.Degraded:
+            if self.degraded_model is not None:
+                model = self.degraded_model
+                served = DEGRADED
+            elif self._shed():
+                return self._serve_fallback(SHED, t0, self._shed_error())
+        # A closed breaker admits without its lock; the permit is counted
+        # with the outcome. Otherwise allow() decides (and counts).
+        cdef bint admitted = self._br.admit_closed()
+        if not admitted and not self.breaker.c_allow():
+            return self._serve_fallback(REJECTED, t0, self.breaker.open_error())
+        return self._execute(res, model, served, admitted, args, nargs, kwargs, seed, t0, None)
+
+    cdef object _validated(self, PyObject** args, Py_ssize_t nargs, dict kwargs):
+        # The checked arguments: None when they go to the model as they are,
+        # else the schema's cleaned values (a tuple, positional). A client
+        # error raises ValidationError and is counted as invalid.
+        cdef Py_ssize_t k
         if self._validate is not None and not (
                 self._fast and kwargs is None
                 and _fast_valid(self._lo, self._hi, self._nan_ok, args, nargs)):
@@ -593,34 +637,32 @@ cdef class ModelRunner:
                 if self.metrics is not None:
                     self.metrics.add_invalid()
                 raise
-            values = tuple(cleaned.values())
-            args = PySequence_Fast_ITEMS(values)
-            nargs = PyTuple_GET_SIZE(values)
-            kwargs = None
-        elif self._check_arity and not self._arity_ok(nargs, kwargs):
+            return tuple(cleaned.values())
+        if self._check_arity and not self._arity_ok(nargs, kwargs):
             self._reject(args, nargs, kwargs)
-        # The result of a successful call, allocated before the breaker is
-        # asked: a failure to allocate it leaves nothing to undo.
-        cdef InferenceResult res = InferenceResult.__new__(InferenceResult)
-        # A closed breaker admits without its lock; the permit is counted
-        # with the outcome. Otherwise allow() decides (and counts).
-        cdef object model = self.model
-        cdef str served = OK
-        if self._degrade and self._br.state() == BreakerStateC.Degraded:
-            if self.degraded_model is not None:
-                model = self.degraded_model
-                served = DEGRADED
-            else:
-                self._shed_acc += self.degraded_shed
-                if self._shed_acc >= 1.0:
-                    self._shed_acc -= 1.0
-                    return self._serve_fallback(SHED, t0, CircuitOpenError(
-                        f"circuit breaker {self.breaker.name!r} is DEGRADED: the call was shed "
-                        f"(degraded_shed={self.degraded_shed:g})", retry_after=0.0,
-                        state="DEGRADED"))
-        cdef bint admitted = self._br.admit_closed()
-        if not admitted and not self.breaker.c_allow():
-            return self._serve_fallback(REJECTED, t0, self.breaker.open_error())
+        return None
+
+    cdef bint _shed(self) noexcept:
+        # Whether this call is one of the degraded_shed fraction (evenly spread).
+        self._shed_acc += self.degraded_shed
+        if self._shed_acc >= 1.0:
+            self._shed_acc -= 1.0
+            return True
+        return False
+
+    cdef object _shed_error(self):
+        return CircuitOpenError(
+            f"circuit breaker {self.breaker.name!r} is DEGRADED: the call was shed "
+            f"(degraded_shed={self.degraded_shed:g})", retry_after=0.0, state="DEGRADED")
+
+    cdef object _execute(self, InferenceResult res, object model, str served, bint admitted,
+                         PyObject** args, Py_ssize_t nargs, dict kwargs, object seed,
+                         int64_t t0, _Job job):
+        # Runs an admitted call and settles it: the breaker, the metrics, the
+        # result. For an asynchronous call (job), only when the worker claims
+        # the call; else (the caller stopped waiting) it returns None and the
+        # run's trace goes back to the pool with the result dropped.
+        cdef int64_t t1
         cdef size_t nfb
         res._pool = self.pool         # the run's trace comes from it: keep it alive
         try:
@@ -628,10 +670,14 @@ cdef class ModelRunner:
                              &res._th, None, seed)
         except InferenceTimeout as exc:
             t1 = ticks()
+            if job is not None and not job.claim():
+                return None
             self._failed(admitted, t0, t1, exc)
             return self._serve_fallback(TIMEOUT, t0, exc)
         except Exception as exc:
             t1 = ticks()
+            if job is not None and not job.claim():
+                return None
             self._failed(admitted, t0, t1, exc)
             return self._serve_fallback(FALLBACK, t0, exc)
         except BaseException as exc:
@@ -639,9 +685,17 @@ cdef class ModelRunner:
             # ignored by the breaker unless it records them (which gives the
             # permit back); the metrics count the call as an error of its kind.
             t1 = ticks()
+            if job is not None and not job.claim():
+                return None
             self._failed(admitted, t0, t1, exc)
             raise
         t1 = ticks()
+        if job is not None and not job.claim():
+            return None
+        if self._deadline_ticks and t1 - t0 > self._deadline_ticks:
+            # Late: whatever it computed, the call missed its deadline.
+            res._th.reset()
+            return self._late(admitted, t0, t1)
         cdef double seconds = (t1 - t0) * self._spt
         # The result is filled before the breaker and the metrics are updated:
         # their locked instructions wait for the clock read to complete, and
@@ -664,6 +718,12 @@ cdef class ModelRunner:
         if self._log_rate > 0.0:
             self._log_event(res.status, seconds, None)
         return res
+
+    cdef object _late(self, bint admitted, int64_t t0, int64_t t1):
+        exc = InferenceTimeout(f"the run took {(t1 - t0) * self._spt:.3g} s, past its "
+                               f"deadline of {self._deadline_s:g} s")
+        self._failed(admitted, t0, t1, exc)
+        return self._serve_fallback(TIMEOUT, t0, exc)
 
     cdef int _failed(self, bint admitted, int64_t t0, int64_t t1, object exc) except -1:
         # A call that raised: the breaker counts it as its record / ignore
@@ -688,6 +748,157 @@ cdef class ModelRunner:
         if tr.changed:
             self.breaker.c_notify(tr)
         return 0
+
+    # ------------------------------------------------------------ asynchronous calls
+
+    async def infer_async(self, *args, seed=None, **kwargs):
+        """Run the model on one request in a worker thread; returns an InferenceResult.
+
+        The call is checked as :meth:`infer` checks it (ValidationError at
+        once), then queued for one of the runner's ``config.runtime.workers``
+        threads (:attr:`workers`). It returns by the deadline, counted from
+        this call, whatever the model does: at the deadline the caller gets
+        the fallback with status ``"timeout"`` (or InferenceTimeout) and the
+        run is abandoned: stopped at its next effect or by
+        :class:`RunAbandoned` raised in its thread; a run blocked in a C call
+        stays in flight until the call returns, its result dropped. When
+        ``config.runtime.queue_size`` calls already wait, the call is refused
+        at once: the fallback with status ``"overloaded"``, or
+        OverloadedError. Cancelling the awaiting task abandons the run too.
+
+        Raises
+        ------
+        RuntimeError
+            The runner was closed (:meth:`close`), or no event loop runs.
+        """
+        loop = asyncio.get_running_loop()
+        out = self._submit(loop, args, kwargs, seed)
+        if type(out) is not _Job:
+            return out
+        try:
+            return await (<_Job>out).future
+        except asyncio.CancelledError:
+            self._cancel(<_Job>out)
+            raise
+
+    cdef object _submit(self, object loop, tuple args, dict kwargs, object seed):
+        # Checks and admits an asynchronous call: a result when it is settled
+        # at once (overloaded, shed, rejected), else the queued job.
+        cdef int64_t t0 = ticks()
+        cdef WorkerPool w = self.workers
+        if seed is not None:
+            seed = check_seed(self.handler, seed, "ModelRunner.infer_async")
+        if not kwargs:
+            kwargs = None
+        cdef object values = self._validated(PySequence_Fast_ITEMS(args),
+                                             PyTuple_GET_SIZE(args), kwargs)
+        if values is not None:
+            args = values
+            kwargs = None
+        if w._closed:
+            raise RuntimeError("ModelRunner.infer_async: the runner is closed")
+        w.arrive()
+        if w.full():
+            w.overloaded += 1
+            return self._serve_fallback(OVERLOADED, t0, OverloadedError(
+                f"the runner is overloaded: {w.size} workers busy and {w.queue_size} calls "
+                "waiting", retry_after=w.service_time))
+        cdef object model = self.model
+        cdef str served = OK
+        if self._degrade and self._br.state() == BreakerStateC.Degraded:
+            if self.degraded_model is not None:
+                model = self.degraded_model
+                served = DEGRADED
+            elif self._shed():
+                return self._serve_fallback(SHED, t0, self._shed_error())
+        cdef bint admitted = self._br.admit_closed()
+        if not admitted and not self.breaker.c_allow():
+            return self._serve_fallback(REJECTED, t0, self.breaker.open_error())
+        cdef _Job job = _Job.__new__(_Job)
+        job.runner = self
+        job.model = model
+        job.served = served
+        job.admitted = admitted
+        job.args = args
+        job.kwargs = kwargs
+        job.seed = seed
+        job.t0 = t0
+        job.loop = loop
+        job.future = loop.create_future()
+        job.state = QUEUED
+        try:
+            w.submit(job)
+        except BaseException as exc:
+            job.state = SETTLED
+            self._failed(admitted, t0, ticks(), exc)
+            raise
+        if self._deadline_ticks:
+            job.timer = loop.call_at(
+                loop.time() + self._deadline_s - (ticks() - t0) * self._spt, _expire, job)
+        return job
+
+    cdef int _run_job(self, _Job job) except -1:
+        # In a worker thread: run the call and hand its outcome to the
+        # caller's loop, unless the caller stopped waiting.
+        cdef InferenceResult res = InferenceResult.__new__(InferenceResult)
+        cdef tuple a = job.args
+        cdef bint raised = False
+        try:
+            out = self._execute(res, job.model, job.served, job.admitted,
+                                PySequence_Fast_ITEMS(a), PyTuple_GET_SIZE(a), job.kwargs,
+                                job.seed, job.t0, job)
+        except BaseException as exc:
+            out = exc
+            raised = True
+        res = None
+        if job.state != CLAIMED:
+            # Abandoned: the stop request sent to this thread may be pending still.
+            PyThreadState_SetAsyncExc(job.thread, NULL)
+            return 0
+        try:
+            job.loop.call_soon_threadsafe(_deliver, job, out, raised)
+        except RuntimeError:          # the caller's loop is closed: nobody to tell
+            pass
+        return 0
+
+    cdef int _timed_out(self, _Job job) except -1:
+        # In the caller's loop, at the deadline: the call is a timeout, the
+        # run (if any) abandoned.
+        cdef bint ran = job.state == RUNNING
+        self.workers.abandon(job)
+        exc = InferenceTimeout(
+            f"the call passed its deadline of {self._deadline_s:g} s "
+            + ("running: the run was abandoned" if ran else "waiting for a worker"))
+        self._failed(job.admitted, job.t0, ticks(), exc)
+        try:
+            out = self._serve_fallback(TIMEOUT, job.t0, exc)
+        except BaseException as e:
+            if not job.future.done():
+                job.future.set_exception(e)
+        else:
+            if not job.future.done():
+                job.future.set_result(out)
+        return 0
+
+    cdef int _cancel(self, _Job job) except -1:
+        # The awaiting task was cancelled: the call ends as cancelled (the
+        # breaker ignores it unless it records CancelledError).
+        if job.state != QUEUED and job.state != RUNNING:
+            return 0
+        self.workers.abandon(job)
+        if job.timer is not None:
+            job.timer.cancel()
+        self._failed(job.admitted, job.t0, ticks(), asyncio.CancelledError())
+        return 0
+
+    def close(self):
+        """Stop the worker threads of :meth:`infer_async` once their runs end; a later
+        ``infer_async`` raises RuntimeError (``infer`` keeps working)."""
+        self.workers.close()
+
+    def __dealloc__(self):
+        if self.workers is not None:
+            self.workers.close()
 
     @property
     def deadline(self):

@@ -58,7 +58,8 @@ class ModelConfig(Settings):
 
 @settings
 class RuntimeConfig(Settings):
-    """The runtime limits of a runner: its deadline and the size of its trace pool.
+    """The runtime limits of a runner: its deadline, its trace pool, and the
+    worker threads and queue of its asynchronous calls.
 
     Examples
     --------
@@ -68,11 +69,18 @@ class RuntimeConfig(Settings):
 
     max_inference_time: float = setting(
         1.0, check=Duration(),
-        doc="Deadline of one inference in seconds, enforced at every effect.")
+        doc="Deadline of one inference in seconds: enforced at every effect; a run "
+            "finishing later is a timeout; an asynchronous call returns by it.")
     pool_max_size: int = setting(64, check=Int(1, MAX_POOL_SIZE),
                                  doc="Idle traces the trace pool keeps.")
     pool_min_size: int = setting(0, check=Int(0, MAX_POOL_SIZE),
                                  doc="Traces built up front and kept when the pool shrinks.")
+    workers: int = setting(8, check=Int(1, 1024),
+                           doc="Worker threads running the asynchronous calls (infer_async).")
+    queue_size: int = setting(
+        64, check=Int(0, 1_000_000),
+        doc="Asynchronous calls that may wait for a worker; beyond that a call is refused "
+            "at once (status overloaded).")
     inference_log_rate: float = setting(
         0.0, check=Real("probability"),
         doc="Fraction of inferences logged as one structured event each (logger "

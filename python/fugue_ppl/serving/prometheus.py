@@ -1,14 +1,16 @@
-"""Prometheus export of the serving layer: the circuit breaker's metric families.
+"""Prometheus export of the serving layer: the circuit breaker's and the worker
+pool's metric families.
 
-:class:`BreakerExporter` is a metric source
+:class:`BreakerExporter` and :class:`WorkerPoolExporter` are metric sources
 (:class:`fugue_ppl.monitoring.prometheus.MetricSource`) for a
-:class:`~fugue_ppl.CircuitBreaker`. Importing the serving layer registers it
-as the breaker's exporter, so a breaker can be handed to
+:class:`~fugue_ppl.CircuitBreaker` and a runner's
+:class:`~fugue_ppl.serving.WorkerPool`. Importing the serving layer registers
+them as those types' exporters, so either can be handed to
 :class:`~fugue_ppl.monitoring.prometheus.PrometheusCollector` as it is
 (``breaker=`` or ``sources=[...]``), and
-``PrometheusCollector.from_runner(runner)`` exports a runner's breaker along
-with its metrics and trace pool; the monitoring layer itself never imports
-this one.
+``PrometheusCollector.from_runner(runner)`` exports a runner's breaker and
+workers along with its metrics and trace pool; the monitoring layer itself
+never imports this one.
 
 Examples
 --------
@@ -31,8 +33,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from fugue_ppl.checks import check_type
 from fugue_ppl.monitoring.prometheus import register_metric_source
 from fugue_ppl.serving._breaker import BreakerState, CircuitBreaker
+from fugue_ppl.serving._runner import WorkerPool
 
-__all__ = ["BreakerExporter", "OUTCOMES"]
+__all__ = ["BreakerExporter", "WorkerPoolExporter", "OUTCOMES"]
 
 #: The ``outcome`` label of ``<prefix>_circuit_breaker_calls_total`` and the
 #: field of ``CircuitBreaker.metrics`` it reads.
@@ -88,3 +91,59 @@ class BreakerExporter:
 
 
 register_metric_source(CircuitBreaker, BreakerExporter)
+
+
+class WorkerPoolExporter:
+    """The saturation figures of a runner's :class:`~fugue_ppl.serving.WorkerPool`.
+
+    ``<prefix>_workers`` and ``<prefix>_queue_capacity`` (its sizes),
+    ``<prefix>_inflight_runs`` (runs in a worker, abandoned ones still running
+    included), ``<prefix>_queue_depth``, ``<prefix>_abandoned_runs_total``,
+    ``<prefix>_overloaded_requests_total`` and, over the pool's window,
+    ``<prefix>_arrival_rate_per_second``, ``<prefix>_service_time_seconds``
+    (the mean run; 0 before one) and ``<prefix>_utilisation`` (rho =
+    lambda / mu of the workers). One reading of the pool per scrape.
+
+    Raises
+    ------
+    TypeError
+        ``pool`` is not a WorkerPool.
+    """
+
+    def __init__(self, pool: WorkerPool):
+        self.pool = check_type(pool, "pool", type(self).__name__, WorkerPool, "a WorkerPool")
+
+    def prometheus_families(self, prefix: str) -> Iterable[Metric]:
+        p = prefix
+        w = self.pool.to_dict()
+        yield GaugeMetricFamily(f"{p}_workers", "Worker threads of the asynchronous calls.",
+                                value=w["size"])
+        yield GaugeMetricFamily(f"{p}_queue_capacity",
+                                "Asynchronous calls that may wait for a worker.",
+                                value=w["queue_size"])
+        yield GaugeMetricFamily(f"{p}_inflight_runs",
+                                "Runs in a worker now (abandoned ones still running included).",
+                                value=w["in_flight"])
+        yield GaugeMetricFamily(f"{p}_queue_depth", "Asynchronous calls waiting for a worker.",
+                                value=w["queue_depth"])
+        yield CounterMetricFamily(f"{p}_abandoned_runs",
+                                  "Runs abandoned at their deadline or cancellation.",
+                                  value=w["abandoned"])
+        yield CounterMetricFamily(f"{p}_overloaded_requests",
+                                  "Calls refused at admission: the queue was full.",
+                                  value=w["overloaded"])
+        yield GaugeMetricFamily(f"{p}_arrival_rate_per_second",
+                                "Asynchronous calls per second over the window (lambda).",
+                                value=w["arrival_rate"])
+        yield GaugeMetricFamily(f"{p}_service_time_seconds",
+                                "Mean seconds of a run over the window (1 / mu); 0 before one.",
+                                value=w["service_time"] or 0.0)
+        yield GaugeMetricFamily(f"{p}_utilisation",
+                                "lambda * service time / workers over the window (rho).",
+                                value=w["utilisation"])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.pool!r})"
+
+
+register_metric_source(WorkerPool, WorkerPoolExporter)
