@@ -47,6 +47,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from prometheus_client import ProcessCollector
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -54,7 +55,6 @@ from prometheus_client.core import (
     Metric,
     SummaryMetricFamily,
 )
-from prometheus_client import ProcessCollector
 from prometheus_client.registry import Collector
 
 from fugue_ppl.checks import check_type, invalid
