@@ -896,7 +896,8 @@ cdef class ModelRunner:
         ``infer_async`` raises RuntimeError (``infer`` keeps working)."""
         self.workers.close()
 
-    def __dealloc__(self):
+    def __del__(self):
+        # (before the collector clears the fields of a runner in a cycle)
         if self.workers is not None:
             self.workers.close()
 
