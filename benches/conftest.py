@@ -72,10 +72,11 @@ def compare_benchmarks(candidate, baseline, *, target, kind, description):
     ----------
     candidate, baseline : str
         Names of the benchmark tests (already run in this session).
-    target : float
-        For ``kind="speedup"``: baseline time / candidate time must be at least
-        ``target`` (``5.0`` means "5x faster", ``1.10`` "10% faster", ``1.0``
-        "at least as fast"). For ``kind="slowdown"``: candidate time /
+    target : float or None
+        None: the ratio is reported, not judged. For ``kind="speedup"``:
+        baseline time / candidate time must be at least ``target``
+        (``5.0`` means "5x faster", ``1.10`` "10% faster", ``1.0`` "at least
+        as fast"). For ``kind="slowdown"``: candidate time /
         baseline time must be at most ``target`` (``1.2`` means "within 1.2x").
     description : str
         One line for the summary.
@@ -93,14 +94,15 @@ def compare_benchmarks(candidate, baseline, *, target, kind, description):
     cs, bs = cand.stats.stats, base.stats.stats
     if kind == "speedup":
         by_min, by_median = bs.min / cs.min, bs.median / cs.median
-        ok = by_min >= target
-        rule = f">= {target:g}"
+        ok = target is None or by_min >= target
+        op = ">="
     elif kind == "slowdown":
         by_min, by_median = cs.min / bs.min, cs.median / bs.median
-        ok = by_min <= target
-        rule = f"<= {target:g}"
+        ok = target is None or by_min <= target
+        op = "<="
     else:
         raise ValueError(kind)
+    rule = "reported" if target is None else f"{op} {target:g}"
     entry = {
         "description": description,
         "candidate": candidate,
