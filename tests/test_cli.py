@@ -159,6 +159,22 @@ def test_production_demo_shows_the_degraded_policy():
         60, 40, 0, "HEALTHY")
 
 
+def test_production_demo_shows_saturation_figures():
+    d = cli.run_production_demo(reading=22.0, seed=5)["saturation"]
+    assert (d["workers"], d["queue_size"]) == (2, 4)
+    rows = {p["phase"]: p for p in d["phases"]}
+    for p in d["phases"]:
+        assert p["ok"] + p["overloaded"] + p["timeout"] == p["calls"]
+    assert rows["steady"]["ok"] == 40                        # two at a time: room for all
+    burst = rows["burst"]
+    # 30 calls at once: 2 running + 4 queued are admitted, the rest refused at once
+    assert burst["overloaded"] >= 40 and burst["timeout"] == 0
+    stalled = rows["stalled backend"]
+    assert stalled["timeout"] == 4 and stalled["abandoned"] >= 2
+    assert d["arrival_rate"] > 0 and d["utilisation"] > 0
+    assert d["process"]["resident_memory_bytes"] > 1e6
+
+
 def test_production_demo_timeline_breaker_and_alerts():
     d = cli.run_production_demo(reading=22.0, seed=5)
     # Bad inputs are rejected by the schema, naming the field and the rule.
@@ -229,7 +245,9 @@ def test_demo_text_shows_the_production_pipeline(capsys):
                    "circuit breaker transitions: HEALTHY -> DEGRADED at 300 s",
                    "fugue_inference_total 1126.0", "health (application/health+json): status pass",
                    "SLO: availability 0.9167 against 0.999 (missed)",
-                   "MTBF 660 s, MTTR 60 s", "[page]", "capacity: utilisation"):
+                   "MTBF 660 s, MTTR 60 s", "[page]", "capacity: utilisation",
+                   "level resource", "saturation (infer_async: 2 workers", "stalled backend",
+                   "utilisation rho"):
         assert needle in out, needle
     rows = re.findall(r"^\s+(\d+)\s+(steady|fault burst|recovered)\s+(\d+)\s+(\d+)\s+(\d+)"
                       r"\s+(\w+)\s+(\w+)", out, re.MULTILINE)

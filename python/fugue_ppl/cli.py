@@ -281,7 +281,10 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
         errors), ``timeline`` (one entry a minute), ``breaker`` (transitions
         and counts), ``prometheus`` (the text exposition), ``health`` (the
         last report in ``application/health+json``), ``slo``, ``alerts``,
-        ``availability`` and ``capacity``.
+        ``availability``, ``capacity``, ``degraded`` (the degradation
+        policy under a partial fault) and ``saturation`` (asynchronous calls
+        against a small worker pool: in flight, queue, overload, abandoned
+        runs, utilisation and the process's resources).
     """
     from prometheus_client import CollectorRegistry, generate_latest
 
@@ -371,6 +374,7 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
         "availability": dataclasses.asdict(history.report()),
         "capacity": CapacityPlanner().from_metrics(runner, replicas=1).to_dict(),
         "degraded": _degraded_demo(reading, seed),
+        "saturation": _saturation_demo(reading, seed),
     }
 
 
@@ -400,6 +404,69 @@ def _degraded_demo(reading: float, seed: int) -> dict[str, Any]:
         phases.append({"phase": phase, "calls": calls, **counts,
                        "breaker_states": sorted(states), "breaker_at_end": breaker.state.name})
     return {"policy": "degraded_model=sensor_prior", "phases": phases}
+
+
+#: The saturation scenario: (phase, calls in each batch, batches, the model's
+#: I/O wait in seconds). Two workers and a queue of four: a batch of two runs at
+#: once, a burst of 30 fills the queue, and a wait past the deadline is abandoned.
+_SATURATION_PHASES = (("steady", 2, 20, 0.005), ("burst", 30, 2, 0.005),
+                      ("stalled backend", 2, 2, 0.5))
+_SATURATION_DEADLINE = 0.25
+
+
+def _saturation_demo(reading: float, seed: int) -> dict[str, Any]:
+    # Real threads on the real clock: the counts are the scenario's, the
+    # rates and times are this machine's.
+    import asyncio
+
+    from fugue_ppl.serving import RunnerConfig, RuntimeConfig
+    from fugue_ppl.serving.health.resources import ProcessReader
+
+    wait = [0.0]
+
+    def io_sensor(reading: float) -> tuple[float, bool]:
+        time.sleep(wait[0])                   # the model's I/O (a feature store, say)
+        return sensor(reading)
+
+    config = RunnerConfig(runtime=RuntimeConfig(max_inference_time=_SATURATION_DEADLINE,
+                                                workers=2, queue_size=4))
+    runner = fp.ModelRunner(io_sensor, config, rng=seed, schema=SENSOR_SCHEMA,
+                            fallback=(20.0, True))
+    phases = []
+
+    async def batch(n: int) -> list[str]:
+        return [r.status for r in await asyncio.gather(
+            *(runner.infer_async(reading) for _ in range(n)))]
+
+    async def scenario() -> None:
+        for phase, size, batches, seconds in _SATURATION_PHASES:
+            wait[0] = seconds
+            counts = {"ok": 0, "overloaded": 0, "timeout": 0}
+            for _ in range(batches):
+                for status in await batch(size):
+                    counts[status] += 1
+            w = runner.workers.to_dict()
+            phases.append({"phase": phase, "calls": size * batches, **counts,
+                           "in_flight": w["in_flight"], "abandoned": w["abandoned"],
+                           "utilisation": w["utilisation"]})
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        runner.close()
+    w = runner.workers.to_dict()
+    proc = ProcessReader()()
+    return {"workers": w["size"], "queue_size": w["queue_size"],
+            "deadline_seconds": _SATURATION_DEADLINE, "phases": phases,
+            "arrival_rate": w["arrival_rate"], "service_time": w["service_time"],
+            "utilisation": w["utilisation"],
+            "process": {"cpu_seconds": proc.cpu_seconds,
+                        "resident_memory_bytes": proc.resident_memory,
+                        "open_fds": proc.open_fds}}
+
+
+def _mib(n: float | None) -> float | None:
+    return None if n is None else n / 2**20
 
 
 def _fmt_value(x: Any) -> str:
@@ -495,6 +562,10 @@ def _print_production(r: dict[str, Any], out) -> None:
             value = c.get("observedValue")
             shown = f"{value:.4g}" if isinstance(value, float) else str(value)
             p(f"  {key:<22} {c['status']:<5} {shown} {unit}")
+    for name, level in h["levels"].items():
+        p(f"  level {name:<10} {level['status']:<5} score {level['score']:.3f} "
+          f"(healthy >= {level['thresholds']['healthy']:g}, weight {level['weight']:.3f}): "
+          f"{', '.join(level['checks'])}")
     p()
     s = r["slo"]
     avail = s["objectives"][0]
@@ -518,6 +589,19 @@ def _print_production(r: dict[str, Any], out) -> None:
         p(f"  {ph['phase']:<14} ok={ph['ok']:<4} degraded={ph['degraded']:<4} "
           f"fallback={ph['fallback']:<4} breaker {'/'.join(ph['breaker_states'])} -> "
           f"{ph['breaker_at_end']}")
+    sat = r["saturation"]
+    p(f"saturation (infer_async: {sat['workers']} workers, a queue of {sat['queue_size']}, "
+      f"a {sat['deadline_seconds']:g} s deadline)")
+    for ph in sat["phases"]:
+        p(f"  {ph['phase']:<16} calls={ph['calls']:<4} ok={ph['ok']:<4} "
+          f"overloaded={ph['overloaded']:<4} timeout={ph['timeout']:<3} "
+          f"abandoned={ph['abandoned']:<3} in flight={ph['in_flight']}")
+    proc = sat["process"]
+    p(f"  arrival rate {sat['arrival_rate']:.1f}/s, service time "
+      f"{_fmt_num(sat['service_time'], '.4f')} s, utilisation rho {sat['utilisation']:.3f}; "
+      f"process: CPU {_fmt_num(proc['cpu_seconds'], '.2f')} s, resident memory "
+      f"{_fmt_num(_mib(proc['resident_memory_bytes']), '.1f')} MiB, "
+      f"{_fmt_num(proc['open_fds'], '.0f')} open files")
 
 
 # ---------------------------------------------------------------- entry point
