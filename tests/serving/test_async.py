@@ -91,13 +91,18 @@ def test_an_async_call_gives_the_trace_of_the_synchronous_call_with_the_same_key
 
 
 def test_async_runs_overlap_inside_the_model(runners):
+    # Each run waits on "I/O" until six runs are inside the model (at most 2 s):
+    # runs serialised by a lock would never get there.
     inside, peak, lock = [0], [0], threading.Lock()
+    crowd = threading.Event()
 
     def io_model(x):
         with lock:
             inside[0] += 1
             peak[0] = max(peak[0], inside[0])
-        time.sleep(0.01)                      # waiting on I/O
+            if inside[0] >= 6:
+                crowd.set()
+        crowd.wait(2.0)                       # waiting on I/O
         with lock:
             inside[0] -= 1
         return fp.sample("y", fp.Normal(x, 1.0))
@@ -106,9 +111,10 @@ def test_async_runs_overlap_inside_the_model(runners):
 
     async def main():
         return await asyncio.gather(*(r.infer_async(float(i), seed=i) for i in range(8)))
+    t = time.perf_counter()
     results = asyncio.run(main())
     assert [res.status for res in results] == ["ok"] * 8
-    assert peak[0] >= 6
+    assert peak[0] >= 6 and time.perf_counter() - t < 2.0
     assert r.workers.threads == 8
 
 

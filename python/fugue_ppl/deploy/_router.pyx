@@ -28,7 +28,8 @@ import os
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from fugue_ppl.checks import check_text, check_type, invalid, safe_repr
+from fugue_ppl.checks import check_real, check_text, check_type, invalid, safe_repr
+from fugue_ppl.deploy.shadow import ShadowStats
 from fugue_ppl.errors import _already_initialised
 from fugue_ppl.serving import ModelRunner
 
@@ -141,6 +142,11 @@ cdef class Router:
 
     cdef _Table _table
     cdef object _runners
+    # Shadow traffic: a fraction of the calls (evenly spread) also goes to
+    # this candidate's worker threads, off the request path.
+    cdef object _shadow_runner
+    cdef readonly object shadow            # its ShadowStats, or None
+    cdef double _shadow_fraction, _shadow_acc
     cdef uint64_t _state            # the random keys' generator (splitmix64)
     cdef readonly object infer
 
@@ -227,6 +233,59 @@ cdef class Router:
         self._state += 0x9E3779B97F4A7C15ULL
         return _mix(self._state)
 
+    def set_shadow(self, version=None, fraction=0.0, tolerance=1e-9):
+        """Send ``fraction`` of the calls to ``version`` too, off the request path.
+
+        The served response never changes and waits for nothing: the copy is
+        queued for the candidate runner's worker threads
+        (:meth:`~fugue_ppl.ModelRunner.infer_background`; refused at once
+        when its queue is full) with the same arguments and ``seed=``, and
+        its output is compared with the served one in :attr:`shadow` (a
+        :class:`~fugue_ppl.deploy.shadow.ShadowStats`). ``version=None``
+        stops it.
+
+        Raises
+        ------
+        InvalidArgument
+            An unknown version, or ``fraction`` outside [0, 1].
+        """
+        if version is None:
+            self._shadow_fraction = 0.0
+            self._shadow_runner = None
+            return
+        if version not in self._runners:
+            raise invalid("Router.set_shadow", "version", safe_repr(version),
+                          f"names an unknown version (live: {', '.join(self._runners)})")
+        fraction = check_real(fraction, "fraction", "Router.set_shadow", "probability")
+        stats = ShadowStats(version, tolerance)
+        self._shadow_fraction = 0.0            # (off while the parts change)
+        self._shadow_runner = self._runners[version]
+        self.shadow = stats
+        self._shadow_acc = 0.0
+        self._shadow_fraction = fraction
+
+    cdef bint _shadow_pick(self) noexcept:
+        # Whether this call is one of the shadowed fraction (evenly spread).
+        self._shadow_acc += self._shadow_fraction
+        if self._shadow_acc < 1.0:
+            return False
+        self._shadow_acc -= 1.0
+        return True
+
+    cdef int _shadow_send(self, object res, tuple args, dict kwargs) except -1:
+        # A copy of the call for the candidate's worker threads; its outcome
+        # is compared with the served one when it ends.
+        runner, stats = self._shadow_runner, self.shadow
+        if runner is None or stats is None:
+            return 0
+        served_ok = getattr(res, "status", None) == "ok"
+        served = getattr(res, "value", None)
+        stats.sent_one()
+        runner.infer_background(
+            lambda outcome, raised: stats.record(served, served_ok, outcome, raised),
+            *args, **kwargs)
+        return 0
+
     def route(self, key=None):
         """The version ``key`` goes to now (None: a random choice by the weights)."""
         cdef _Table t = self._table
@@ -234,7 +293,7 @@ cdef class Router:
 
     cdef object _infer(self, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
         cdef _Table t = self._table
-        cdef Py_ssize_t nk, k, at = -1
+        cdef Py_ssize_t nk = 0, k, at = -1
         cdef object key = None
         if kwnames != NULL:
             nk = PyTuple_GET_SIZE(<object>kwnames)
@@ -245,18 +304,28 @@ cdef class Router:
                     break
         infer = t.infers[t.pick(self._random_key() if key is None else _hash(key))]
         if at < 0:
-            return PyObject_Vectorcall(infer, args, <size_t>nargs, kwnames)
-        if nk == 1:
-            return PyObject_Vectorcall(infer, args, <size_t>nargs, NULL)
-        kwargs = {<object>PyTuple_GET_ITEM(<object>kwnames, k): <object>args[nargs + k]
-                  for k in range(nk) if k != at}
-        return infer(*[<object>args[k] for k in range(nargs)], **kwargs)
+            res = PyObject_Vectorcall(infer, args, <size_t>nargs, kwnames)
+        elif nk == 1:
+            res = PyObject_Vectorcall(infer, args, <size_t>nargs, NULL)
+        else:
+            kwargs = {<object>PyTuple_GET_ITEM(<object>kwnames, k): <object>args[nargs + k]
+                      for k in range(nk) if k != at}
+            res = infer(*[<object>args[k] for k in range(nargs)], **kwargs)
+        if self._shadow_fraction > 0.0 and self._shadow_pick():
+            nk = 0 if kwnames == NULL else PyTuple_GET_SIZE(<object>kwnames)
+            self._shadow_send(res, tuple([<object>args[k] for k in range(nargs)]),
+                              {<object>PyTuple_GET_ITEM(<object>kwnames, k): <object>args[nargs + k]
+                               for k in range(nk) if k != at})
+        return res
 
     async def infer_async(self, *args, key=None, **kwargs):
         """:meth:`infer` through the chosen runner's ``infer_async``."""
         cdef _Table t = self._table
         runner = t.runners[t.pick(self._random_key() if key is None else _hash(key))]
-        return await runner.infer_async(*args, **kwargs)
+        res = await runner.infer_async(*args, **kwargs)
+        if self._shadow_fraction > 0.0 and self._shadow_pick():
+            self._shadow_send(res, args, kwargs)
+        return res
 
     def close(self):
         """Close every version's runner (their worker threads)."""

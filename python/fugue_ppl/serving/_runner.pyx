@@ -781,9 +781,50 @@ cdef class ModelRunner:
             self._cancel(<_Job>out)
             raise
 
-    cdef object _submit(self, object loop, tuple args, dict kwargs, object seed):
+    def infer_background(self, callback, *args, seed=None, **kwargs):
+        """Queue a call for the worker threads without waiting for it (shadow traffic).
+
+        ``callback(outcome, raised)`` gets the InferenceResult (``raised``
+        False) or the exception the call raised (``raised`` True): in the
+        worker thread that ran it, or at once in this thread when the call is
+        settled at admission (invalid, overloaded, shed or rejected). The
+        deadline is enforced at the run's effects and on its end, as for
+        :meth:`infer`; no caller waits for it. A callback that raises is
+        logged and ignored.
+
+        Returns
+        -------
+        bool
+            True when the call was queued; False when it was settled at once.
+
+        Raises
+        ------
+        TypeError
+            ``callback`` is not callable.
+        RuntimeError
+            The runner was closed.
+        """
+        if not callable(callback):
+            raise TypeError(f"ModelRunner.infer_background: callback must be callable, "
+                            f"got {type(callback).__name__}")
+        if seed is not None:
+            # (a bad key is the caller's error: raised here, not handed to the callback)
+            seed = check_seed(self.handler, seed, "ModelRunner.infer_background")
+        try:
+            out = self._submit(None, args, kwargs, seed, callback)
+        except (ValidationError, OverloadedError, CircuitOpenError) as exc:
+            _call_back(callback, exc, True)
+            return False
+        if type(out) is not _Job:
+            _call_back(callback, out, False)
+            return False
+        return True
+
+    cdef object _submit(self, object loop, tuple args, dict kwargs, object seed,
+                        object callback=None):
         # Checks and admits an asynchronous call: a result when it is settled
-        # at once (overloaded, shed, rejected), else the queued job.
+        # at once (overloaded, shed, rejected), else the queued job (with a
+        # future and a timer at its deadline in `loop`; none for a background call).
         cdef int64_t t0 = ticks()
         cdef WorkerPool w = self.workers
         if seed is not None:
@@ -824,7 +865,8 @@ cdef class ModelRunner:
         job.seed = seed
         job.t0 = t0
         job.loop = loop
-        job.future = loop.create_future()
+        job.callback = callback
+        job.future = None if loop is None else loop.create_future()
         job.state = QUEUED
         try:
             w.submit(job)
@@ -832,7 +874,7 @@ cdef class ModelRunner:
             job.state = SETTLED
             self._failed(admitted, t0, ticks(), exc)
             raise
-        if self._deadline_ticks:
+        if self._deadline_ticks and loop is not None:
             job.timer = loop.call_at(
                 loop.time() + self._deadline_s - (ticks() - t0) * self._spt, _expire, job)
         return job
@@ -854,6 +896,9 @@ cdef class ModelRunner:
         if job.state != CLAIMED:
             # Abandoned: the stop request sent to this thread may be pending still.
             PyThreadState_SetAsyncExc(job.thread, NULL)
+            return 0
+        if job.loop is None:
+            _call_back(job.callback, out, raised)
             return 0
         try:
             job.loop.call_soon_threadsafe(_deliver, job, out, raised)

@@ -44,9 +44,10 @@ cdef class _Job:
     cdef dict kwargs
     cdef object seed
     cdef int64_t t0
-    cdef object loop
+    cdef object loop               # the caller's event loop; None: a background call
     cdef object future
     cdef object timer
+    cdef object callback           # a background call's callback(outcome, raised)
     cdef int state
     cdef unsigned long thread
 
@@ -69,6 +70,16 @@ def _deliver(_Job job, object outcome, bint raised):
             job.future.set_exception(outcome)
         else:
             job.future.set_result(outcome)
+
+
+cdef int _call_back(object callback, object outcome, bint raised) except -1:
+    # A background call's outcome to its callback; the callback's own failure
+    # is logged, never raised into the worker or the caller.
+    try:
+        callback(outcome, raised)
+    except Exception:
+        _log.exception("a background call's callback raised")
+    return 0
 
 
 def _expire(_Job job):
