@@ -115,7 +115,7 @@ def test_async_runs_overlap_inside_the_model(runners):
     results = asyncio.run(main())
     assert [res.status for res in results] == ["ok"] * 8
     assert peak[0] >= 6 and time.perf_counter() - t < 2.0
-    assert r.workers.threads == 8
+    assert 6 <= r.workers.threads <= 8
 
 
 # ---------------------------------------------------------------- the hard deadline
