@@ -404,6 +404,7 @@ def test_the_saturation_figures_follow_their_closed_forms(runners):
     t = time.monotonic()
     asyncio.run(main())
     elapsed = time.monotonic() - t
+    assert _wait(lambda: r.workers.in_flight == 0)   # (a worker ends just after it delivers)
     d = r.workers.to_dict()
     assert (d["size"], d["queue_size"], d["in_flight"], d["queue_depth"]) == (2, 64, 0, 0)
     assert d["service_time"] == pytest.approx(0.02, rel=0.5)
