@@ -715,6 +715,7 @@ def test_a_group_sequential_ab_test_with_welch_t_at_each_look():
     last = design.evaluate(4, 0.5)
     assert last.stop and last.winner is None
     assert design.evaluate(1, -10.0).winner == "baseline"
+    assert design.evaluate(1, math.inf, df=3).winner == "candidate"
     assert not design.evaluate(1, 1.0).stop
 
 
@@ -740,7 +741,7 @@ def _stats_norm_isf(p):
     (lambda: GroupSequentialDesign(2).evaluate(3, 1.0), InvalidArgument,
      "GroupSequentialDesign: look must be in [1, 2], got 3"),
     (lambda: GroupSequentialDesign(2).evaluate(1, math.nan), InvalidArgument,
-     "GroupSequentialDesign: statistic must be finite, got nan"),
+     "GroupSequentialDesign: statistic must not be NaN, got nan"),
     (lambda: GroupSequentialDesign(2).evaluate(1, "1"), TypeError,
      "GroupSequentialDesign: statistic must be a real number, got str"),
     (lambda: GroupSequentialDesign(2).evaluate(1, 1.0, df=0), InvalidArgument,

@@ -20,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from fugue_ppl.checks import check_bounded, check_choice, check_int, check_real, invalid
+from fugue_ppl.checks import (
+    as_number,
+    check_bounded,
+    check_choice,
+    check_int,
+    check_real,
+    invalid,
+)
 from fugue_ppl.deploy._stats import norm_sf, t_sf
 
 __all__ = ["GroupSequentialDesign", "LookResult", "SPENDING_FUNCTIONS"]
@@ -203,11 +210,13 @@ class GroupSequentialDesign:
         TypeError
             An argument of the wrong type.
         InvalidArgument
-            A look out of range, a NaN statistic, ``df`` not > 0.
+            A look out of range, a NaN statistic, ``df`` not > 0. (An infinite
+            statistic, as Welch's t of two constant samples, is judged as it is.)
         """
         look = check_int(look, "look", _OWNER, low=1, high=self.looks)
-        x = float(check_bounded(statistic, "statistic", _OWNER)) if not (
-            isinstance(statistic, float) and math.isinf(statistic)) else statistic
+        x = float(as_number(statistic, "statistic", _OWNER))
+        if math.isnan(x):
+            raise invalid(_OWNER, "statistic", statistic, "must not be NaN")
         if df is not None:
             df = check_real(df, "df", _OWNER, "positive")
             if math.isfinite(x) and x != 0.0:
