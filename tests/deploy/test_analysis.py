@@ -368,16 +368,17 @@ def test_the_mixture_ratio_far_on_the_other_side_stays_accurate():
 
 # ================================================================ the sequential tests
 
-def _proportion_runs(p_baseline, p_candidate, config, *, runs=RUNS, seed, naive=False):
-    """Simulated canary analyses of error rates: every PER_LOOK requests (SHARE of them
-    to the candidate) the test is fed both arms' counts and decides. Returns
+def _proportion_runs(p_baseline, p_candidate, config, *, runs=RUNS, seed, naive=False,
+                     share=SHARE):
+    """Simulated canary analyses of error rates: every PER_LOOK requests (a fraction
+    ``share`` of them to the candidate) the test is fed both arms' counts and decides. Returns
     (action, reason, requests so far) per run, and with ``naive`` whether a fixed-level
     z test checked at every look would have rolled the candidate back."""
     rng = np.random.default_rng(seed)
-    looks = math.ceil(config.max_samples / (PER_LOOK * SHARE) * 1.5)
+    looks = math.ceil(config.max_samples / (PER_LOOK * share) * 1.5)
     out, naive_rollbacks = [], 0
     for _ in range(runs):
-        nc = rng.binomial(PER_LOOK, SHARE, looks)
+        nc = rng.binomial(PER_LOOK, share, looks)
         nb = PER_LOOK - nc
         ec, eb = rng.binomial(nc, p_candidate), rng.binomial(nb, p_baseline)
         test = SequentialProportionTest(config)
@@ -390,7 +391,7 @@ def _proportion_runs(p_baseline, p_candidate, config, *, runs=RUNS, seed, naive=
         out.append((decision.action, decision.reason, (k + 1) * PER_LOOK))
         if naive:
             cec, cnc, ceb, cnb = (np.cumsum(v) for v in (ec, nc, eb, nb))
-            for k in range(math.ceil(config.max_samples / (PER_LOOK * SHARE))):
+            for k in range(math.ceil(config.max_samples / (PER_LOOK * share))):
                 r = two_proportion_z_test(int(cec[k]), int(cnc[k]), int(ceb[k]), int(cnb[k]))
                 if r.z > 0 and r.p_value < config.alpha:
                     naive_rollbacks += 1
@@ -398,16 +399,16 @@ def _proportion_runs(p_baseline, p_candidate, config, *, runs=RUNS, seed, naive=
     return out, naive_rollbacks / runs
 
 
-def _latency_runs(shift, config, *, runs=RUNS, seed, sigma=0.5):
+def _latency_runs(shift, config, *, runs=RUNS, seed, sigma=0.5, share=SHARE):
     """Simulated canary analyses of latency: log latencies normal (latencies lognormal,
     sd sigma of the log), the candidate's shifted by ``shift``; every PER_LOOK requests
     the test gets each arm's batch as summary statistics."""
     rng = np.random.default_rng(seed)
-    looks = math.ceil(config.max_samples / (PER_LOOK * SHARE) * 1.5)
+    looks = math.ceil(config.max_samples / (PER_LOOK * share) * 1.5)
     out = []
     cols = np.arange(PER_LOOK)
     for _ in range(runs):
-        nc = rng.binomial(PER_LOOK, SHARE, looks)
+        nc = rng.binomial(PER_LOOK, share, looks)
         x = np.log(rng.lognormal(-4.0, sigma, (looks, PER_LOOK)))
         cand = cols < nc[:, None]
         x[cand] += shift
@@ -455,6 +456,16 @@ def test_an_equal_latency_is_wrongly_rolled_back_at_most_alpha_of_the_time():
     out = _latency_runs(0.0, CONFIG, seed=102)
     false_rollback = _rate(out, "rollback")
     assert false_rollback <= FALSE_ROLLBACK_BOUND, false_rollback     # measured 0.019
+
+
+def test_a_small_canary_keeps_the_false_rollback_rate():
+    # 10% of the traffic to the candidate, up to 2,000 of its requests (200 looks):
+    # unequal arms leave the test valid (measured 0.048 and 0.022).
+    config = CONFIG.replace(max_samples=2_000)
+    out, _ = _proportion_runs(0.01, 0.01, config, seed=108, share=0.1)
+    assert _rate(out, "rollback") <= FALSE_ROLLBACK_BOUND
+    out = _latency_runs(0.0, config, runs=500, seed=109, share=0.1)
+    assert _rate(out, "rollback") <= ALPHA + 3.0 * math.sqrt(ALPHA * (1.0 - ALPHA) / 500)
 
 
 def test_a_doubled_error_rate_is_rolled_back_within_15000_requests():
