@@ -66,8 +66,6 @@ __all__ = [
 
 #: The arms of a comparison.
 ARMS = ("baseline", "candidate")
-#: What a sequential test decides at a look.
-ACTIONS = ("continue", "rollback", "promote")
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
