@@ -405,9 +405,10 @@ class Decision:
     p_value_better : float
         The always-valid p-value of "the candidate is better".
     estimate : float
-        Candidate minus baseline (means, or error rates).
+        Candidate minus baseline (means, or error rates); NaN while an arm has
+        fewer than ``min_samples`` observations.
     std_error : float
-        The estimate's standard error (NaN before the first look with enough data).
+        The estimate's standard error (NaN likewise).
     n_baseline, n_candidate : int
         Observations so far.
     look : int
