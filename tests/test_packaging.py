@@ -18,7 +18,7 @@ import fugue_ppl
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 COMPILED = ("core._runtime", "core._distributions", "monitoring._metrics", "monitoring._monitors",
-            "serving._breaker", "serving._runner")
+            "serving._breaker", "serving._runner", "deploy._stats")
 
 
 def test_runtime_dependencies_are_numpy_and_prometheus_client():
@@ -133,7 +133,8 @@ def test_the_cpp_libraries_sit_in_the_package_and_load_through_origin():
     modules = _extension_modules()
     pkg = modules["core._runtime"].parents[1]
     libs = sorted(p.name for p in pkg.glob("libfugue_*.so"))
-    assert libs == ["libfugue_core.so", "libfugue_monitoring.so", "libfugue_serving.so"]
+    assert libs == ["libfugue_core.so", "libfugue_deploy.so", "libfugue_monitoring.so",
+                    "libfugue_serving.so"]
     for mod, path in modules.items():
         needed, runpath = _dynamic(path)
         ours = [n for n in needed if n.startswith("libfugue_")]
