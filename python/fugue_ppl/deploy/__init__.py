@@ -1,0 +1,31 @@
+"""Deployment: the model registry and parameter store
+(:mod:`~fugue_ppl.deploy.registry`) and its settings (``[registry]``).
+
+Importing this package loads no optional dependency: the registry imports
+``cachetools`` and ``jsonschema`` (the ``deploy`` extra) and, for
+PostgreSQL, psycopg (the ``postgres`` extra) when it needs them.
+"""
+
+from fugue_ppl.deploy._registry_config import RegistryConfig
+from fugue_ppl.deploy.registry import (
+    OUTPUT_TYPES,
+    STATUSES,
+    HistoryEntry,
+    ModelRegistry,
+    ModelVersion,
+)
+from fugue_ppl.errors import (
+    InvalidModelParams,
+    ModelImportError,
+    RegistryConflict,
+    RegistryError,
+    RegistryUnavailable,
+    UnknownModel,
+    UnknownVersion,
+)
+
+__all__ = [
+    "ModelRegistry", "ModelVersion", "HistoryEntry", "RegistryConfig", "STATUSES",
+    "OUTPUT_TYPES", "RegistryError", "UnknownModel", "UnknownVersion", "RegistryConflict",
+    "RegistryUnavailable", "ModelImportError", "InvalidModelParams",
+]
