@@ -118,6 +118,9 @@ class PostgresStore:
         self._pool = pool_module.ConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, timeout=timeout,
             name="fugue-registry", check=pool_module.ConnectionPool.check_connection,
+            # give up reconnecting after the timeout: the next request then connects at
+            # once, so a server that comes back is used again within about a timeout
+            reconnect_timeout=timeout,
             kwargs={"autocommit": True, "connect_timeout": max(1, math.ceil(timeout)),
                     "application_name": "fugue-ppl registry"})
         try:

@@ -24,7 +24,10 @@ from fugue_ppl.checks import (
     type_error,
 )
 
-__all__ = ["RegistryConfig", "store_kind"]
+__all__ = ["DEFAULT_FILE", "RegistryConfig", "store_kind"]
+
+#: The SQLite file of a registry whose ``url`` is not set (in the working directory).
+DEFAULT_FILE = "fugue-registry.sqlite3"
 
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", re.ASCII)
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -36,7 +39,9 @@ def store_kind(url: str) -> str:
     return "postgresql" if url.lower().startswith(_POSTGRES_SCHEMES) else "sqlite"
 
 
-def _url(value: Any, name: str, owner: str) -> Secret:
+def _url(value: Any, name: str, owner: str) -> Secret | None:
+    if value is None:
+        return None
     if not isinstance(value, (str, Secret)):
         raise type_error(owner, name, value, "a str")
     url = Secret(value)
@@ -83,12 +88,13 @@ class RegistryConfig(Settings):
 cache_ttl_seconds=5.0, timeout_seconds=5.0, pool_min_size=1, pool_max_size=8, notify=True)
     """
 
-    url: Secret = setting(
-        "fugue-registry.sqlite3",
+    url: Secret | None = setting(
+        None,
         check=Custom(_url, "a SQLite file path (or sqlite:///path) or a postgresql:// URL"),
         secret=True,
-        doc="Where the registry is stored: a SQLite file (one machine) or a PostgreSQL URL "
-            "(replicas sharing one registry); masked everywhere.")
+        doc=f"Where the registry is stored: a SQLite file (one machine; none: "
+            f"{DEFAULT_FILE} in the working directory) or a PostgreSQL URL (replicas "
+            "sharing one registry); masked everywhere.")
     allowed_prefixes: tuple[str, ...] = setting(
         ("fugue_ppl.models",), check=Custom(_prefixes, "dotted module names"),
         doc="The only modules (and their submodules) a version's model and input schema may "
@@ -114,3 +120,8 @@ cache_ttl_seconds=5.0, timeout_seconds=5.0, pool_min_size=1, pool_max_size=8, no
             "(else the TTL bounds their staleness).")
 
     _relations = (Relation("pool_min_size", "<=", "pool_max_size"),)
+
+    @property
+    def store_url(self) -> str:
+        """The store's URL or path, revealed (``url``, or the default file)."""
+        return DEFAULT_FILE if self.url is None else self.url.reveal()

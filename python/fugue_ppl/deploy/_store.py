@@ -166,7 +166,9 @@ class Dialect:
         return value.isoformat()
 
     def time_out(self, value: Any) -> datetime.datetime:
-        return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
+        if isinstance(value, str):
+            value = datetime.datetime.fromisoformat(value)
+        return value.astimezone(datetime.timezone.utc)
 
     def bool_in(self, value: bool) -> Any:
         return int(value)

@@ -167,7 +167,7 @@ class HistoryEntry:
 
 
 def _open_store(cfg: RegistryConfig):
-    url = cfg.url.reveal()
+    url = cfg.store_url
     if store_kind(url) == "postgresql":
         from fugue_ppl.deploy._postgres import PostgresStore
 
@@ -530,9 +530,10 @@ class ModelRegistry:
             tx.append(_entry(row, actor, action, before, changes, rev, now))
             new = tx.get(name, version)
             refreshed = [tx.get(name, v) for v in moved]
-        for r in (new, *refreshed):
-            self._cache.put((r["name"], r["version"]), ModelVersion._from_row(r))
-        return ModelVersion._from_row(new)
+        out = [ModelVersion._from_row(r) for r in (new, *refreshed)]
+        for v in out:
+            self._cache.put((v.name, v.version), v)
+        return out[0]
 
     # ------------------------------------------------------------ loading
 
