@@ -36,6 +36,11 @@ def pg_server():
     # directory, nothing else in it.
     root = tempfile.mkdtemp(prefix="fugue-registry-pg-", dir="/tmp")
     server = pgserver.get_server(root, cleanup_mode="stop")
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        # a throw-away server: durability only costs time (and its shutdown's checkpoint)
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        conn.execute("SELECT pg_reload_conf()")
     try:
         yield server, psycopg
     finally:
@@ -65,6 +70,7 @@ class Backend:
         self.tmp_path = tmp_path
         self.pg = pg
         self.registries = []
+        self.databases = []
         self.url = self.fresh_url()
 
     def fresh_url(self):
@@ -76,6 +82,7 @@ class Backend:
         name = f"fugue_test_{os.getpid()}_{n}"
         with psycopg.connect(server.get_uri(), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
+        self.databases.append(name)
         return pg_url(server, name)
 
     @property
@@ -120,6 +127,11 @@ class Backend:
     def close(self):
         for reg in self.registries:
             reg.close()
+        if self.kind == "postgresql":
+            server, psycopg = self.pg
+            with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+                for name in self.databases:
+                    conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(params=BACKENDS)

@@ -303,6 +303,10 @@ def test_bad_schemas_and_documents_are_refused(backend):
     with pytest.raises(TypeError, match="actor must be a str"):
         reg.register("m", "1", SENSOR, actor=None)
     reg.register("m", "1", SENSOR, actor="a")
+    with pytest.raises(TypeError, match="^ModelRegistry.get: name must be a str, got list$"):
+        reg.get(["m"], "1")
+    with pytest.raises(TypeError, match="version must be a str, got int"):
+        reg.params("m", 1)
     with pytest.raises(InvalidArgument, match="expected_revision must be >= 1"):
         reg.promote("m", "1", expected_revision=0, actor="a")
     with pytest.raises(TypeError, match="expected_revision must be an integer"):
@@ -409,6 +413,12 @@ def test_migrations_are_versioned_and_idempotent(backend):
     assert [tuple(r) for r in rows] == [
         (1, "model versions and their history"),
         (2, "one live version per model; the history is append-only")]
+    if backend.kind == "sqlite":
+        conn = backend.connect()
+        try:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            conn.close()
 
 
 def test_a_store_newer_than_the_code_is_refused(backend):
@@ -572,6 +582,9 @@ def test_an_unavailable_store_keeps_cached_reads_and_refuses_writes(backend):
             with pytest.raises(RegistryUnavailable):
                 reg.get("sensor", "9")                  # never read: nothing to serve
             assert reg.get("sensor", "1", cached=False).params == PARAMS  # the last known
+            t0 = time.monotonic()                 # ... then fresh again: no wait
+            assert reg.params("sensor", "1") == PARAMS
+            assert time.monotonic() - t0 < 0.5
     # back (the pool reconnects within about a timeout): nothing was written, nothing is
     # corrupted, writes work again
     deadline = time.monotonic() + 10.0

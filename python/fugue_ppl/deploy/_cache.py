@@ -20,8 +20,45 @@ from fugue_ppl._extras import require
 __all__ = ["ParamCache"]
 
 
+def _indexed_cache(cachetools):
+    """A ``TTLCache`` that mirrors its entries into a plain dict ``index`` of
+    ``key -> (value, expires)`` as they are stored, evicted or expired."""
+
+    class IndexedTTLCache(cachetools.TTLCache):
+        def __init__(self, maxsize, ttl, timer):
+            super().__init__(maxsize, ttl, timer)
+            self.index: dict = {}
+
+        def __setitem__(self, key, value):
+            super().__setitem__(key, value)
+            self.index[key] = (value, self.timer() + self.ttl)
+
+        def __delitem__(self, key):
+            super().__delitem__(key)
+            self.index.pop(key, None)
+
+        def expire(self, time=None):
+            expired = super().expire(time)
+            for key, _ in expired:
+                self.index.pop(key, None)
+            return expired
+
+        def clear(self):
+            super().clear()
+            self.index.clear()
+
+    return IndexedTTLCache
+
+
 class ParamCache:
     """A thread-safe ``cachetools.TTLCache`` of versions, plus their last known values.
+
+    Writes (stores, invalidations, evictions, expiries) go through the
+    ``TTLCache`` under a lock; a read of a fresh entry takes no lock: it
+    looks the key up in a plain dict the ``TTLCache`` keeps in step with its
+    entries (so a hit costs a dict lookup and a clock read). Recency, for
+    eviction, is that of the entry's last store (each key is stored again
+    at least once per TTL while it is read).
 
     Values carry a ``revision``: a value never replaces one with a higher
     revision (so a slow read racing a write cannot bring an old version back).
@@ -38,22 +75,22 @@ class ParamCache:
 
     def __init__(self, maxsize: int, ttl: float, timer: Callable[[], float] = time.monotonic):
         cachetools = require("deploy", "cachetools", feature="the registry's parameter cache")
-        self._fresh = cachetools.TTLCache(maxsize, ttl, timer)
+        self._fresh = _indexed_cache(cachetools)(maxsize, ttl, timer)
+        self._index = self._fresh.index
+        self._timer = timer
         self._known = cachetools.LRUCache(maxsize)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, key: Hashable) -> Any | None:
-        """The fresh value of ``key``, or None."""
-        with self._lock:
-            value = self._fresh.get(key)
-            if value is None:
-                self.misses += 1
-            else:
-                self.hits += 1
-            return value
-
+        """The fresh value of ``key``, or None (lock-free)."""
+        entry = self._index.get(key)
+        if entry is not None and entry[1] > self._timer():
+            self.hits += 1
+            return entry[0]
+        self.misses += 1
+        return None
     def last_known(self, key: Hashable) -> Any | None:
         """The last value stored for ``key``, however old, or None."""
         with self._lock:
@@ -78,4 +115,5 @@ class ParamCache:
 
     def __len__(self) -> int:
         with self._lock:
+            self._fresh.expire()
             return len(self._fresh)

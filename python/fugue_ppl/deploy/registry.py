@@ -268,7 +268,8 @@ class ModelRegistry:
 
         Served from the cache while fresh (``cached=False`` asks the store).
         When the store is unavailable, the last version read is served,
-        however old.
+        however old, and counts as fresh for another TTL (so requests do not
+        each wait for the store's timeout).
 
         Raises
         ------
@@ -277,11 +278,14 @@ class ModelRegistry:
         RegistryUnavailable
             The store is unavailable and the version was never read.
         """
-        key = (_name(name, "get"), _version(version, "get"))
         if cached:
-            found = self._cache.get(key)
+            try:
+                found = self._cache.get((name, version))    # (only checked keys are cached)
+            except TypeError:   # unhashable: the checks below say what is wrong
+                found = None
             if found is not None:
                 return found
+        key = (_name(name, "ModelRegistry.get"), _version(version, "ModelRegistry.get"))
         try:
             with self._store.read() as tx:
                 row = tx.get(*key)
@@ -293,6 +297,7 @@ class ModelRegistry:
                 raise
             _log.warning("registry %s unavailable: serving %s %s at revision %d from the "
                          "cache", self.store, key[0], key[1], last.revision)
+            self._cache.put(key, last)      # (fresh again: the next reads wait for nothing)
             return last
         found = ModelVersion._from_row(row)
         self._cache.put(key, found)
@@ -300,13 +305,17 @@ class ModelRegistry:
 
     def params(self, name: str, version: str) -> Mapping[str, Any]:
         """The parameters of a version (read-only), through the cache (see :meth:`get`)."""
-        return self.get(name, version).params
+        try:
+            found = self._cache.get((name, version))
+        except TypeError:
+            found = None
+        return (found if found is not None else self.get(name, version)).params
 
     def list(self, name: str | None = None, *, status: str | None = None) -> list[ModelVersion]:
         """Every version (of ``name``, of ``status``), by model and registration; from the
         store."""
         if name is not None:
-            _name(name, "list")
+            _name(name, "ModelRegistry.list")
         if status is not None:
             check_choice(status, "status", "ModelRegistry.list", STATUSES)
         with self._store.read() as tx:
@@ -337,9 +346,9 @@ class ModelRegistry:
         ------
         UnknownModel, UnknownVersion
         """
-        _name(name, "history")
+        _name(name, "ModelRegistry.history")
         if version is not None:
-            _version(version, "history")
+            _version(version, "ModelRegistry.history")
         with self._store.read() as tx:
             missing = (not tx.list(name)) if version is None else (
                 tx.get(name, version) is None)
