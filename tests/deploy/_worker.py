@@ -29,6 +29,7 @@ def hammer(reg, wid, rounds, start_at):
         while True:
             base = reg.get("shared", "base", cached=False)
             count = base.params["count"] + 1
+            time.sleep(0.005)       # (work between the read and the write: writers collide)
             try:
                 reg.update_params("shared", "base", {"count": count, "check": 7 * count,
                                                      "last": wid},

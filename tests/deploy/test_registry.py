@@ -502,6 +502,20 @@ def test_threads_and_processes_never_lose_an_update(backend):
         assert d["began"] < ended and d["ended"] > began
 
 
+def test_sqlite_connections_of_ended_threads_are_closed(tmp_path):
+    reg = ModelRegistry(url=str(tmp_path / "r.sqlite3"))
+    try:
+        reg.register("m", "1", SENSOR, actor="a")
+        for _ in range(20):
+            t = threading.Thread(target=lambda: reg.get("m", "1", cached=False))
+            t.start()
+            t.join()
+        assert len(reg._store._connections) <= 2
+    finally:
+        reg.close()
+    assert reg._store._connections == {}
+
+
 # ---------------------------------------------------------------- the cache
 
 

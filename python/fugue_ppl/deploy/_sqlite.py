@@ -1,9 +1,9 @@
 """The SQLite store: the registry's embedded default, one file on one machine.
 
 The file is in WAL mode (readers never wait for the writer); each thread has
-its own connection; a write transaction starts with ``BEGIN IMMEDIATE``, so
-writers in threads and processes queue for the file's write lock (up to the
-timeout) instead of failing half-way.
+its own connection (closed once the thread has ended); a write transaction
+starts with ``BEGIN IMMEDIATE``, so writers in threads and processes queue
+for the file's write lock (up to the timeout) instead of failing half-way.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class SQLiteStore:
         self.description = f"SQLite file {safe_text(os.path.abspath(self.path), 300)!r}"
         self._timeout = timeout
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._lock = threading.Lock()
         self._closed = False
         self.applied = self._migrate()
@@ -73,7 +73,13 @@ class SQLiteStore:
                 conn.close()
                 raise
         with self._lock:
-            self._connections.append(conn)
+            # (the connections of threads that ended are closed, so they do not pile up)
+            ended = [t for t in self._connections if not t.is_alive()]
+            stale = [self._connections.pop(t) for t in ended]
+            self._connections[threading.current_thread()] = conn
+        for old in stale:
+            with contextlib.suppress(sqlite3.Error):
+                old.close()
         self._local.conn = conn
         return conn
 
@@ -142,7 +148,7 @@ class SQLiteStore:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            conns, self._connections = self._connections, []
+            conns, self._connections = list(self._connections.values()), {}
         for conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
