@@ -16,12 +16,13 @@ from fugue_ppl.errors import InvalidArgument
 
 #: What ``import fugue_ppl`` (and each layer) must not load.
 HEAVY = ("starlette", "uvicorn", "pythonjsonlogger", "granian", "httpx", "psycopg",
-         "psycopg_pool", "dask", "distributed", "scipy", "pandas")
+         "psycopg_pool", "dask", "distributed", "scipy", "pandas", "jsonschema", "cachetools")
 
 #: Imported in this order in one fresh interpreter, the heavy modules checked after each.
 TARGETS = ("fugue_ppl", "fugue_ppl.core", "fugue_ppl.monitoring", "fugue_ppl.serving",
            "fugue_ppl.monitoring.prometheus", "fugue_ppl.serving.prometheus",
-           "fugue_ppl.serving.health", "fugue_ppl.serving.slo", "fugue_ppl.config",
+           "fugue_ppl.serving.health", "fugue_ppl.serving.slo", "fugue_ppl.deploy",
+           "fugue_ppl.config",
            "fugue_ppl.validation", "fugue_ppl.models", "fugue_ppl.cli", "fugue_ppl._extras")
 
 
@@ -54,6 +55,14 @@ def test_import_fugue_ppl_loads_no_optional_dependency():
     loaded = json.loads(out.strip().splitlines()[-1])
     assert loaded == {**{t: [] for t in TARGETS},
                       "numpy and prometheus_client": ["numpy", "prometheus_client"]}
+
+
+def test_import_fugue_ppl_does_not_import_the_deploy_layer():
+    code = ("import sys, fugue_ppl; "
+            "print(sorted(m for m in sys.modules if m.startswith('fugue_ppl.deploy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
 
 
 def test_the_heavy_modules_are_installed_so_the_light_import_test_means_something():
@@ -143,7 +152,7 @@ def test_other_errors_of_the_import_propagate_unchanged(module_dir):
 
 @pytest.mark.parametrize("args, kwargs, exc, msg", [
     (("web", "starlette"), {}, InvalidArgument,
-     "^require: extra must be one of 'serve', 'postgres', 'dask', 'all', got 'web'$"),
+     "^require: extra must be one of 'serve', 'postgres', 'deploy', 'dask', 'all', got 'web'$"),
     (("Serve", "starlette"), {}, InvalidArgument, "extra must be one of"),
     ((None, "starlette"), {}, TypeError, "^require: extra must be a str, got NoneType$"),
     (("serve", 3), {}, TypeError, "^require: module must be a str, got int$"),
@@ -168,8 +177,9 @@ def test_install_command():
 
 def test_the_distribution_declares_the_extras():
     provided = set(md.metadata("fugue-ppl").get_all("Provides-Extra") or [])
-    assert {"serve", "postgres", "dask", "all", "test"} <= provided
-    assert set(EXTRAS) == {"serve", "postgres", "dask", "all"}
+    assert {"serve", "postgres", "deploy", "dask", "all", "test"} <= provided
+    assert set(EXTRAS) == {"serve", "postgres", "deploy", "dask", "all"}
+    assert _names(_extra("deploy")) == {"jsonschema", "cachetools"}
     assert _names(_extra("serve")) == {"starlette", "uvicorn", "python_json_logger"}
     assert any(r.replace(" ", "").startswith("uvicorn[standard]") for r in _extra("serve"))
     assert _names(_extra("postgres")) == {"psycopg", "psycopg_pool"}
@@ -177,7 +187,9 @@ def test_the_distribution_declares_the_extras():
     assert [r.replace(" ", "")[:17] for r in _extra("dask")] == ["dask[distributed]"]
     (everything,) = _extra("all")
     assert re.fullmatch(r"fugue-ppl\[([a-z,]+)\]", everything.replace(" ", ""))
-    assert set(everything.replace(" ", "")[10:-1].split(",")) == {"serve", "postgres", "dask"}
+    assert set(everything.replace(" ", "")[10:-1].split(",")) == {"serve", "postgres", "deploy",
+                                                                 "dask"}
+    assert "pgserver" in _names(_extra("test"))
     assert "fugue-ppl[all]" in [r.replace(" ", "") for r in _extra("test")]
 
 
@@ -186,7 +198,8 @@ def test_every_module_of_an_extra_comes_with_it():
     # are the extra's requirements (or what they bring: distributed with dask[distributed]).
     provides = md.packages_distributions()
     brought = {"serve": {"starlette", "uvicorn", "python_json_logger"},
-               "postgres": {"psycopg", "psycopg_pool"}, "dask": {"dask", "distributed"}}
+               "postgres": {"psycopg", "psycopg_pool"}, "deploy": {"jsonschema", "cachetools"},
+               "dask": {"dask", "distributed"}}
     brought["all"] = set().union(*brought.values())
     for extra, modules in EXTRAS.items():
         dists = {d.lower().replace("-", "_") for m in modules for d in provides[m]}

@@ -10,6 +10,7 @@ extra       brings                                 for
 serve       starlette, uvicorn[standard],          the HTTP service, JSON logs
             python-json-logger
 postgres    psycopg[binary] 3, psycopg_pool        the PostgreSQL registry
+deploy      jsonschema, cachetools                 the model registry (schemas, cache)
 dask        dask[distributed]                      batch scale-out
 all         all of the above
 ==========  =====================================  ==========================
@@ -40,6 +41,7 @@ __all__ = ["EXTRAS", "require", "install_command"]
 EXTRAS: dict[str, tuple[str, ...]] = {
     "serve": ("starlette", "uvicorn", "pythonjsonlogger"),
     "postgres": ("psycopg", "psycopg_pool"),
+    "deploy": ("jsonschema", "cachetools"),
     "dask": ("dask", "distributed"),
 }
 EXTRAS["all"] = tuple(m for mods in list(EXTRAS.values()) for m in mods)
@@ -76,7 +78,7 @@ def require(extra: str, module: str, *, feature: str | None = None) -> ModuleTyp
     ----------
     extra : str
         The extra that brings the module: ``"serve"``, ``"postgres"``,
-        ``"dask"`` or ``"all"``.
+        ``"deploy"``, ``"dask"`` or ``"all"``.
     module : str
         The module to import (a dotted name, e.g. ``"psycopg_pool"``).
     feature : str, optional

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import hmac
 import math
 import numbers
 import operator
@@ -46,6 +47,7 @@ __all__ = [
     "Params",
     "Real",
     "Relation",
+    "Secret",
     "Settings",
     "Text",
     "as_number",
@@ -248,6 +250,92 @@ def safe_text(text: object, limit: int = MESSAGE_LIMIT) -> str:
         return "<unprintable>"
     return _clip(_escape(text), limit)
 
+
+# --------------------------------------------------------------------- secrets
+
+
+class Secret:
+    """A secret string, masked everywhere it could be shown.
+
+    ``repr`` gives ``Secret('***')``; ``str``, ``format`` and f-strings give
+    ``'***'``; so logging with ``%s`` / ``%r`` and the configuration's
+    ``dump`` never show it. Equality compares the values in constant time (a
+    Secret never equals a plain ``str``). ``copy`` and ``deepcopy`` return the
+    same object; pickling raises ``TypeError`` (a pickle is a file: load the
+    configuration in each process instead). Any layer's settings may hold one
+    (a setting declared ``secret=True``); :mod:`fugue_ppl.config` re-exports it.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not a str (the message does not show it).
+
+    Examples
+    --------
+    >>> s = Secret("hunter2")
+    >>> s, str(s), f"{s}", "%s" % s
+    (Secret('***'), '***', '***', '***')
+    >>> s.reveal()
+    'hunter2'
+    >>> s == Secret("hunter2"), s == "hunter2"
+    (True, False)
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | Secret):
+        if isinstance(value, Secret):
+            value = value._value
+        elif not isinstance(value, str):
+            raise TypeError(f"Secret wraps a str, got {type(value).__name__}")
+        object.__setattr__(self, "_value", str.__getitem__(value, slice(None)))
+
+    def reveal(self) -> str:
+        """The secret value."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __format__(self, spec: str) -> str:
+        try:
+            return format(MASK, spec)
+        except (TypeError, ValueError):
+            return MASK
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        a = self._value.encode("utf-8", "surrogatepass")
+        b = other._value.encode("utf-8", "surrogatepass")
+        return hmac.compare_digest(a, b)
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Secret is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Secret is immutable")
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> Secret:
+        return self
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("Secret values cannot be pickled (the pickle would hold the secret in "
+                        "clear); load the configuration in each process instead")
+
+    __reduce__ = __reduce_ex__  # type: ignore[assignment]
 
 
 # --------------------------------------------------------------------- checks

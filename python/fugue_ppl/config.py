@@ -25,7 +25,6 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import datetime
-import hmac
 import json
 import logging
 import math
@@ -42,6 +41,7 @@ from fugue_ppl.checks import (
     MASK,
     Choice,
     Custom,
+    Secret,
     Settings,
     closest,
     declaration,
@@ -59,6 +59,7 @@ from fugue_ppl.checks import (
     type_error,
     validate_settings,
 )
+from fugue_ppl.deploy import RegistryConfig
 from fugue_ppl.errors import ConfigError
 from fugue_ppl.monitoring import CUSUMConfig, EWMAConfig, MetricsConfig
 from fugue_ppl.serving import BreakerConfig, ModelConfig, RuntimeConfig
@@ -79,6 +80,7 @@ __all__ = [
     "MetricsConfig",
     "ModelConfig",
     "MonitorConfig",
+    "RegistryConfig",
     "RuntimeConfig",
     "SLOConfig",
     "Secret",
@@ -92,92 +94,6 @@ ENVIRONMENTS = ("development", "staging", "production")
 ENV_PREFIX = "FUGUE_"
 #: Deepest nesting of tables and lists a layer may hold.
 MAX_DEPTH = 32
-
-# --------------------------------------------------------------------- Secret
-
-
-class Secret:
-    """A secret string, masked everywhere it could be shown.
-
-    ``repr`` gives ``Secret('***')``; ``str``, ``format`` and f-strings give
-    ``'***'``; so logging with ``%s`` / ``%r`` and :meth:`Config.dump` never
-    show it. Equality compares the values in constant time (a Secret never
-    equals a plain ``str``). ``copy`` and ``deepcopy`` return the same
-    object; pickling raises ``TypeError`` (a pickle is a file: load the
-    configuration in each process instead).
-
-    Raises
-    ------
-    TypeError
-        ``value`` is not a str (the message does not show it).
-
-    Examples
-    --------
-    >>> s = Secret("hunter2")
-    >>> s, str(s), f"{s}", "%s" % s
-    (Secret('***'), '***', '***', '***')
-    >>> s.reveal()
-    'hunter2'
-    >>> s == Secret("hunter2"), s == "hunter2"
-    (True, False)
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str | Secret):
-        if isinstance(value, Secret):
-            value = value._value
-        elif not isinstance(value, str):
-            raise TypeError(f"Secret wraps a str, got {type(value).__name__}")
-        object.__setattr__(self, "_value", str.__getitem__(value, slice(None)))
-
-    def reveal(self) -> str:
-        """The secret value."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def __str__(self) -> str:
-        return MASK
-
-    def __format__(self, spec: str) -> str:
-        try:
-            return format(MASK, spec)
-        except (TypeError, ValueError):
-            return MASK
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        a = self._value.encode("utf-8", "surrogatepass")
-        b = other._value.encode("utf-8", "surrogatepass")
-        return hmac.compare_digest(a, b)
-
-    def __hash__(self) -> int:
-        return hash((Secret, self._value))
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Secret is immutable")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("Secret is immutable")
-
-    def __copy__(self) -> Secret:
-        return self
-
-    def __deepcopy__(self, memo: dict) -> Secret:
-        return self
-
-    def __reduce_ex__(self, protocol):
-        raise TypeError("Secret values cannot be pickled (the pickle would hold the secret in "
-                        "clear); load the configuration in each process instead")
-
-    __reduce__ = __reduce_ex__  # type: ignore[assignment]
-
 
 # --------------------------------------------------------------------- config's own sections
 
@@ -262,6 +178,8 @@ class Config(Settings):
     metrics: MetricsConfig = section(MetricsConfig, doc="The production metrics.")
     health: HealthSettings = section(HealthSettings, doc="The health checks.")
     slo: SLOConfig = section(SLOConfig, doc="The service-level objectives.")
+    registry: RegistryConfig = section(RegistryConfig,
+                                       doc="The model registry and parameter store.")
     secrets: SecretsConfig = section(SecretsConfig, doc="Secrets.")
 
     @property
@@ -407,8 +325,8 @@ class FieldKind:
     name : str
     kind : str
         ``"section"`` (a settings type), ``"mapping"`` (a table merged key by
-        key), ``"bool"``, ``"int"``, ``"float"``, ``"str"``, ``"secrets"`` (a
-        list of secrets), ``"secret"`` or ``"any"``.
+        key), ``"bool"``, ``"int"``, ``"float"``, ``"str"``, ``"strs"`` (a list
+        of str), ``"secrets"`` (a list of secrets), ``"secret"`` or ``"any"``.
     optional : bool
         None is allowed.
     item : type
@@ -452,6 +370,8 @@ def _field(f: dataclasses.Field, tp: Any) -> FieldKind:
         kind, item = "mapping", typing.get_args(tp)[1]
     elif origin is tuple and typing.get_args(tp)[0] is Secret:
         kind, item = "secrets", None
+    elif origin is tuple and typing.get_args(tp)[0] is str:
+        kind, item = "strs", None
     elif tp is Secret:
         kind, item = "secret", None
     elif tp in (bool, int, float, str):
@@ -499,7 +419,7 @@ def _parse(kind: str, optional: bool, raw: str) -> Any:
         raise _Bad("a real number" + (" or none" if optional else ""))
     if kind == "secret":
         return raw if text else None        # an empty variable unsets it
-    if kind == "secrets":
+    if kind in ("secrets", "strs"):
         if text.startswith("["):
             try:
                 items = json.loads(text)
@@ -1034,9 +954,13 @@ def _to_toml(cfg: Config) -> str:
     lines: list[str] = []
 
     def section_items(obj: Settings, header: str) -> None:
+        secret = [f.name for f in dataclasses.fields(obj) if declaration(f)["secret"]]
         scalars = [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                   if not isinstance(getattr(obj, f.name), Settings)]
+                   if not isinstance(getattr(obj, f.name), Settings) and f.name not in secret]
         _toml_table(lines, header, scalars, header)
+        lines.extend(f"# {name} omitted (a secret): set it in the environment "
+                     f"({_env_name(f'{header}.{name}' if header else name)})"
+                     for name in secret)
         for f in dataclasses.fields(obj):
             v = getattr(obj, f.name)
             if isinstance(v, SecretsConfig):

@@ -48,7 +48,8 @@ valid key. Secrets are masked in every rendering and never written by
 
 def _type(f: FieldKind) -> str:
     base = {"section": "table", "bool": "bool", "int": "int", "float": "float", "str": "str",
-            "secrets": "list of str", "secret": "str", "any": "any"}.get(f.kind)
+            "secrets": "list of str", "strs": "list of str", "secret": "str",
+            "any": "any"}.get(f.kind)
     if f.kind == "mapping":
         item = getattr(f.item, "__name__", "any")
         base = "table" if item in ("Any", "any") else f"table of {item}"
@@ -77,7 +78,7 @@ def _value(v: Any) -> str:
 
 # Where each settings type is imported from (its component's public module).
 _PUBLIC = ("fugue_ppl.serving", "fugue_ppl.monitoring", "fugue_ppl.serving.health",
-           "fugue_ppl.serving.slo", "fugue_ppl.config")
+           "fugue_ppl.serving.slo", "fugue_ppl.deploy", "fugue_ppl.config")
 _ROLE = re.compile(r":[a-z]+:`~?(?:[\w.]+\.)?([\w]+)`")
 
 

@@ -46,6 +46,13 @@ __all__ = [
     "InferenceTimeout",
     "CircuitOpenError",
     "OverloadedError",
+    "RegistryError",
+    "UnknownModel",
+    "UnknownVersion",
+    "RegistryConflict",
+    "RegistryUnavailable",
+    "ModelImportError",
+    "InvalidModelParams",
     "FugueWarning",
     "PUBLIC_CODES",
     "new_error_id",
@@ -325,6 +332,113 @@ class OverloadedError(FugueError, RuntimeError):
 
 def _overloaded_error(message, retry_after, code):
     return OverloadedError(message, retry_after=retry_after, code=code)
+
+
+class RegistryError(FugueError):
+    """An error of the model registry (:mod:`fugue_ppl.deploy`).
+
+    Messages name the model, the version and the field at fault, never the
+    store's URL or its password.
+
+    Attributes
+    ----------
+    model : str or None
+        The model's name, when one applies.
+    version : str or None
+        The version, when one applies.
+    """
+
+    def __init__(self, message: str, *, model: str | None = None,
+                 version: str | None = None, code: int | None = None):
+        self.model = model
+        self.version = version
+        super().__init__(message, code=code)
+
+
+class UnknownModel(RegistryError, KeyError):
+    """No version of the model is registered (a ``KeyError``)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownVersion(UnknownModel):
+    """The model is registered, but not this version of it (a ``KeyError``)."""
+
+
+class RegistryConflict(RegistryError):
+    """A write lost a race or contradicts the registry's state; nothing was written.
+
+    A stale ``expected_revision`` (another writer changed the version since
+    it was read), a version registered twice, or a second live version.
+    Read the version again and retry with its current revision.
+
+    Attributes
+    ----------
+    expected : int or None
+        The revision the write expected.
+    actual : int or None
+        The revision the registry holds.
+    """
+
+    def __init__(self, message: str, *, model: str | None = None, version: str | None = None,
+                 expected: int | None = None, actual: int | None = None):
+        self.expected = expected
+        self.actual = actual
+        super().__init__(message, model=model, version=version)
+
+
+class RegistryUnavailable(RegistryError, ConnectionError):
+    """The registry's store cannot be reached (or is locked past its timeout).
+
+    Nothing was written. The message names the store (its kind, host and
+    database or file) without its password.
+
+    Attributes
+    ----------
+    store : str or None
+        The store's description, e.g. ``"PostgreSQL database 'models' on db:5432"``.
+    """
+
+    def __init__(self, message: str, *, store: str | None = None, model: str | None = None,
+                 version: str | None = None):
+        self.store = store
+        super().__init__(message, model=model, version=version)
+
+
+class ModelImportError(RegistryError, ImportError):
+    """A version's model (or input schema) cannot be loaded from its import path.
+
+    The path is malformed, outside the allowed module prefixes (refused
+    before anything is imported), does not import, names nothing, or names
+    something that is not a model.
+
+    Attributes
+    ----------
+    path : str or None
+        The import path, ``package.module:function``.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, model: str | None = None,
+                 version: str | None = None):
+        super().__init__(message, model=model, version=version)
+        self.path = path
+
+
+class InvalidModelParams(RegistryError, ValidationError):
+    """A version's parameters fail the JSON Schema the version declares.
+
+    Attributes
+    ----------
+    violations : list of Violation
+        One per failing part of the document, its ``field`` the JSON path
+        (``"$.prior.sd"``), its ``rule`` the schema keyword (``"minimum"``).
+    """
+
+    def __init__(self, message: str, *, violations=(), model: str | None = None,
+                 version: str | None = None):
+        RegistryError.__init__(self, message, model=model, version=version)
+        self.violations = list(violations)
 
 
 class FugueWarning(UserWarning):

@@ -1,6 +1,35 @@
-"""Deployment: model versions side by side. :class:`Router` sends each request
-to a version by a stable hash of its key against the current weights."""
+"""Deployment: the model registry and parameter store
+(:mod:`~fugue_ppl.deploy.registry`) and its settings (``[registry]``);
+:class:`Router`, which sends each request to a model version by a stable hash
+of its key against the current weights, with shadow traffic to a candidate;
+and the rollout analysis (:mod:`~fugue_ppl.deploy.analysis`).
 
+Importing this package loads no optional dependency: the registry imports
+``cachetools`` and ``jsonschema`` (the ``deploy`` extra) and, for
+PostgreSQL, psycopg (the ``postgres`` extra) when it needs them.
+"""
+
+from fugue_ppl.deploy._registry_config import RegistryConfig
 from fugue_ppl.deploy._router import Router, key_hash
+from fugue_ppl.deploy.registry import (
+    OUTPUT_TYPES,
+    STATUSES,
+    HistoryEntry,
+    ModelRegistry,
+    ModelVersion,
+)
+from fugue_ppl.errors import (
+    InvalidModelParams,
+    ModelImportError,
+    RegistryConflict,
+    RegistryError,
+    RegistryUnavailable,
+    UnknownModel,
+    UnknownVersion,
+)
 
-__all__ = ["Router", "key_hash"]
+__all__ = [
+    "ModelRegistry", "ModelVersion", "HistoryEntry", "RegistryConfig", "STATUSES",
+    "OUTPUT_TYPES", "RegistryError", "UnknownModel", "UnknownVersion", "RegistryConflict",
+    "RegistryUnavailable", "ModelImportError", "InvalidModelParams", "Router", "key_hash",
+]
