@@ -13,6 +13,7 @@ import datetime
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 from fugue_ppl.checks import safe_text
@@ -67,7 +68,7 @@ class SQLiteStore:
             conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
                                    check_same_thread=False)
             try:
-                conn.execute("PRAGMA journal_mode=WAL").fetchone()
+                self._set_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
             except BaseException:
                 conn.close()
@@ -82,6 +83,20 @@ class SQLiteStore:
                 old.close()
         self._local.conn = conn
         return conn
+
+    def _set_wal(self, conn: sqlite3.Connection) -> None:
+        # Switching a fresh file to WAL takes an exclusive lock, and SQLite
+        # answers "locked" at once (without its busy wait) while another
+        # process holds one: retried here up to the timeout.
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL").fetchone()
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     @contextlib.contextmanager
     def _translate(self) -> Iterator[None]:
