@@ -221,6 +221,7 @@ class ModelRegistry:
             cfg = cfg.replace(**settings)
         self.config = cfg
         self._cache = ParamCache(cfg.cache_size, cfg.cache_ttl_seconds)
+        self._cache_params = self._cache.params
         self._store = _open_store(cfg)
         self._store.subscribe(self._invalidate)
 
@@ -305,12 +306,15 @@ class ModelRegistry:
         return found
 
     def params(self, name: str, version: str) -> Mapping[str, Any]:
-        """The parameters of a version (read-only), through the cache (see :meth:`get`)."""
+        """The parameters of a version (read-only), through the cache (see :meth:`get`).
+
+        A fresh cached read is compiled: no lock, no argument check (the
+        arguments are checked on a miss only)."""
         try:
-            found = self._cache.get((name, version))
-        except TypeError:
+            found = self._cache_params(name, version)
+        except TypeError:   # unhashable: get's checks say what is wrong
             found = None
-        return (found if found is not None else self.get(name, version)).params
+        return found if found is not None else self.get(name, version).params
 
     def list(self, name: str | None = None, *, status: str | None = None) -> list[ModelVersion]:
         """Every version (of ``name``, of ``status``), by model and registration; from the
