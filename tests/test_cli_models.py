@@ -133,7 +133,8 @@ def test_register_list_show_promote_and_roll_back(run, backend, tmp_path):
     assert reg.load_input_schema(reg.get("sensor", "1")) is not None
 
 
-def test_an_empty_registry_and_a_factory(run, tmp_path):
+def test_an_empty_registry_and_a_factory(run, backend):
+    backend.registry()                 # (creates the SQLite file; a database exists already)
     assert run("list") == "no versions registered\n"
     assert run.json("list") == []
     out = run("register", "m", "f", "fugue_ppl.models:sensor", "--factory",
@@ -287,11 +288,22 @@ def test_the_configured_registry_is_used_without_url(capsys, tmp_path, monkeypat
     monkeypatch.setenv("FUGUE_REGISTRY__URL", str(path))
     assert cli.main(["models", "show", "sensor", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["version"]["revision"] == 1
-    # without any: the default file in the working directory
+    # without any: the default file in the working directory, created by register only
     monkeypatch.delenv("FUGUE_REGISTRY__URL")
-    assert cli.main(["models", "list"]) == 0
-    assert capsys.readouterr().out == "no versions registered\n"
-    assert (tmp_path / "fugue-registry.sqlite3").is_file()
+    default = tmp_path / "fugue-registry.sqlite3"
+    for argv in (["list"], ["show", "sensor", "1"], ["promote", "sensor", "1"],
+                 ["rollback", "sensor"]):
+        assert cli.main(["models", *argv]) == 1
+        assert capsys.readouterr().err == (
+            f"fugue-ppl models {argv[0]}: no registry at SQLite file {str(default)!r}: the "
+            "file does not exist (register a version to create it, or name another with "
+            "--url or FUGUE_REGISTRY__URL)\n")
+    assert not default.exists()
+    assert cli.main(["models", "register", "sensor", "1", SENSOR]) == 0
+    assert capsys.readouterr().out.startswith("registered sensor 1 (staged, revision 1)")
+    assert default.is_file()
+    assert cli.main(["models", "list", "--json"]) == 0
+    assert [v["version"] for v in json.loads(capsys.readouterr().out)] == ["1"]
     missing = str(tmp_path / "nope.toml")
     assert cli.main(["models", "list", "--config", missing]) == 1
     err = capsys.readouterr().err

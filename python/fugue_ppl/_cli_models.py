@@ -7,6 +7,10 @@ The URL is a secret: it is never printed (a PostgreSQL URL's password, in
 particular); prefer ``FUGUE_REGISTRY__URL`` to ``--url``, which other users
 of the machine may see in the process list.
 
+Only ``register`` creates a SQLite registry that does not exist yet; the
+other subcommands refuse a missing file (a mistyped path is not an empty
+registry).
+
 Exit statuses: 0 done; 1 refused (an unknown model or version, a file that
 cannot be read or is not a JSON object, parameters that fail the version's
 JSON Schema, an import path that is malformed, outside the allowed prefixes
@@ -193,10 +197,19 @@ def add_parser(sub: Any) -> None:
 def _open(args: argparse.Namespace):
     from fugue_ppl.config import load_config
     from fugue_ppl.deploy import ModelRegistry
+    from fugue_ppl.deploy._registry_config import store_kind
+    from fugue_ppl.deploy._sqlite import sqlite_path
 
     cfg = load_config(args.config).registry
     if args.url is not None:
         cfg = cfg.replace(url=args.url)
+    if args.models_command != "register" and store_kind(cfg.store_url) == "sqlite":
+        # only register creates a SQLite registry: a mistyped path is not an empty registry
+        path = Path(sqlite_path(cfg.store_url))
+        if not path.exists():
+            raise _Refused(f"no registry at SQLite file {safe_text(str(path.absolute()), 300)!r}"
+                           ": the file does not exist (register a version to create it, or "
+                           "name another with --url or FUGUE_REGISTRY__URL)")
     return ModelRegistry(cfg)
 
 
