@@ -84,8 +84,13 @@ class ParamCache:
         self._lock = threading.Lock()
         #: The fresh value of a key, or None (lock-free; TypeError for an unhashable key).
         self.get: Callable[[Hashable], Any | None] = self._reader.get
-        #: The ``params`` of the fresh value of ``(name, version)``, or None (lock-free).
+        #: The ``params`` of the fresh value of ``(name, version)`` (lock-free); on a miss,
+        #: what ``on_miss(name, version)`` returns (see :meth:`on_params_miss`), else None.
         self.params: Callable[[Any, Any], Any | None] = self._reader.params
+
+    def on_params_miss(self, on_miss: Callable[[Any, Any], Any] | None) -> None:
+        """Let :attr:`params` answer a miss with ``on_miss(name, version)``."""
+        self._reader.on_miss = on_miss
 
     @property
     def hits(self) -> int:

@@ -37,6 +37,9 @@ cdef class FreshIndex:
         The fresh entries, written by the owning cache under its lock.
     hits, misses : int
         Reads that found a fresh entry, and those that did not.
+    on_miss : callable or None
+        ``on_miss(name, version)`` answers a :meth:`params` that found no
+        fresh entry (the registry's read through the store).
     """
 
     cdef readonly dict entries
@@ -44,6 +47,7 @@ cdef class FreshIndex:
     cdef bint _fast
     cdef public long long hits
     cdef public long long misses
+    cdef public object on_miss
 
     def __init__(self, timer=None):
         self.entries = {}
@@ -51,6 +55,7 @@ cdef class FreshIndex:
         self.timer = monotonic if timer is None else timer
         self.hits = 0
         self.misses = 0
+        self.on_miss = None
 
     cdef inline double _now(self) except? -1.0:
         if self._fast:
@@ -67,10 +72,15 @@ cdef class FreshIndex:
         return None
 
     def params(self, name, version):
-        """The ``params`` of the fresh value of ``(name, version)``, or None."""
-        entry = self.entries.get((name, version))
+        """The ``params`` of the fresh value of ``(name, version)``; on a miss (or an
+        unhashable argument), what ``on_miss(name, version)`` returns (None without
+        one)."""
+        try:
+            entry = self.entries.get((name, version))
+        except TypeError:
+            entry = None
         if entry is not None and <double>(<tuple>entry)[1] > self._now():
             self.hits += 1
             return (<tuple>entry)[0].params
         self.misses += 1
-        return None
+        return None if self.on_miss is None else self.on_miss(name, version)

@@ -221,7 +221,10 @@ class ModelRegistry:
             cfg = cfg.replace(**settings)
         self.config = cfg
         self._cache = ParamCache(cfg.cache_size, cfg.cache_ttl_seconds)
-        self._cache_params = self._cache.params
+        # params() is the compiled cached read itself (one C call on a hit); a miss reads
+        # through get()
+        self._cache.on_params_miss(self._params_miss)
+        self.params = self._cache.params
         self._store = _open_store(cfg)
         self._store.subscribe(self._invalidate)
 
@@ -308,13 +311,21 @@ class ModelRegistry:
     def params(self, name: str, version: str) -> Mapping[str, Any]:
         """The parameters of a version (read-only), through the cache (see :meth:`get`).
 
-        A fresh cached read is compiled: no lock, no argument check (the
-        arguments are checked on a miss only)."""
-        try:
-            found = self._cache_params(name, version)
-        except TypeError:   # unhashable: get's checks say what is wrong
-            found = None
-        return found if found is not None else self.get(name, version).params
+        On an instance this is the compiled read of the cache
+        (:class:`~fugue_ppl.deploy._fresh.FreshIndex`): a fresh entry is
+        served without a lock or an argument check (the arguments are checked
+        on a miss only, which reads through :meth:`get`); this method is what
+        it does.
+
+        Raises
+        ------
+        UnknownModel, UnknownVersion, RegistryUnavailable
+            As :meth:`get`.
+        """
+        return self._cache.params(name, version)      # (a miss: _params_miss)
+
+    def _params_miss(self, name: str, version: str) -> Mapping[str, Any]:
+        return self.get(name, version).params
 
     def list(self, name: str | None = None, *, status: str | None = None) -> list[ModelVersion]:
         """Every version (of ``name``, of ``status``), by model and registration; from the
