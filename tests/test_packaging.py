@@ -18,7 +18,7 @@ import fugue_ppl
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 COMPILED = ("core._runtime", "core._distributions", "monitoring._metrics", "monitoring._monitors",
-            "serving._breaker", "serving._runner", "deploy._stats")
+            "serving._breaker", "serving._runner", "deploy._stats", "deploy._fresh")
 
 
 def test_runtime_dependencies_are_numpy_and_prometheus_client():

@@ -8,12 +8,16 @@ estimated by self-normalised importance sampling over all runs (next to the
 exact posterior, which this conjugate model has), and the pool's statistics.
 ``--json`` prints the same as one JSON document.
 
+``fugue-ppl models list|show|register|promote|rollback`` works on the model
+registry (see :mod:`fugue_ppl._cli_models`).
+
 Examples
 --------
 .. code-block:: console
 
     $ fugue-ppl demo
     $ fugue-ppl demo --reading 25 --runs 20000 --seed 7 --json
+    $ fugue-ppl models list --status live
     $ fugue-ppl --version
 """
 
@@ -35,6 +39,7 @@ from typing import Any
 import numpy as np
 
 import fugue_ppl as fp
+from fugue_ppl import _cli_models
 from fugue_ppl.errors import ValidationError
 from fugue_ppl.models import SENSOR_SCHEMA, sensor, sensor_posterior
 
@@ -108,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default: %(default)s)")
     demo.add_argument("--json", action="store_true",
                       help="print one JSON document instead of text")
+    _cli_models.add_parser(sub)
     return parser
 
 
@@ -618,7 +624,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         The exit status: 0 on success, 2 for bad arguments (after argparse's
-        message on stderr), 0 for ``--help`` and ``--version``.
+        message on stderr), 0 for ``--help`` and ``--version``; 1 for an
+        operation ``fugue-ppl models`` refused (its message on stderr).
     """
     parser = build_parser()
     try:
@@ -632,6 +639,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the demo's failures are its own injected fault, counted in its output.
     logging.getLogger("fugue_ppl.serving.runner").setLevel(logging.CRITICAL)
     try:
+        if args.command == "models":
+            status = _cli_models.run(args)
+            sys.stdout.flush()
+            return status
         if args.command == "demo":
             result = run_demo(reading=args.reading, runs=args.runs, seed=args.seed)
             if args.json:

@@ -457,13 +457,25 @@ PUBLIC_CODES = {
     "invalid_request": 700,      # ValidationError: the request's arguments
     "invalid_argument": 701,     # InvalidArgument raised by the model
     "invalid_address": 702,      # InvalidAddress
+    "unknown_model": 703,        # UnknownModel: no such model in the registry (HTTP 404)
+    "unknown_version": 704,      # UnknownVersion: the model has no such version (HTTP 404)
+    "invalid_model_params": 705,  # InvalidModelParams: a version's params fail its schema
+    "registry_conflict": 706,    # RegistryConflict: a stale revision, a duplicate (HTTP 409)
     "timeout": 800,              # InferenceTimeout
     "circuit_open": 801,         # CircuitOpenError
     "overloaded": 802,           # OverloadedError
+    "registry_unavailable": 803,  # RegistryUnavailable: the registry's store is down (503)
     "model_error": 900,          # any other exception of the model
 }
 
 _PUBLIC_KINDS = (
+    # (the registry's kinds first: InvalidModelParams is a ValidationError, UnknownVersion
+    # an UnknownModel)
+    (InvalidModelParams, "invalid_model_params"),
+    (UnknownVersion, "unknown_version"),
+    (UnknownModel, "unknown_model"),
+    (RegistryConflict, "registry_conflict"),
+    (RegistryUnavailable, "registry_unavailable"),
     (ValidationError, "invalid_request"),
     (InferenceTimeout, "timeout"),
     (CircuitOpenError, "circuit_open"),
@@ -483,7 +495,10 @@ def public_error(exc: BaseException, error_id: str) -> dict:
 
     A :class:`FugueError` with a Fugue code keeps it (``invalid_parameters``
     100-106, ``address_conflict`` 301, ...); other errors get a kind and code
-    of :data:`PUBLIC_CODES`.
+    of :data:`PUBLIC_CODES` (the registry's: ``unknown_model`` 703 and
+    ``unknown_version`` 704, which a service answers with 404,
+    ``invalid_model_params`` 705, ``registry_conflict`` 706 and
+    ``registry_unavailable`` 803).
     """
     for cls, kind in _PUBLIC_KINDS:
         if isinstance(exc, cls):

@@ -191,6 +191,46 @@ def test_status_transitions_and_revisions(backend):
     assert len(reg.list("sensor", status="live")) == 1
 
 
+def test_rollback_puts_the_last_standby_version_back_and_retires_the_live_one(backend):
+    reg = backend.registry()
+    for v in ("1", "2", "3"):
+        reg.register("sensor", v, SENSOR, actor="ops")
+    reg.promote("sensor", "1", expected_revision=1, actor="ops")
+    reg.promote("sensor", "2", expected_revision=1, actor="ops")     # 1 -> standby
+    reg.promote("sensor", "3", expected_revision=1, actor="ops")     # 2 -> standby (later)
+    assert reg.get("sensor", "3").status == "live"
+    with pytest.raises(RegistryConflict, match="^sensor: 3 is live, not 2; nothing rolled "
+                                               "back$"):
+        reg.rollback("sensor", actor="bot", expected_live="2")
+    back = reg.rollback("sensor", actor="alice", expected_live="3")
+    assert (back.version, back.status, back.revision) == ("2", "live", 4)
+    assert reg.get("sensor", "3").status == "retired"                 # the cache saw it
+    assert [(v.version, v.status) for v in reg.versions("sensor")] == [
+        ("1", "standby"), ("2", "live"), ("3", "retired")]
+    h = reg.history("sensor")
+    assert [(e.version, e.actor, e.action) for e in h[-2:]] == [
+        ("3", "alice", "retire"), ("2", "alice", "rollback")]
+    assert (h[-2].before, h[-2].after) == ({"status": "live"},
+                                           {"status": "retired", "rolled_back_to": "2"})
+    assert (h[-1].before, h[-1].after) == ({"status": "standby"},
+                                           {"status": "live", "rolled_back": "3"})
+    # again: the older standby version; then none is left
+    assert reg.rollback("sensor", actor="alice").version == "1"
+    before = reg.history("sensor")
+    with pytest.raises(RegistryConflict) as info:
+        reg.rollback("sensor", actor="alice")
+    assert str(info.value) == "sensor: no version is in standby to roll back to (live: 1)"
+    assert reg.history("sensor") == before
+    reg.set_status("sensor", "1", "retired", expected_revision=4, actor="ops")
+    with pytest.raises(RegistryConflict, match="^sensor: no version is live, nothing to "
+                                               "roll back$"):
+        reg.rollback("sensor", actor="alice")
+    with pytest.raises(UnknownModel, match="^model 'nope' is not registered$"):
+        reg.rollback("nope", actor="alice")
+    with pytest.raises(TypeError, match="actor must be a str"):
+        reg.rollback("sensor", actor=None)
+
+
 def test_a_stale_revision_is_a_conflict_and_writes_nothing(backend):
     reg = backend.registry()
     reg.register("sensor", "1", SENSOR, actor="a", params=PARAMS)

@@ -101,6 +101,14 @@ def test_an_ok_result_has_no_error_and_no_id():
     (fp.UnexpectedModelStructure(SECRET, "x"), "unexpected_model_structure", 302),
     (fp.TypeMismatch(SECRET, "x"), "type_mismatch", 600),
     (fp.InvalidObservation(SECRET, "x"), "invalid_observation", 601),
+    (fp.errors.UnknownModel(SECRET, model="m"), "unknown_model", 703),
+    (fp.errors.UnknownVersion(SECRET, model="m", version="2"), "unknown_version", 704),
+    (fp.errors.InvalidModelParams(SECRET, model="m", version="1"), "invalid_model_params",
+     705),
+    (fp.errors.RegistryConflict(SECRET, model="m", version="1", expected=1, actual=2),
+     "registry_conflict", 706),
+    (fp.errors.RegistryUnavailable(SECRET, store="SQLite file 'x'"), "registry_unavailable",
+     803),
     (LeakyError(SECRET), "model_error", 900),
     (KeyError(SECRET), "model_error", 900),
 ])
@@ -112,5 +120,8 @@ def test_public_error_gives_kind_code_and_id_only(exc, kind, code):
 
 def test_the_public_codes_are_stable_and_distinct_from_fugue_codes():
     assert PUBLIC_CODES == {"invalid_request": 700, "invalid_argument": 701,
-                            "invalid_address": 702, "timeout": 800, "circuit_open": 801,
-                            "overloaded": 802, "model_error": 900}
+                            "invalid_address": 702, "unknown_model": 703,
+                            "unknown_version": 704, "invalid_model_params": 705,
+                            "registry_conflict": 706, "timeout": 800, "circuit_open": 801,
+                            "overloaded": 802, "registry_unavailable": 803,
+                            "model_error": 900}

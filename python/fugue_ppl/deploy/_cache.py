@@ -11,11 +11,11 @@ parameters beats failing every request.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
 from fugue_ppl._extras import require
+from fugue_ppl.deploy._fresh import FreshIndex, monotonic
 
 __all__ = ["ParamCache"]
 
@@ -25,9 +25,9 @@ def _indexed_cache(cachetools):
     ``key -> (value, expires)`` as they are stored, evicted or expired."""
 
     class IndexedTTLCache(cachetools.TTLCache):
-        def __init__(self, maxsize, ttl, timer):
+        def __init__(self, maxsize, ttl, timer, index):
             super().__init__(maxsize, ttl, timer)
-            self.index: dict = {}
+            self.index: dict = index
 
         def __setitem__(self, key, value):
             super().__setitem__(key, value)
@@ -56,7 +56,8 @@ class ParamCache:
     Writes (stores, invalidations, evictions, expiries) go through the
     ``TTLCache`` under a lock; a read of a fresh entry takes no lock: it
     looks the key up in a plain dict the ``TTLCache`` keeps in step with its
-    entries (so a hit costs a dict lookup and a clock read). Recency, for
+    entries (:class:`~fugue_ppl.deploy._fresh.FreshIndex`, compiled: a hit
+    costs a dict lookup and a read of the fast clock). Recency, for
     eviction, is that of the entry's last store (each key is stored again
     at least once per TTL while it is read).
 
@@ -70,27 +71,36 @@ class ParamCache:
     ttl : float
         Seconds an entry stays fresh.
     timer : callable, optional
-        The clock (``time.monotonic``).
+        The clock (the core's fast monotonic clock,
+        :func:`~fugue_ppl.deploy._fresh.monotonic`).
     """
 
-    def __init__(self, maxsize: int, ttl: float, timer: Callable[[], float] = time.monotonic):
+    def __init__(self, maxsize: int, ttl: float, timer: Callable[[], float] = monotonic):
         cachetools = require("deploy", "cachetools", feature="the registry's parameter cache")
-        self._fresh = _indexed_cache(cachetools)(maxsize, ttl, timer)
-        self._index = self._fresh.index
-        self._timer = timer
+        self._reader = FreshIndex(timer)
+        self._index = self._reader.entries
+        self._fresh = _indexed_cache(cachetools)(maxsize, ttl, timer, self._index)
         self._known = cachetools.LRUCache(maxsize)
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
+        #: The fresh value of a key, or None (lock-free; TypeError for an unhashable key).
+        self.get: Callable[[Hashable], Any | None] = self._reader.get
+        #: The ``params`` of the fresh value of ``(name, version)`` (lock-free); on a miss,
+        #: what ``on_miss(name, version)`` returns (see :meth:`on_params_miss`), else None.
+        self.params: Callable[[Any, Any], Any | None] = self._reader.params
 
-    def get(self, key: Hashable) -> Any | None:
-        """The fresh value of ``key``, or None (lock-free)."""
-        entry = self._index.get(key)
-        if entry is not None and entry[1] > self._timer():
-            self.hits += 1
-            return entry[0]
-        self.misses += 1
-        return None
+    def on_params_miss(self, on_miss: Callable[[Any, Any], Any] | None) -> None:
+        """Let :attr:`params` answer a miss with ``on_miss(name, version)``."""
+        self._reader.on_miss = on_miss
+
+    @property
+    def hits(self) -> int:
+        """Reads that found a fresh entry."""
+        return self._reader.hits
+
+    @property
+    def misses(self) -> int:
+        """Reads that did not."""
+        return self._reader.misses
     def last_known(self, key: Hashable) -> Any | None:
         """The last value stored for ``key``, however old, or None."""
         with self._lock:

@@ -145,7 +145,8 @@ class HistoryEntry:
         Who made the change.
     action : str
         ``register``, ``set_status``, ``promote``, ``standby`` (moved aside by the
-        promotion of another version) or ``update_params``.
+        promotion of another version), ``update_params``, ``rollback`` (a standby
+        version live again) or ``retire`` (the live version it replaced).
     at : datetime.datetime
         When (UTC).
     before, after : Mapping or None
@@ -220,6 +221,10 @@ class ModelRegistry:
             cfg = cfg.replace(**settings)
         self.config = cfg
         self._cache = ParamCache(cfg.cache_size, cfg.cache_ttl_seconds)
+        # params() is the compiled cached read itself (one C call on a hit); a miss reads
+        # through get()
+        self._cache.on_params_miss(self._params_miss)
+        self.params = self._cache.params
         self._store = _open_store(cfg)
         self._store.subscribe(self._invalidate)
 
@@ -304,12 +309,23 @@ class ModelRegistry:
         return found
 
     def params(self, name: str, version: str) -> Mapping[str, Any]:
-        """The parameters of a version (read-only), through the cache (see :meth:`get`)."""
-        try:
-            found = self._cache.get((name, version))
-        except TypeError:
-            found = None
-        return (found if found is not None else self.get(name, version)).params
+        """The parameters of a version (read-only), through the cache (see :meth:`get`).
+
+        On an instance this is the compiled read of the cache
+        (:class:`~fugue_ppl.deploy._fresh.FreshIndex`): a fresh entry is
+        served without a lock or an argument check (the arguments are checked
+        on a miss only, which reads through :meth:`get`); this method is what
+        it does.
+
+        Raises
+        ------
+        UnknownModel, UnknownVersion, RegistryUnavailable
+            As :meth:`get`.
+        """
+        return self._cache.params(name, version)      # (a miss: _params_miss)
+
+    def _params_miss(self, name: str, version: str) -> Mapping[str, Any]:
+        return self.get(name, version).params
 
     def list(self, name: str | None = None, *, status: str | None = None) -> list[ModelVersion]:
         """Every version (of ``name``, of ``status``), by model and registration; from the
@@ -493,6 +509,80 @@ class ModelRegistry:
             return "promote", {"status": "live"}
 
         return self._write(owner, name, version, expected_revision, actor, change)
+
+    def rollback(self, name: str, *, actor: str,
+                 expected_live: str | None = None) -> ModelVersion:
+        """Put the previous version back live: the ``standby`` version most recently moved
+        aside becomes ``live`` again, and the live version is ``retired`` (it was judged
+        bad: a second rollback does not bring it back; :meth:`promote` still can), in one
+        transaction under the model's lock, with a history entry for each (``rollback``
+        and ``retire``).
+
+        Parameters
+        ----------
+        name : str
+            The model.
+        actor : str
+            Who rolls back (recorded in the history).
+        expected_live : str, optional
+            Refuse unless this version is the live one (so an automated rollback never
+            undoes a promotion it did not see).
+
+        Returns
+        -------
+        ModelVersion
+            The version live again.
+
+        Raises
+        ------
+        RegistryConflict
+            No version is live, none is in standby, or the live one is not
+            ``expected_live``; nothing was written.
+        UnknownModel
+        RegistryUnavailable
+        """
+        owner = "ModelRegistry.rollback"
+        name, actor = _name(name, owner), _actor(actor, owner)
+        if expected_live is not None:
+            expected_live = _version(expected_live, owner)
+        with self._store.write(name) as tx:
+            rows = tx.list(name)
+            if not rows:
+                raise _unknown(tx, name, None)
+            live = [r for r in rows if r["status"] == "live"]
+            if not live:
+                raise RegistryConflict(f"{name}: no version is live, nothing to roll back",
+                                       model=name)
+            current = live[0]
+            if expected_live is not None and current["version"] != expected_live:
+                raise RegistryConflict(
+                    f"{name}: {current['version']} is live, not {expected_live}; "
+                    "nothing rolled back", model=name, version=expected_live)
+            standby = {r["version"]: r for r in rows if r["status"] == "standby"}
+            moved_at = {e["version"]: e["id"] for e in tx.history(name)
+                        if e["version"] in standby and (e["after"] or {}).get("status")
+                        == "standby"}
+            if not standby:
+                raise RegistryConflict(f"{name}: no version is in standby to roll back to "
+                                       f"(live: {current['version']})", model=name,
+                                       version=current["version"])
+            back = standby[max(standby, key=lambda v: moved_at.get(v, 0))]
+            now = _now()
+            out = []
+            for row, status, action, after in (
+                    (current, "retired", "retire", {"rolled_back_to": back["version"]}),
+                    (back, "live", "rollback", {"rolled_back": current["version"]})):
+                rev = tx.update(name, row["version"], row["revision"], {"status": status},
+                                now)
+                if rev is None:  # (impossible under the model's lock; never write half)
+                    raise _stale(name, row["version"], row["revision"], None)
+                tx.append(_entry(row, actor, action, {"status": row["status"]},
+                                 {"status": status, **after}, rev, now))
+                out.append(tx.get(name, row["version"]))
+        found = [ModelVersion._from_row(r) for r in out]
+        for v in found:
+            self._cache.put((v.name, v.version), v)
+        return found[1]
 
     def update_params(self, name: str, version: str, params: Mapping[str, Any], *,
                       expected_revision: int, actor: str) -> ModelVersion:
