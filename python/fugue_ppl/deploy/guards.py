@@ -72,10 +72,12 @@ class RollbackGuard:
             with self._lock:
                 if self._failed is None:
                     m = self.runner.breaker.metrics
+                    # (the window is cleared on opening: the totals say what led there)
                     self._failed = {"trigger": "breaker_failed", "from": old.name,
-                                    "failure_rate": m["failure_rate"],
-                                    "window_calls": m["window_calls"],
-                                    "window_failures": m["window_failures"]}
+                                    "failed_calls": m["failed_calls"],
+                                    "total_calls": m["total_calls"],
+                                    "rejected_calls": m["rejected_calls"],
+                                    "transitions": m["transitions"]}
 
     def check(self) -> dict[str, Any] | None:
         """The trigger that fired, with its statistics, or None.

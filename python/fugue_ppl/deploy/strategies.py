@@ -149,9 +149,15 @@ class Strategy:
         self._route(rollout)
 
     def _options(self, **options: Any) -> None:
+        """Take the strategy's own options (checked by :meth:`_validate`)."""
+        self._validate(**options)
+
+    @classmethod
+    def _validate(cls, **options: Any) -> dict[str, Any]:
+        """The strategy's options checked (TypeError, InvalidArgument)."""
         if options:
-            raise TypeError(f"{type(self).__name__}: unknown option "
-                            f"{', '.join(map(repr, options))}")
+            raise TypeError(f"{cls.__name__}: unknown option {', '.join(map(repr, options))}")
+        return {}
 
     # ------------------------------------------------------------ starting
 
@@ -212,6 +218,9 @@ class Strategy:
                 raise invalid(owner, "router", v, "must hold a runner of the rollout's "
                               f"versions (it has {', '.join(router.runners)})")
         clock = time.time if clock is None else clock
+        if not callable(clock):
+            raise TypeError(f"{owner}: clock must be callable, got {type(clock).__name__}")
+        cls._validate(**options)          # (before anything is recorded)
         now = float(clock())
         state, data, versions = cls._initial(config, analysis, now, **options)
         rollout = registry.start_rollout(
@@ -432,12 +441,21 @@ class Immediate(Strategy):
     kind = "immediate"
     _switched = "promoted"
 
-    def _options(self, smoke_args: tuple = (), smoke_kwargs: Mapping | None = None) -> None:
+    @classmethod
+    def _validate(cls, smoke_args: tuple = (), smoke_kwargs: Mapping | None = None,
+                  **rest: Any) -> dict[str, Any]:
+        super()._validate(**rest)
         if not isinstance(smoke_args, tuple):
-            raise TypeError(f"{type(self).__name__}: smoke_args must be a tuple, got "
+            raise TypeError(f"{cls.__name__}: smoke_args must be a tuple, got "
                             f"{type(smoke_args).__name__}")
-        self.smoke_args = smoke_args
-        self.smoke_kwargs = dict(smoke_kwargs or {})
+        if smoke_kwargs is not None and not isinstance(smoke_kwargs, Mapping):
+            raise TypeError(f"{cls.__name__}: smoke_kwargs must be a mapping, got "
+                            f"{type(smoke_kwargs).__name__}")
+        return {"smoke_args": smoke_args, "smoke_kwargs": dict(smoke_kwargs or {})}
+
+    def _options(self, **options: Any) -> None:
+        checked = self._validate(**options)
+        self.smoke_args, self.smoke_kwargs = checked["smoke_args"], checked["smoke_kwargs"]
 
     @classmethod
     def _initial(cls, config, analysis, now, **options):
@@ -543,13 +561,21 @@ class Canary(Strategy):
     kind = "canary"
     METRICS = ("errors", "latency")
 
-    def _options(self, metrics: tuple[str, ...] = METRICS) -> None:
+    @classmethod
+    def _validate(cls, metrics: tuple[str, ...] = METRICS, **rest: Any) -> dict[str, Any]:
+        super()._validate(**rest)
+        if isinstance(metrics, str) or not isinstance(metrics, (tuple, list)):
+            raise TypeError(f"{cls.__name__}: metrics must be a tuple of str, got "
+                            f"{type(metrics).__name__}")
         metrics = tuple(metrics)
-        if not metrics or any(m not in self.METRICS for m in metrics) or len(
+        if not metrics or any(m not in cls.METRICS for m in metrics) or len(
                 set(metrics)) != len(metrics):
-            raise invalid(type(self).__name__, "metrics", metrics,
+            raise invalid(cls.__name__, "metrics", metrics,
                           "must name distinct tests among 'errors', 'latency'")
-        self.metrics = metrics
+        return {"metrics": metrics}
+
+    def _options(self, **options: Any) -> None:
+        self.metrics = self._validate(**options)["metrics"]
         ro = self._rollout
         self._deltas = {v: RunnerDeltas(self.router.runners[v])
                         for v in (ro.baseline, ro.candidate)}
@@ -662,14 +688,20 @@ class Rolling(Strategy):
 
     kind = "rolling"
 
+    @classmethod
+    def _validate(cls, replica_id: int = 0, replica_count: int = 1,
+                  **rest: Any) -> dict[str, Any]:
+        super()._validate(**rest)
+        count = check_int(replica_count, "replica_count", cls.__name__, low=1)
+        return {"replica_id": check_int(replica_id, "replica_id", cls.__name__, low=0,
+                                        high=count - 1), "replica_count": count}
+
     def _options(self, replica_id: int = 0, replica_count: int | None = None) -> None:
-        owner = type(self).__name__
         count = int(self._rollout.data["replicas"])
-        if replica_count is not None and check_int(replica_count, "replica_count", owner,
-                                                   low=1) != count:
-            raise invalid(owner, "replica_count", replica_count,
+        if replica_count is not None and replica_count != count:
+            raise invalid(type(self).__name__, "replica_count", replica_count,
                           f"must be the rollout's ({count})")
-        self.replica_id = check_int(replica_id, "replica_id", owner, low=0, high=count - 1)
+        self.replica_id = self._validate(replica_id, count)["replica_id"]
 
     @classmethod
     def _initial(cls, config, analysis, now, replica_count: int = 1, **options):
@@ -756,10 +788,16 @@ class ABTest(Strategy):
 
     kind = "ab_test"
 
-    def _options(self, metric: str = "latency", lower_is_better: bool | None = None) -> None:
+    @classmethod
+    def _validate(cls, metric: str = "latency", lower_is_better: bool | None = None,
+                  **rest: Any) -> dict[str, Any]:
+        super()._validate(**rest)
         if metric not in ("latency", "observed"):
-            raise invalid(type(self).__name__, "metric", metric,
-                          "must be 'latency' or 'observed'")
+            raise invalid(cls.__name__, "metric", metric, "must be 'latency' or 'observed'")
+        return {"metric": metric, "lower_is_better": lower_is_better}
+
+    def _options(self, metric: str = "latency", lower_is_better: bool | None = None) -> None:
+        self._validate(metric, lower_is_better)
         self.metric = metric
         self.lower_is_better = (metric == "latency") if lower_is_better is None else bool(
             lower_is_better)
