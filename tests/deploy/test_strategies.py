@@ -12,7 +12,7 @@ import pytest
 
 import fugue_ppl as fp
 from fugue_ppl.config import Config
-from fugue_ppl.deploy import ModelRegistry, RegistryConflict, Router, UnknownModel, UnknownVersion
+from fugue_ppl.deploy import RegistryConflict, Router, UnknownModel, UnknownVersion
 from fugue_ppl.deploy._rollout_config import RolloutConfig
 from fugue_ppl.deploy.analysis import AnalysisConfig
 from fugue_ppl.deploy.rollouts import Rollout

@@ -623,8 +623,8 @@ class Canary(Strategy):
         data = thaw(ro.data)
         now = self.now()
         if data["weight"] >= 1.0:
-            return self._commit(ro, "promote", state="promoted",
-                                versions=[(ro.candidate, "promote")], details={"step": data["step"]})
+            return self._commit(ro, "promote", state="promoted", details={"step": data["step"]},
+                                versions=[(ro.candidate, "promote")])
         tests = self._tests(data)
         new = self._gather(ro, tests)
         n_candidate = max(t._sizes()[1] for t in tests.values())
