@@ -3,6 +3,8 @@ see conftest.py): each state machine end to end, restart-and-resume, the automat
 rollback triggers, concurrent steps, and bad input. Time is a ManualClock; traffic
 is real calls through a Router to real runners."""
 
+import doctest
+import importlib
 import logging
 import threading
 import time
@@ -547,3 +549,10 @@ def test_bad_rollouts_are_refused(backend):
     with pytest.raises(InvalidArgument, match="replica_id"):
         Rolling.start(reg, "sensor", "2", router(), clock=clock, replica_count=2,
                       replica_id=5)
+
+
+@pytest.mark.parametrize("module", ["fugue_ppl.deploy.strategies", "fugue_ppl.deploy.guards",
+                                    "fugue_ppl.deploy._rollout_config"])
+def test_the_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), verbose=False, report=False)
+    assert result.failed == 0 and result.attempted >= 1
