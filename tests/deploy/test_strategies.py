@@ -6,6 +6,7 @@ is real calls through a Router to real runners."""
 import doctest
 import importlib
 import logging
+import math
 import threading
 import time
 
@@ -196,6 +197,25 @@ def test_canary_of_a_worse_candidate_is_rolled_back_by_the_analysis(backend, cap
     assert len(warned) == 1 and warned[0].details["trigger"] == "analysis"
 
 
+def test_canary_of_a_slower_candidate_is_rolled_back_on_log_latency(backend):
+    def sleeping(seconds):
+        def model(reading):
+            time.sleep(seconds)
+            return sensor(reading)
+        return model
+    reg = registry(backend)
+    rt, clock = router(sleeping(0.001), sleeping(0.0013)), fp.ManualClock()   # (+30%)
+    s = Canary.start(reg, "sensor", "2", rt, clock=clock, config=RolloutConfig(**FAST),
+                     analysis=AnalysisConfig(min_samples=100, max_samples=1000))
+    ro, _ = drive(s, rt, clock, per_look=250)
+    assert ro.state == "rolled_back"
+    last = s.events()[-1].details
+    assert (last["trigger"], list(last["worse"])) == ("analysis", ["latency"])
+    d = last["decisions"]["latency"]
+    assert d["p_value"] <= d["alpha"] and d["estimate"] == pytest.approx(math.log(1.3),
+                                                                         abs=0.1)
+
+
 def test_an_inconclusive_step_is_held_then_rolled_back_at_the_max_duration(backend):
     reg, rt, clock = registry(backend), router(), fp.ManualClock()
     cfg = RolloutConfig(**FAST, max_step_seconds=600.0)
@@ -382,6 +402,27 @@ def test_ab_test_without_a_winner_keeps_the_baseline(backend):
     assert ro.state == "no_difference"
     assert dict(rt.weights) == {"1": 1.0, "2": 0.0}
     assert statuses(reg) == {"1": "live", "2": "staged"}
+
+
+def test_ab_test_on_latency_rolls_back_a_slower_candidate(backend):
+    def slow(reading):
+        time.sleep(0.002)
+        return sensor(reading)
+    reg, rt, clock = registry(backend), router(cand=slow), fp.ManualClock()
+    cfg = RolloutConfig(ab_max_samples=60, ab_looks=2)
+    s = ABTest.start(reg, "sensor", "2", rt, clock=clock, config=cfg)   # (log latency)
+    for _ in range(10):
+        traffic(rt, 40)
+        ro = s.step()
+        if not ro.active:
+            break
+    assert ro.state == "rolled_back"
+    last = s.events()[-1].details
+    assert (last["trigger"], last["metric"], last["lower_is_better"]) == (
+        "baseline_wins", "latency", True)
+    assert last["welch"]["t"] > 0 and last["welch"]["p_value"] < 0.05
+    assert last["mean_candidate"] > math.log(0.002) > last["mean_baseline"]
+    assert statuses(reg) == {"1": "live", "2": "retired"}
 
 
 # ---------------------------------------------------------------- shadow

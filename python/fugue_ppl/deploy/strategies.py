@@ -227,7 +227,7 @@ class Strategy:
             name, cls.kind, candidate, baseline=baseline, state=state,
             settings={"rollout": config.to_dict(), "analysis": analysis.to_dict()},
             data=_jsonable(data), actor=actor or f"rollout:{cls.kind}",
-            versions=[(v, op) for v, op in ((candidate, s) for s in versions)],
+            versions=[(candidate, status) for status in versions],
             details={"baseline": baseline, "candidate": candidate})
         _log.info("rollout %d of %s: %s of %s (baseline %s) started", rollout.id, name,
                   cls.kind, candidate, baseline,
@@ -472,6 +472,11 @@ class Immediate(Strategy):
             return {"ok": False, "status": res.status}
         return {"ok": True, "status": res.status, "duration": res.duration}
 
+    def _advance(self, ro: Rollout) -> Rollout:
+        if ro.state == "pending":       # (the smoke run, not the triggers, judges it now)
+            return self._next(ro)
+        return super()._advance(ro)
+
     def _next(self, ro: Rollout) -> Rollout:
         if ro.state != "pending":
             return self._after_switch(ro)
@@ -515,11 +520,6 @@ class BlueGreen(Immediate):
 
     kind = "blue_green"
     _switched = "switched"
-
-    def _advance(self, ro: Rollout) -> Rollout:
-        if ro.state == "pending":       # (nothing to watch before the switch)
-            return self._next(ro)
-        return super()._advance(ro)
 
     def _after_switch(self, ro: Rollout) -> Rollout:
         if self.now() - ro.data["switched_at"] >= self.config.bake_seconds:
