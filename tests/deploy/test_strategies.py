@@ -526,6 +526,43 @@ def test_rollouts_are_recorded_and_their_events_are_append_only(backend):
         conn.close()
 
 
+def test_a_store_at_schema_2_is_migrated_to_3(backend):
+    from fugue_ppl.deploy._store import MIGRATIONS
+
+    url = backend.fresh_url()
+    old = backend.kind == "sqlite" and __import__("sqlite3").connect(url, isolation_level=None)
+    conn = old or backend.pg[1].connect(url, autocommit=True)
+    try:            # (what the code of schema 2 created)
+        applied = "TEXT" if old else "TIMESTAMPTZ DEFAULT now()"
+        conn.execute("CREATE TABLE fugue_schema_version (version INTEGER PRIMARY KEY, "
+                     f"description TEXT NOT NULL, applied_at {applied} NOT NULL)")
+        for version, description, statements in MIGRATIONS[:2]:
+            for sql in statements[backend.kind]:
+                conn.execute(sql)
+            conn.execute("INSERT INTO fugue_schema_version VALUES "
+                         f"({version}, '{description}', '2026-01-01T00:00:00+00:00')")
+    finally:
+        conn.close()
+    reg = registry(backend, url)
+    assert (reg.applied_migrations, reg.schema_version()) == ((3,), 3)
+    s = Canary.start(reg, "sensor", "2", router(), clock=fp.ManualClock())
+    assert reg.rollout(s.id).state == "canary"
+
+
+def test_an_unavailable_registry_keeps_the_last_routing(backend):
+    reg, rt, clock = registry(backend), router(), fp.ManualClock()
+    s = Canary.start(reg, "sensor", "2", rt, clock=clock, config=RolloutConfig(**FAST))
+    traffic(rt, 100)
+    clock.advance(10.0)
+    with backend.outage():
+        with pytest.raises(fp.errors.RegistryUnavailable):
+            s.step()
+        assert dict(rt.weights) == {"1": 0.8, "2": 0.2}
+        assert {rt.infer(22.0).status for _ in range(20)} == {"ok"}
+    ro = s.step()               # (the counts gathered during the outage are not lost)
+    assert ro.state == "canary" and ro.data["tests"]["errors"]["data"]["n"][1] >= 20
+
+
 def test_rollout_and_analysis_sections_compose_into_the_config():
     cfg = Config.from_dict({"rollout": {"steps": [0.1, 1.0], "bake_seconds": 0},
                             "analysis": {"alpha": 0.01}})
