@@ -1,7 +1,12 @@
 """Rollout strategies against both real registry back-ends (SQLite and PostgreSQL,
 see conftest.py): each state machine end to end, restart-and-resume, the automatic
 rollback triggers, concurrent steps, and bad input. Time is a ManualClock; traffic
-is real calls through a Router to real runners."""
+is real calls through a Router to real runners.
+
+The error-rate analyses are deterministic (seeded models, keyed routing). The two
+tests judging real latencies (a 2 ms and a +30% slower candidate) decide on
+effects far beyond their sequential tests' levels: they fail only if the machine's
+sleeps stop being proportional (a false failure well below 1e-6 otherwise)."""
 
 import doctest
 import importlib
@@ -65,10 +70,17 @@ def registry(backend, url=None):
     return reg
 
 
+_KEYS = {}
+
+
 def traffic(rt, n, reading=22.0):
-    for _ in range(n):
+    """``n`` requests, each with its own key (so the routing, like the models' draws, is
+    the same in every run)."""
+    start = _KEYS.get(id(rt), 0)
+    _KEYS[id(rt)] = start + n
+    for k in range(start, start + n):
         try:
-            rt.infer(reading)
+            rt.infer(reading, key=f"user-{k}")
         except RuntimeError:
             pass
 
@@ -159,7 +171,7 @@ def test_a_failing_smoke_run_refuses_the_switch(backend):
 def test_canary_steps_through_its_weights_and_promotes_a_good_candidate(backend, caplog):
     reg, rt, clock = registry(backend), router(failing(0.01), failing(0.01)), fp.ManualClock()
     s = Canary.start(reg, "sensor", "2", rt, clock=clock, config=RolloutConfig(**FAST),
-                     analysis=SMALL)
+                     analysis=SMALL, metrics=("errors",))
     assert reg.get("sensor", "2", cached=False).status == "canary"
     with caplog.at_level(logging.INFO, logger="fugue_ppl.deploy"):
         ro, seen = drive(s, rt, clock)
@@ -170,8 +182,8 @@ def test_canary_steps_through_its_weights_and_promotes_a_good_candidate(backend,
     assert [e.action for e in events] == ["start", "step", "promote"]
     step = events[1].details
     assert (step["weight"], step["next_weight"]) == (0.2, 0.5)
-    assert {d["action"] for d in step["decisions"].values()} == {"promote"}
-    assert step["decisions"]["errors"]["n_candidate"] >= 1000
+    assert step["decisions"]["errors"]["action"] == "promote"
+    assert step["decisions"]["errors"]["n_candidate"] >= 200
     assert [r.action for r in caplog.records if hasattr(r, "action")] == ["step", "promote"]
 
 
@@ -179,7 +191,8 @@ def test_canary_of_a_worse_candidate_is_rolled_back_by_the_analysis(backend, cap
     reg = registry(backend)
     rt, clock = router(failing(0.01), failing(0.05)), fp.ManualClock()
     cfg = RolloutConfig(**FAST, rollback_on_burn_rate=False)
-    s = Canary.start(reg, "sensor", "2", rt, clock=clock, config=cfg, analysis=SMALL)
+    s = Canary.start(reg, "sensor", "2", rt, clock=clock, config=cfg, analysis=SMALL,
+                     metrics=("errors",))
     with caplog.at_level(logging.INFO, logger="fugue_ppl.deploy"):
         ro, seen = drive(s, rt, clock)
     assert ro.state == "rolled_back"
@@ -190,7 +203,7 @@ def test_canary_of_a_worse_candidate_is_rolled_back_by_the_analysis(backend, cap
         "rollback", "analysis", ["errors"])
     d = last.details["decisions"]["errors"]
     assert (d["action"], d["reason"]) == ("rollback", "worse")
-    assert d["p_value"] <= d["alpha"] == pytest.approx(0.05 / 4)
+    assert d["p_value"] <= d["alpha"] == pytest.approx(0.05 / 2)   # (2 analysed steps)
     assert d["estimate"] > 0.0 and d["n_candidate"] >= 200
     warned = [r for r in caplog.records if r.levelno == logging.WARNING
               and r.name == "fugue_ppl.deploy"]
@@ -560,7 +573,7 @@ def test_an_unavailable_registry_keeps_the_last_routing(backend):
         assert dict(rt.weights) == {"1": 0.8, "2": 0.2}
         assert {rt.infer(22.0).status for _ in range(20)} == {"ok"}
     ro = s.step()               # (the counts gathered during the outage are not lost)
-    assert ro.state == "canary" and ro.data["tests"]["errors"]["data"]["n"][1] >= 20
+    assert ro.state == "canary" and sum(ro.data["tests"]["errors"]["data"]["n"]) == 120
 
 
 def test_rollout_and_analysis_sections_compose_into_the_config():
