@@ -59,7 +59,8 @@ from fugue_ppl.checks import (
     type_error,
     validate_settings,
 )
-from fugue_ppl.deploy import RegistryConfig
+from fugue_ppl.deploy import RegistryConfig, RolloutConfig
+from fugue_ppl.deploy.analysis import AnalysisConfig
 from fugue_ppl.errors import ConfigError
 from fugue_ppl.monitoring import CUSUMConfig, EWMAConfig, MetricsConfig
 from fugue_ppl.serving import BreakerConfig, ModelConfig, RuntimeConfig
@@ -81,6 +82,8 @@ __all__ = [
     "ModelConfig",
     "MonitorConfig",
     "RegistryConfig",
+    "RolloutConfig",
+    "AnalysisConfig",
     "RuntimeConfig",
     "SLOConfig",
     "Secret",
@@ -180,6 +183,9 @@ class Config(Settings):
     slo: SLOConfig = section(SLOConfig, doc="The service-level objectives.")
     registry: RegistryConfig = section(RegistryConfig,
                                        doc="The model registry and parameter store.")
+    rollout: RolloutConfig = section(RolloutConfig, doc="Rollouts of model versions.")
+    analysis: AnalysisConfig = section(AnalysisConfig,
+                                       doc="The rollouts' sequential analysis.")
     secrets: SecretsConfig = section(SecretsConfig, doc="Secrets.")
 
     @property

@@ -49,6 +49,7 @@ __all__ = [
     "RegistryError",
     "UnknownModel",
     "UnknownVersion",
+    "UnknownRollout",
     "RegistryConflict",
     "RegistryUnavailable",
     "ModelImportError",
@@ -364,6 +365,13 @@ class UnknownModel(RegistryError, KeyError):
 
 class UnknownVersion(UnknownModel):
     """The model is registered, but not this version of it (a ``KeyError``)."""
+
+
+class UnknownRollout(RegistryError, KeyError):
+    """No rollout with this id, or no active rollout of the model (a ``KeyError``)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class RegistryConflict(RegistryError):

@@ -438,11 +438,11 @@ def test_a_factory_is_called_with_the_params(backend, model_modules):
 
 def test_migrations_are_versioned_and_idempotent(backend):
     first = backend.registry()
-    assert first.applied_migrations == (1, 2) and first.schema_version() == 2
+    assert first.applied_migrations == (1, 2, 3) and first.schema_version() == 3
     first.register("sensor", "1", SENSOR, actor="a")
     for _ in range(2):
         again = backend.registry()
-        assert again.applied_migrations == () and again.schema_version() == 2
+        assert again.applied_migrations == () and again.schema_version() == 3
         assert again.get("sensor", "1").revision == 1
     conn = backend.connect()
     try:
@@ -452,7 +452,8 @@ def test_migrations_are_versioned_and_idempotent(backend):
         conn.close()
     assert [tuple(r) for r in rows] == [
         (1, "model versions and their history"),
-        (2, "one live version per model; the history is append-only")]
+        (2, "one live version per model; the history is append-only"),
+        (3, "rollouts and their events")]
     if backend.kind == "sqlite":
         conn = backend.connect()
         try:
@@ -466,11 +467,11 @@ def test_a_store_newer_than_the_code_is_refused(backend):
     conn = backend.connect()
     try:
         conn.execute("INSERT INTO fugue_schema_version (version, description, applied_at) "
-                     "VALUES (3, 'from the future', '2030-01-01T00:00:00+00:00')")
+                     "VALUES (4, 'from the future', '2030-01-01T00:00:00+00:00')")
     finally:
         conn.close()
-    with pytest.raises(RegistryError, match=r"has schema version 3, newer than this fugue-ppl "
-                                            r"knows \(2\): upgrade fugue-ppl"):
+    with pytest.raises(RegistryError, match=r"has schema version 4, newer than this fugue-ppl "
+                                            r"knows \(3\): upgrade fugue-ppl"):
         backend.registry()
 
 
@@ -479,8 +480,8 @@ def test_two_processes_opening_a_fresh_store_at_once_migrate_it_once(backend):
     start_at = time.time() + 2.0
     _, results = _run_workers([{"task": "migrate", "url": url, "start_at": start_at}] * 2)
     out = results()
-    assert sorted(r["applied"] for r in out) == [[], [1, 2]]
-    assert [r["schema"] for r in out] == [2, 2]
+    assert sorted(r["applied"] for r in out) == [[], [1, 2, 3]]
+    assert [r["schema"] for r in out] == [3, 3]
     assert backend.registry(url=url).applied_migrations == ()
 
 

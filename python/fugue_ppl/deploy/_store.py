@@ -28,8 +28,16 @@ VERSION_COLUMNS = ("name", "version", "model", "factory", "params", "params_sche
 #: The columns of a history entry, in the order the SQL reads them.
 HISTORY_COLUMNS = ("id", "name", "version", "actor", "action", "at", "before", "after",
                    "revision")
-_JSON_COLUMNS = {"params", "params_schema", "outputs", "before", "after"}
+#: The columns of a rollout, in the order the SQL reads them.
+ROLLOUT_COLUMNS = ("id", "name", "strategy", "baseline", "candidate", "state", "active",
+                   "settings", "data", "revision", "actor", "created", "updated")
+#: The columns of a rollout's event, in the order the SQL reads them.
+ROLLOUT_EVENT_COLUMNS = ("id", "rollout", "name", "actor", "action", "at", "state_before",
+                         "state_after", "details", "revision")
+_JSON_COLUMNS = {"params", "params_schema", "outputs", "before", "after", "settings", "data",
+                 "details"}
 _TIME_COLUMNS = {"created", "updated", "at"}
+_BOOL_COLUMNS = {"factory", "active"}
 
 #: The schema migrations: ``(version, description, {dialect: [statements]})``, applied in
 #: order when a store opens; each store records those applied in ``fugue_schema_version``.
@@ -84,6 +92,49 @@ MIGRATIONS: tuple[tuple[int, str, dict[str, tuple[str, ...]]], ...] = (
                 FOR EACH ROW EXECUTE FUNCTION fugue_model_history_append_only()""",
         ),
     }),
+    (3, "rollouts and their events", {
+        "sqlite": (
+            """CREATE TABLE fugue_rollouts (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
+                strategy TEXT NOT NULL, baseline TEXT, candidate TEXT NOT NULL,
+                state TEXT NOT NULL, active INTEGER NOT NULL, settings TEXT NOT NULL,
+                data TEXT NOT NULL, revision INTEGER NOT NULL, actor TEXT NOT NULL,
+                created TEXT NOT NULL, updated TEXT NOT NULL)""",
+            """CREATE UNIQUE INDEX fugue_rollouts_one_active ON fugue_rollouts (name)
+                WHERE active = 1""",
+            """CREATE TABLE fugue_rollout_events (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, rollout INTEGER NOT NULL,
+                name TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+                at TEXT NOT NULL, state_before TEXT, state_after TEXT NOT NULL,
+                details TEXT NOT NULL, revision INTEGER NOT NULL)""",
+            "CREATE INDEX fugue_rollout_events_rollout ON fugue_rollout_events (rollout, id)",
+            """CREATE TRIGGER fugue_rollout_events_no_update BEFORE UPDATE
+                ON fugue_rollout_events
+                BEGIN SELECT RAISE(ABORT, 'fugue_rollout_events is append-only'); END""",
+            """CREATE TRIGGER fugue_rollout_events_no_delete BEFORE DELETE
+                ON fugue_rollout_events
+                BEGIN SELECT RAISE(ABORT, 'fugue_rollout_events is append-only'); END""",
+        ),
+        "postgresql": (
+            """CREATE TABLE fugue_rollouts (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name TEXT NOT NULL,
+                strategy TEXT NOT NULL, baseline TEXT, candidate TEXT NOT NULL,
+                state TEXT NOT NULL, active BOOLEAN NOT NULL, settings JSONB NOT NULL,
+                data JSONB NOT NULL, revision INTEGER NOT NULL, actor TEXT NOT NULL,
+                created TIMESTAMPTZ NOT NULL, updated TIMESTAMPTZ NOT NULL)""",
+            """CREATE UNIQUE INDEX fugue_rollouts_one_active ON fugue_rollouts (name)
+                WHERE active""",
+            """CREATE TABLE fugue_rollout_events (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, rollout BIGINT NOT NULL,
+                name TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+                at TIMESTAMPTZ NOT NULL, state_before TEXT, state_after TEXT NOT NULL,
+                details JSONB NOT NULL, revision INTEGER NOT NULL)""",
+            "CREATE INDEX fugue_rollout_events_rollout ON fugue_rollout_events (rollout, id)",
+            """CREATE TRIGGER fugue_rollout_events_append_only
+                BEFORE UPDATE OR DELETE ON fugue_rollout_events
+                FOR EACH ROW EXECUTE FUNCTION fugue_model_history_append_only()""",
+        ),
+    }),
 )
 
 #: The newest schema version this code knows.
@@ -112,6 +163,25 @@ class Transaction(Protocol):
 
     def history(self, name: str, version: str | None = None) -> list[dict]:
         """The model's history entries, oldest first."""
+
+    def rollout_get(self, rollout_id: int) -> dict | None:
+        """The rollout's row (a dict by :data:`ROLLOUT_COLUMNS`), or None."""
+
+    def rollout_list(self, name: str | None = None, active: bool | None = None) -> list[dict]:
+        """Rollouts (of one model, active or not), oldest first."""
+
+    def rollout_insert(self, row: dict) -> int:
+        """Add a rollout (a dict by :data:`ROLLOUT_COLUMNS` without ``id``): its id."""
+
+    def rollout_update(self, rollout_id: int, expected_revision: int, changes: dict,
+                       updated: datetime.datetime) -> int | None:
+        """As :meth:`update`, for a rollout."""
+
+    def rollout_append(self, entry: dict) -> None:
+        """Add a rollout event (a dict by :data:`ROLLOUT_EVENT_COLUMNS` without ``id``)."""
+
+    def rollout_events(self, rollout_id: int) -> list[dict]:
+        """The rollout's events, oldest first."""
 
 
 class Store(Protocol):
@@ -200,7 +270,7 @@ class SQLTransaction:
                 v = d.json_out(v)
             elif col in _TIME_COLUMNS:
                 v = d.time_out(v)
-            elif col == "factory":
+            elif col in _BOOL_COLUMNS:
                 v = bool(v)
             row[col] = v
         return row
@@ -214,7 +284,7 @@ class SQLTransaction:
                 v = d.json_in(v)
             elif col in _TIME_COLUMNS:
                 v = d.time_in(v)
-            elif col == "factory":
+            elif col in _BOOL_COLUMNS:
                 v = d.bool_in(v)
             out.append(v)
         return tuple(out)
@@ -272,6 +342,57 @@ class SQLTransaction:
             params = (name, version)
         cur = self._execute(sql + " ORDER BY id", params)
         return [self._row(HISTORY_COLUMNS, r) for r in cur.fetchall()]
+
+    # ---------------------------------------------------------------- rollouts
+
+    def rollout_get(self, rollout_id: int) -> dict | None:
+        cur = self._execute(f"SELECT {', '.join(ROLLOUT_COLUMNS)} FROM fugue_rollouts "
+                            "WHERE id = ?", (rollout_id,))
+        found = cur.fetchone()
+        return None if found is None else self._row(ROLLOUT_COLUMNS, found)
+
+    def rollout_list(self, name: str | None = None, active: bool | None = None) -> list[dict]:
+        where, params = [], []
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
+        if active is not None:
+            where.append("active = ?")
+            params.append(self.dialect.bool_in(active))
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        cur = self._execute(f"SELECT {', '.join(ROLLOUT_COLUMNS)} FROM fugue_rollouts"
+                            f"{clause} ORDER BY id", tuple(params))
+        return [self._row(ROLLOUT_COLUMNS, r) for r in cur.fetchall()]
+
+    def rollout_insert(self, row: dict) -> int:
+        cols = ROLLOUT_COLUMNS[1:]
+        marks = ", ".join("?" for _ in cols)
+        cur = self._execute(f"INSERT INTO fugue_rollouts ({', '.join(cols)}) VALUES ({marks}) "
+                            "RETURNING id", self._values(row, cols))
+        return int(cur.fetchone()[0])
+
+    def rollout_update(self, rollout_id: int, expected_revision: int, changes: dict,
+                       updated: datetime.datetime) -> int | None:
+        cols = tuple(changes)
+        sets = "".join(f"{c} = ?, " for c in cols)
+        cur = self._execute(
+            f"UPDATE fugue_rollouts SET {sets}revision = revision + 1, updated = ? "
+            "WHERE id = ? AND revision = ?",
+            (*self._values(changes, cols), self.dialect.time_in(updated), rollout_id,
+             expected_revision))
+        return expected_revision + 1 if cur.rowcount == 1 else None
+
+    def rollout_append(self, entry: dict) -> None:
+        cols = ROLLOUT_EVENT_COLUMNS[1:]
+        marks = ", ".join("?" for _ in cols)
+        self._execute(f"INSERT INTO fugue_rollout_events ({', '.join(cols)}) "
+                      f"VALUES ({marks})", self._values(entry, cols))
+
+    def rollout_events(self, rollout_id: int) -> list[dict]:
+        cur = self._execute(f"SELECT {', '.join(ROLLOUT_EVENT_COLUMNS)} FROM "
+                            "fugue_rollout_events WHERE rollout = ? ORDER BY id",
+                            (rollout_id,))
+        return [self._row(ROLLOUT_EVENT_COLUMNS, r) for r in cur.fetchall()]
 
 
 def pending(current: int, description: str) -> Iterator[tuple[int, str, dict]]:

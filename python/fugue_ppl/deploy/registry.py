@@ -41,12 +41,14 @@ from fugue_ppl.checks import (
 )
 from fugue_ppl.deploy._cache import ParamCache
 from fugue_ppl.deploy._registry_config import RegistryConfig, store_kind
+from fugue_ppl.deploy.rollouts import TERMINAL_STATES, Rollout, RolloutEvent
 from fugue_ppl.errors import (
     InvalidModelParams,
     ModelImportError,
     RegistryConflict,
     RegistryUnavailable,
     UnknownModel,
+    UnknownRollout,
     UnknownVersion,
 )
 from fugue_ppl.serving._runner_config import ModelConfig
@@ -634,6 +636,157 @@ class ModelRegistry:
             self._cache.put((v.name, v.version), v)
         return out[0]
 
+
+    # ------------------------------------------------------------ rollouts
+
+    def start_rollout(self, name: str, strategy: str, candidate: str, *,
+                      baseline: str | None, state: str, settings: Mapping[str, Any],
+                      data: Mapping[str, Any], actor: str,
+                      details: Mapping[str, Any] | None = None,
+                      versions: Iterable[tuple[str, str]] = ()) -> Rollout:
+        """Record the start of a rollout (with its ``start`` event) and the version
+        changes it makes (``versions``: ``(version, "promote" or a status)``), in one
+        transaction.
+
+        Raises
+        ------
+        UnknownModel, UnknownVersion
+            The candidate or the baseline is not registered.
+        RegistryConflict
+            Another rollout of the model is active.
+        RegistryUnavailable
+        """
+        owner = "ModelRegistry.start_rollout"
+        name, candidate = _name(name, owner), _version(candidate, owner)
+        if baseline is not None:
+            baseline = _version(baseline, owner)
+        actor = _actor(actor, owner)
+        strategy = check_text(strategy, "strategy", owner, max_length=32)
+        state = check_text(state, "state", owner, max_length=32)
+        now = _now()
+        row = {"name": name, "strategy": strategy, "baseline": baseline,
+               "candidate": candidate, "state": state, "active": state not in TERMINAL_STATES,
+               "settings": _document(settings, "settings", owner),
+               "data": _document(data, "data", owner), "revision": 1, "actor": actor,
+               "created": now, "updated": now}
+        with self._store.write(name) as tx:
+            for v in (candidate, baseline):
+                if v is not None and tx.get(name, v) is None:
+                    raise _unknown(tx, name, v)
+            for other in tx.rollout_list(name, True):
+                raise RegistryConflict(
+                    f"{name}: rollout {other['id']} ({other['strategy']} of "
+                    f"{other['candidate']}) is active; abort it or wait for its end",
+                    model=name, version=candidate)
+            row["id"] = tx.rollout_insert(row)
+            moved = _version_changes(tx, name, versions, actor, now)
+            tx.rollout_append(_event(row, actor, "start", None,
+                                     {**thaw(details or {}), "versions": moved}, 1, now))
+        self._refresh(name, [v for v, _ in versions])
+        return _rollout(row)
+
+    def rollout(self, rollout_id: int) -> Rollout:
+        """The rollout ``rollout_id``, from the store (never cached).
+
+        Raises
+        ------
+        UnknownRollout
+        RegistryUnavailable
+        """
+        rid = check_int(rollout_id, "rollout_id", "ModelRegistry.rollout", low=1)
+        with self._store.read() as tx:
+            row = tx.rollout_get(rid)
+        if row is None:
+            raise UnknownRollout(f"no rollout {rid} in the registry")
+        return _rollout(row)
+
+    def active_rollout(self, name: str) -> Rollout | None:
+        """The model's active rollout, or None."""
+        name = _name(name, "ModelRegistry.active_rollout")
+        with self._store.read() as tx:
+            rows = tx.rollout_list(name, True)
+        return _rollout(rows[0]) if rows else None
+
+    def rollouts(self, name: str | None = None) -> list[Rollout]:
+        """Every rollout (of ``name``), oldest first."""
+        if name is not None:
+            name = _name(name, "ModelRegistry.rollouts")
+        with self._store.read() as tx:
+            rows = tx.rollout_list(name)
+        return [_rollout(r) for r in rows]
+
+    def rollout_events(self, rollout_id: int) -> list[RolloutEvent]:
+        """The events of a rollout, oldest first.
+
+        Raises
+        ------
+        UnknownRollout
+        """
+        rid = check_int(rollout_id, "rollout_id", "ModelRegistry.rollout_events", low=1)
+        with self._store.read() as tx:
+            if tx.rollout_get(rid) is None:
+                raise UnknownRollout(f"no rollout {rid} in the registry")
+            rows = tx.rollout_events(rid)
+        return [RolloutEvent(**{**r, "details": freeze(r["details"])}) for r in rows]
+
+    def update_rollout(self, rollout_id: int, *, expected_revision: int, actor: str,
+                       action: str | None, state: str | None = None,
+                       data: Mapping[str, Any] | None = None,
+                       details: Mapping[str, Any] | None = None,
+                       versions: Iterable[tuple[str, str]] = ()) -> Rollout:
+        """Change a rollout (its state, its data) if it is at ``expected_revision``, make
+        the version changes of the transition (``versions``: ``(version, "promote" or a
+        status)``, each with its model history entry) and append the event ``action``
+        with ``details`` (None: a change of data without an event), in one transaction.
+
+        Raises
+        ------
+        RegistryConflict
+            ``expected_revision`` is stale: another writer changed the rollout
+            (nothing written; read it again).
+        UnknownRollout
+        RegistryUnavailable
+        """
+        owner = "ModelRegistry.update_rollout"
+        rid = check_int(rollout_id, "rollout_id", owner, low=1)
+        expected = check_int(expected_revision, "expected_revision", owner, low=1)
+        actor = _actor(actor, owner)
+        changes: dict[str, Any] = {}
+        if state is not None:
+            changes["state"] = check_text(state, "state", owner, max_length=32)
+            changes["active"] = changes["state"] not in TERMINAL_STATES
+        if data is not None:
+            changes["data"] = _document(data, "data", owner)
+        versions = list(versions)
+        with self._store.read() as tx:
+            found = tx.rollout_get(rid)
+        if found is None:
+            raise UnknownRollout(f"no rollout {rid} in the registry")
+        name = found["name"]
+        with self._store.write(name) as tx:
+            row = tx.rollout_get(rid)
+            if row["revision"] != expected:
+                raise _stale_rollout(rid, name, expected, row["revision"])
+            now = _now()
+            rev = tx.rollout_update(rid, expected, changes, now) if changes else None
+            if rev is None and changes:
+                raise _stale_rollout(rid, name, expected, None)
+            if rev is None:     # (an event without a change still takes a revision)
+                rev = tx.rollout_update(rid, expected, {"state": row["state"]}, now)
+            moved = _version_changes(tx, name, versions, actor, now)
+            if action is not None:
+                tx.rollout_append(_event(row, actor, action, row["state"],
+                                         {**thaw(details or {}), "versions": moved}
+                                         if moved else thaw(details or {}), rev, now,
+                                         changes.get("state", row["state"])))
+            new = tx.rollout_get(rid)
+        self._refresh(name, [v for v, _ in versions])
+        return _rollout(new)
+
+    def _refresh(self, name: str, versions: list[str]) -> None:
+        for v in versions:
+            self._cache.invalidate((name, v))
+
     # ------------------------------------------------------------ loading
 
     def _check_path(self, path: Any, name: str | None, version: str | None,
@@ -843,3 +996,55 @@ def _entry(row: dict, actor: str, action: str, before: dict | None, after: dict 
            revision: int, at: datetime.datetime) -> dict:
     return {"name": row["name"], "version": row["version"], "actor": actor, "action": action,
             "at": at, "before": before, "after": after, "revision": revision}
+
+
+def _stale_rollout(rid: int, name: str, expected: int, actual: int | None) -> RegistryConflict:
+    holds = f"holds revision {actual}" if actual is not None else "changed it meanwhile"
+    return RegistryConflict(
+        f"rollout {rid} of {name}: expected revision {expected}, but the registry {holds} "
+        "(another writer changed it); read it again and retry", model=name,
+        expected=expected, actual=actual)
+
+
+def _rollout(row: dict) -> Rollout:
+    return Rollout(**{**row, "settings": freeze(row["settings"]), "data": freeze(row["data"])})
+
+
+def _event(row: dict, actor: str, action: str, before: str | None, details: dict,
+           revision: int, at: datetime.datetime, after: str | None = None) -> dict:
+    return {"rollout": row["id"], "name": row["name"], "actor": actor, "action": action,
+            "at": at, "state_before": before, "state_after": after or row["state"],
+            "details": json.loads(json.dumps(details, default=str)), "revision": revision}
+
+
+def _version_changes(tx, name: str, versions: Iterable[tuple[str, str]], actor: str,
+                     now: datetime.datetime) -> list[dict]:
+    """Apply ``(version, "promote" or a status)`` changes under the model's lock, each with
+    its history entry (a promotion moves the live version to standby)."""
+    done = []
+    for version, op in versions:
+        row = tx.get(name, version)
+        if row is None:
+            raise _unknown(tx, name, version)
+        if op == "promote":
+            for other in tx.list(name, "live"):
+                if other["version"] == version:
+                    continue
+                rev = tx.update(name, other["version"], other["revision"],
+                                {"status": "standby"}, now)
+                tx.append(_entry(other, actor, "standby", {"status": "live"},
+                                 {"status": "standby", "promoted": version}, rev, now))
+                done.append({"version": other["version"], "status": "standby"})
+            status, action = "live", "promote"
+        else:
+            status, action = check_choice(op, "status", "ModelRegistry.update_rollout",
+                                          STATUSES), "set_status"
+            if status == "live":
+                _no_other_live(tx, name, version)
+        if row["status"] == status:
+            continue
+        rev = tx.update(name, version, row["revision"], {"status": status}, now)
+        tx.append(_entry(row, actor, action, {"status": row["status"]}, {"status": status},
+                         rev, now))
+        done.append({"version": version, "status": status})
+    return done
