@@ -469,6 +469,7 @@ PUBLIC_CODES = {
     "unknown_version": 704,      # UnknownVersion: the model has no such version (HTTP 404)
     "invalid_model_params": 705,  # InvalidModelParams: a version's params fail its schema
     "registry_conflict": 706,    # RegistryConflict: a stale revision, a duplicate (HTTP 409)
+    "unknown_rollout": 707,      # UnknownRollout: no such rollout, or none active (HTTP 404)
     "timeout": 800,              # InferenceTimeout
     "circuit_open": 801,         # CircuitOpenError
     "overloaded": 802,           # OverloadedError
@@ -482,6 +483,7 @@ _PUBLIC_KINDS = (
     (InvalidModelParams, "invalid_model_params"),
     (UnknownVersion, "unknown_version"),
     (UnknownModel, "unknown_model"),
+    (UnknownRollout, "unknown_rollout"),
     (RegistryConflict, "registry_conflict"),
     (RegistryUnavailable, "registry_unavailable"),
     (ValidationError, "invalid_request"),

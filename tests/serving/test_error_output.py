@@ -107,6 +107,7 @@ def test_an_ok_result_has_no_error_and_no_id():
      705),
     (fp.errors.RegistryConflict(SECRET, model="m", version="1", expected=1, actual=2),
      "registry_conflict", 706),
+    (fp.errors.UnknownRollout(SECRET), "unknown_rollout", 707),
     (fp.errors.RegistryUnavailable(SECRET, store="SQLite file 'x'"), "registry_unavailable",
      803),
     (LeakyError(SECRET), "model_error", 900),
@@ -122,6 +123,7 @@ def test_the_public_codes_are_stable_and_distinct_from_fugue_codes():
     assert PUBLIC_CODES == {"invalid_request": 700, "invalid_argument": 701,
                             "invalid_address": 702, "unknown_model": 703,
                             "unknown_version": 704, "invalid_model_params": 705,
-                            "registry_conflict": 706, "timeout": 800, "circuit_open": 801,
+                            "registry_conflict": 706, "unknown_rollout": 707,
+                            "timeout": 800, "circuit_open": 801,
                             "overloaded": 802, "registry_unavailable": 803,
                             "model_error": 900}
