@@ -41,7 +41,7 @@ from fugue_ppl.checks import (
 )
 from fugue_ppl.deploy._cache import ParamCache
 from fugue_ppl.deploy._registry_config import RegistryConfig, store_kind
-from fugue_ppl.deploy.rollouts import TERMINAL_STATES, Rollout, RolloutEvent
+from fugue_ppl.deploy.rollouts import TERMINAL_STATES, Rollout, RolloutEvent, plain_record
 from fugue_ppl.errors import (
     InvalidModelParams,
     ModelImportError,
@@ -120,11 +120,7 @@ class ModelVersion:
 
     def to_dict(self) -> dict[str, Any]:
         """The version as plain JSON values (times in ISO 8601)."""
-        out = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = v.isoformat() if isinstance(v, datetime.datetime) else thaw(v)
-        return out
+        return plain_record(self)
 
     @classmethod
     def _from_row(cls, row: dict) -> ModelVersion:

@@ -18,11 +18,21 @@ from typing import Any
 
 from fugue_ppl.checks import thaw
 
-__all__ = ["TERMINAL_STATES", "Rollout", "RolloutEvent"]
+__all__ = ["TERMINAL_STATES", "Rollout", "RolloutEvent", "plain_record"]
 
 #: The states in which a rollout is over (no longer active).
 TERMINAL_STATES = ("promoted", "rolled_back", "refused", "no_difference", "completed",
                    "aborted")
+
+
+def plain_record(record: Any) -> dict[str, Any]:
+    """A registry record (a dataclass) as plain JSON values: its fields thawed,
+    its times in ISO 8601."""
+    out = {}
+    for f in dataclasses.fields(record):
+        v = getattr(record, f.name)
+        out[f.name] = v.isoformat() if isinstance(v, datetime.datetime) else thaw(v)
+    return out
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,11 +84,7 @@ class Rollout:
 
     def to_dict(self) -> dict[str, Any]:
         """The rollout as plain JSON values (times in ISO 8601)."""
-        out = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = v.isoformat() if isinstance(v, datetime.datetime) else thaw(v)
-        return out
+        return plain_record(self)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,9 +127,5 @@ class RolloutEvent:
     revision: int
 
     def to_dict(self) -> dict[str, Any]:
-        """The event as plain JSON values."""
-        out = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = v.isoformat() if isinstance(v, datetime.datetime) else thaw(v)
-        return out
+        """The event as plain JSON values (times in ISO 8601)."""
+        return plain_record(self)

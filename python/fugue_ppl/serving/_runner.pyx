@@ -605,20 +605,30 @@ cdef class ModelRunner:
         # The result of a successful call, allocated before the breaker is
         # asked: a failure to allocate it leaves nothing to undo.
         cdef InferenceResult res = InferenceResult.__new__(InferenceResult)
-        cdef object model = self.model
-        cdef str served = OK
+        cdef bint degraded = False, admitted = False
+        settled = self._admit(t0, &degraded, &admitted)
+        if settled is not None:
+            return settled
+        if degraded:
+            return self._execute(res, self.degraded_model, DEGRADED, admitted, args, nargs,
+                                 kwargs, seed, t0, None)
+        return self._execute(res, self.model, OK, admitted, args, nargs, kwargs, seed, t0, None)
+
+    cdef object _admit(self, int64_t t0, bint* degraded, bint* admitted):
+        # The degradation policy and the breaker: the settled result of a call
+        # shed or rejected here, else None with the call admitted (degraded:
+        # to the degraded_model). A closed breaker admits without its lock;
+        # the permit is counted with the outcome. Otherwise allow() decides
+        # (and counts).
         if self._degrade and self._br.state() == BreakerStateC.Degraded:
             if self.degraded_model is not None:
-                model = self.degraded_model
-                served = DEGRADED
+                degraded[0] = True
             elif self._shed():
                 return self._serve_fallback(SHED, t0, self._shed_error())
-        # A closed breaker admits without its lock; the permit is counted
-        # with the outcome. Otherwise allow() decides (and counts).
-        cdef bint admitted = self._br.admit_closed()
-        if not admitted and not self.breaker.c_allow():
+        admitted[0] = self._br.admit_closed()
+        if not admitted[0] and not self.breaker.c_allow():
             return self._serve_fallback(REJECTED, t0, self.breaker.open_error())
-        return self._execute(res, model, served, admitted, args, nargs, kwargs, seed, t0, None)
+        return None
 
     cdef object _validated(self, PyObject** args, Py_ssize_t nargs, dict kwargs):
         # The checked arguments: None when they go to the model as they are,
@@ -844,21 +854,14 @@ cdef class ModelRunner:
             return self._serve_fallback(OVERLOADED, t0, OverloadedError(
                 f"the runner is overloaded: {w.size} workers busy and {w.queue_size} calls "
                 "waiting", retry_after=w.service_time))
-        cdef object model = self.model
-        cdef str served = OK
-        if self._degrade and self._br.state() == BreakerStateC.Degraded:
-            if self.degraded_model is not None:
-                model = self.degraded_model
-                served = DEGRADED
-            elif self._shed():
-                return self._serve_fallback(SHED, t0, self._shed_error())
-        cdef bint admitted = self._br.admit_closed()
-        if not admitted and not self.breaker.c_allow():
-            return self._serve_fallback(REJECTED, t0, self.breaker.open_error())
+        cdef bint degraded = False, admitted = False
+        settled = self._admit(t0, &degraded, &admitted)
+        if settled is not None:
+            return settled
         cdef _Job job = _Job.__new__(_Job)
         job.runner = self
-        job.model = model
-        job.served = served
+        job.model = self.degraded_model if degraded else self.model
+        job.served = DEGRADED if degraded else OK
         job.admitted = admitted
         job.args = args
         job.kwargs = kwargs
