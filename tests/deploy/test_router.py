@@ -216,6 +216,14 @@ def test_a_key_of_the_wrong_type_is_refused(router, key):
         router.route(key)
 
 
+def test_an_int_key_too_long_to_write_out_is_refused_by_name(router):
+    with pytest.raises(InvalidArgument, match=r"key must be an int of at most \d+ digits"):
+        router.route(10 ** 5000)
+    with pytest.raises(InvalidArgument, match="key must be an int"):
+        router.infer(22.0, key=-(10 ** 5000))
+    assert router.infer(22.0, key=10 ** 4000).ok            # within the limit: routed
+
+
 def test_a_second_init_is_refused(router):
     with pytest.raises(RuntimeError, match="initialised"):
         router.__init__({"1": _runner("1")})

@@ -127,6 +127,21 @@ def test_bad_shadow_settings_are_refused(pair, version, fraction, error, match):
     assert router.shadow is None and router.infer(22.0).ok
 
 
+@pytest.mark.parametrize("tolerance, error", [
+    (float("nan"), InvalidArgument), (-1.0, InvalidArgument), (float("inf"), InvalidArgument),
+    ("0.1", TypeError), (True, TypeError)])
+def test_a_bad_tolerance_is_refused_and_the_shadow_left_as_it_was(pair, tolerance, error):
+    router, _ = pair
+    router.set_shadow("2", 0.5)
+    before = router.shadow
+    with pytest.raises(error, match="tolerance"):
+        router.set_shadow("2", 1.0, tolerance=tolerance)
+    assert router.shadow is before
+    router.infer(22.0)
+    router.infer(22.0)
+    assert _settled(router.shadow)["sent"] == 1            # still half the calls
+
+
 # ---------------------------------------------------------------- infer_background
 
 def test_infer_background_hands_the_result_to_the_callback():

@@ -25,6 +25,7 @@ cdef extern from "Python.h":
 
 import math
 import os
+import sys
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -57,7 +58,12 @@ cdef uint64_t _hash(object key) except? 0:
         p = <bytes>key
         n = len(<bytes>key)
     elif isinstance(key, int) and not isinstance(key, bool):
-        return _hash(str(key))
+        try:
+            text = str(key)
+        except ValueError:            # beyond the interpreter's limit on int digits
+            raise invalid("Router", "key", key, "must be an int of at most "
+                          f"{sys.get_int_max_str_digits()} digits") from None
+        return _hash(text)
     else:
         raise TypeError(f"Router: key must be a str, bytes or an int, got {type(key).__name__}")
     for i in range(n):
