@@ -1043,6 +1043,15 @@ def test_from_runner_passes_prefix_buckets_and_further_sources():
     assert values[("scorer_inference_duration_seconds_bucket", (("le", "0.5"),))] == 1
 
 
+def test_from_runner_exports_the_process_unless_told_not_to():
+    runner = fp.ModelRunner(sensor, rng=1)
+    names = {f.name for f in PrometheusCollector.from_runner(runner).collect()}
+    alone = {f.name for f in PrometheusCollector.from_runner(runner, process=False).collect()}
+    process = {n for n in names if n.startswith("fugue_process_")}
+    assert "fugue_process_resident_memory_bytes" in process
+    assert alone == names - process and "fugue_inflight_runs" in alone
+
+
 def test_metrics_table_lists_names_types_labels_and_help():
     m = ProductionMetrics()
     m.record(0.01, error="upstream")

@@ -61,10 +61,9 @@ class RouterCollector(Collector):
         self.router = check_type(router, "router", type(self).__name__, Router, "a Router")
         self.prefix = prefix
         self._collectors = {
-            version: PrometheusCollector.from_runner(runner, prefix=prefix)
+            version: PrometheusCollector.from_runner(runner, process=False, prefix=prefix)
             for version, runner in router.runners.items()}
         self._process = ProcessExporter()
-        self._process_names = {f.name for f in self._process.prometheus_families(prefix)}
 
     def describe(self) -> Iterable[Metric]:
         return list(self.collect())
@@ -73,8 +72,6 @@ class RouterCollector(Collector):
         merged: dict[str, Metric] = {}
         for version, collector in self._collectors.items():
             for fam in collector.collect():
-                if fam.name in self._process_names:
-                    continue                  # (once, below, without a version)
                 out = merged.get(fam.name)
                 if out is None:
                     out = merged[fam.name] = Metric(fam.name, fam.documentation, fam.type,

@@ -49,7 +49,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from fugue_ppl.checks import check_int, check_type, invalid, safe_text, thaw
@@ -87,6 +87,20 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def _router_and_clock(owner: str, router: Router, versions: Iterable[str | None],
+                      clock: Any) -> Callable[[], float]:
+    # The router must hold a runner of each of the rollout's versions; the
+    # clock (default: the wall clock, shared by replicas) must be callable.
+    for v in versions:
+        if v is not None and v not in router.runners:
+            raise invalid(owner, "router", v, "must hold a runner of the rollout's "
+                          f"versions (it has {', '.join(router.runners)})")
+    clock = time.time if clock is None else clock
+    if not callable(clock):
+        raise TypeError(f"{owner}: clock must be callable, got {type(clock).__name__}")
+    return clock
 
 
 class Strategy:
@@ -130,14 +144,8 @@ class Strategy:
             raise invalid(owner, "rollout", rollout.strategy,
                           f"must be a {self.kind} rollout (resume() picks the strategy)")
         self.router = check_type(router, "router", owner, Router, "a Router")
-        for v in (rollout.baseline, rollout.candidate):
-            if v is not None and v not in router.runners:
-                raise invalid(owner, "router", v, "must hold a runner of the rollout's "
-                              f"versions (it has {', '.join(router.runners)})")
-        clock = time.time if clock is None else clock
-        if not callable(clock):
-            raise TypeError(f"{owner}: clock must be callable, got {type(clock).__name__}")
-        self._clock = clock
+        self._clock = _router_and_clock(owner, router, (rollout.baseline, rollout.candidate),
+                                        clock)
         self.actor = actor or f"rollout:{self.kind}"
         self.config = RolloutConfig(**rollout.settings["rollout"])
         self.analysis = AnalysisConfig(**rollout.settings["analysis"])
@@ -213,13 +221,7 @@ class Strategy:
             raise invalid(owner, "baseline", None, f"must be given: {name} has no live version")
         if baseline == candidate:
             raise invalid(owner, "candidate", candidate, "must differ from the baseline")
-        for v in (baseline, candidate):
-            if v is not None and v not in router.runners:
-                raise invalid(owner, "router", v, "must hold a runner of the rollout's "
-                              f"versions (it has {', '.join(router.runners)})")
-        clock = time.time if clock is None else clock
-        if not callable(clock):
-            raise TypeError(f"{owner}: clock must be callable, got {type(clock).__name__}")
+        clock = _router_and_clock(owner, router, (baseline, candidate), clock)
         cls._validate(**options)          # (before anything is recorded)
         now = float(clock())
         state, data, versions = cls._initial(config, analysis, now, **options)

@@ -403,14 +403,17 @@ class PrometheusCollector(Collector):
         self._exporters = tuple(exporters)
 
     @classmethod
-    def from_runner(cls, runner: Any, **kwargs: Any) -> PrometheusCollector:
+    def from_runner(cls, runner: Any, *, process: bool = True,
+                    **kwargs: Any) -> PrometheusCollector:
         """A collector of a runner's metrics, trace pool, circuit breaker, worker pool
         and the process's resources (:class:`ProcessExporter`).
 
         ``runner`` is a :class:`~fugue_ppl.ModelRunner` (any object with
         ``metrics``, ``pool`` and ``breaker`` attributes, and optionally
-        ``workers``); ``kwargs`` go to the constructor (``prefix``,
-        ``buckets``, ``sources``, which come after these).
+        ``workers``); ``process=False`` leaves the process's resources out
+        (a collector of several runners exports them once); ``kwargs`` go to
+        the constructor (``prefix``, ``buckets``, ``sources``, which come
+        after these).
 
         Raises
         ------
@@ -428,7 +431,7 @@ class PrometheusCollector(Collector):
             raise invalid("PrometheusCollector.from_runner", "runner", runner,
                           "records no metrics (built with metrics=False)")
         workers = getattr(runner, "workers", None)
-        own = ([] if workers is None else [workers]) + [ProcessExporter()]
+        own = ([] if workers is None else [workers]) + ([ProcessExporter()] if process else [])
         kwargs["sources"] = [*own, *kwargs.get("sources", ())]
         return cls(metrics, pool=pool, breaker=breaker, **kwargs)
 
