@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Mapping
 from logging.handlers import QueueHandler, QueueListener, RotatingFileHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -48,9 +48,6 @@ from fugue_ppl._extras import require
 from fugue_ppl.checks import Secret, check_int, safe_text
 from fugue_ppl.errors import ConfigError
 from fugue_ppl.service._audit_config import STDERR, AuditConfig
-
-if TYPE_CHECKING:       # (the config layer sits above this one)
-    from fugue_ppl.config import Config
 
 __all__ = ["FIELDS", "AuditLog", "audit_hmac", "canonical", "open_handler"]
 
@@ -332,8 +329,9 @@ class AuditLog:
         self._writer.start()
 
     @classmethod
-    def from_config(cls, config: Config) -> AuditLog:
-        """The audit log of a configuration: ``[audit]`` and ``secrets.audit_key``.
+    def from_config(cls, config: Any) -> AuditLog:
+        """The audit log of a :class:`fugue_ppl.config.Config`: ``[audit]`` and
+        ``secrets.audit_key``.
 
         Raises
         ------

@@ -27,15 +27,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import Any
 
 from fugue_ppl._extras import require
 from fugue_ppl.checks import Secret, safe_repr, safe_text
 from fugue_ppl.errors import ConfigError, InvalidArgument
 from fugue_ppl.service._auth_config import ACTIONS, KEY_ID, AuthConfig
-
-if TYPE_CHECKING:       # (the config layer sits above this one)
-    from fugue_ppl.config import Config
 
 __all__ = ["MAX_KEY_LENGTH", "REALM", "Authenticator", "Principal", "parse_key_entry"]
 
@@ -372,8 +369,9 @@ class Authenticator:
     # ------------------------------------------------------------ building
 
     @classmethod
-    def from_config(cls, config: Config) -> Authenticator:
-        """The authenticator of a configuration: ``secrets.api_keys`` and ``[auth]``."""
+    def from_config(cls, config: Any) -> Authenticator:
+        """The authenticator of a :class:`fugue_ppl.config.Config`: ``secrets.api_keys`` and
+        ``[auth]``."""
         keys: dict[str, Secret] = {}
         for i, entry in enumerate(config.secrets.api_keys, 1):
             key_id, key = parse_key_entry(entry, i)

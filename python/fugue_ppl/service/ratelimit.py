@@ -30,14 +30,11 @@ import ipaddress
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Any, NamedTuple
 
 from fugue_ppl.checks import safe_text
 from fugue_ppl.errors import InvalidArgument
 from fugue_ppl.service._ratelimit_config import RateLimitConfig, networks
-
-if TYPE_CHECKING:       # (the config layer sits above this one)
-    from fugue_ppl.config import Config
 
 __all__ = ["Policy", "RateDecision", "RateLimiter"]
 
@@ -180,8 +177,8 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: Config) -> RateLimiter:
-        """The limiter of a configuration's ``[rate_limit]``."""
+    def from_config(cls, config: Any) -> RateLimiter:
+        """The limiter of a :class:`fugue_ppl.config.Config`'s ``[rate_limit]``."""
         return cls(config.rate_limit)
 
     @property
