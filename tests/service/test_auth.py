@@ -462,3 +462,17 @@ def test_secrets_never_show_in_the_config_its_renderings_or_logs(tmp_path, caplo
         cfg.secrets.replace(audit_key="")
     assert audit_key not in str(bad.value) and str(bad.value) == (
         "SecretsConfig: audit_key must not be empty, got ***")
+
+
+def test_the_service_sections_survive_to_toml_and_back(tmp_path):
+    cfg = load_config(env={
+        "FUGUE_AUTH__SCOPES__CI": '{"models": ["sensor"], "actions": ["infer"]}',
+        "FUGUE_AUTH__PUBLIC_ACTIONS": "health", "FUGUE_AUTH__FILE": "/run/secrets/fugue",
+        "FUGUE_RATE_LIMIT__OVERRIDES__CI": '{"rate": 5, "burst": 10}',
+        "FUGUE_RATE_LIMIT__TRUSTED_PROXIES": "10.0.0.0/8", "FUGUE_AUDIT__PATH": "-",
+        "FUGUE_SECRETS__AUDIT_KEY": "audit-Pp0Oo9Ii8Uu7Yy6T"})
+    path = tmp_path / "config.toml"
+    path.write_text(cfg.to_toml(), encoding="utf-8")
+    back = load_config(path, env={})
+    assert (back.auth, back.rate_limit, back.audit) == (cfg.auth, cfg.rate_limit, cfg.audit)
+    assert back.secrets.audit_key is None           # (secrets are never written)

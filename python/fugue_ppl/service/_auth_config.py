@@ -156,7 +156,8 @@ class AuthConfig(Settings):
     scopes: Mapping[str, Any] = setting(
         check=Custom(_scopes, "a table of key id -> {models = [...], actions = [...]}"),
         factory=FrozenMapping,
-        doc="Each key's scope by key id: the models (names, or '*') and actions it may use.")
+        doc="Each key's scope by key id: the models (names, or '*') and actions it may use "
+            "(an id set through the environment is lower-case).")
     anonymous: str = setting(
         "local", check=Choice(ANONYMOUS_MODES, str.lower),
         doc="Without any API key configured: 'local' (loopback clients only), 'open' "
