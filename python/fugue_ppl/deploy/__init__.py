@@ -16,7 +16,14 @@ PostgreSQL, psycopg (the ``postgres`` extra) when it needs them.
 from fugue_ppl.deploy._registry_config import RegistryConfig
 from fugue_ppl.deploy._rollout_config import RolloutConfig
 from fugue_ppl.deploy._router import Router, key_hash
-from fugue_ppl.deploy.deployment import ModelDeployment, abort_rollout, start_rollout
+from fugue_ppl.deploy.deployment import (
+    ModelDeployment,
+    abort_rollout,
+    find_rollout,
+    rollout_status,
+    rollout_weights,
+    start_rollout,
+)
 from fugue_ppl.deploy.registry import (
     OUTPUT_TYPES,
     STATUSES,
@@ -52,5 +59,6 @@ __all__ = [
     "RegistryUnavailable", "ModelImportError", "InvalidModelParams", "Router", "key_hash",
     "RolloutConfig", "Rollout", "RolloutEvent", "UnknownRollout", "Strategy", "Immediate",
     "BlueGreen", "Canary", "Rolling", "ABTest", "ShadowRollout", "resume",
-    "ModelDeployment", "start_rollout", "abort_rollout",
+    "ModelDeployment", "start_rollout", "abort_rollout", "find_rollout", "rollout_status",
+    "rollout_weights",
 ]

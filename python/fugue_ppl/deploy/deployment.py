@@ -14,6 +14,8 @@ state, so every replica drives the same rollout and a transition is taken once.
 
 :func:`start_rollout` and :func:`abort_rollout` record a rollout's start and
 its abort in the registry without serving anything: the replicas do the rest.
+:func:`rollout_status` says where a rollout is (its weights, the analysis at
+each look, its events) for the command line and the admin API.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ from fugue_ppl.errors import (
 )
 from fugue_ppl.serving import ModelConfig, ModelRunner, RunnerConfig
 
-__all__ = ["STRATEGY_NAMES", "ModelDeployment", "abort_rollout", "start_rollout"]
+__all__ = ["STRATEGY_NAMES", "ModelDeployment", "abort_rollout", "find_rollout",
+           "rollout_status", "rollout_weights", "start_rollout"]
 
 _log = logging.getLogger("fugue_ppl.deploy")
 
@@ -236,6 +239,97 @@ def abort_rollout(registry: ModelRegistry, rollout: int | str, *, actor: str) ->
     finally:
         strategy.close()
         router.close()
+
+
+def find_rollout(registry: ModelRegistry, name: str | None = None,
+                 rollout_id: int | None = None) -> Rollout:
+    """The rollout ``rollout_id``, or the model's active rollout, else its latest one.
+
+    Raises
+    ------
+    UnknownRollout
+        No such rollout, or the model never had one.
+    UnknownModel
+        ``name`` is not registered.
+    TypeError, InvalidArgument
+        Neither (or both) given, or a bad one.
+    """
+    owner = "find_rollout"
+    registry = check_type(registry, "registry", owner, ModelRegistry, "a ModelRegistry")
+    if (name is None) == (rollout_id is None):
+        raise TypeError(f"{owner}: give a model's name or a rollout's id (one of them)")
+    if rollout_id is not None:
+        return registry.rollout(check_int(rollout_id, "rollout_id", owner, low=1))
+    found = registry.active_rollout(name)
+    if found is not None:
+        return found
+    every = registry.rollouts(name)
+    if not every:
+        registry.versions(name)         # (UnknownModel for a model never registered)
+        raise UnknownRollout(f"model {name!r} has no rollout", model=name)
+    return every[-1]
+
+
+def rollout_weights(rollout: Rollout) -> dict[str, float]:
+    """Each version's share of the traffic in the rollout's state, as its strategy
+    routes it (a rolling rollout: the share of replicas moved; empty while nothing
+    is live)."""
+    ro, data = rollout, rollout.data
+    base, cand = ro.baseline, ro.candidate
+
+    def split(w: float) -> dict[str, float]:
+        return {cand: 1.0} if base is None else {base: 1.0 - w, cand: w}
+
+    if ro.state == "canary":
+        return split(float(data["weight"]))
+    if ro.state == "running":
+        return split(float(ro.settings["rollout"]["ab_split"]))
+    if ro.state in ("rolling", "paused"):
+        return split(len(data["moved"]) / int(data["replicas"]))
+    if ro.state in ("promoted", "switched"):
+        return split(1.0)
+    return {} if base is None else split(0.0)
+
+
+def _look(event: Any) -> dict[str, Any] | None:
+    """The analysis an event records (a canary's decisions, an A/B test's t-test)."""
+    d = thaw(event.details)
+    if "decisions" in d:
+        return {"event": event.id, "at": event.at.isoformat(), "action": event.action,
+                "step": d.get("step"), "weight": d.get("weight"), "look": d.get("look"),
+                "decisions": d["decisions"]}
+    if "welch" in d:
+        return {"event": event.id, "at": event.at.isoformat(), "action": event.action,
+                "look": d.get("look"), "welch": d["welch"],
+                "group_sequential": d.get("group_sequential"),
+                "n_baseline": d.get("n_baseline"), "n_candidate": d.get("n_candidate")}
+    return None
+
+
+def rollout_status(registry: ModelRegistry, rollout: Rollout) -> dict[str, Any]:
+    """Where a rollout is, as JSON values: ``rollout`` (the record), ``weights``
+    (:func:`rollout_weights`), ``shadow`` (the fraction of calls copied to the
+    candidate, or None), ``looks`` (the analysis each decision recorded),
+    ``current`` (a canary step's latest look, not yet decisive) and ``events``.
+
+    Raises
+    ------
+    RegistryUnavailable
+    """
+    registry = check_type(registry, "registry", "rollout_status", ModelRegistry,
+                          "a ModelRegistry")
+    rollout = check_type(rollout, "rollout", "rollout_status", Rollout, "a Rollout")
+    events = registry.rollout_events(rollout.id)
+    looks = [look for look in map(_look, events) if look is not None]
+    current = None
+    data = thaw(rollout.data)
+    if rollout.state == "canary" and data.get("last_decisions"):
+        current = {"step": data["step"], "weight": data["weight"], "look": data["looks"],
+                   "decisions": data["last_decisions"]}
+    return {"rollout": rollout.to_dict(), "weights": rollout_weights(rollout),
+            "shadow": (float(rollout.settings["rollout"]["shadow_fraction"])
+                       if rollout.state == "shadowing" else None),
+            "looks": looks, "current": current, "events": [e.to_dict() for e in events]}
 
 
 # ---------------------------------------------------------------- the deployment
