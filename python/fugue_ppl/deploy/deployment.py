@@ -147,7 +147,7 @@ def start_rollout(registry: ModelRegistry, name: str, candidate: str, strategy: 
     clock = time.time if clock is None else clock
     if not callable(clock):
         raise TypeError(f"{owner}: clock must be callable, got {type(clock).__name__}")
-    options = {k: tuple(v) if k in _TUPLES and isinstance(v, list) else v
+    options = {k: tuple(v) if k == "smoke_args" and isinstance(v, list) else v
                for k, v in options.items()}     # (JSON gives lists)
     checked = cls._validate(**options)      # (the strategy's own checks of its options)
     recorded = {}
