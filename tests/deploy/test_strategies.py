@@ -274,6 +274,17 @@ def test_a_canary_resumes_half_way_after_a_restart(backend):
     assert [e.action for e in reg2.rollout_events(rid)] == ["start", "step", "promote"]
 
 
+def test_a_rollout_resumes_without_a_clock(backend):
+    # The default clock (the wall clock, shared by replicas) reaches the
+    # rollback guard too: resuming without clock= works.
+    reg, rt = registry(backend), router()
+    s = Canary.start(reg, "sensor", "2", rt, config=RolloutConfig(**FAST), analysis=SMALL)
+    s2 = resume(reg, "sensor", router(seed=7))
+    assert isinstance(s2, Canary) and s2.id == s.id and s2.state == "canary"
+    assert s2.now() == pytest.approx(time.time(), abs=5.0)
+    s2.abort()
+
+
 # ---------------------------------------------------------------- automatic rollback
 
 
