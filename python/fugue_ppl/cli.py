@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 import fugue_ppl as fp
-from fugue_ppl import _cli_models
+from fugue_ppl import _cli_models, _cli_serve
 from fugue_ppl.errors import ValidationError
 from fugue_ppl.models import SENSOR_SCHEMA, sensor, sensor_posterior
 
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true",
                       help="print one JSON document instead of text")
     _cli_models.add_parser(sub)
+    _cli_serve.add_parser(sub)
     return parser
 
 
@@ -632,6 +633,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help, --version, or a usage error
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    if args.command == "serve":
+        return _cli_serve.run(args)        # (JSON logs of its own)
     # The library logs through `logging` (the breaker's transitions, for
     # one); the command shows those records on stderr, named.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -63,6 +63,7 @@ from fugue_ppl.deploy import RegistryConfig, RolloutConfig
 from fugue_ppl.deploy.analysis import AnalysisConfig
 from fugue_ppl.errors import ConfigError
 from fugue_ppl.monitoring import CUSUMConfig, EWMAConfig, MetricsConfig
+from fugue_ppl.service._service_config import ServiceConfig
 from fugue_ppl.serving import BreakerConfig, ModelConfig, RuntimeConfig
 from fugue_ppl.serving.health import HealthSettings
 from fugue_ppl.serving.slo import SLOConfig
@@ -88,6 +89,7 @@ __all__ = [
     "SLOConfig",
     "Secret",
     "SecretsConfig",
+    "ServiceConfig",
     "load_config",
 ]
 
@@ -186,6 +188,7 @@ class Config(Settings):
     rollout: RolloutConfig = section(RolloutConfig, doc="Rollouts of model versions.")
     analysis: AnalysisConfig = section(AnalysisConfig,
                                        doc="The rollouts' sequential analysis.")
+    service: ServiceConfig = section(ServiceConfig, doc="The HTTP service (fugue-ppl serve).")
     secrets: SecretsConfig = section(SecretsConfig, doc="Secrets.")
 
     @property
