@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -133,10 +134,16 @@ _RETRY_UNKNOWN = 60
 _BODY_DRAIN_FACTOR = 8
 
 
+# New request ids: a random prefix per process and a counter (unique across replicas
+# and restarts, and cheaper than a random id per request).
+_ID_PREFIX = os.urandom(8).hex()
+_ids = itertools.count(1)
+
+
 def _request_id(given: str | None) -> str:
     if given is not None and _REQUEST_ID.fullmatch(given):
         return given
-    return os.urandom(16).hex()
+    return f"{_ID_PREFIX}{next(_ids):016x}"
 
 
 def parse_traceparent(value: str | None) -> str | None:

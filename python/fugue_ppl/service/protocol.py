@@ -589,7 +589,13 @@ class OutputMismatch(Exception):
     """The model's return value does not fit the version's declared outputs (a model fault)."""
 
 
+_SCALARS = {"FP64": float, "BOOL": bool, "INT64": int}
+
+
 def _convert(value: Any, datatype: str, name: str) -> tuple[list[Any], list[int]]:
+    t = type(value)
+    if t is _SCALARS.get(datatype) and (t is not float or math.isfinite(value)):
+        return [value], [1]              # (the common case: a Python scalar of the type)
     arr = value if isinstance(value, np.ndarray) else None
     if arr is None and isinstance(value, (list, tuple)):
         arr = np.asarray(value)
