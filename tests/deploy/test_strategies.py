@@ -503,6 +503,83 @@ def test_concurrent_steps_never_double_advance(backend):
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
+def test_replica_processes_stepping_one_canary_take_each_transition_once(backend):
+    """Three processes (spawned: nothing shared but the store) step one canary in
+    lock-step over the same SQLite file or PostgreSQL database. Each round every
+    replica's counts reach the rollout (no lost update), then exactly one look moves it
+    one step; the event log is one ordered chain."""
+    import multiprocessing
+    import queue
+    import sys
+    from pathlib import Path
+
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:        # (the children import the worker by name)
+        sys.path.insert(0, here)
+    import _rollout_worker
+
+    replicas, rounds, requests = 3, 5, 100
+    reg = registry(backend)
+    cfg = RolloutConfig(steps=[0.1, 0.2, 0.3, 0.4, 0.5, 1.0],
+                        analysis_interval_seconds=10.0, min_samples_per_look=1)
+    analysis = AnalysisConfig(min_samples=2, max_samples=2)    # (promotes at each look)
+    ctx = multiprocessing.get_context("spawn")
+    clock = ctx.Value("d", 0.0)
+    first = Canary.start(reg, "sensor", "2", router(), clock=lambda: clock.value,
+                         config=cfg, analysis=analysis, metrics=("errors",))
+    first.close()
+    barrier = ctx.Barrier(replicas + 1, timeout=120.0)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_rollout_worker.replica,
+                         args=(backend.url, first.id, w, rounds, requests, clock, barrier,
+                               results)) for w in range(replicas)]
+    for p in procs:
+        p.start()
+    try:
+        for r in range(rounds):
+            barrier.wait()          # (the replicas send their requests)
+            barrier.wait()          # (... and step: each adds its counts)
+            barrier.wait()
+            ro = reg.rollout(first.id)
+            assert (ro.state, ro.data["step"]) == ("canary", r)
+            assert sum(ro.data["tests"]["errors"]["data"]["n"]) == replicas * requests
+            clock.value += 10.0
+            barrier.wait()          # (... and step again: the look is due)
+            barrier.wait()
+            ro = reg.rollout(first.id)
+            if r < rounds - 1:
+                assert (ro.state, ro.data["step"]) == ("canary", r + 1)
+            else:
+                assert ro.state == "promoted"
+        done = []
+        for _ in procs:
+            try:
+                done.append(results.get(timeout=120.0))
+            except queue.Empty:
+                break
+    except Exception:
+        barrier.abort()
+        raise
+    finally:
+        for p in procs:
+            p.join(timeout=60.0)
+            if p.is_alive():
+                p.kill()
+    assert [d.get("error") for d in done] == [None] * replicas
+    assert sorted(d["wid"] for d in done) == list(range(replicas))
+    events = reg.rollout_events(first.id)
+    assert [e.action for e in events] == ["start"] + ["step"] * 4 + ["promote"]
+    assert [e.details["step"] for e in events[1:]] == [0, 1, 2, 3, 4]
+    assert [e.details["next_step"] for e in events[1:-1]] == [1, 2, 3, 4]
+    # one chain: each event starts where the one before ended, revisions increase
+    assert all(a.state_after == b.state_before for a, b in zip(events, events[1:]))
+    assert all(a.revision < b.revision for a, b in zip(events, events[1:]))
+    assert [e.id for e in events] == sorted(e.id for e in events)
+    # every write counted once: the start, each replica's counts each round, each look
+    assert reg.rollout(first.id).revision == 1 + rounds * replicas + rounds
+    assert statuses(reg) == {"1": "standby", "2": "live"}
+
+
 def test_a_stale_revision_writes_nothing(backend):
     reg, rt = registry(backend), router()
     s = Canary.start(reg, "sensor", "2", rt, clock=fp.ManualClock())
