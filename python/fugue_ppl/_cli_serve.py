@@ -28,9 +28,29 @@ from typing import Any
 from fugue_ppl.checks import safe_text
 from fugue_ppl.errors import ConfigError, InvalidArgument
 
-__all__ = ["add_parser", "run"]
+__all__ = ["BUILTIN_MODEL", "add_parser", "builtin_deployment", "run"]
 
 _PROG = "fugue-ppl serve"
+#: The name the built-in sensor model is served under when no registry is configured.
+BUILTIN_MODEL = "sensor"
+_SENSOR_OUTPUTS = ({"name": "temperature", "type": "float"}, {"name": "valid", "type": "bool"})
+
+
+def builtin_deployment(config: Any) -> Any:
+    """The built-in sensor model (:func:`fugue_ppl.models.sensor`, its input schema and
+    outputs) as a :class:`~fugue_ppl.service.catalog.StaticDeployment` named ``sensor``,
+    with ``config``'s ``[model]`` version and its ``[runtime]``, ``[breaker]`` and
+    ``[metrics]`` sections."""
+    from fugue_ppl.models import SENSOR_SCHEMA, sensor
+    from fugue_ppl.service.catalog import StaticDeployment
+    from fugue_ppl.serving import ModelConfig, ModelRunner, RunnerConfig
+
+    rc = RunnerConfig(model=ModelConfig(name=BUILTIN_MODEL, version=config.model.version,
+                                        params=config.model.params),
+                      runtime=config.runtime, breaker=config.breaker, metrics=config.metrics)
+    runner = ModelRunner(sensor, rc, schema=SENSOR_SCHEMA)
+    return StaticDeployment(BUILTIN_MODEL, {rc.model.version: runner},
+                            outputs=_SENSOR_OUTPUTS, smoke_inputs={"reading": 22.0})
 
 
 def _setting(name: str):
@@ -89,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     configure_logging(config.log_level)
     try:
-        catalog = Catalog.from_config(config)
+        catalog = Catalog.from_config(config, default=builtin_deployment)
     except Exception as e:  # noqa: BLE001 - the registry cannot be opened: say why, exit 1
         print(f"{_PROG}: the models cannot be loaded ({type(e).__name__}: "
               f"{safe_text(e, 200)})", file=sys.stderr)

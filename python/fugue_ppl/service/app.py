@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import itertools
 import json
 import logging
@@ -82,7 +83,7 @@ from fugue_ppl.errors import (
     public_error,
 )
 from fugue_ppl.service._service_config import ServiceConfig
-from fugue_ppl.service.catalog import PLATFORM, Catalog, CatalogCollector, builtin_deployment
+from fugue_ppl.service.catalog import PLATFORM, Catalog, CatalogCollector
 from fugue_ppl.service.protocol import (
     CHOICE_OUTPUTS,
     InferRequest,
@@ -122,6 +123,11 @@ EXCHANGE = "fugue.exchange"
 SERVER_NAME = "fugue-ppl"
 #: Protocol extensions this server does not implement (named in ``GET /v2``).
 UNSUPPORTED_EXTENSIONS = ("binary_tensor_data",)
+
+try:
+    _VERSION = importlib.metadata.version("fugue-ppl")
+except importlib.metadata.PackageNotFoundError:  # pragma: no cover - not installed
+    _VERSION = "unknown"
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._~:+/=-]{1,128}", re.ASCII)
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})", re.ASCII)
@@ -265,9 +271,9 @@ def _error(ex: Exchange | None, status: int, message: str, *, outcome: str | Non
     return _json(ex, error_body(message, **extra), status, headers)
 
 
-def _retry_after(seconds: float | None) -> str:
+def _retry_after(seconds: float | None, unknown: int = _RETRY_UNKNOWN) -> str:
     if seconds is None or not math.isfinite(seconds):
-        return str(_RETRY_UNKNOWN)
+        return str(unknown)
     return str(min(_RETRY_MAX, max(1, math.ceil(seconds))))
 
 
@@ -363,10 +369,8 @@ class _Routes:
     # -------------------------------------------------------- metadata
 
     async def server_metadata(self, request: Request) -> Response:
-        from fugue_ppl import __version__
-
         return _json(self._exchange(request), {
-            "name": SERVER_NAME, "version": __version__, "extensions": [],
+            "name": SERVER_NAME, "version": _VERSION, "extensions": [],
             "unsupported_extensions": list(UNSUPPORTED_EXTENSIONS)})
 
     def _model(self, request: Request, ex: Exchange | None) -> tuple[Any, str | None]:
@@ -452,7 +456,7 @@ class _Routes:
             return _error(ex, 400, str(e), **_kind("invalid_request"))
         except OverloadedError as e:
             return _error(ex, 503, "the model is overloaded: retry later",
-                          headers={"Retry-After": _retry_after(e.retry_after)},
+                          headers={"Retry-After": _retry_after(e.retry_after, 1)},
                           outcome="overloaded", **_kind("overloaded"))
         except CircuitOpenError as e:
             return _error(ex, 503, "the model's circuit breaker is open: retry later",
@@ -483,7 +487,7 @@ class _Routes:
         if status == "overloaded":
             return _error(ex, 503, "the model is overloaded: retry later",
                           headers={"Retry-After": _retry_after(
-                              getattr(result.error, "retry_after", None))},
+                              getattr(result.error, "retry_after", None), 1)},
                           outcome="overloaded", **_kind("overloaded"))
         served = model.versions.get(result.model_version) or model.version()
         try:
@@ -647,16 +651,15 @@ async def _http_exception(request: Request, e: Exception) -> Response:
 # ---------------------------------------------------------------- the app
 
 
-def create_app(catalog: Catalog | None = None, *, settings: ServiceConfig | None = None,
+def create_app(catalog: Catalog, *, settings: ServiceConfig | None = None,
                authenticator: Any = None, limiter: Any = None, audit: Any = None,
                extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     """The service's Starlette application.
 
     Parameters
     ----------
-    catalog : Catalog, optional
-        The models served (default: the built-in sensor model with the
-        default settings; the app then closes it on shutdown).
+    catalog : Catalog
+        The models served (the caller closes it after the app's shutdown).
     settings : ServiceConfig, optional
         Request limits and timeouts, the refresh interval (default: the defaults).
     authenticator, limiter, audit : optional
@@ -673,12 +676,9 @@ def create_app(catalog: Catalog | None = None, *, settings: ServiceConfig | None
         the catalog every ``settings.refresh_interval_seconds`` (off the event
         loop) and, on shutdown, fails readiness and stops the refreshes.
     """
+    if not isinstance(catalog, Catalog):
+        raise TypeError(f"create_app: catalog must be a Catalog, got {type(catalog).__name__}")
     settings = ServiceConfig() if settings is None else settings
-    owned = catalog is None
-    if catalog is None:
-        from fugue_ppl.serving import RunnerConfig
-
-        catalog = Catalog([builtin_deployment(RunnerConfig())])
     service = Service(catalog, settings)
     r = _Routes(service)
     routes: list[BaseRoute] = [
@@ -703,6 +703,7 @@ def create_app(catalog: Catalog | None = None, *, settings: ServiceConfig | None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        service.draining = False
         task = asyncio.get_running_loop().create_task(_refresh_loop(service))
         try:
             yield
@@ -711,8 +712,6 @@ def create_app(catalog: Catalog | None = None, *, settings: ServiceConfig | None
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            if owned:
-                catalog.close()
 
     from starlette.middleware import Middleware
 

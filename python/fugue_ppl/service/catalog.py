@@ -4,18 +4,24 @@ A :class:`Catalog` holds one deployment per model name: with a registry
 configured (``[registry] url``), a
 :class:`~fugue_ppl.deploy.deployment.ModelDeployment` per model that has
 served versions, kept in step with the registry by :meth:`Catalog.refresh`;
-without one, the built-in sensor model (:func:`fugue_ppl.models.sensor`, under
-the name ``sensor``, its version from ``[model]``) in a
-:class:`StaticDeployment`, so that ``fugue-ppl serve`` alone serves something.
+without one, a default deployment the caller gives (``fugue-ppl serve``
+gives the built-in sensor model in a :class:`StaticDeployment`, so that it
+alone serves something).
 
 For each served version the catalog keeps a :class:`ServedVersion`: its
 runner, its inputs and outputs as tensor specs (the inputs from the runner's
 input schema, else the model's signature; the outputs from the version's
 declared outputs) and its :class:`~fugue_ppl.serving.health.HealthChecker`,
 warmed up when the version appears. The smoke runs of the health checks need
-valid inputs: the built-in sensor models get ``reading=22.0``, a version whose
-parameters hold ``smoke_inputs`` (an object by input name) gets those, and the
-others get no smoke run (their readiness is the model loaded and the breaker).
+inputs the model accepts: a version whose parameters hold ``smoke_inputs``
+(an object by input name) gets those, the built-in sensor models
+(``fugue_ppl.models:sensor`` and ``:sensor_prior``) ``reading=22.0``; the
+others get no smoke run nor warm-up (their checker judges the
+windows, the breaker, the pool and the process; a runner whose schema
+requires inputs gets placeholder arguments its schema accepts, never run).
+A version for which no checker can be built (its schema accepts no
+placeholder) is ready while its breaker is not FAILED and is left out of
+``/health``.
 
 The views are rebuilt off the event loop and swapped in whole, so a request
 reads one consistent state without a lock.
@@ -26,6 +32,7 @@ from __future__ import annotations
 import datetime
 import inspect
 import logging
+import math
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,11 +42,10 @@ from typing import Any
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from fugue_ppl.checks import thaw
+from fugue_ppl.checks import freeze, thaw
 from fugue_ppl.deploy import ModelVersion, Router
 from fugue_ppl.deploy.prometheus import RouterCollector
 from fugue_ppl.errors import UnknownModel, UnknownVersion
-from fugue_ppl.models import SENSOR_SCHEMA, sensor, sensor_prior
 from fugue_ppl.monitoring.prometheus import ProcessExporter
 from fugue_ppl.service.protocol import (
     TensorSpec,
@@ -48,20 +54,21 @@ from fugue_ppl.service.protocol import (
     output_specs,
 )
 from fugue_ppl.serving import ModelConfig, ModelRunner, RunnerConfig
+from fugue_ppl.serving._breaker import BreakerState
 from fugue_ppl.serving.health import BUILTIN_CHECKS, HealthChecker, HealthSettings, HealthStatus
 
-__all__ = ["BUILTIN_MODEL", "Catalog", "CatalogCollector", "ServedModel", "ServedVersion",
-           "StaticDeployment"]
+__all__ = ["Catalog", "CatalogCollector", "ServedModel", "ServedVersion", "StaticDeployment"]
 
 _log = logging.getLogger("fugue_ppl.service")
 
-#: The name the built-in sensor model is served under when no registry is configured.
-BUILTIN_MODEL = "sensor"
 #: What the protocol's metadata calls the models' platform.
 PLATFORM = "fugue-ppl"
-_SENSOR_OUTPUTS = ({"name": "temperature", "type": "float"}, {"name": "valid", "type": "bool"})
-_SMOKE_SENSOR = (22.0,)
-_SERVED = ("live", "canary", "shadow", "standby", "staged")
+# Smoke inputs of the built-in models, by import path (a registry version of them may
+# declare none).
+_KNOWN_SMOKE = {"fugue_ppl.models:sensor": {"reading": 22.0},
+                "fugue_ppl.models:sensor_prior": {"reading": 22.0}}
+# The built-in checks that read the runner's metrics.
+_METRIC_CHECKS = ("error_rate", "latency", "monitor_alarms")
 
 
 # ---------------------------------------------------------------- deployments
@@ -81,17 +88,23 @@ class StaticDeployment:
         The router's weights (default: all traffic to the first version).
     outputs : sequence of mapping, optional
         The declared outputs (``{"name", "type"}``) of every version.
+    smoke_inputs : mapping, optional
+        Inputs by name for the health checks' smoke runs (kept in the versions'
+        ``params``, as a registry version declares them).
     """
 
     def __init__(self, name: str, runners: Mapping[str, ModelRunner], *,
                  weights: Mapping[str, float] | None = None,
-                 outputs: Sequence[Mapping[str, str]] = ()):
+                 outputs: Sequence[Mapping[str, str]] = (),
+                 smoke_inputs: Mapping[str, Any] | None = None):
         self.name = ModelConfig.check_field("name", name, "StaticDeployment")
         self._router = Router(dict(runners), weights)
         now = datetime.datetime.now(datetime.timezone.utc)
         self._versions = [
             ModelVersion(name=self.name, version=v, model=_path(r.model), factory=False,
-                         params={}, params_schema=None, input_schema=None,
+                         params=freeze({} if smoke_inputs is None
+                                       else {"smoke_inputs": dict(smoke_inputs)}),
+                         params_schema=None, input_schema=None,
                          outputs=tuple(MappingProxyType(dict(o)) for o in outputs),
                          status="live" if i == 0 else "standby", revision=1, created=now,
                          updated=now)
@@ -133,16 +146,6 @@ def _path(model: Any) -> str:
     return f"{module}:{getattr(model, '__qualname__', type(model).__name__)}"
 
 
-def builtin_deployment(config: Any) -> StaticDeployment:
-    """The built-in sensor model, served as ``sensor`` with ``config``'s ``[model]`` version,
-    ``[runtime]``, ``[breaker]`` and ``[metrics]``."""
-    rc = RunnerConfig(model=ModelConfig(name=BUILTIN_MODEL, version=config.model.version,
-                                        params=config.model.params),
-                      runtime=config.runtime, breaker=config.breaker, metrics=config.metrics)
-    runner = ModelRunner(sensor, rc, schema=SENSOR_SCHEMA)
-    return StaticDeployment(BUILTIN_MODEL, {rc.model.version: runner}, outputs=_SENSOR_OUTPUTS)
-
-
 # ---------------------------------------------------------------- served views
 
 
@@ -156,7 +159,7 @@ class ServedVersion:
     runner: ModelRunner
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
-    checker: HealthChecker
+    checker: HealthChecker | None
     revision: int
     #: Every output a response may carry (declared, status, log-weights, choices).
     output_names: tuple[str, ...] = ()
@@ -167,6 +170,8 @@ class ServedVersion:
 
     def ready(self) -> bool:
         """Its readiness probe passes (warmed up, breaker not FAILED)."""
+        if self.checker is None:
+            return self.runner.breaker.state is not BreakerState.FAILED
         return self.checker.readiness().http_status == 200
 
 
@@ -232,8 +237,10 @@ class Catalog:
 
     Examples
     --------
-    >>> from fugue_ppl.config import Config
-    >>> catalog = Catalog([builtin_deployment(Config())])
+    >>> import fugue_ppl as fp
+    >>> from fugue_ppl.models import SENSOR_SCHEMA, sensor
+    >>> runner = fp.ModelRunner(sensor, schema=SENSOR_SCHEMA)
+    >>> catalog = Catalog([StaticDeployment("sensor", {"1": runner})])
     >>> sorted(catalog.models), catalog.get("sensor").version().inputs[0].name
     (['sensor'], 'reading')
     >>> catalog.close()
@@ -245,18 +252,28 @@ class Catalog:
         self._registry = registry
         self._factory = deployment_factory
         self._deployments: dict[str, Any] = {d.name: d for d in deployments}
-        self._checkers: dict[tuple[str, str, int], HealthChecker] = {}
+        self._checkers: dict[tuple[str, str, int], HealthChecker | None] = {}
         self._lock = threading.Lock()          # one refresh at a time
         self._closed = False
         self.models: Mapping[str, ServedModel] = MappingProxyType({})
         self._rebuild()
 
     @classmethod
-    def from_config(cls, config: Any) -> Catalog:
-        """The catalog a configuration describes: the registry's models when
-        ``registry.url`` is set, else the built-in sensor model."""
+    def from_config(cls, config: Any, default: Any = None) -> Catalog:
+        """The catalog a configuration (a :class:`fugue_ppl.config.Config`) describes:
+        the registry's models when ``registry.url`` is set, else the deployment
+        ``default(config)`` makes.
+
+        Raises
+        ------
+        ValueError
+            No registry is configured and no ``default`` is given.
+        """
         if config.registry.url is None:
-            return cls([builtin_deployment(config)], health=config.health)
+            if default is None:
+                raise ValueError("Catalog.from_config: no registry is configured "
+                                 "([registry] url) and no default deployment is given")
+            return cls([default(config)], health=config.health)
         from fugue_ppl.deploy import ModelRegistry
         from fugue_ppl.deploy.deployment import ModelDeployment
 
@@ -331,10 +348,10 @@ class Catalog:
 
     def _rebuild(self) -> None:
         models: dict[str, ServedModel] = {}
-        checkers: dict[tuple[str, str, int], HealthChecker] = {}
+        checkers: dict[tuple[str, str, int], HealthChecker | None] = {}
         for name, d in self._deployments.items():
             try:
-                records = [r for r in d.versions() if r.status in _SERVED]
+                records = d.versions()
                 router = d.router
             except Exception:  # noqa: BLE001 - a deployment without served versions
                 _log.warning("catalog: model %r has no served version", name, exc_info=True)
@@ -347,7 +364,8 @@ class Catalog:
                     _log.warning("catalog: %s %s has no runner", name, r.version, exc_info=True)
                     continue
                 key = (name, r.version, id(runner))
-                checker = self._checkers.get(key) or self._checker(name, r, runner)
+                checker = (self._checkers[key] if key in self._checkers
+                           else self._checker(name, r, runner))
                 checkers[key] = checker
                 served[r.version] = ServedVersion(
                     name, r.version, r.status, runner, _inputs(runner), output_specs(r.outputs),
@@ -357,16 +375,24 @@ class Catalog:
         self._checkers = checkers
         self.models = MappingProxyType(models)
 
-    def _checker(self, name: str, record: ModelVersion, runner: ModelRunner) -> HealthChecker:
+    def _checker(self, name: str, record: ModelVersion,
+                 runner: ModelRunner) -> HealthChecker | None:
         smoke = _smoke_args(record, runner)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any]
         if smoke is None:
-            kwargs = dict(smoke_args=(), warmup=0, builtin_checks=[
+            placeholder = _placeholder_args(runner)
+            if placeholder is None:
+                _log.warning("catalog: %s %s: no health checker (no smoke inputs, and its "
+                             "schema accepts no placeholder)", name, record.version)
+                return None
+            kwargs = dict(smoke_args=placeholder, warmup=0, builtin_checks=[
                 c for c in BUILTIN_CHECKS if c != "model_execution"
-                and (runner.metrics is not None or c not in ("error_rate", "latency",
-                                                              "monitor_alarms"))])
+                and (runner.metrics is not None or c not in _METRIC_CHECKS)])
         else:
             kwargs = dict(smoke_args=smoke)
+            if runner.metrics is None:
+                kwargs["builtin_checks"] = [c for c in BUILTIN_CHECKS
+                                            if c not in _METRIC_CHECKS]
         checker = HealthChecker(runner, settings=self._health, service_id=name,
                                 description=f"fugue-ppl model {name!r} version "
                                             f"{record.version!r}", **kwargs)
@@ -399,7 +425,8 @@ class Catalog:
         version's status, score and levels. The HTTP status is 200 for pass
         and warn, 503 for fail (and when nothing is served).
         """
-        reports = [(v, v.checker.check()) for v in self.served_versions()]
+        reports = [(v, v.checker.check()) for v in self.served_versions()
+                   if v.checker is not None]
         if not reports:
             return {"status": "fail", "output": "no model is served", "checks": {}}, 503
         worst = min(reports, key=lambda vr: vr[1].score)[1]
@@ -430,6 +457,15 @@ class Catalog:
         models: dict[str, dict[str, str]] = {}
         statuses = []
         for v in self.served_versions():
+            if v.checker is None:
+                ok = v.ready()
+                statuses.append(HealthStatus.HEALTHY if ok else HealthStatus.UNHEALTHY)
+                checks.setdefault("circuitBreaker:state", []).append(
+                    {"componentId": f"{v.name}/{v.version}:{v.runner.breaker.name}",
+                     "status": "pass" if ok else "fail",
+                     **({} if ok else {"output": "the circuit breaker is FAILED"})})
+                models.setdefault(v.name, {})[v.version] = "pass" if ok else "fail"
+                continue
             r = v.checker.readiness()
             statuses.append(r.status)
             body = r.to_health_json()
@@ -463,10 +499,39 @@ def _inputs(runner: ModelRunner) -> tuple[TensorSpec, ...]:
                               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
 
 
+def _placeholder_args(runner: ModelRunner) -> tuple[Any, ...] | None:
+    """Arguments the runner's schema accepts (its checker validates smoke arguments even
+    when it runs none): each required field a plain value of its type within its
+    float bounds; None when the schema refuses them."""
+    schema = runner.schema
+    if schema is None:
+        return ()
+    specs = {t.name: t for t in input_specs(schema)}
+    values: list[Any] = []
+    for (fname, f), bounds in zip(schema.fields.items(), schema.float_bounds, strict=True):
+        if not f.required:
+            break
+        dt = specs[fname].datatype
+        if dt == "BOOL":
+            values.append(False)
+        elif dt == "INT64":
+            values.append(0)
+        elif dt == "BYTES":
+            values.append("x")
+        else:
+            lo, hi = (bounds[0], bounds[1]) if bounds is not None else (-math.inf, math.inf)
+            values.append(min(max(0.0, lo), hi))
+    try:
+        schema.validate_args(*values)
+    except (ValueError, TypeError):
+        return None
+    return tuple(values)
+
+
 def _smoke_args(record: ModelVersion, runner: ModelRunner) -> tuple[Any, ...] | None:
-    if runner.model in (sensor, sensor_prior):
-        return _SMOKE_SENSOR
     given = thaw(record.params).get("smoke_inputs") if record.params else None
+    if given is None:
+        given = _KNOWN_SMOKE.get(record.model)
     if isinstance(given, dict):
         names = [s.name for s in _inputs(runner)]
         if all(n in given for n in names):
