@@ -270,10 +270,15 @@ def test_requested_outputs_only_in_their_order(app):
     assert [o["name"] for o in r.json()["outputs"]] == ["valid", "choice_address", "temperature"]
     assert_error(post(app, "/v2/models/sensor/infer", body(outputs=[{"name": "nope"}])), 400,
                  "outputs[0].name", "no output 'nope'")
-    assert_error(post(app, "/v2/models/sensor/infer",
-                      body(outputs=[{"name": "temperature",
-                                     "parameters": {"binary_data": True}}])),
-                 400, "binary tensor data is not supported")
+    # (a request for binary outputs, tritonclient's default, is answered in JSON)
+    r = post(app, "/v2/models/sensor/infer",
+             body(outputs=[{"name": "temperature", "parameters": {"binary_data": True}}],
+                  parameters={"binary_data_output": True}))
+    assert r.status_code == 200 and "inference-header-content-length" not in r.headers
+    assert [o["name"] for o in r.json()["outputs"]] == ["temperature"]
+    binary_input = body(dict(reading([22.0]), parameters={"binary_data_size": 8}))
+    assert_error(post(app, "/v2/models/sensor/infer", binary_input), 400,
+                 "inputs[0].parameters.binary_data_size", "binary tensor data is not supported")
 
 
 def test_nested_data_and_scalar_shapes(app):

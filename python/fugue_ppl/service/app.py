@@ -598,6 +598,14 @@ class _Gate:
             if started:
                 raise
             await _send(send_with_headers, _http_error(ex, e), scope, receive)
+        except asyncio.CancelledError:
+            # The server's shutdown cancelled the request (its grace period is over):
+            # answered, not re-raised, so the server logs no failure of the app.
+            if not started:
+                await _send(send_with_headers, _error(
+                    ex, 503, "the service shut down before the request completed: retry",
+                    headers={"Retry-After": "1", "Connection": "close"},
+                    outcome="cancelled"), scope, receive)
         except Exception:
             eid = new_error_id()
             _log.exception("error %s: %s %s", eid, scope.get("method"),

@@ -6,7 +6,10 @@ requested ``outputs``), binds its inputs to a model's arguments by the model's
 input specs, and encodes the response (``model_name``, ``model_version``,
 ``id``, ``parameters`` and ``outputs``), the metadata documents and the error
 body (``{"error": "..."}``). Tensors travel as JSON only: Triton's binary
-tensor data extension is not implemented (clients pass ``binary_data=False``).
+tensor data extension is not implemented. Binary inputs are refused (clients
+pass ``binary_data=False``); a request for binary outputs
+(``binary_data_output``, an output's ``binary_data``, which tritonclient asks
+for by default) is answered in JSON, which such clients read as well.
 
 What a response carries besides the model's return value (one tensor per
 declared output): ``status`` (the runner's: ok, fallback, timeout, ...), the
@@ -286,15 +289,15 @@ def parse_infer_request(doc: Any) -> InferRequest:
         Naming the first field at fault: the document is not an object;
         ``id`` is not a short printable string; ``parameters`` is not an
         object of scalars (``choices`` a boolean, ``key`` a string, ``seed``
-        an integer >= 0, ``binary_data_output`` false); ``inputs`` is missing,
+        an integer >= 0); ``inputs`` is missing,
         empty or not an array; an input lacks ``name``, ``shape``,
         ``datatype`` or ``data``, names a datatype the protocol does not
         have, has a negative or non-integer dimension, data whose count or
         nesting does not match its shape, or elements of the wrong kind
         (a boolean for a number, a fraction for an integer, an integer out of
         its datatype's range, a number beyond FP16 or FP32's range); two
-        inputs share a name; ``outputs`` names an output twice or asks for
-        binary data.
+        inputs share a name; an input's parameters announce binary data;
+        ``outputs`` names an output twice.
     """
     if not isinstance(doc, dict):
         raise _invalid("(body)", "type", f"must be a JSON object, got {_json_type(doc)}")
@@ -313,8 +316,6 @@ def parse_infer_request(doc: Any) -> InferRequest:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
                              or not 0 <= seed < 2**64):
         raise _invalid("parameters.seed", "seed", "must be an integer in [0, 2**64)", seed)
-    if params.get("binary_data_output"):
-        raise _binary("parameters.binary_data_output")
     inputs = doc.get("inputs")
     if inputs is None:
         raise _invalid("inputs", "required", "is required (an array of input tensors)")
@@ -352,9 +353,7 @@ def _requested_outputs(value: Any) -> tuple[str, ...] | None:
         if not isinstance(item, dict):
             raise _invalid(field, "type", f"must be an object, got {_json_type(item)}", item)
         name = _text(item.get("name"), f"{field}.name", 128)
-        params = _parameters(item.get("parameters"), f"{field}.parameters")
-        if params.get("binary_data"):
-            raise _binary(f"{field}.parameters.binary_data")
+        _parameters(item.get("parameters"), f"{field}.parameters")
         if name in names:
             raise _invalid(f"{field}.name", "unique", f"{name!r} is asked for twice")
         names.append(name)

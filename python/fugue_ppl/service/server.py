@@ -157,14 +157,18 @@ def _server_class() -> type:
             # graceful shutdown is a normal exit instead)
 
         def handle_exit(self, sig: int, frame: Any) -> None:
+            # (a signal handler: flags only; the shutdown logs)
             if self.should_exit and sig == signal.SIGINT:
                 self.force_exit = True
-            self.service.begin_shutdown()
+            self.service.draining = True
             self.server_state.draining = True
             self.should_exit = True
 
         async def shutdown(self, sockets: Any = None) -> None:
-            self.service.begin_shutdown()
+            _log.warning("shutting down: readiness fails, no new connection, %d request(s) "
+                         "in flight get up to %g s", self.service.in_flight,
+                         self.config.timeout_graceful_shutdown or 0.0)
+            self.service.draining = True
             self.server_state.draining = True
             for server in self.servers:
                 server.close()
