@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import signal
 import sys
@@ -223,11 +224,12 @@ def serve(app: Any, settings: ServiceConfig | None = None, *,
         (e.g. the port is taken: the reason is logged).
     """
     uvicorn = require("serve", "uvicorn", feature="fugue-ppl serve")
-    require("serve", "uvloop", feature="fugue-ppl serve")
+    # (uvloop where it exists: not on Windows)
+    loop = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
     service: Service = app.state.service
     settings = service.settings if settings is None else settings
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, loop="uvloop",
+        app, host=settings.host, port=settings.port, loop=loop,
         http=_protocol_class(settings), ws="none", lifespan="on", log_config=None,
         access_log=False, server_header=False, proxy_headers=False,
         timeout_keep_alive=settings.keep_alive_seconds,
