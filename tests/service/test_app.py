@@ -641,6 +641,21 @@ def test_metrics_in_the_prometheus_and_openmetrics_formats():
     assert 'fugue_inference_total{model="sensor",version="1"} 3.0' in om.text
 
 
+def test_metrics_of_runners_without_metrics_are_the_process_figures_only(caplog):
+    from fugue_ppl.monitoring import MetricsConfig
+
+    quiet = fp.ModelRunner(sensor, RunnerConfig(model=ModelConfig(name="quiet"),
+                                                metrics=MetricsConfig(enabled=False)),
+                           schema=SENSOR_SCHEMA)
+    app = create_app(Catalog([StaticDeployment("quiet", {"1": quiet})]))
+    r = get(app, "/metrics")
+    assert r.status_code == 200 and "fugue_inference_total" not in r.text
+    assert "fugue_process_" in r.text
+    assert any("model 'quiet' is not exported" in rec.getMessage() for rec in caplog.records)
+    assert post(app, "/v2/models/quiet/infer", body()).status_code == 200
+    assert get(app, "/health").json()["models"]["quiet"]["1"]["status"] in ("pass", "warn")
+
+
 # ---------------------------------------------------------------- shutdown, refresh
 
 

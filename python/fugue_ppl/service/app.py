@@ -73,6 +73,7 @@ from typing import Any
 from fugue_ppl._extras import require
 from fugue_ppl.checks import safe_text
 from fugue_ppl.errors import (
+    PUBLIC_CODES,
     CircuitOpenError,
     InferenceTimeout,
     OverloadedError,
@@ -517,8 +518,6 @@ class _Routes:
 
 
 def _kind(kind: str) -> dict[str, Any]:
-    from fugue_ppl.errors import PUBLIC_CODES
-
     return {"kind": kind, "code": PUBLIC_CODES[kind]}
 
 

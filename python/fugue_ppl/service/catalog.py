@@ -45,7 +45,7 @@ from prometheus_client.registry import Collector
 from fugue_ppl.checks import freeze, thaw
 from fugue_ppl.deploy import ModelVersion, Router
 from fugue_ppl.deploy.prometheus import RouterCollector
-from fugue_ppl.errors import UnknownModel, UnknownVersion
+from fugue_ppl.errors import InvalidArgument, UnknownModel, UnknownVersion
 from fugue_ppl.monitoring.prometheus import ProcessExporter
 from fugue_ppl.service.protocol import (
     TensorSpec,
@@ -557,15 +557,22 @@ class CatalogCollector(Collector):
         self.prefix = prefix
         self._process = ProcessExporter()
         self._process_names = {f.name for f in self._process.prometheus_families(prefix)}
-        self._collectors: dict[str, tuple[Router, RouterCollector]] = {}
+        self._collectors: dict[str, tuple[Router, RouterCollector | None]] = {}
 
     def describe(self) -> Iterable[Metric]:
         return []         # (families vary with the models served: checked at each scrape)
 
-    def _collector(self, model: ServedModel) -> RouterCollector:
+    def _collector(self, model: ServedModel) -> RouterCollector | None:
         held = self._collectors.get(model.name)
         if held is None or held[0] is not model.router:
-            held = (model.router, RouterCollector(model.router, prefix=self.prefix))
+            try:
+                collector = RouterCollector(model.router, prefix=self.prefix)
+            except (InvalidArgument, TypeError):
+                # (a version whose runner records no metrics: [metrics] enabled = false)
+                _log.warning("metrics: model %r is not exported (a version's runner records "
+                             "no metrics)", model.name)
+                collector = None
+            held = (model.router, collector)
             self._collectors[model.name] = held
         return held[1]
 
@@ -575,7 +582,10 @@ class CatalogCollector(Collector):
         for name in [n for n in self._collectors if n not in models]:
             del self._collectors[name]
         for model in models.values():
-            for fam in self._collector(model).collect():
+            collector = self._collector(model)
+            if collector is None:
+                continue
+            for fam in collector.collect():
                 if fam.name in self._process_names:
                     continue
                 out = merged.get(fam.name)
