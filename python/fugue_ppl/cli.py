@@ -14,6 +14,8 @@ document.
 ``fugue-ppl models list|show|register|promote|rollback`` works on the model
 registry (see :mod:`fugue_ppl._cli_models`); ``fugue-ppl rollout
 start|status|abort`` on its rollouts (see :mod:`fugue_ppl._cli_rollout`).
+``fugue-ppl serve`` serves the models over HTTP, on the Open Inference Protocol
+(see :mod:`fugue_ppl._cli_serve`).
 
 Examples
 --------
@@ -23,6 +25,7 @@ Examples
     $ fugue-ppl demo --reading 25 --runs 20000 --seed 7 --json
     $ fugue-ppl models list --status live
     $ fugue-ppl rollout start sensor 2 --strategy canary
+    $ fugue-ppl serve --port 8080
     $ fugue-ppl --version
 """
 
@@ -44,7 +47,7 @@ from typing import Any
 import numpy as np
 
 import fugue_ppl as fp
-from fugue_ppl import _cli_models, _cli_rollout, _demo_rollout
+from fugue_ppl import _cli_models, _cli_rollout, _cli_serve, _demo_rollout
 from fugue_ppl.errors import ValidationError
 from fugue_ppl.models import SENSOR_SCHEMA, sensor, sensor_posterior
 
@@ -120,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="print one JSON document instead of text")
     _cli_models.add_parser(sub)
     _cli_rollout.add_parser(sub)
+    _cli_serve.add_parser(sub)
     return parser
 
 
@@ -645,6 +649,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help, --version, or a usage error
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    if args.command == "serve":
+        return _cli_serve.run(args)        # (JSON logs of its own)
     # The library logs through `logging` (the breaker's transitions, for
     # one); the command shows those records on stderr, named.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -63,6 +63,7 @@ from fugue_ppl.deploy import RegistryConfig, RolloutConfig
 from fugue_ppl.deploy.analysis import AnalysisConfig
 from fugue_ppl.errors import ConfigError
 from fugue_ppl.monitoring import CUSUMConfig, EWMAConfig, MetricsConfig
+from fugue_ppl.service._service_config import ServiceConfig
 from fugue_ppl.service._audit_config import AuditConfig
 from fugue_ppl.service._auth_config import AuthConfig
 from fugue_ppl.service._ratelimit_config import RateLimitConfig
@@ -94,6 +95,7 @@ __all__ = [
     "SLOConfig",
     "Secret",
     "SecretsConfig",
+    "ServiceConfig",
     "load_config",
 ]
 
@@ -207,6 +209,7 @@ class Config(Settings):
     rollout: RolloutConfig = section(RolloutConfig, doc="Rollouts of model versions.")
     analysis: AnalysisConfig = section(AnalysisConfig,
                                        doc="The rollouts' sequential analysis.")
+    service: ServiceConfig = section(ServiceConfig, doc="The HTTP service (fugue-ppl serve).")
     auth: AuthConfig = section(AuthConfig, doc="The service's API keys and their scopes.")
     rate_limit: RateLimitConfig = section(RateLimitConfig,
                                           doc="The service's rate limits per client.")

@@ -163,3 +163,27 @@ def test_the_settings_come_from_the_configuration_layers(events):
     assert cfg.runtime.inference_log_level == "WARNING"
     fp.ModelRunner(sensor, cfg, rng=1).infer(22.0)
     assert [r.levelno for r in events] == [logging.WARNING]
+
+
+def test_asynchronous_calls_log_their_callers_ids_from_the_worker_thread(events):
+    import asyncio
+
+    from fugue_ppl.serving.logs import traceparent
+
+    runner = _runner()
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+    async def call(i):
+        request_id.set(f"a{i}")
+        traceparent.set(parent if i % 2 else None)
+        return await runner.infer_async(22.0)
+
+    async def main():
+        return await asyncio.gather(*(call(i) for i in range(6)))
+
+    results = asyncio.run(main())
+    runner.close()
+    assert [r.status for r in results] == ["ok"] * 6
+    seen = sorted((r.request_id, r.traceparent) for r in events)
+    assert seen == [(f"a{i}", parent if i % 2 else None) for i in range(6)]
+    assert all(r.threadName != threading.main_thread().name for r in events)

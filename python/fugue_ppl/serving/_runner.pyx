@@ -42,7 +42,7 @@ from fugue_ppl.serving._breaker import BreakerConfig
 from fugue_ppl.serving._robust import RobustHandler
 from fugue_ppl.serving._runner_config import ModelConfig, RunnerConfig, RuntimeConfig
 from fugue_ppl.checks import check_duration, check_int, check_real, invalid
-from fugue_ppl.serving.logs import INFERENCE_LOGGER, request_id
+from fugue_ppl.serving.logs import INFERENCE_LOGGER, request_id, traceparent
 from fugue_ppl.validation import Schema, Violation
 from fugue_ppl.errors import (
     CircuitOpenError,
@@ -560,7 +560,8 @@ cdef class ModelRunner:
         self._log_acc -= 1.0
         if self._log.isEnabledFor(self._log_level):
             self._log.log(self._log_level, "inference", extra={
-                "request_id": request_id.get(), "model": self.config.model.name,
+                "request_id": request_id.get(), "traceparent": traceparent.get(),
+                "model": self.config.model.name,
                 "model_version": self.version, "status": status, "duration_seconds": seconds,
                 "error_id": error_id})
         return 0
@@ -869,6 +870,9 @@ cdef class ModelRunner:
         job.t0 = t0
         job.loop = loop
         job.callback = callback
+        if self._log_rate > 0.0:
+            # (the worker thread logs the call's event under the caller's ids)
+            job.log_ids = (request_id.get(), traceparent.get())
         job.future = None if loop is None else loop.create_future()
         job.state = QUEUED
         try:
@@ -888,6 +892,9 @@ cdef class ModelRunner:
         cdef InferenceResult res = InferenceResult.__new__(InferenceResult)
         cdef tuple a = job.args
         cdef bint raised = False
+        ids = job.log_ids
+        if ids is not None:
+            id_token, trace_token = request_id.set(ids[0]), traceparent.set(ids[1])
         try:
             out = self._execute(res, job.model, job.served, job.admitted,
                                 PySequence_Fast_ITEMS(a), PyTuple_GET_SIZE(a), job.kwargs,
@@ -895,6 +902,10 @@ cdef class ModelRunner:
         except BaseException as exc:
             out = exc
             raised = True
+        finally:
+            if ids is not None:
+                request_id.reset(id_token)
+                traceparent.reset(trace_token)
         res = None
         if job.state != CLAIMED:
             # Abandoned: the stop request sent to this thread may be pending still.

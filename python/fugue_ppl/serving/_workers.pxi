@@ -48,6 +48,7 @@ cdef class _Job:
     cdef object future
     cdef object timer
     cdef object callback           # a background call's callback(outcome, raised)
+    cdef tuple log_ids             # the caller's (request_id, traceparent), for the events
     cdef int state
     cdef unsigned long thread
 
