@@ -10,7 +10,8 @@ extra       brings                                 for
 serve       starlette, uvicorn[standard],          the HTTP service, JSON logs
             python-json-logger
 postgres    psycopg[binary] 3, psycopg_pool        the PostgreSQL registry
-deploy      jsonschema, cachetools                 the model registry (schemas, cache)
+deploy      jsonschema, cachetools, PyYAML         the model registry (schemas, cache),
+                                                   the Prometheus rules (``fugue-ppl rules``)
 dask        dask[distributed]                      batch scale-out
 all         all of the above
 ==========  =====================================  ==========================
@@ -41,7 +42,7 @@ __all__ = ["EXTRAS", "require", "install_command"]
 EXTRAS: dict[str, tuple[str, ...]] = {
     "serve": ("starlette", "uvicorn", "pythonjsonlogger"),
     "postgres": ("psycopg", "psycopg_pool"),
-    "deploy": ("jsonschema", "cachetools"),
+    "deploy": ("jsonschema", "cachetools", "yaml"),
     "dask": ("dask", "distributed"),
 }
 EXTRAS["all"] = tuple(m for mods in list(EXTRAS.values()) for m in mods)

@@ -9,7 +9,8 @@ exact posterior, which this conjugate model has), and the pool's statistics.
 ``--json`` prints the same as one JSON document.
 
 ``fugue-ppl models list|show|register|promote|rollback`` works on the model
-registry (see :mod:`fugue_ppl._cli_models`).
+registry (see :mod:`fugue_ppl._cli_models`); ``fugue-ppl rules`` prints the
+Prometheus rules of the configured SLOs (see :mod:`fugue_ppl._cli_rules`).
 
 Examples
 --------
@@ -18,6 +19,7 @@ Examples
     $ fugue-ppl demo
     $ fugue-ppl demo --reading 25 --runs 20000 --seed 7 --json
     $ fugue-ppl models list --status live
+    $ fugue-ppl rules -o rules.yml
     $ fugue-ppl --version
 """
 
@@ -39,7 +41,7 @@ from typing import Any
 import numpy as np
 
 import fugue_ppl as fp
-from fugue_ppl import _cli_models
+from fugue_ppl import _cli_models, _cli_rules
 from fugue_ppl.errors import ValidationError
 from fugue_ppl.models import SENSOR_SCHEMA, sensor, sensor_posterior
 
@@ -114,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true",
                       help="print one JSON document instead of text")
     _cli_models.add_parser(sub)
+    _cli_rules.add_parser(sub)
     return parser
 
 
@@ -625,7 +628,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The exit status: 0 on success, 2 for bad arguments (after argparse's
         message on stderr), 0 for ``--help`` and ``--version``; 1 for an
-        operation ``fugue-ppl models`` refused (its message on stderr).
+        operation ``fugue-ppl models`` or ``fugue-ppl rules`` refused (its message
+        on stderr).
     """
     parser = build_parser()
     try:
@@ -641,6 +645,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "models":
             status = _cli_models.run(args)
+            sys.stdout.flush()
+            return status
+        if args.command == "rules":
+            status = _cli_rules.run(args)
             sys.stdout.flush()
             return status
         if args.command == "demo":

