@@ -127,3 +127,67 @@ def service_metrics():
     yield {"router": generate_latest(routed).decode(),
            "runner": generate_latest(single).decode()}
     router.close()
+
+
+# ---------------------------------------------------------------- the service's defaults
+
+#: What the manifests and the image assume of `fugue-ppl serve` when the service layer
+#: cannot tell (its defaults: port, probe routes, drain grace period in seconds).
+SERVICE_DEFAULTS = {"port": 8080, "liveness": "/livez", "readiness": "/readyz",
+                    "grace_seconds": 30.0}
+
+
+def _app_routes():
+    """The paths the service's ASGI app serves, when ``fugue_ppl.service.app`` builds one."""
+    import importlib
+
+    try:
+        mod = importlib.import_module("fugue_ppl.service.app")
+    except ImportError:
+        return None
+    app = getattr(mod, "app", None)
+    if app is None and callable(getattr(mod, "create_app", None)):
+        app = mod.create_app()
+    routes = getattr(app, "routes", None)
+    return None if routes is None else {getattr(r, "path", None) for r in routes}
+
+
+@pytest.fixture(scope="session")
+def service_defaults():
+    """The service's port, probe routes and grace period: from the configuration's
+    ``[service]`` section and the app's routes where they exist, else
+    :data:`SERVICE_DEFAULTS`; ``routes`` is the app's set of paths (None without it)."""
+    from fugue_ppl.config import load_config
+
+    found = dict(SERVICE_DEFAULTS)
+    section = getattr(load_config(env={}), "service", None)
+    if section is not None:
+        if hasattr(section, "port"):
+            found["port"] = section.port
+        grace = [getattr(section, f) for f in dir(section)
+                 if "grace" in f and isinstance(getattr(section, f), (int, float))]
+        if grace:
+            found["grace_seconds"] = float(grace[0])
+    found["routes"] = _app_routes()
+    return found
+
+
+# ---------------------------------------------------------------- the Dockerfile
+
+
+@pytest.fixture(scope="session")
+def dockerfile(deploy_dir):
+    """``deploy/Dockerfile`` parsed: ``{"parser": DockerfileParser, "stages": {name:
+    [(instruction, value), ...]}}`` (comments left out)."""
+    parse = pytest.importorskip("dockerfile_parse",
+                                reason=f"dockerfile-parse is in the [test] extra: {TEST_EXTRA}")
+    parser = parse.DockerfileParser(path=str(deploy_dir / "Dockerfile"))
+    stages, current = {}, None
+    for item in parser.structure:
+        if item["instruction"] == "FROM":
+            current = item["value"].split()[-1] if " AS " in item["value"].upper() else str(
+                len(stages))
+            stages[current] = []
+        elif current is not None and item["instruction"] != "COMMENT":
+            stages[current].append((item["instruction"], item["value"]))
+    return {"parser": parser, "stages": stages}
