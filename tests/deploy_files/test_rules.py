@@ -267,3 +267,12 @@ def test_every_metric_the_rules_read_is_exported(service_metrics):
     for name in read:
         assert re.search(rf"^{name}\{{", text, re.M), name
     assert 'le="0.25"' in text and 'outcome="rejected"' in text
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import fugue_ppl.serving.slo.rules as rules
+
+    result = doctest.testmod(rules, verbose=False, report=False)
+    assert result.failed == 0 and result.attempted >= 3
