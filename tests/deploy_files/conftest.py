@@ -114,11 +114,13 @@ def service_metrics():
                                 open_duration=5.0)
     runners = {"1": _version_runner("1"), "2": _version_runner("2", breaker, fail)}
     router = Router(runners, weights={"1": 0.8, "2": 0.2})
-    logging.getLogger("fugue_ppl").setLevel(logging.CRITICAL)   # the injected faults' logs
+    logger = logging.getLogger("fugue_ppl")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)                  # the injected faults' logs
     try:
         _serve(router, runners, fail)
     finally:
-        logging.getLogger("fugue_ppl").setLevel(logging.NOTSET)
+        logger.setLevel(level)
     assert runners["2"].breaker.metrics["rejected_calls"] > 0
     routed = CollectorRegistry()
     routed.register(RouterCollector(router))

@@ -4,6 +4,7 @@ thresholds, the committed deploy/prometheus/rules.yml current, the real
 ``promtool check rules`` and ``promtool test rules`` (the page alert fires on an
 error burst, not on a normal error rate), and bad input refused by name."""
 
+import logging
 import re
 import shutil
 from datetime import timedelta
@@ -26,6 +27,17 @@ WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 def _rules(doc, group):
     (found,) = [g for g in doc["groups"] if g["name"].endswith(group)]
     return found["rules"]
+
+
+@pytest.fixture(autouse=True)
+def _keep_logging():
+    # The command configures logging for its process (cli.main): not for the tests after.
+    runner = logging.getLogger("fugue_ppl.serving.runner")
+    root = logging.getLogger()
+    level, handlers = runner.level, list(root.handlers)
+    yield
+    runner.setLevel(level)
+    root.handlers[:] = handlers
 
 
 def _clean_env(monkeypatch):
