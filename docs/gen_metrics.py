@@ -27,7 +27,6 @@ from fugue_ppl.models import sensor
 from fugue_ppl.monitoring import CUSUM, EWMA
 from fugue_ppl.monitoring.prometheus import (
     DEFAULT_LATENCY_BUCKETS,
-    QUANTILES,
     ProcessExporter,
     ProductionMetricsExporter,
     PrometheusCollector,
@@ -53,7 +52,6 @@ LABELS = {
     "le": "the bucket's upper bound in seconds: the collector's `buckets` "
           f"({DEFAULT_LATENCY_BUCKETS[0]:g} to {DEFAULT_LATENCY_BUCKETS[-1]:g} by default) "
           "and `+Inf`",
-    "quantile": ", ".join(f"`{q}`" for q in QUANTILES),
     "window": "`uptime` (since the metrics started) and `<N>s`, the sliding window of "
               f"`ProductionMetrics(window=N)` (`{fp.ProductionMetrics().window}s` by default)",
     "monitor": "the name a monitor was attached under (`ProductionMetrics.attach(monitor, "

@@ -179,7 +179,7 @@ def test_the_distribution_declares_the_extras():
     provided = set(md.metadata("fugue-ppl").get_all("Provides-Extra") or [])
     assert {"serve", "postgres", "deploy", "dask", "all", "test"} <= provided
     assert set(EXTRAS) == {"serve", "postgres", "deploy", "dask", "all"}
-    assert _names(_extra("deploy")) == {"jsonschema", "cachetools"}
+    assert _names(_extra("deploy")) == {"jsonschema", "cachetools", "pyyaml"}
     assert _names(_extra("serve")) == {"starlette", "uvicorn", "httptools", "uvloop",
                                        "python_json_logger", "rfc8785"}
     assert any(r.replace(" ", "").startswith("uvicorn[standard]") for r in _extra("serve"))
@@ -200,7 +200,8 @@ def test_every_module_of_an_extra_comes_with_it():
     provides = md.packages_distributions()
     brought = {"serve": {"starlette", "uvicorn", "httptools", "uvloop", "python_json_logger",
                          "rfc8785"},
-               "postgres": {"psycopg", "psycopg_pool"}, "deploy": {"jsonschema", "cachetools"},
+               "postgres": {"psycopg", "psycopg_pool"},
+               "deploy": {"jsonschema", "cachetools", "pyyaml"},
                "dask": {"dask", "distributed"}}
     brought["all"] = set().union(*brought.values())
     for extra, modules in EXTRAS.items():

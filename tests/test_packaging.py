@@ -149,8 +149,8 @@ def test_the_cpp_libraries_sit_in_the_package_and_load_through_origin():
 # ---------------------------------------------------------------- the sdist
 
 # What the sdist must carry: every tracked file under these folders, and these files.
-SDIST_FOLDERS = ("python/", "csrc/", "tests/", "docs/")
-SDIST_FILES = ("CMakeLists.txt", "pyproject.toml", "README.md", ".gitignore")
+SDIST_FOLDERS = ("python/", "csrc/", "tests/", "docs/", "deploy/")
+SDIST_FILES = ("CMakeLists.txt", "pyproject.toml", "README.md", ".gitignore", ".dockerignore")
 
 
 def _tracked_files():

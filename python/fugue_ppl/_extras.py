@@ -11,7 +11,8 @@ serve       starlette, uvicorn[standard],          the HTTP service (fugue-ppl s
             httptools, uvloop, python-json-logger  JSON logs, the audit log's
             rfc8785                                canonical JSON
 postgres    psycopg[binary] 3, psycopg_pool        the PostgreSQL registry
-deploy      jsonschema, cachetools                 the model registry (schemas, cache)
+deploy      jsonschema, cachetools, PyYAML         the model registry (schemas, cache),
+                                                   the Prometheus rules (``fugue-ppl rules``)
 dask        dask[distributed]                      batch scale-out
 all         all of the above
 ==========  =====================================  ==========================
@@ -42,7 +43,7 @@ __all__ = ["EXTRAS", "require", "install_command"]
 EXTRAS: dict[str, tuple[str, ...]] = {
     "serve": ("starlette", "uvicorn", "httptools", "uvloop", "pythonjsonlogger", "rfc8785"),
     "postgres": ("psycopg", "psycopg_pool"),
-    "deploy": ("jsonschema", "cachetools"),
+    "deploy": ("jsonschema", "cachetools", "yaml"),
     "dask": ("dask", "distributed"),
 }
 EXTRAS["all"] = tuple(m for mods in list(EXTRAS.values()) for m in mods)

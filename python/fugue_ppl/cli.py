@@ -15,7 +15,8 @@ document.
 registry (see :mod:`fugue_ppl._cli_models`); ``fugue-ppl rollout
 start|status|abort`` on its rollouts (see :mod:`fugue_ppl._cli_rollout`).
 ``fugue-ppl serve`` serves the models over HTTP, on the Open Inference Protocol
-(see :mod:`fugue_ppl._cli_serve`).
+(see :mod:`fugue_ppl._cli_serve`); ``fugue-ppl rules`` prints the Prometheus
+rules of the configured SLOs (see :mod:`fugue_ppl._cli_rules`).
 
 Examples
 --------
@@ -26,6 +27,7 @@ Examples
     $ fugue-ppl models list --status live
     $ fugue-ppl rollout start sensor 2 --strategy canary
     $ fugue-ppl serve --port 8080
+    $ fugue-ppl rules -o rules.yml
     $ fugue-ppl --version
 """
 
@@ -47,7 +49,7 @@ from typing import Any
 import numpy as np
 
 import fugue_ppl as fp
-from fugue_ppl import _cli_models, _cli_rollout, _cli_serve, _demo_rollout
+from fugue_ppl import _cli_models, _cli_rollout, _cli_rules, _cli_serve, _demo_rollout
 from fugue_ppl.errors import ValidationError
 from fugue_ppl.models import SENSOR_SCHEMA, sensor, sensor_posterior
 
@@ -124,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cli_models.add_parser(sub)
     _cli_rollout.add_parser(sub)
     _cli_serve.add_parser(sub)
+    _cli_rules.add_parser(sub)
     return parser
 
 
@@ -640,9 +643,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The exit status: 0 on success, 2 for bad arguments (after argparse's
         message on stderr), 0 for ``--help`` and ``--version``; 1 for an
-        operation ``fugue-ppl models`` or ``fugue-ppl rollout`` refused (its
-        message on stderr); 3 for a watched rollout that ended without
-        deploying its candidate.
+        operation ``fugue-ppl models``, ``fugue-ppl rollout`` or ``fugue-ppl
+        rules`` refused (its message on stderr); 3 for a watched rollout that
+        ended without deploying its candidate.
     """
     parser = build_parser()
     try:
@@ -662,8 +665,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = _cli_models.run(args)
             sys.stdout.flush()
             return status
-        if args.command == "rollout":
-            status = _cli_rollout.run(args)
+        if args.command in ("rollout", "rules"):
+            run = _cli_rollout.run if args.command == "rollout" else _cli_rules.run
+            status = run(args)
             sys.stdout.flush()
             return status
         if args.command == "demo":

@@ -53,7 +53,6 @@ from prometheus_client.core import (
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
-    SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
 
@@ -79,7 +78,6 @@ __all__ = [
     "as_metric_source",
     "metrics_table",
     "DEFAULT_LATENCY_BUCKETS",
-    "QUANTILES",
     "clock_info",
 ]
 
@@ -88,9 +86,6 @@ DEFAULT_LATENCY_BUCKETS: tuple[float, ...] = (
     0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )
-
-#: The exported latency quantiles.
-QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99)
 
 # A metric name prefix: ASCII letters, digits and underscores (names starting
 # with "__" are reserved by Prometheus; colons are for recording rules).
@@ -177,10 +172,9 @@ class ProductionMetricsExporter:
     ``<prefix>_inference_total``, ``<prefix>_errors_total{kind}``,
     ``<prefix>_timeouts_total``, ``<prefix>_fallbacks_total``,
     ``<prefix>_invalid_requests_total``,
-    ``<prefix>_inference_duration_seconds`` (histogram),
-    ``<prefix>_inference_duration_quantile_seconds{quantile}`` (summary: the
-    p50, p90 and p99 since the start, 0 before the first inference),
-    ``<prefix>_error_rate``, ``<prefix>_throughput_per_second{window}``,
+    ``<prefix>_inference_duration_seconds`` (histogram: PromQL's
+    ``histogram_quantile`` gives its quantiles over any window, summed across
+    replicas), ``<prefix>_error_rate``, ``<prefix>_throughput_per_second{window}``,
     ``<prefix>_uptime_seconds`` and ``<prefix>_monitor_alarms_total{monitor}``.
 
     Parameters
@@ -225,16 +219,9 @@ class ProductionMetricsExporter:
         yield HistogramMetricFamily(
             f"{p}_inference_duration_seconds", "Inference latency.",
             buckets=[(_le(le), float(n)) for le, n in cum], sum_value=lat.sum)
-        # Precomputed quantiles are a summary in Prometheus' data model (a
-        # "quantile" label on a gauge is reserved); no _count or _sum: the
-        # histogram above has them.
-        q = SummaryMetricFamily(f"{p}_inference_duration_quantile_seconds",
-                                "Latency quantiles from the log-linear histogram "
-                                "(0.4% resolution).")
-        for qq in QUANTILES:
-            v = lat.quantile(qq)
-            q.add_sample(q.name, {"quantile": str(qq)}, 0.0 if math.isnan(v) else v)
-        yield q
+        # No precomputed quantiles: a process's quantiles since its start can be
+        # neither windowed nor summed across replicas, where histogram_quantile
+        # over the buckets above can (the exact ones: ``metrics.latency``).
         yield GaugeMetricFamily(f"{p}_error_rate", "Errors / inferences since start.",
                                 value=m.error_rate)
         t = GaugeMetricFamily(f"{p}_throughput_per_second", "Inferences per second.",
@@ -317,7 +304,6 @@ class PrometheusCollector(Collector):
     ``fugue_timeouts_total``, ``fugue_fallbacks_total``, ``fugue_invalid_requests_total``,
     ``fugue_inference_duration_seconds`` (histogram), ``fugue_error_rate``,
     ``fugue_throughput_per_second{window}``, ``fugue_uptime_seconds``,
-    ``fugue_inference_duration_quantile_seconds{quantile}`` (summary),
     ``fugue_monitor_alarms_total{monitor}``; with a pool,
     ``fugue_trace_pool_{hits,misses,returns,drops}_total``,
     ``fugue_trace_pool_size`` and ``fugue_trace_pool_hit_ratio``; with a

@@ -9,6 +9,8 @@
                       fixed ring of buckets (bounded memory)
 :mod:`.burn_rate`     :class:`BurnRateAlerts`: multi-window burn-rate alerts over
                       an event store (page / ticket)
+:mod:`.rules`         :func:`~.rules.prometheus_rules`: the same alerts as
+                      Prometheus rules, from :class:`SLOConfig` (``fugue-ppl rules``)
 :mod:`.availability`  :class:`BreakerHistory`: ``A = MTBF / (MTBF + MTTR)`` from a
                       circuit breaker's transitions; ``R(t)``, ``P(trip in T)``
 :mod:`.capacity`      :class:`CapacityPlanner`: a scaling recommendation from the
