@@ -550,6 +550,15 @@ def test_bad_arguments_name_the_parameter():
         status_routes({"sensor": r}, title=3)
 
 
+def test_the_settings_example_runs():
+    import doctest
+
+    import fugue_ppl.service._status_config as module
+
+    result = doctest.testmod(module, verbose=False, report=False)
+    assert result.failed == 0 and result.attempted >= 1
+
+
 def test_bad_settings_name_the_setting():
     with pytest.raises(InvalidArgument, match="interval_seconds"):
         StatusPageConfig(interval_seconds=0)

@@ -23,8 +23,8 @@ class StatusPageConfig(Settings):
 
     Examples
     --------
-    >>> StatusPageConfig(interval_seconds=2.0).history
-    300
+    >>> StatusPageConfig(interval_seconds=2.0, cusum_series="error_rate").cusum_series
+    'error_rate'
     """
 
     interval_seconds: float = setting(

@@ -101,6 +101,19 @@
     return out;
   }
 
+  // Ticks of a log10 axis (lo, hi in decades): 1, 2, 5 or 1, 3 or 1 per decade.
+  function logTicks(lo, hi) {
+    var span = hi - lo, out = [];
+    var mults = span > 4 ? [1] : span > 1.5 ? [1, 3] : [1, 2, 5];
+    for (var k = Math.floor(lo); k <= Math.ceil(hi); k++) {
+      mults.forEach(function (m) {
+        var v = k + Math.log10(m);
+        if (v >= lo && v <= hi) out.push(v);
+      });
+    }
+    return out.length >= 2 ? out : ticks(lo, hi, 3);
+  }
+
   var TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
 
   function timeTicks(lo, hi, count) {
@@ -121,6 +134,18 @@
   //        fmt(y), zero: include 0, min, max}
   function plot(node, opts) {
     clear(node);
+    if (opts.log) {                        // a log10 axis: the values' logarithms drawn
+      var lg = function (v) { return finite(v) && v > 0 ? Math.log10(v) : null; };
+      opts = Object.assign({}, opts, {
+        zero: false,
+        fmt: function (v) { return sig(Math.pow(10, v), 2); },
+        series: opts.series.map(function (s) {
+          return Object.assign({}, s, { pts: s.pts.map(function (p) {
+            return [p[0], lg(p[1])];
+          }) });
+        })
+      });
+    }
     var width = Math.max(240, node.clientWidth || node.parentNode.clientWidth || 480);
     node.setAttribute("viewBox", "0 0 " + width + " " + HEIGHT);
     node.setAttribute("height", HEIGHT);
@@ -170,7 +195,7 @@
       if (z > a) svg("rect", { x: 0, y: a, width: w, height: z - a, fill: b.color,
                                "class": "band" }, g);
     });
-    ticks(lo, hi, 4).forEach(function (v) {
+    (opts.log ? logTicks(lo, hi) : ticks(lo, hi, 4)).forEach(function (v) {
       var y = Y(v);
       svg("line", { x1: 0, x2: w, y1: y, y2: y, "class": "grid" }, g);
       svg("text", { x: -6, y: y + 3, "class": "tick", "text-anchor": "end" }, g)
@@ -296,7 +321,7 @@
                        }));
     card.appendChild(strip);
     var grid = el("div", "plots");
-    c.latency = figure(grid, "latency", "Latency per interval (ms)",
+    c.latency = figure(grid, "latency", "Latency per interval (ms, log scale)",
                        [["p50", COLORS.p50], ["p90", COLORS.p90], ["p99", COLORS.p99]]);
     c.throughput = figure(grid, "throughput", "Throughput (requests/s)",
                           [["requests/s", COLORS.throughput]]);
@@ -482,7 +507,7 @@
     }
     var ms = function (v) { return v * 1e3; };
     plot(c.latency.svg, {
-      x: x, zero: true, fmt: function (v) { return sig(v, 3); },
+      x: x, log: true,
       series: [{ pts: zip(s.t, s.p99, ms), color: COLORS.p99, cls: "p99", label: "p99" },
                { pts: zip(s.t, s.p90, ms), color: COLORS.p90, cls: "p90", label: "p90" },
                { pts: zip(s.t, s.p50, ms), color: COLORS.p50, cls: "p50", label: "p50",
