@@ -853,7 +853,7 @@ def test_the_page_in_chromium_shows_the_data_refreshes_and_escapes(browser, serv
                                                             for k in counts]
     shown, series = _shown(snap, "sensor", "1"), one(drawn_doc, "sensor", "1")["series"]
     with_data = sum(1 for v in series["p50"] if v is not None)
-    assert with_data >= 10
+    assert with_data >= 8
     plots = shown["plots"]
     assert [_vertices(d) for d in plots["latency"]["paths"]["p50"]] == [with_data]
     assert _vertices(plots["throughput"]["paths"]["throughput"][0]) == len(series["t"])
