@@ -93,7 +93,8 @@ class TestDefaults:
         assert (m.ewma.lam, m.ewma.L, m.ewma.warmup) == (0.2, 2.962, 30)
         assert (m.cusum.k, m.cusum.h, m.cusum.warmup) == (0.5, 5.0, 30)
         assert Config().model == ModelConfig(name="default", version="1", params={})
-        assert Config().secrets == SecretsConfig(api_keys=(), database_url=None)
+        assert Config().secrets == SecretsConfig(api_keys=(), database_url=None,
+                                                 audit_key=None)
 
     @pytest.mark.parametrize("environment,level,timeout,metrics", [
         ("development", "DEBUG", 30.0, False),
@@ -311,7 +312,8 @@ class TestUnknownKeys:
             Config.from_dict({1: 2})
         assert str(info.value) == ("unknown key 1 (mapping); valid keys here: environment, "
                                    "log_level, model, runtime, breaker, monitor, metrics, "
-                                   "health, slo, registry, rollout, analysis, secrets")
+                                   "health, slo, registry, rollout, analysis, auth, "
+                                   "rate_limit, audit, secrets")
 
     def test_from_dict_needs_a_mapping(self):
         with pytest.raises(ConfigError, match="Config.from_dict: expected a mapping, got list"):
@@ -641,7 +643,7 @@ class TestFrozen:
         assert d["model"]["params"] == {"xs": [1, 2]}
         assert d["monitor"] == {"ewma": {"lam": 0.2, "L": 2.962, "warmup": 30},
                                 "cusum": {"k": 0.5, "h": 5.0, "warmup": 30}}
-        assert d["secrets"] == {"api_keys": ["***"], "database_url": None}
+        assert d["secrets"] == {"api_keys": ["***"], "database_url": None, "audit_key": None}
         assert json.loads(json.dumps(d)) == d
 
 
@@ -1153,7 +1155,7 @@ def test_the_reference_lists_every_key():
         "int", "`64`", "in [1, 1048576]; >= pool_min_size"]
     assert rows["secrets.database_url"][1:3] == ["str or none (secret)", "`none`"]
     assert "| `development` | `log_level = \"DEBUG\"`, `runtime.max_inference_time = 30.0`, " \
-           "`metrics.enabled = false` |" in text
+           "`metrics.enabled = false`, `auth.anonymous = \"open\"` |" in text
 
 
 def test_every_setting_declares_its_constraint_and_description():
@@ -1171,7 +1173,7 @@ def test_every_setting_declares_its_constraint_and_description():
                 walk(C.field_kinds(cls)[f.name].item)
     walk(Config)
     walk(fp.serving.RunnerConfig)
-    assert len(seen) == 15
+    assert len(seen) == 18
 
 
 def test_the_reference_script(tmp_path, capsys):

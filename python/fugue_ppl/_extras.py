@@ -7,8 +7,8 @@ it lazily, at the point of use, through :func:`require`:
 ==========  =====================================  ==========================
 extra       brings                                 for
 ==========  =====================================  ==========================
-serve       starlette, uvicorn[standard],          the HTTP service, JSON logs
-            python-json-logger
+serve       starlette, uvicorn[standard],          the HTTP service, JSON logs,
+            python-json-logger, rfc8785            the audit log's canonical JSON
 postgres    psycopg[binary] 3, psycopg_pool        the PostgreSQL registry
 deploy      jsonschema, cachetools                 the model registry (schemas, cache)
 dask        dask[distributed]                      batch scale-out
@@ -39,7 +39,7 @@ __all__ = ["EXTRAS", "require", "install_command"]
 
 #: The extras and the top-level modules each one brings.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "serve": ("starlette", "uvicorn", "pythonjsonlogger"),
+    "serve": ("starlette", "uvicorn", "pythonjsonlogger", "rfc8785"),
     "postgres": ("psycopg", "psycopg_pool"),
     "deploy": ("jsonschema", "cachetools"),
     "dask": ("dask", "distributed"),

@@ -5,11 +5,15 @@ through the runtime: prior runs with a :class:`~fugue_ppl.PooledPriorHandler`
 over a :class:`~fugue_ppl.TracePool`, each trace released back to the pool. It
 prints the first run's value and trace, the posterior of the temperature
 estimated by self-normalised importance sampling over all runs (next to the
-exact posterior, which this conjugate model has), and the pool's statistics.
-``--json`` prints the same as one JSON document.
+exact posterior, which this conjugate model has), and the pool's statistics;
+then the production pipeline (:func:`run_production_demo`), ending with two
+canaries of model versions, a worse one rolled back and a better one promoted
+(:mod:`fugue_ppl._demo_rollout`). ``--json`` prints the same as one JSON
+document.
 
 ``fugue-ppl models list|show|register|promote|rollback`` works on the model
-registry (see :mod:`fugue_ppl._cli_models`).
+registry (see :mod:`fugue_ppl._cli_models`); ``fugue-ppl rollout
+start|status|abort`` on its rollouts (see :mod:`fugue_ppl._cli_rollout`).
 
 Examples
 --------
@@ -18,6 +22,7 @@ Examples
     $ fugue-ppl demo
     $ fugue-ppl demo --reading 25 --runs 20000 --seed 7 --json
     $ fugue-ppl models list --status live
+    $ fugue-ppl rollout start sensor 2 --strategy canary
     $ fugue-ppl --version
 """
 
@@ -39,7 +44,7 @@ from typing import Any
 import numpy as np
 
 import fugue_ppl as fp
-from fugue_ppl import _cli_models
+from fugue_ppl import _cli_models, _cli_rollout, _demo_rollout
 from fugue_ppl.errors import ValidationError
 from fugue_ppl.models import SENSOR_SCHEMA, sensor, sensor_posterior
 
@@ -114,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true",
                       help="print one JSON document instead of text")
     _cli_models.add_parser(sub)
+    _cli_rollout.add_parser(sub)
     return parser
 
 
@@ -288,9 +294,11 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
         and counts), ``prometheus`` (the text exposition), ``health`` (the
         last report in ``application/health+json``), ``slo``, ``alerts``,
         ``availability``, ``capacity``, ``degraded`` (the degradation
-        policy under a partial fault) and ``saturation`` (asynchronous calls
+        policy under a partial fault), ``saturation`` (asynchronous calls
         against a small worker pool: in flight, queue, overload, abandoned
-        runs, utilisation and the process's resources).
+        runs, utilisation and the process's resources) and ``rollouts`` (a
+        worse and a better version canaried through a model deployment:
+        :func:`fugue_ppl._demo_rollout.run_rollout_demo`).
     """
     from prometheus_client import CollectorRegistry, generate_latest
 
@@ -381,6 +389,7 @@ def run_production_demo(reading: float = 22.0, seed: int = 42) -> dict[str, Any]
         "capacity": CapacityPlanner().from_metrics(runner, replicas=1).to_dict(),
         "degraded": _degraded_demo(reading, seed),
         "saturation": _saturation_demo(reading, seed),
+        "rollouts": _demo_rollout.run_rollout_demo(reading, seed),
     }
 
 
@@ -608,6 +617,8 @@ def _print_production(r: dict[str, Any], out) -> None:
       f"process: CPU {_fmt_num(proc['cpu_seconds'], '.2f')} s, resident memory "
       f"{_fmt_num(_mib(proc['resident_memory_bytes']), '.1f')} MiB, "
       f"{_fmt_num(proc['open_fds'], '.0f')} open files")
+    p()
+    _demo_rollout.print_rollouts(r["rollouts"], out)
 
 
 # ---------------------------------------------------------------- entry point
@@ -625,7 +636,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The exit status: 0 on success, 2 for bad arguments (after argparse's
         message on stderr), 0 for ``--help`` and ``--version``; 1 for an
-        operation ``fugue-ppl models`` refused (its message on stderr).
+        operation ``fugue-ppl models`` or ``fugue-ppl rollout`` refused (its
+        message on stderr); 3 for a watched rollout that ended without
+        deploying its candidate.
     """
     parser = build_parser()
     try:
@@ -641,6 +654,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "models":
             status = _cli_models.run(args)
+            sys.stdout.flush()
+            return status
+        if args.command == "rollout":
+            status = _cli_rollout.run(args)
             sys.stdout.flush()
             return status
         if args.command == "demo":

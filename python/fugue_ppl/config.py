@@ -17,7 +17,7 @@ Examples
 >>> cfg.secrets.api_keys
 (Secret('***'), Secret('***'))
 >>> cfg.dump()["secrets"]
-{'api_keys': ['***', '***'], 'database_url': None}
+{'api_keys': ['***', '***'], 'database_url': None, 'audit_key': None}
 """
 
 from __future__ import annotations
@@ -63,6 +63,9 @@ from fugue_ppl.deploy import RegistryConfig, RolloutConfig
 from fugue_ppl.deploy.analysis import AnalysisConfig
 from fugue_ppl.errors import ConfigError
 from fugue_ppl.monitoring import CUSUMConfig, EWMAConfig, MetricsConfig
+from fugue_ppl.service._audit_config import AuditConfig
+from fugue_ppl.service._auth_config import AuthConfig
+from fugue_ppl.service._ratelimit_config import RateLimitConfig
 from fugue_ppl.serving import BreakerConfig, ModelConfig, RuntimeConfig
 from fugue_ppl.serving.health import HealthSettings
 from fugue_ppl.serving.slo import SLOConfig
@@ -82,8 +85,11 @@ __all__ = [
     "ModelConfig",
     "MonitorConfig",
     "RegistryConfig",
+    "RateLimitConfig",
     "RolloutConfig",
     "AnalysisConfig",
+    "AuditConfig",
+    "AuthConfig",
     "RuntimeConfig",
     "SLOConfig",
     "Secret",
@@ -127,6 +133,17 @@ def _database_url(value: Any, name: str, owner: str) -> Secret | None:
     return url
 
 
+def _audit_key(value: Any, name: str, owner: str) -> Secret | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, Secret)):
+        raise type_error(owner, name, value, "a str")
+    key = Secret(value)
+    if not key.reveal():
+        raise invalid(owner, name, value, "must not be empty", secret=True)
+    return key
+
+
 @settings
 class SecretsConfig(Settings):
     """Secrets, held as :class:`Secret` values (never in a file :meth:`Config.to_toml` writes)."""
@@ -134,10 +151,14 @@ class SecretsConfig(Settings):
     api_keys: tuple[Secret, ...] = setting(
         (), check=Custom(_api_keys, "non-empty, printable, without spaces, distinct"),
         secret=True,
-        doc="The API keys accepted (a JSON list or comma-separated in the environment).")
+        doc="The API keys accepted, each '<id>:<key>' or a bare key (whose id is key-<n>, "
+            "its position); a JSON list or comma-separated in the environment.")
     database_url: Secret | None = setting(
         None, check=Custom(_database_url, "non-empty"), secret=True,
         doc="A database connection URL.")
+    audit_key: Secret | None = setting(
+        None, check=Custom(_audit_key, "non-empty"), secret=True,
+        doc="The audit log's HMAC key (its UTF-8 bytes); see audit.ephemeral_hmac.")
 
 
 @settings
@@ -186,6 +207,10 @@ class Config(Settings):
     rollout: RolloutConfig = section(RolloutConfig, doc="Rollouts of model versions.")
     analysis: AnalysisConfig = section(AnalysisConfig,
                                        doc="The rollouts' sequential analysis.")
+    auth: AuthConfig = section(AuthConfig, doc="The service's API keys and their scopes.")
+    rate_limit: RateLimitConfig = section(RateLimitConfig,
+                                          doc="The service's rate limits per client.")
+    audit: AuditConfig = section(AuditConfig, doc="The service's audit log.")
     secrets: SecretsConfig = section(SecretsConfig, doc="Secrets.")
 
     @property
@@ -267,6 +292,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "log_level": "DEBUG",
         "runtime": {"max_inference_time": 30.0},
         "metrics": {"enabled": False},
+        "auth": {"anonymous": "open"},
     },
     "staging": {
         "log_level": "INFO",

@@ -274,6 +274,17 @@ def test_a_canary_resumes_half_way_after_a_restart(backend):
     assert [e.action for e in reg2.rollout_events(rid)] == ["start", "step", "promote"]
 
 
+def test_a_rollout_resumes_without_a_clock(backend):
+    # The default clock (the wall clock, shared by replicas) reaches the
+    # rollback guard too: resuming without clock= works.
+    reg, rt = registry(backend), router()
+    s = Canary.start(reg, "sensor", "2", rt, config=RolloutConfig(**FAST), analysis=SMALL)
+    s2 = resume(reg, "sensor", router(seed=7))
+    assert isinstance(s2, Canary) and s2.id == s.id and s2.state == "canary"
+    assert s2.now() == pytest.approx(time.time(), abs=5.0)
+    s2.abort()
+
+
 # ---------------------------------------------------------------- automatic rollback
 
 
@@ -501,6 +512,83 @@ def test_concurrent_steps_never_double_advance(backend):
         assert reg.rollout(first.id).data["step"] == round_
     steps = [e.details["next_step"] for e in first.events() if e.action == "step"]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_replica_processes_stepping_one_canary_take_each_transition_once(backend):
+    """Three processes (spawned: nothing shared but the store) step one canary in
+    lock-step over the same SQLite file or PostgreSQL database. Each round every
+    replica's counts reach the rollout (no lost update), then exactly one look moves it
+    one step; the event log is one ordered chain."""
+    import multiprocessing
+    import queue
+    import sys
+    from pathlib import Path
+
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:        # (the children import the worker by name)
+        sys.path.insert(0, here)
+    import _rollout_worker
+
+    replicas, rounds, requests = 3, 5, 100
+    reg = registry(backend)
+    cfg = RolloutConfig(steps=[0.1, 0.2, 0.3, 0.4, 0.5, 1.0],
+                        analysis_interval_seconds=10.0, min_samples_per_look=1)
+    analysis = AnalysisConfig(min_samples=2, max_samples=2)    # (promotes at each look)
+    ctx = multiprocessing.get_context("spawn")
+    clock = ctx.Value("d", 0.0)
+    first = Canary.start(reg, "sensor", "2", router(), clock=lambda: clock.value,
+                         config=cfg, analysis=analysis, metrics=("errors",))
+    first.close()
+    barrier = ctx.Barrier(replicas + 1, timeout=120.0)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_rollout_worker.replica,
+                         args=(backend.url, first.id, w, rounds, requests, clock, barrier,
+                               results)) for w in range(replicas)]
+    for p in procs:
+        p.start()
+    try:
+        for r in range(rounds):
+            barrier.wait()          # (the replicas send their requests)
+            barrier.wait()          # (... and step: each adds its counts)
+            barrier.wait()
+            ro = reg.rollout(first.id)
+            assert (ro.state, ro.data["step"]) == ("canary", r)
+            assert sum(ro.data["tests"]["errors"]["data"]["n"]) == replicas * requests
+            clock.value += 10.0
+            barrier.wait()          # (... and step again: the look is due)
+            barrier.wait()
+            ro = reg.rollout(first.id)
+            if r < rounds - 1:
+                assert (ro.state, ro.data["step"]) == ("canary", r + 1)
+            else:
+                assert ro.state == "promoted"
+        done = []
+        for _ in procs:
+            try:
+                done.append(results.get(timeout=120.0))
+            except queue.Empty:
+                break
+    except Exception:
+        barrier.abort()
+        raise
+    finally:
+        for p in procs:
+            p.join(timeout=60.0)
+            if p.is_alive():
+                p.kill()
+    assert [d.get("error") for d in done] == [None] * replicas
+    assert sorted(d["wid"] for d in done) == list(range(replicas))
+    events = reg.rollout_events(first.id)
+    assert [e.action for e in events] == ["start"] + ["step"] * 4 + ["promote"]
+    assert [e.details["step"] for e in events[1:]] == [0, 1, 2, 3, 4]
+    assert [e.details["next_step"] for e in events[1:-1]] == [1, 2, 3, 4]
+    # one chain: each event starts where the one before ended, revisions increase
+    assert all(a.state_after == b.state_before for a, b in zip(events, events[1:]))
+    assert all(a.revision < b.revision for a, b in zip(events, events[1:]))
+    assert [e.id for e in events] == sorted(e.id for e in events)
+    # every write counted once: the start, each replica's counts each round, each look
+    assert reg.rollout(first.id).revision == 1 + rounds * replicas + rounds
+    assert statuses(reg) == {"1": "standby", "2": "live"}
 
 
 def test_a_stale_revision_writes_nothing(backend):

@@ -153,7 +153,7 @@ class Strategy:
         self._lock = threading.RLock()
         self._after: list[Callable[[], None]] = []
         self._options(**options)
-        self.guard = RollbackGuard(router.runners[rollout.candidate], self.config, clock)
+        self.guard = RollbackGuard(router.runners[rollout.candidate], self.config, self._clock)
         self._route(rollout)
 
     def _options(self, **options: Any) -> None:

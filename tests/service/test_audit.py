@@ -1,0 +1,397 @@
+"""The audit log: the lines and their fields, the HMACs against an independent
+computation (hmac + rfc8785 here), canonicalisation, values without a JSON form,
+rotation, a writer that never slows requests, close, and threads."""
+
+import datetime
+import doctest
+import hashlib
+import hmac
+import json
+import logging
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fugue_ppl.checks import Secret
+from fugue_ppl.config import Config, load_config
+from fugue_ppl.errors import ConfigError, InvalidArgument
+from fugue_ppl.service import _audit_config, audit
+from fugue_ppl.service._audit_config import AuditConfig
+from fugue_ppl.service.audit import FIELDS, AuditLog, open_handler
+
+KEY = "audit-Pp0Oo9Ii8Uu7Yy6T"
+API_KEY = "ci-7Kq2mZr9Vw4xYb1T"
+
+
+def reference_hmac(value, key=KEY):
+    return hmac.new(key.encode(), rfc8785.dumps(value), hashlib.sha256).hexdigest()
+
+
+def fields(**overrides):
+    base = dict(request_id="req-1", traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-"
+                "00f067aa0ba902b7-01", key_id="ci", model="sensor", version="2",
+                action="infer", outcome="ok", http_status=200, duration=0.0123,
+                input={"inputs": [{"name": "reading", "data": [22.0]}]},
+                output={"outputs": [{"name": "temperature", "data": [21.5]}]})
+    base.update(overrides)
+    return base
+
+
+def file_log(tmp_path, name="audit.log", **settings):
+    s = AuditConfig(path=str(tmp_path / name), **settings)
+    return AuditLog(open_handler(s), key=Secret(KEY), queue_size=s.queue_size)
+
+
+def lines(path):
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh.read().splitlines()]
+
+
+class Slow(logging.Handler):
+    """A handler that takes its time (or waits for a gate) for every line."""
+
+    def __init__(self, delay=0.0, gate=None):
+        super().__init__()
+        self.delay, self.gate, self.lines = delay, gate, []
+
+    def emit(self, record):
+        if self.gate is not None:
+            self.gate.wait()
+        time.sleep(self.delay)
+        self.lines.append(self.format(record))
+
+
+def test_docstring_examples_run():
+    for module in (audit, _audit_config):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0 and result.attempted >= 1
+
+
+# ---------------------------------------------------------------- the line
+
+def test_a_line_holds_exactly_the_fields_in_order(tmp_path):
+    log = file_log(tmp_path)
+    f = fields()
+    log.record(**f, timestamp=1700000000.123456)
+    log.close()
+    (line,) = lines(tmp_path / "audit.log")
+    assert list(line) == list(FIELDS)
+    assert line == {
+        "timestamp": "2023-11-14T22:13:20.123456Z",
+        "request_id": "req-1",
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "key_id": "ci", "model": "sensor", "version": "2", "action": "infer", "outcome": "ok",
+        "http_status": 200, "duration": 0.0123,
+        "input_hmac": reference_hmac(f["input"]),
+        "output_hmac": reference_hmac(f["output"]),
+    }
+    assert len(line["input_hmac"]) == 64 and line["input_hmac"] != line["output_hmac"]
+    assert log.written == 1 and log.dropped == 0 and log.errors == 0
+
+
+def test_the_timestamp_is_now_in_utc_by_default_and_nulls_are_null(tmp_path):
+    log = file_log(tmp_path)
+    before = datetime.datetime.now(datetime.timezone.utc)
+    log.record(**fields(traceparent=None, key_id=None, model=None, version=None,
+                        input=None, output=None))
+    log.close()
+    (line,) = lines(tmp_path / "audit.log")
+    ts = line["timestamp"]
+    assert ts.endswith("Z") and len(ts) == len("2023-11-14T22:13:20.123456Z")
+    when = datetime.datetime.fromisoformat(ts[:-1] + "+00:00")
+    assert abs((when - before).total_seconds()) < 5
+    assert (line["traceparent"], line["key_id"], line["model"], line["version"]) == (None,) * 4
+    assert line["input_hmac"] == reference_hmac(None)     # (null is a JSON value too)
+
+
+def test_never_the_raw_input_output_or_an_api_key(tmp_path):
+    log = file_log(tmp_path)
+    marker_in, marker_out = "patient-9876-secret-reading", "diagnosis-4321"
+    log.record(**fields(input={"note": marker_in, "auth": API_KEY},
+                        output={"result": marker_out}))
+    log.close()
+    text = (tmp_path / "audit.log").read_text(encoding="utf-8")
+    for hidden in (marker_in, marker_out, API_KEY, KEY):
+        assert hidden not in text
+    assert KEY not in repr(log)
+
+
+# ---------------------------------------------------------------- HMACs
+
+def test_canonicalisation_makes_key_order_and_number_spelling_irrelevant(tmp_path):
+    log = file_log(tmp_path)
+    a = {"b": [1, 2.0, {"y": True, "x": None}], "a": "é"}
+    b = {"a": "é", "b": [1.0, 2, {"x": None, "y": True}]}
+    c = {"a": "é", "b": [1, 2, {"x": None, "y": False}]}
+    for value in (a, b, c):
+        log.record(**fields(input=value, output=(1, 2)))
+    log.close()
+    got = lines(tmp_path / "audit.log")
+    assert got[0]["input_hmac"] == got[1]["input_hmac"] == reference_hmac(a) == \
+        reference_hmac(b)
+    assert got[2]["input_hmac"] == reference_hmac(c) != got[0]["input_hmac"]
+    assert got[0]["output_hmac"] == reference_hmac([1, 2])     # a tuple is a list
+
+
+def test_non_finite_numbers_and_numpy_values(tmp_path):
+    log = file_log(tmp_path)
+    log.record(**fields(input={"x": float("nan"), "y": [float("inf"), -float("inf"), 1.5]},
+                        output={"a": np.array([[1.0, 2.0]]), "n": np.int64(3),
+                                "f": np.float32(0.5), "b": np.bool_(True)}))
+    log.close()
+    (line,) = lines(tmp_path / "audit.log")
+    assert line["input_hmac"] == reference_hmac({"x": "NaN",
+                                                 "y": ["Infinity", "-Infinity", 1.5]})
+    assert line["output_hmac"] == reference_hmac({"a": [[1.0, 2.0]], "n": 3, "f": 0.5,
+                                                  "b": True})
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20)
+
+
+@given(json_values)
+@settings(max_examples=400, deadline=None)
+def test_the_canonical_form_is_the_rfc8785_package_s(value):
+    assert audit.canonical(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("f", [
+    0.0, -0.0, 1.0, -2.0, 1e-7, 1.5e-7, 9.999e-5, 1e-4, 0.1, 123.456, 2.0**53, 1e15 + 0.5, 1e16,
+    1.2345e16, 1e20, 1e21, 1.7976931348623157e308, 5e-324, -1e-300, 123456789012345680000.0])
+def test_floats_are_written_as_ecmascript_numbers(f):
+    assert audit.canonical(f) == rfc8785.dumps(f)
+    assert audit.canonical({"\U0001f600": 1, "\ufb01": 2, "a": [f]}) == rfc8785.dumps(
+        {"\U0001f600": 1, "\ufb01": 2, "a": [f]})
+
+
+def deep(n):
+    v = []
+    for _ in range(n):
+        v = [v]
+    return v
+
+
+@pytest.mark.parametrize("value", [
+    {1: "int key"}, {"s": {1, 2}}, object(), b"bytes", 2**60, "\ud800", deep(1000),
+    {"x": float}, [lambda: 0]])
+def test_a_value_without_a_canonical_form_gets_null_and_the_line_is_written(tmp_path, value):
+    log = file_log(tmp_path)
+    log.record(**fields(input=value, output={"ok": 1}))
+    log.record(**fields(request_id="req-2"))
+    log.close()
+    first, second = lines(tmp_path / "audit.log")
+    assert first["input_hmac"] is None and first["output_hmac"] == reference_hmac({"ok": 1})
+    assert second["request_id"] == "req-2" and second["input_hmac"] is not None
+    assert log.errors == 0
+
+
+def test_odd_scalar_fields_are_written_safely(tmp_path):
+    log = file_log(tmp_path)
+    log.record(**fields(request_id="r" * 5000, model=5, http_status="200",
+                        duration=float("nan")))
+    log.record(**fields(duration=True, http_status=True))
+    log.close()
+    first, second = lines(tmp_path / "audit.log")
+    assert first["request_id"] == "r" * audit.MAX_TEXT and first["model"] == "5"
+    assert (first["http_status"], first["duration"]) == (None, None)
+    assert (second["http_status"], second["duration"]) == (None, None)
+
+
+# ---------------------------------------------------------------- the file
+
+def test_the_file_rotates_at_its_size_and_keeps_every_line_whole(tmp_path):
+    log = file_log(tmp_path, max_bytes=2000, backup_count=30)
+    for i in range(50):
+        log.record(**fields(request_id=f"req-{i:03d}"))
+    log.close()
+    names = sorted(os.listdir(tmp_path))
+    files = ["audit.log"] + [f"audit.log.{k}" for k in range(1, len(names))]
+    assert sorted(files) == names and len(files) > 5
+    assert all(os.path.getsize(tmp_path / n) <= 2000 for n in files)
+    ordered = [r["request_id"] for n in reversed(files) for r in lines(tmp_path / n)]
+    assert ordered == [f"req-{i:03d}" for i in range(50)]
+
+
+def test_rotation_keeps_backup_count_files(tmp_path):
+    log = file_log(tmp_path, max_bytes=1000, backup_count=2)
+    for i in range(40):
+        log.record(**fields(request_id=f"req-{i:03d}"))
+    log.close()
+    assert sorted(os.listdir(tmp_path)) == ["audit.log", "audit.log.1", "audit.log.2"]
+    kept = [r["request_id"] for n in ("audit.log.2", "audit.log.1", "audit.log")
+            for r in lines(tmp_path / n)]
+    assert kept[-1] == "req-039" and kept == [f"req-{i:03d}" for i in range(40 - len(kept), 40)]
+
+
+def test_a_write_that_fails_is_counted_and_warned_about_without_the_line(tmp_path, caplog):
+    handler = open_handler(AuditConfig(path=str(tmp_path / "a.log")))
+    log = AuditLog(handler, key=KEY.encode())
+    handler.stream.close()
+    handler.stream = open(os.devnull, encoding="utf-8")   # (read-only: writes fail)
+    with caplog.at_level(logging.WARNING, "fugue_ppl.service.audit"):
+        log.record(**fields(request_id="req-lost"))
+        log.record(**fields(request_id="req-lost-2"))
+        log.flush()
+    assert log.errors == 2 and log.written == 2
+    assert "an audit line could not be written to the file (UnsupportedOperation)" in \
+        caplog.text
+    assert "req-lost" not in caplog.text
+    log.close()
+
+
+# ---------------------------------------------------------------- off the request path
+
+def test_record_does_not_wait_for_a_slow_writer_and_close_writes_everything():
+    slow = Slow(delay=0.05)
+    log = AuditLog(slow, key=KEY.encode())
+    start = time.perf_counter()
+    for i in range(40):
+        log.record(**fields(request_id=f"req-{i}"))
+    elapsed = time.perf_counter() - start
+    assert elapsed < 0.5            # (writing takes 40 x 50 ms = 2 s)
+    assert len(slow.lines) < 40
+    log.close()
+    assert [json.loads(x)["request_id"] for x in slow.lines] == [f"req-{i}" for i in range(40)]
+    assert log.written == 40 and log.dropped == 0
+
+
+def test_a_full_queue_drops_and_counts_instead_of_waiting(caplog):
+    gate = threading.Event()
+    slow = Slow(gate=gate)
+    log = AuditLog(slow, key=KEY.encode(), queue_size=5)
+    start = time.perf_counter()
+    with caplog.at_level(logging.WARNING, "fugue_ppl.service.audit"):
+        for i in range(30):
+            log.record(**fields(request_id=f"req-{i}"))
+    assert time.perf_counter() - start < 0.5
+    assert 24 <= log.dropped <= 25          # (one line may be in the writer's hands)
+    assert caplog.text.count("audit lines are being dropped") == 1
+    gate.set()
+    log.close()
+    assert log.written + log.dropped == 30 == len(slow.lines) + log.dropped
+
+
+def test_close_flushes_is_idempotent_and_later_records_are_dropped(tmp_path):
+    log = file_log(tmp_path)
+    for i in range(300):
+        log.record(**fields(request_id=f"req-{i}"))
+    log.close()
+    assert len(lines(tmp_path / "audit.log")) == 300
+    log.close()
+    log.record(**fields(request_id="late"))
+    assert log.dropped == 1 and len(lines(tmp_path / "audit.log")) == 300
+    with file_log(tmp_path, name="b.log") as other:
+        other.record(**fields())
+    assert len(lines(tmp_path / "b.log")) == 1
+
+
+def test_threads_recording_at_once_give_whole_lines(tmp_path):
+    log = file_log(tmp_path, queue_size=100_000)
+    barrier = threading.Barrier(8)
+
+    def record(t):
+        barrier.wait()
+        for i in range(250):
+            log.record(**fields(request_id=f"t{t}-{i}", input={"t": t, "i": i}))
+    threads = [threading.Thread(target=record, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    log.close()
+    got = lines(tmp_path / "audit.log")
+    assert len(got) == 2000
+    assert sorted(r["request_id"] for r in got) == sorted(f"t{t}-{i}" for t in range(8)
+                                                          for i in range(250))
+    for r in got[::97]:
+        t, i = (int(x) for x in r["request_id"][1:].split("-"))
+        assert r["input_hmac"] == reference_hmac({"t": t, "i": i})
+
+
+# ---------------------------------------------------------------- from the configuration
+
+def test_from_config_uses_the_audit_key_of_the_secrets(tmp_path):
+    cfg = load_config(env={"FUGUE_SECRETS__AUDIT_KEY": KEY,
+                           "FUGUE_AUDIT__PATH": str(tmp_path / "a.log")})
+    log = AuditLog.from_config(cfg)
+    log.record(**fields(input=[1, 2, 3]))
+    log.close()
+    assert lines(tmp_path / "a.log")[0]["input_hmac"] == reference_hmac([1, 2, 3])
+
+
+def test_without_an_audit_key_a_random_one_or_a_refusal(tmp_path, caplog):
+    path = str(tmp_path / "a.log")
+    with caplog.at_level(logging.WARNING, "fugue_ppl.service.audit"):
+        log = AuditLog.from_config(load_config(env={"FUGUE_AUDIT__PATH": path}))
+    assert ("secrets.audit_key is not set: the audit log's HMACs use a random key that dies "
+            "with this process (set FUGUE_SECRETS__AUDIT_KEY)") in caplog.text
+    log.record(**fields(input=[1]))
+    log.close()
+    h = lines(path)[0]["input_hmac"]
+    assert len(h) == 64 and h != reference_hmac([1])
+    with pytest.raises(ConfigError) as info:
+        AuditLog.from_config(load_config(env={"FUGUE_AUDIT__PATH": path,
+                                              "FUGUE_AUDIT__EPHEMERAL_HMAC": "false"}))
+    assert str(info.value) == ("secrets.audit_key is not set and audit.ephemeral_hmac is "
+                               "false: set FUGUE_SECRETS__AUDIT_KEY")
+
+
+def test_a_disabled_log_and_standard_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    off = AuditLog.from_config(load_config(env={"FUGUE_AUDIT__ENABLED": "false"}))
+    off.record(**fields())
+    off.close()
+    assert not off.enabled and os.listdir(tmp_path) == [] and off.dropped == 0
+    err = AuditLog.from_config(load_config(env={"FUGUE_AUDIT__PATH": "-",
+                                                "FUGUE_SECRETS__AUDIT_KEY": KEY}))
+    err.record(**fields())
+    err.close()
+    (line,) = capsys.readouterr().err.splitlines()
+    assert json.loads(line)["input_hmac"] == reference_hmac(fields()["input"])
+
+
+def test_an_audit_file_that_cannot_be_opened_is_a_config_error(tmp_path):
+    path = str(tmp_path / "missing" / "a.log")
+    with pytest.raises(ConfigError) as info:
+        AuditLog.from_config(load_config(env={"FUGUE_AUDIT__PATH": path}))
+    assert str(info.value) == f"audit.path: {path} cannot be opened (No such file or directory)"
+    assert info.value.key == "audit.path"
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"path": ""}, "audit.path = '' (mapping): must be a printable path, or '-' for standard "
+                   "error"),
+    ({"path": 5}, "audit.path: expected a str, got 5 (mapping)"),
+    ({"max_bytes": -1}, "audit.max_bytes = -1 (mapping): must be in [0, 1125899906842624]"),
+    ({"backup_count": 0}, "audit.backup_count = 0 (mapping): must be in [1, 10000]"),
+    ({"queue_size": 0}, "audit.queue_size = 0 (mapping): must be in [1, 10000000]"),
+    ({"ephemeral_hmac": "maybe"}, "audit.ephemeral_hmac: expected a bool, got 'maybe' "
+                                  "(mapping)"),
+])
+def test_bad_audit_settings_name_the_key(data, message):
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict({"audit": data})
+    assert str(info.value) == message
+
+
+def test_bad_constructor_arguments_never_show_the_key():
+    with pytest.raises(TypeError) as info:
+        AuditLog(logging.NullHandler(), key=KEY)
+    assert str(info.value) == "AuditLog: key must be bytes or a Secret, got str"
+    with pytest.raises(ConfigError, match="the HMAC key must not be empty"):
+        AuditLog(logging.NullHandler(), key=b"")
+    with pytest.raises(TypeError, match="handler must be a logging.Handler, got str"):
+        AuditLog("audit.log", key=b"k")
+    with pytest.raises(InvalidArgument, match="queue_size must be in"):
+        AuditLog(logging.NullHandler(), key=b"k", queue_size=0)
