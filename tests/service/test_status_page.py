@@ -25,7 +25,8 @@ import fugue_ppl as fp
 from fugue_ppl.deploy import ModelRegistry, Router
 from fugue_ppl.deploy._rollout_config import RolloutConfig
 from fugue_ppl.deploy.analysis import AnalysisConfig
-from fugue_ppl.deploy.strategies import Canary
+from fugue_ppl.deploy.deployment import rollout_weights
+from fugue_ppl.deploy.strategies import ABTest, Canary
 from fugue_ppl.errors import InvalidArgument
 from fugue_ppl.models import sensor
 from fugue_ppl.monitoring import EWMA, CUSUMConfig, EWMAConfig
@@ -462,6 +463,36 @@ def test_the_rollout_in_progress_with_the_analysis_at_each_look(registry):
     s.close()
 
 
+def test_an_ab_test_shows_each_look_of_its_group_sequential_design(registry):
+    rt = Router({"1": make_runner("1"), "2": make_runner("2", seed=2)})
+    s = ABTest.start(registry, "sensor", "2", rt, clock=fp.ManualClock(),
+                     config=RolloutConfig(ab_split=0.5, ab_max_samples=2000, ab_looks=5),
+                     metric="observed")
+    sampler = StatusSampler({"sensor": rt}, registry=registry, clock=Clock())
+    rng = np.random.default_rng(11)
+    for _ in range(2):
+        s.observe("1", list(rng.normal(1.0, 1.0, 400)))
+        s.observe("2", list(rng.normal(1.0, 1.0, 400)))
+        s.step()
+    (d,) = strict_json(sampler.document())["rollouts"]
+    assert (d["strategy"], d["state"], d["weights"]) == ("ab_test", "running",
+                                                         {"1": 0.5, "2": 0.5})
+    assert d["progress"] == {"done": 2, "total": 5, "unit": "looks"}
+    events = [e for e in registry.rollout_events(d["id"]) if e.action == "look"]
+    assert [lk["look"] for lk in d["looks"]] == [1, 2] and len(events) == 2
+    for look, e in zip(d["looks"], events):
+        (name, t), = look["tests"].items()
+        gs, welch = e.details["group_sequential"], e.details["welch"]
+        assert name == "observed" and look["outcome"] == "look"
+        assert (t["action"], t["statistic_name"]) == ("continue", "z")
+        assert t["statistic"] == pytest.approx(gs["z"]) and t["threshold"] == pytest.approx(
+            gs["boundary"])
+        assert t["p_value"] == pytest.approx(welch["p_value"])
+        assert (t["n_baseline"], t["n_candidate"]) == (e.details["n_baseline"],
+                                                       e.details["n_candidate"])
+    s.close()
+
+
 def test_a_finished_rollout_is_shown_as_the_last_one(registry):
     rt = Router({"1": make_runner("1"), "2": make_runner("2", seed=2)})
     s = canary(registry, rt, fp.ManualClock())
@@ -470,7 +501,7 @@ def test_a_finished_rollout_is_shown_as_the_last_one(registry):
                             clock=Clock())
     (d,) = sampler.document()["rollouts"]
     assert (d["state"], d["active"]) == ("aborted", False)
-    assert d["weights"] == {"1": 1.0}
+    assert d["weights"] == {"1": 1.0, "2": 0.0} == rollout_weights(registry.rollout(d["id"]))
     assert [e["action"] for e in d["events"]] == ["start", "abort"]
     s.close()
 
@@ -557,6 +588,20 @@ def test_the_settings_example_runs():
 
     result = doctest.testmod(module, verbose=False, report=False)
     assert result.failed == 0 and result.attempted >= 1
+
+
+def test_the_status_section_of_the_configuration():
+    from fugue_ppl.config import load_config
+
+    cfg = load_config(env={"FUGUE_STATUS__INTERVAL_SECONDS": "2",
+                           "FUGUE_STATUS__CUSUM_SERIES": "error_rate",
+                           "FUGUE_MONITOR__EWMA__LAM": "0.3"})
+    assert cfg.status == StatusPageConfig(interval_seconds=2.0, cusum_series="error_rate")
+    sampler = StatusSampler({("sensor", "1"): make_runner()}, config=cfg.status,
+                            ewma=cfg.monitor.ewma, cusum=cfg.monitor.cusum)
+    charts = one(sampler.document())["charts"]
+    assert charts["ewma"]["params"]["lam"] == 0.3 and charts["cusum"]["series"] == "error_rate"
+    assert sampler.document()["interval"] == 2.0
 
 
 def test_bad_settings_name_the_setting():

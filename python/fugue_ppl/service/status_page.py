@@ -15,9 +15,13 @@ Examples
 The application builds a sampler, mounts the routes and runs the sampler in
 its lifespan::
 
-    sampler = StatusSampler(runners, registry=registry)
+    sampler = StatusSampler(runners, registry=registry, config=cfg.status,
+                            ewma=cfg.monitor.ewma, cusum=cfg.monitor.cusum)
     app = Starlette(routes=[*status_routes(sampler), ...], lifespan=...)
     # lifespan: sampler.start() ... sampler.close()
+
+``runners`` maps each model to its :class:`~fugue_ppl.deploy.Router` (or each
+``(model, version)`` to its runner), or is a callable returning such a mapping.
 """
 
 from __future__ import annotations

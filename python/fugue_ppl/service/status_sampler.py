@@ -46,7 +46,9 @@ The document (:meth:`StatusSampler.document`, served as JSON)::
                     holds the decision interval H; null limits during the warm-up)
         "monitors": {name: snapshot}}],           (monitors attached to the metrics)
      "rollouts": [{"id", "model", "strategy", "baseline", "candidate", "state",
-                   "active", "actor", "created", "updated", "weights": {...} or null,
+                   "active", "actor", "created", "updated",
+                   "weights": {version: share} or null (the router's, else the strategy's),
+                   "shadow": the fraction copied to the candidate, or null,
                    "progress": {"done", "total", "unit"} or null,
                    "looks": [{"look", "step", "weight", "at", "outcome",
                               "tests": {name: {"action", "reason", "statistic",
@@ -73,10 +75,11 @@ from typing import Any
 
 import numpy as np
 
-from fugue_ppl.checks import check_type, thaw, type_error
+from fugue_ppl.checks import check_type, type_error
 from fugue_ppl.deploy import ModelRegistry, Router
+from fugue_ppl.deploy.deployment import find_rollout, rollout_status
 from fugue_ppl.deploy.rollouts import Rollout
-from fugue_ppl.errors import FugueError, InvalidArgument
+from fugue_ppl.errors import FugueError, InvalidArgument, UnknownModel, UnknownRollout
 from fugue_ppl.monitoring import CUSUM, EWMA, CUSUMConfig, EWMAConfig, ShewhartChart
 from fugue_ppl.service._status_config import StatusPageConfig
 from fugue_ppl.serving import BreakerState, ModelRunner
@@ -401,21 +404,6 @@ def _progress(ro: Rollout) -> dict | None:
     return None
 
 
-def _weights(ro: Rollout, router: Router | None) -> dict | None:
-    if router is not None:
-        return {str(k): float(v) for k, v in router.weights.items()}
-    cfg = ro.settings.get("rollout", {})
-    if ro.state == "canary" and "weight" in ro.data:
-        w = float(ro.data["weight"])
-        return {ro.baseline: 1.0 - w, ro.candidate: w}
-    if ro.state == "running" and "ab_split" in cfg:
-        s = float(cfg["ab_split"])
-        return {ro.baseline: 1.0 - s, ro.candidate: s}
-    if ro.state in ("promoted", "switched", "completed") and ro.strategy != "shadow":
-        return {ro.candidate: 1.0}
-    return None if ro.baseline is None else {ro.baseline: 1.0}
-
-
 def _canary_tests(decisions: Mapping) -> dict:
     out = {}
     for name, d in decisions.items():
@@ -426,19 +414,21 @@ def _canary_tests(decisions: Mapping) -> dict:
     return out
 
 
-def _ab_tests(result: Mapping, action: str) -> dict:
-    gs, welch = result.get("group_sequential", {}), result.get("welch", {})
-    return {str(result.get("metric", "metric")): {
+def _ab_tests(look: Mapping, metric: str, action: str) -> dict:
+    gs, welch = look.get("group_sequential") or {}, look.get("welch") or {}
+    return {metric: {
         "action": action, "reason": "winner" if gs.get("winner") else "within the boundary",
         "statistic": _plain(gs.get("z")), "threshold": _plain(gs.get("boundary")),
-        "statistic_name": "|z|", "p_value": _plain(welch.get("p_value")),
+        "statistic_name": "z", "p_value": _plain(welch.get("p_value")),
         "estimate": _plain(welch.get("difference")), "std_error": _plain(welch.get("std_error")),
-        "n_baseline": result.get("n_baseline"), "n_candidate": result.get("n_candidate")}}
+        "n_baseline": look.get("n_baseline"), "n_candidate": look.get("n_candidate")}}
 
 
 class _RolloutLooks:
-    """The looks of the rollouts seen so far (a canary's inconclusive looks are no
-    registry events: the sampler keeps each one it sees)."""
+    """The looks of the rollouts shown, as rows of one shape: those the registry's
+    events recorded (:func:`~fugue_ppl.deploy.deployment.rollout_status`) and a
+    canary step's inconclusive looks, which are no events: the sampler keeps each
+    one it sees."""
 
     def __init__(self, limit: int):
         self.limit = limit
@@ -449,31 +439,27 @@ class _RolloutLooks:
         for rid in [k for k in self.seen if k not in ids]:
             del self.seen[rid]
 
-    def looks(self, ro: Rollout, events: list) -> list[dict]:
+    def looks(self, ro: Rollout, status: Mapping) -> list[dict]:
         mine = self.seen.setdefault(ro.id, {})
-        data = thaw(ro.data)
-        if ro.strategy == "canary":
-            for e in events:
-                d = e.details
-                if "decisions" in d and "look" in d:
-                    mine[(d.get("step"), d["look"])] = {
-                        "look": d["look"], "step": d.get("step"), "weight": d.get("weight"),
-                        "at": e.at.isoformat(), "outcome": e.action,
-                        "tests": _canary_tests(thaw(d["decisions"]))}
-            if data.get("looks") and data.get("last_decisions"):
-                key = (data.get("step"), data["looks"])
-                mine.setdefault(key, {"look": data["looks"], "step": data.get("step"),
-                                      "weight": data.get("weight"), "at": None,
-                                      "outcome": "continue",
-                                      "tests": _canary_tests(data["last_decisions"])})
-        elif ro.strategy == "ab_test":
-            decided = {e.details.get("look"): e.action for e in events if "look" in e.details}
-            for r in data.get("looks", []):
-                action = decided.get(r.get("look"), "look")
-                mine[(None, r.get("look"))] = {
-                    "look": r.get("look"), "step": None, "weight": None, "at": None,
-                    "outcome": action,
-                    "tests": _ab_tests(r, "continue" if action == "look" else action)}
+        details = {e["id"]: e["details"] for e in status["events"]}
+        for look in status["looks"]:
+            if "decisions" in look:
+                mine[(look.get("step"), look.get("look"))] = {
+                    "look": look.get("look"), "step": look.get("step"),
+                    "weight": look.get("weight"), "at": look["at"], "outcome": look["action"],
+                    "tests": _canary_tests(look["decisions"])}
+            elif "welch" in look:
+                action = "continue" if look["action"] == "look" else look["action"]
+                metric = str(details.get(look["event"], {}).get("metric", "metric"))
+                mine[(None, look.get("look"))] = {
+                    "look": look.get("look"), "step": None, "weight": None, "at": look["at"],
+                    "outcome": look["action"], "tests": _ab_tests(look, metric, action)}
+        current = status.get("current")
+        if current:
+            mine.setdefault((current["step"], current["look"]), {
+                "look": current["look"], "step": current["step"], "weight": current["weight"],
+                "at": None, "outcome": "continue",
+                "tests": _canary_tests(current["decisions"])})
         ordered = sorted(mine.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1] or 0))
         if len(ordered) > self.limit:
             for k, _ in ordered[:-self.limit]:
@@ -635,19 +621,14 @@ class StatusSampler:
             problem = None
             for name in models:
                 try:
-                    ro = self.registry.active_rollout(name)
-                    if ro is None:
-                        past = self.registry.rollouts(name)
-                        ro = past[-1] if past else None
-                    if ro is None:
-                        continue
-                    events = self.registry.rollout_events(ro.id)
-                except InvalidArgument:
-                    continue                # not a name the registry keeps: no rollout
+                    ro = find_rollout(self.registry, name)
+                    status = rollout_status(self.registry, ro)
+                except (InvalidArgument, UnknownModel, UnknownRollout):
+                    continue                # no rollout (or no name the registry keeps)
                 except FugueError as err:
                     problem = f"the registry could not be read ({type(err).__name__})"
                     continue
-                out.append(self._rollout(ro, events))
+                out.append(self._rollout(ro, status))
             self._looks.keep({r["id"] for r in out})
             with self._lock:
                 if problem is None:
@@ -657,17 +638,20 @@ class StatusSampler:
             self._rollouts, self._rollouts_read = out, now
             return out
 
-    def _rollout(self, ro: Rollout, events: list) -> dict:
-        limit = self.config.events
+    def _rollout(self, ro: Rollout, status: Mapping) -> dict:
+        router = self._routers.get(ro.name)
+        weights = status["weights"] if router is None else {
+            str(k): float(v) for k, v in router.weights.items()}
+        events = status["events"][-self.config.events:]
         return {"id": ro.id, "model": ro.name, "strategy": ro.strategy,
                 "baseline": ro.baseline, "candidate": ro.candidate, "state": ro.state,
                 "active": ro.active, "actor": ro.actor, "created": ro.created.isoformat(),
-                "updated": ro.updated.isoformat(),
-                "weights": _weights(ro, self._routers.get(ro.name)),
-                "progress": _progress(ro), "looks": self._looks.looks(ro, events),
-                "events": [{"at": e.at.isoformat(), "action": e.action,
-                            "state_before": e.state_before, "state_after": e.state_after}
-                           for e in events[-limit:]]}
+                "updated": ro.updated.isoformat(), "weights": _plain(weights) or None,
+                "shadow": _plain(status.get("shadow")), "progress": _progress(ro),
+                "looks": self._looks.looks(ro, status),
+                "events": [{"at": e["at"], "action": e["action"],
+                            "state_before": e["state_before"], "state_after": e["state_after"]}
+                           for e in events]}
 
     def document(self) -> dict:
         """What the page shows, as JSON values (the shape is in the module's notes).
