@@ -313,7 +313,7 @@ class TestUnknownKeys:
         assert str(info.value) == ("unknown key 1 (mapping); valid keys here: environment, "
                                    "log_level, model, runtime, breaker, monitor, metrics, "
                                    "health, slo, registry, rollout, analysis, service, "
-                                   "auth, rate_limit, audit, secrets")
+                                   "auth, rate_limit, audit, status, secrets")
 
     def test_from_dict_needs_a_mapping(self):
         with pytest.raises(ConfigError, match="Config.from_dict: expected a mapping, got list"):
@@ -1173,7 +1173,7 @@ def test_every_setting_declares_its_constraint_and_description():
                 walk(C.field_kinds(cls)[f.name].item)
     walk(Config)
     walk(fp.serving.RunnerConfig)
-    assert len(seen) == 19
+    assert len(seen) == 20
 
 
 def test_the_reference_script(tmp_path, capsys):

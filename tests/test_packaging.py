@@ -32,7 +32,7 @@ def test_test_extra_lists_the_test_tools():
     reqs = md.requires("fugue-ppl") or []
     test = {re.split(r"[<>=!~ ;\[]", r)[0].lower() for r in reqs if 'extra == "test"' in r}
     assert {"pytest", "hypothesis", "scipy", "mpmath", "pytest-benchmark", "httpx", "build",
-            "cibuildwheel", "ruff", "cython-lint", "fugue-ppl"} <= test
+            "cibuildwheel", "ruff", "cython-lint", "selenium", "fugue-ppl"} <= test
 
 
 def test_python_requirement_and_console_script():

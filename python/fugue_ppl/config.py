@@ -63,10 +63,11 @@ from fugue_ppl.deploy import RegistryConfig, RolloutConfig
 from fugue_ppl.deploy.analysis import AnalysisConfig
 from fugue_ppl.errors import ConfigError
 from fugue_ppl.monitoring import CUSUMConfig, EWMAConfig, MetricsConfig
-from fugue_ppl.service._service_config import ServiceConfig
 from fugue_ppl.service._audit_config import AuditConfig
 from fugue_ppl.service._auth_config import AuthConfig
 from fugue_ppl.service._ratelimit_config import RateLimitConfig
+from fugue_ppl.service._service_config import ServiceConfig
+from fugue_ppl.service._status_config import StatusPageConfig
 from fugue_ppl.serving import BreakerConfig, ModelConfig, RuntimeConfig
 from fugue_ppl.serving.health import HealthSettings
 from fugue_ppl.serving.slo import SLOConfig
@@ -96,6 +97,7 @@ __all__ = [
     "Secret",
     "SecretsConfig",
     "ServiceConfig",
+    "StatusPageConfig",
     "load_config",
 ]
 
@@ -214,6 +216,7 @@ class Config(Settings):
     rate_limit: RateLimitConfig = section(RateLimitConfig,
                                           doc="The service's rate limits per client.")
     audit: AuditConfig = section(AuditConfig, doc="The service's audit log.")
+    status: StatusPageConfig = section(StatusPageConfig, doc="The service's status page.")
     secrets: SecretsConfig = section(SecretsConfig, doc="Secrets.")
 
     @property
