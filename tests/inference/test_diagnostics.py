@@ -1,6 +1,8 @@
 """MCMC and importance-sampling diagnostics, against ArviZ on the same draws and
 against closed forms."""
 
+import doctest
+import importlib
 import math
 
 import numpy as np
@@ -258,3 +260,11 @@ def test_bad_log_weights_are_refused_naming_the_parameter(fn, value, exc, words)
 def test_psis_refuses_a_bad_relative_efficiency(r_eff):
     with pytest.raises(InvalidArgument, match=r"psis: r_eff must be in \(0, 1\]"):
         psis(np.zeros(100), r_eff=r_eff)
+
+
+@pytest.mark.parametrize("module", ["fugue_ppl.inference.diagnostics",
+                                    "fugue_ppl.inference.mh"])
+def test_the_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), verbose=False, report=False)
+    assert result.failed == 0
+    assert result.attempted >= 3

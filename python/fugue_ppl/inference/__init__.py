@@ -1,4 +1,5 @@
-"""Inference on the trace runtime: the diagnostics of MCMC draws and of
+"""Inference on the trace runtime: Metropolis-Hastings (random-walk and
+single-site, several chains) and the diagnostics of MCMC draws and of
 importance weights (R̂, bulk and tail ESS, MCSE, PSIS and its k̂).
 
 The layer imports the checking kit and the core only.
@@ -16,8 +17,20 @@ from fugue_ppl.inference.diagnostics import (
     rhat,
     split_rhat,
 )
+from fugue_ppl.inference.mcmc_result import MCMCResult, SiteSummary
+from fugue_ppl.inference.mh import KERNELS, MetropolisHastings
+from fugue_ppl.inference.proposals import (
+    Flip,
+    GaussianWalk,
+    IntegerWalk,
+    LogNormalWalk,
+    Prior,
+    Proposal,
+)
 
 __all__ = [
+    "MetropolisHastings", "KERNELS", "MCMCResult", "SiteSummary",
+    "Proposal", "Prior", "GaussianWalk", "LogNormalWalk", "Flip", "IntegerWalk",
     "rhat", "split_rhat", "ess_bulk", "ess_tail", "ess_mean", "mcse_mean",
     "importance_ess", "psis", "PSISResult", "khat_threshold",
 ]

@@ -494,9 +494,10 @@ def psis(log_weights: Any, r_eff: float = 1.0) -> PSISResult:
     Examples
     --------
     >>> import numpy as np
-    >>> lw = np.random.default_rng(0).standard_cauchy(2000)   # heavy-tailed
-    >>> psis(lw).khat > 0.7
-    True
+    >>> u = np.random.default_rng(0).random(4000)
+    >>> result = psis(-0.9 * np.log1p(-u))     # weights with a Pareto tail of shape 0.9
+    >>> result.khat > 0.7, result.reliable
+    (True, False)
     """
     x = _as_log_weights(log_weights, "psis").copy()
     r_eff = check_real(r_eff, "r_eff", "psis", "unit")
