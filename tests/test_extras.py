@@ -19,7 +19,8 @@ HEAVY = ("starlette", "uvicorn", "pythonjsonlogger", "rfc8785", "granian", "http
          "psycopg_pool", "dask", "distributed", "scipy", "pandas", "jsonschema", "cachetools")
 
 #: Imported in this order in one fresh interpreter, the heavy modules checked after each.
-TARGETS = ("fugue_ppl", "fugue_ppl.core", "fugue_ppl.monitoring", "fugue_ppl.serving",
+TARGETS = ("fugue_ppl", "fugue_ppl.core", "fugue_ppl.inference", "fugue_ppl.monitoring",
+           "fugue_ppl.serving",
            "fugue_ppl.monitoring.prometheus", "fugue_ppl.serving.prometheus",
            "fugue_ppl.serving.health", "fugue_ppl.serving.slo", "fugue_ppl.deploy",
            "fugue_ppl.config",

@@ -18,7 +18,7 @@ trace pool are C++.
 
 import logging
 
-from fugue_ppl import errors
+from fugue_ppl import errors, inference
 from fugue_ppl.core import (
     Choice,
     Handler,
@@ -61,6 +61,7 @@ from fugue_ppl.errors import (
     UnexpectedModelStructure,
     ValidationError,
 )
+from fugue_ppl.inference import MCMCResult, MetropolisHastings
 from fugue_ppl.monitoring import LatencyHistogram, MetricsHandler, ProductionMetrics
 from fugue_ppl.serving import (
     BreakerState,
@@ -87,6 +88,8 @@ __all__ = [
     # handlers
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
     "SafeScoreGivenTrace", "PooledPriorHandler", "MetricsHandler", "RobustHandler",
+    # inference (the diagnostics and proposals: fugue_ppl.inference)
+    "inference", "MetropolisHastings", "MCMCResult",
     # production metrics
     "ProductionMetrics", "LatencyHistogram",
     # fault tolerance
