@@ -22,6 +22,8 @@ from fugue_ppl import errors, inference
 from fugue_ppl.core import (
     Choice,
     Handler,
+    ParticleArray,
+    Particles,
     PooledPriorHandler,
     PoolStats,
     PriorHandler,
@@ -35,10 +37,13 @@ from fugue_ppl.core import (
     addr,
     factor,
     max_address_length,
+    max_particles,
     observe,
     run,
+    run_particles,
     sample,
     set_max_address_length,
+    set_max_particles,
     trace_buffer_allocations,
 )
 
@@ -46,8 +51,10 @@ from fugue_ppl.core import (
 from fugue_ppl.core._distributions import *  # noqa: F403
 from fugue_ppl.errors import (
     AddressConflict,
+    BranchOnSample,
     CircuitOpenError,
     ConfigError,
+    DegenerateWeights,
     EffectOutsideRun,
     FugueError,
     FugueWarning,
@@ -83,6 +90,8 @@ logging.getLogger("fugue_ppl").addHandler(logging.NullHandler())
 __all__ = [
     # effects and running
     "sample", "observe", "factor", "run", "addr", "max_address_length", "set_max_address_length",
+    # particle runs
+    "run_particles", "Particles", "ParticleArray", "max_particles", "set_max_particles",
     # traces and pool
     "Trace", "Choice", "TracePool", "PoolStats", "trace_buffer_allocations",
     # handlers
@@ -98,7 +107,7 @@ __all__ = [
     # errors
     "errors", "FugueError", "InvalidParameters", "InvalidAddress", "AddressConflict",
     "UnexpectedModelStructure", "TraceAddressNotFound", "TypeMismatch", "InvalidObservation",
-    "EffectOutsideRun", "ValidationError", "ConfigError", "InferenceTimeout", "CircuitOpenError",
-    "OverloadedError", "FugueWarning",
+    "EffectOutsideRun", "BranchOnSample", "DegenerateWeights", "ValidationError", "ConfigError",
+    "InferenceTimeout", "CircuitOpenError", "OverloadedError", "FugueWarning",
 ]
 __all__ += _distributions.__all__

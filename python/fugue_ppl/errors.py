@@ -14,7 +14,8 @@ code  meaning
 105   invalid rate
 106   invalid count
 301   address conflict (an address used twice in one run)
-302   unexpected model structure (address missing from a base trace)
+302   unexpected model structure (address missing from a base trace; a particle
+      run's model branching on a sampled value)
 500   trace address not found
 600   type mismatch
 601   invalid observation or factor (NaN / infinite)
@@ -41,6 +42,8 @@ __all__ = [
     "TypeMismatch",
     "InvalidObservation",
     "EffectOutsideRun",
+    "BranchOnSample",
+    "DegenerateWeights",
     "ValidationError",
     "ConfigError",
     "InferenceTimeout",
@@ -209,6 +212,25 @@ class InvalidObservation(_AddressError, ValueError):
 
 class EffectOutsideRun(FugueError, RuntimeError):
     """``sample``, ``observe`` or ``factor`` was called outside ``run``."""
+
+
+class BranchOnSample(FugueError, TypeError):
+    """A particle run's model asked for one value of per-particle values (code 302).
+
+    In :func:`~fugue_ppl.run_particles` a sampled value holds one value per
+    particle, so a model whose structure depends on it (``if valid:``,
+    ``while x > 0:``, ``int(k)`` as a loop bound, ``math.exp(x)``) cannot run
+    once for all particles. Raised by the truth value or the scalar
+    conversion of such values, and by ``run_particles`` when the model
+    caught that error; ``run_particles(..., on_branch="per_particle")`` runs
+    the particles one by one instead.
+    """
+
+    code = 302
+
+
+class DegenerateWeights(FugueError, ValueError):
+    """Every particle has weight zero (log-weight ``-inf``): no weighted statistic exists."""
 
 
 class ValidationError(FugueError, ValueError):

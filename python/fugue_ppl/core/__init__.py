@@ -1,5 +1,6 @@
 """The probabilistic core: distributions, effects and ``run``, traces, the
-trace pool and the handlers, all compiled. The layers above plug into it
+trace pool, the handlers and particle runs, all compiled (but the particle
+sets' statistics). The layers above plug into it
 (see ``docs/architecture.md``)."""
 
 # The distributions are the table's (core/_distribution_table.py): every one it
@@ -10,6 +11,7 @@ from fugue_ppl.core._runtime import (
     Choice,
     Handler,
     HandlerWrapper,
+    ParticleArray,
     PooledPriorHandler,
     PoolStats,
     PriorHandler,
@@ -22,17 +24,22 @@ from fugue_ppl.core._runtime import (
     addr,
     factor,
     max_address_length,
+    max_particles,
     observe,
     run,
+    run_particles,
     sample,
     set_max_address_length,
+    set_max_particles,
     trace_buffer_allocations,
 )
+from fugue_ppl.core.particles import Particles
 
 __all__ = [
     "sample", "observe", "factor", "run", "addr", "max_address_length", "set_max_address_length",
     "Trace", "Choice", "TracePool", "PoolStats", "trace_buffer_allocations",
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
     "SafeScoreGivenTrace", "PooledPriorHandler", "HandlerWrapper",
+    "run_particles", "Particles", "ParticleArray", "max_particles", "set_max_particles",
 ]
 __all__ += _distributions.__all__

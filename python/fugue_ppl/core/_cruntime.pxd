@@ -6,6 +6,7 @@ from libcpp.string cimport string
 from libcpp.vector cimport vector
 
 from fugue_ppl.core._cdist cimport CDist, CValue, ValueKind, bitgen_t
+from fugue_ppl.core._cparticles cimport CParticleRun
 
 
 cdef extern from "fugue/address.hpp" namespace "fugue" nogil:
@@ -128,6 +129,7 @@ cdef extern from "fugue/handlers.hpp" namespace "fugue" nogil:
         int64_t start_tick
         cbool check_finite
         void* binding
+        CParticleRun* particles   # a particle run's weights (NULL: a run of one trace)
         cbool add_fallback(AddrId, const CValue&, double) except +
         void add_unscorable_observation(AddrId, const CValue&) except +
         CEffectResult on_sample(AddrId, const CDist&) except +

@@ -12,7 +12,7 @@ its support and the pieces of its docstring. The build renders the table into
 - ``_distributions.pyi``: their type stubs, from ``_distributions.pyi.in``.
 
 The numerics of each distribution (derived constants, log-density, sampler)
-are C++, one section per distribution in ``csrc/core/src/distributions.cpp``.
+are C++, one section per distribution in ``csrc/core/src/distribution_ops.hpp``.
 Adding a distribution is an entry here and its section there (and the
 declaration of numpy's sampler in ``fugue/rng.hpp`` when it uses one not
 declared yet); the packages export every distribution of the table.

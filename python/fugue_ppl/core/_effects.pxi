@@ -125,6 +125,8 @@ def sample(addr, dist):
     if not isinstance(dist, Distribution):
         raise TypeError(f"sample({addr!r}, dist): dist must be a Distribution, got "
                         f"{type(dist).__name__}")
+    if r.particles != NULL:
+        return _particle_sample(r, addr, <Distribution>dist)
     cdef AddrId aid = _addr_id(addr)
     cdef CEffectResult res = r.on_sample(aid, (<Distribution>dist).c)
     if res.status != Status.Ok:
@@ -151,6 +153,9 @@ def observe(addr, dist, value):
     if not isinstance(dist, Distribution):
         raise TypeError(f"observe({addr!r}, dist, value): dist must be a Distribution, got "
                         f"{type(dist).__name__}")
+    if r.particles != NULL:
+        _particle_observe(r, addr, <Distribution>dist, value)
+        return
     cdef CValue v
     try:
         _unbox(value, &v)
@@ -182,6 +187,9 @@ def factor(log_weight):
     if r == NULL:
         _current("factor")
     cdef double w
+    if r.particles != NULL and isinstance(log_weight, np.ndarray) and log_weight.ndim >= 1:
+        _particle_factor_array(r, log_weight)
+        return
     if type(log_weight) is float:
         w = PyFloat_AS_DOUBLE(log_weight)
     elif (isinstance(log_weight, (str, bytes, bool, np.bool_)) or log_weight is None
@@ -199,6 +207,9 @@ def factor(log_weight):
         except (TypeError, ValueError):
             raise TypeError(f"factor: log_weight must be a real number, got "
                             f"{type(log_weight).__name__}") from None
+    if r.particles != NULL:
+        _particle_factor(r, w)
+        return
     cdef Status st = r.on_factor(w)
     if st != Status.Ok:
         raise_effect_error(st, "factor", None, None)
@@ -220,6 +231,8 @@ cdef object _sample_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs, 
     if not isinstance(dist, Distribution):
         return PyObject_Vectorcall(_sample_def, args, <size_t>nargs, kwnames)
     a = <object>args[0]
+    if r.particles != NULL:
+        return _particle_sample(r, a, <Distribution>dist)
     cdef AddrId aid = _addr_id(a)
     cdef CEffectResult res = r.on_sample(aid, (<Distribution>dist).c)
     if res.status != Status.Ok:
@@ -235,6 +248,9 @@ cdef object _observe_fastcall(PyObject* self, PyObject** args, Py_ssize_t nargs,
     if not isinstance(dist, Distribution):
         return PyObject_Vectorcall(_observe_def, args, <size_t>nargs, kwnames)
     a = <object>args[0]
+    if r.particles != NULL:
+        _particle_observe(r, a, <Distribution>dist, <object>args[2])
+        return None
     cdef CValue v
     try:
         _unbox(<object>args[2], &v)

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fugue_ppl.core._distributions import Distribution
+from fugue_ppl.core.particles import Particles
 
 _T = TypeVar("_T")
 _D = TypeVar("_D")
@@ -22,7 +23,8 @@ __all__ = [
     "sample", "observe", "factor", "run", "addr", "Trace", "Choice", "TracePool", "PoolStats",
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
     "SafeScoreGivenTrace", "PooledPriorHandler", "HandlerWrapper",
-    "trace_buffer_allocations",
+    "trace_buffer_allocations", "max_address_length", "set_max_address_length",
+    "run_particles", "ParticleArray", "max_particles", "set_max_particles",
 ]
 
 # ---------------------------------------------------------------- effects
@@ -45,6 +47,26 @@ def run(
     **kwargs: Any,
 ) -> tuple[_T, Trace]: ...
 def addr(name: str, *indices: int | str) -> str: ...
+
+# ---------------------------------------------------------------- particle runs
+
+class ParticleArray(np.ndarray[tuple[int], np.dtype[Any]]):
+    """One value per particle (read-only); no truth value or Python number
+    inside a particle run."""
+
+def run_particles(
+    handler: Handler,
+    model: Callable[..., _T],
+    n: int,
+    /,
+    *args: Any,
+    deadline: float | None = None,
+    seed: int | None = None,
+    on_branch: Literal["raise", "per_particle"] = "raise",
+    **kwargs: Any,
+) -> tuple[_T, Particles]: ...
+def max_particles() -> int: ...
+def set_max_particles(max_n: int) -> int: ...
 def trace_buffer_allocations() -> int: ...
 def max_address_length() -> int: ...
 def set_max_address_length(max_length: int) -> int: ...

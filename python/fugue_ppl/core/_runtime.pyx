@@ -7,8 +7,10 @@ The state of a run lives in a C++ ``Run`` on the stack of :func:`run`; the
 innermost run of each thread is found through a C++ ``thread_local``, so runs
 in different threads never see each other and nested runs restore the outer
 one. Each run of a seeded handler draws from its own stream, derived in C++
-from the run's key, so runs of one handler proceed in parallel.
-Wrappers from the layers above plug in through ``HandlerWrapper``.
+from the run's key, so runs of one handler proceed in parallel. A particle
+run (:func:`run_particles`) is a run whose ``Run`` points at per-particle
+log-weights instead of a trace: its effects draw and score n particles at
+once. Wrappers from the layers above plug in through ``HandlerWrapper``.
 """
 
 cimport cython
@@ -16,7 +18,7 @@ from cpython.dict cimport PyDict_GetItemWithError
 from cpython.exc cimport PyErr_Clear, PyErr_Occurred
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.long cimport PyLong_AsLongLong
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyTypeObject
 from cython.operator cimport dereference as deref
 from libc.math cimport INFINITY, NAN, isfinite
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
@@ -36,24 +38,37 @@ from fugue_ppl.core._capi cimport (
     PyObject_Vectorcall, PyTuple_GET_ITEM, PyTuple_GET_SIZE, fastcall_builtin,
 )
 from fugue_ppl.core._cclock cimport seconds_per_tick, ticks
-from fugue_ppl.core._cdist cimport CValue, ValueKind, bitgen_t, box_value
+from fugue_ppl.core._cdist cimport CValue, ValueKind, bitgen_t, box_value, value_kind
+from fugue_ppl.core._cnumpy cimport (
+    NPY_ARRAY_WRITEABLE, NPY_BOOL, NPY_DOUBLE, NPY_INT64, PyArray_Check, PyArray_CLEARFLAGS,
+    PyArray_DATA, PyArray_NDIM, PyArray_New, PyArray_View, PyArray_ZEROS, PyArrayObject,
+    _import_array, npy_intp,
+)
+from fugue_ppl.core._cparticles cimport (
+    CParticleParams, CParticleRun, add_particles, first_non_finite, kNoParticle,
+    observe_particles, observe_particles_i64, sample_particles,
+)
 from fugue_ppl.core._cruntime cimport (
     AddrId, CAddressTable, CChoice, CEffectResult, ChoiceKind, CPoolStats, CRun, CTrace,
-    CTraceHandle, CTracePool, HandlerMode, Status, current_run, kFlagFallback, kMaxPinned, kNoAddr,
-    set_current_run,
+    CTraceHandle, CTracePool, HandlerMode, Status, coerce, current_run, kFlagFallback,
+    kMaxPinned, kNoAddr, set_current_run,
 )
 from fugue_ppl.core._cstreams cimport CPcg64, CStreamSource, CWords, KeyPlace, set_fork_key
 from fugue_ppl.core._distributions cimport Distribution, as_generator, bitgen_of
 
 from fugue_ppl.checks import check_duration, check_int, invalid, safe_repr, type_error
+from fugue_ppl.core.particles import Particles
 from fugue_ppl.errors import (
     AddressConflict,
+    BranchOnSample,
     EffectOutsideRun,
     FugueError,
     FugueWarning,
     InferenceTimeout,
     InvalidAddress,
+    InvalidArgument,
     InvalidObservation,
+    InvalidParameters,
     TraceAddressNotFound,
     TypeMismatch,
     UnexpectedModelStructure,
@@ -64,9 +79,12 @@ __all__ = [
     "sample", "observe", "factor", "run", "addr", "Trace", "Choice", "TracePool", "PoolStats",
     "Handler", "PriorHandler", "ReplayHandler", "ScoreGivenTrace", "SafeReplayHandler",
     "SafeScoreGivenTrace", "PooledPriorHandler", "HandlerWrapper", "trace_buffer_allocations",
-    "max_address_length", "set_max_address_length",
+    "max_address_length", "set_max_address_length", "run_particles", "ParticleArray",
+    "max_particles", "set_max_particles",
 ]
 
+
+_import_array()
 
 # Calibrate the tick clock at import (a few ms, once), not inside the first
 # run that sets a deadline.
@@ -90,3 +108,4 @@ include "_handlers.pxi"
 include "_streams.pxi"
 include "_effects.pxi"
 include "_run.pxi"
+include "_particles.pxi"

@@ -6,7 +6,7 @@
 // kind of value each produces are declared once, in the distribution table
 // (python/fugue_ppl/core/_distribution_table.py), which the build renders
 // into the X-macro lists of fugue/distribution_table.hpp. The numerics of each
-// distribution are in src/distributions.cpp.
+// distribution are in src/distribution_ops.hpp.
 #include <cstddef>
 #include <cstdint>
 

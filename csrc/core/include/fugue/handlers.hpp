@@ -6,6 +6,7 @@
 
 #include "fugue/clock.hpp"
 #include "fugue/distributions.hpp"
+#include "fugue/particles.hpp"
 #include "fugue/trace.hpp"
 
 namespace fugue {
@@ -47,6 +48,9 @@ struct Run {
   int64_t start_tick = 0;      // ticks() at the start (set with a deadline)
   bool check_finite = false;   // report a NaN or infinite draw as NonFiniteSample
   void* binding = nullptr;     // the binding's state for this run (never read here)
+  // A particle run's weights (null for a run of one trace): its effects are
+  // the binding's particle effects, and it records into no trace.
+  ParticleRun* particles = nullptr;
 
   // sample(addr, d). Never throws except std::bad_alloc.
   EffectResult on_sample(AddrId addr, const Dist& d);
