@@ -22,13 +22,17 @@ Examples
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from fugue_ppl.checks import safe_text
 from fugue_ppl.errors import ConfigError, InvalidArgument
 
-__all__ = ["BUILTIN_MODEL", "add_parser", "builtin_deployment", "run"]
+__all__ = ["BUILTIN_MODEL", "add_parser", "build_app", "builtin_deployment", "run"]
+
+_log = logging.getLogger(__name__)
 
 _PROG = "fugue-ppl serve"
 #: The name the built-in sensor model is served under when no registry is configured.
@@ -89,6 +93,75 @@ def add_parser(sub: Any) -> None:
                         "override it")
 
 
+def build_app(config: Any, settings: Any = None) -> tuple[Any, Callable[[], None]]:
+    """The service ``config`` describes, and the function that closes it after the server.
+
+    The catalog (:func:`builtin_deployment` without a registry), the
+    authenticator, rate limiter and audit log of ``[auth]``, ``[rate_limit]``,
+    ``[audit]`` and the secrets, the status page (its sampler started here) and,
+    with a registry, the admin API under ``/admin`` (its changes recorded as
+    made by the request's API key, the catalog refreshed after each).
+    ``settings`` replaces ``config.service``.
+
+    Raises
+    ------
+    ConfigError
+        The keys, the audit file or its HMAC key are invalid.
+    Exception
+        The registry cannot be opened.
+    """
+    from fugue_ppl.service.app import EXCHANGE, create_app
+    from fugue_ppl.service.audit import AuditLog
+    from fugue_ppl.service.auth import Authenticator
+    from fugue_ppl.service.catalog import Catalog
+    from fugue_ppl.service.ratelimit import RateLimiter
+    from fugue_ppl.service.status_page import status_routes
+    from fugue_ppl.service.status_sampler import StatusSampler
+
+    authenticator = Authenticator.from_config(config)
+    limiter = RateLimiter.from_config(config)
+    catalog = Catalog.from_config(config, default=builtin_deployment)
+    closers: list[Callable[[], None]] = [catalog.close]
+    try:
+        audit = AuditLog.from_config(config)
+        closers.insert(0, audit.close)
+
+        def runners() -> dict[str, Any]:
+            return {name: served.router for name, served in catalog.models.items()}
+
+        sampler = StatusSampler(runners, registry=catalog.registry, config=config.status,
+                                ewma=config.monitor.ewma, cusum=config.monitor.cusum)
+        closers.insert(0, sampler.close)
+        routes = list(status_routes(sampler))
+        if catalog.registry is not None:
+            from fugue_ppl.service.admin import admin_routes
+
+            def actor(request: Any) -> str:
+                exchange = request.scope.get(EXCHANGE)
+                return getattr(exchange, "key_id", None) or "admin"
+
+            routes.extend(admin_routes(catalog.registry, actor=actor,
+                                       rollout_config=config.rollout,
+                                       analysis_config=config.analysis,
+                                       on_change=lambda name: catalog.refresh()))
+        app = create_app(catalog, settings=config.service if settings is None else settings,
+                         authenticator=authenticator, limiter=limiter, audit=audit,
+                         extra_routes=routes)
+        sampler.start()
+    except BaseException:
+        for close in closers:
+            close()
+        raise
+
+    def close() -> None:
+        for c in closers:
+            try:
+                c()
+            except Exception:  # noqa: BLE001 - close the rest
+                _log.exception("serve: closing the service failed")
+    return app, close
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``fugue-ppl serve`` with parsed arguments; the exit status."""
     from fugue_ppl.config import load_config
@@ -101,21 +174,24 @@ def run(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = config.service.replace(**changes) if changes else config.service
     try:
-        from fugue_ppl.service.app import create_app
-        from fugue_ppl.service.catalog import Catalog
         from fugue_ppl.service.server import configure_logging, serve
     except ImportError as e:
         print(f"{_PROG}: {e}", file=sys.stderr)
         return 1
     configure_logging(config.log_level)
     try:
-        catalog = Catalog.from_config(config, default=builtin_deployment)
+        app, close = build_app(config, settings)
+    except ImportError as e:
+        print(f"{_PROG}: {e}", file=sys.stderr)
+        return 1
+    except ConfigError as e:
+        print(f"{_PROG}: {e}", file=sys.stderr)
+        return 1
     except Exception as e:  # noqa: BLE001 - the registry cannot be opened: say why, exit 1
         print(f"{_PROG}: the models cannot be loaded ({type(e).__name__}: "
               f"{safe_text(e, 200)})", file=sys.stderr)
         return 1
     try:
-        return serve(create_app(catalog, settings=settings), settings,
-                     log_level=config.log_level)
+        return serve(app, settings, log_level=config.log_level)
     finally:
-        catalog.close()
+        close()

@@ -140,18 +140,16 @@ SERVICE_DEFAULTS = {"port": 8080, "liveness": "/livez", "readiness": "/readyz",
 
 
 def _app_routes():
-    """The paths the service's ASGI app serves, when ``fugue_ppl.service.app`` builds one."""
-    import importlib
+    """The paths the service's ASGI app serves (``fugue-ppl serve``'s app with the
+    default configuration)."""
+    from fugue_ppl._cli_serve import build_app
+    from fugue_ppl.config import Config
 
+    app, close = build_app(Config.from_dict({"audit": {"enabled": False}}))
     try:
-        mod = importlib.import_module("fugue_ppl.service.app")
-    except ImportError:
-        return None
-    app = getattr(mod, "app", None)
-    if app is None and callable(getattr(mod, "create_app", None)):
-        app = mod.create_app()
-    routes = getattr(app, "routes", None)
-    return None if routes is None else {getattr(r, "path", None) for r in routes}
+        return {getattr(r, "path", None) for r in app.routes}
+    finally:
+        close()
 
 
 @pytest.fixture(scope="session")

@@ -89,9 +89,8 @@ def test_the_probes_hit_the_service_routes_on_its_port(container, service_defaul
     assert probes["startupProbe"] == probes["livenessProbe"] == {
         "path": service_defaults["liveness"], "port": "http"}
     assert probes["readinessProbe"] == {"path": service_defaults["readiness"], "port": "http"}
-    if service_defaults["routes"] is not None:       # the app's own routes, once it exists
-        assert {service_defaults["liveness"], service_defaults["readiness"]} <= \
-            service_defaults["routes"]
+    assert {service_defaults["liveness"], service_defaults["readiness"]} <= \
+        service_defaults["routes"]
     # the startup probe allows a minute; liveness acts only after it
     s = container["startupProbe"]
     assert s["periodSeconds"] * s["failureThreshold"] >= 60

@@ -5,12 +5,9 @@ clients, the JSON logs, the metrics through the real ``promtool``, and the
 graceful shutdown on SIGTERM with requests in flight."""
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
-import textwrap
 import threading
 import time
 
@@ -38,68 +35,6 @@ def slow(reading: float):
 '''
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def command():
-    script = os.path.join(os.path.dirname(sys.executable), "fugue-ppl")
-    return [script] if os.path.exists(script) else [sys.executable, "-m", "fugue_ppl"]
-
-
-class Server:
-    """A ``fugue-ppl serve`` subprocess; its stderr (the JSON logs) in a file."""
-
-    def __init__(self, tmp_path, config, env=None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cfg = tmp_path / "serve.toml"
-        cfg.write_text(textwrap.dedent(config), encoding="utf-8")
-        self.log = tmp_path / "serve.log"
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("FUGUE_")}
-        self.proc = subprocess.Popen(
-            [*command(), "serve", "--port", str(self.port), "--config", str(cfg)],
-            env={**clean, **(env or {})}, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"))
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"fugue-ppl serve exited {self.proc.returncode}:\n{self.logs()}")
-            try:
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"fugue-ppl serve was not ready within 60 s:\n{self.logs()}")
-            time.sleep(0.1)
-
-    def logs(self):
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def events(self):
-        out = []
-        for line in self.logs().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                out.append({"unparsed": line})
-        return out
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-
 CONFIG = """\
     log_level = "INFO"
 
@@ -114,8 +49,8 @@ CONFIG = """\
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("serve"), CONFIG)
+def server(tmp_path_factory, serve_process):
+    s = serve_process(tmp_path_factory.mktemp("serve"), CONFIG)
     yield s
     assert s.stop() == 0, s.logs()
 
@@ -361,7 +296,7 @@ def test_metrics_pass_promtool(server, promtool):
 
 
 @pytest.fixture
-def slow_server(tmp_path):
+def slow_server(tmp_path, serve_process):
     models = tmp_path / "models"
     models.mkdir()
     (models / "fugue_slow_models.py").write_text(SLOW_MODEL, encoding="utf-8")
@@ -375,7 +310,7 @@ def slow_server(tmp_path):
                      outputs=[{"name": "temperature", "type": "float"}])
 
     def start(grace):
-        return Server(tmp_path, f"""\
+        return serve_process(tmp_path, f"""\
             log_level = "INFO"
 
             [runtime]

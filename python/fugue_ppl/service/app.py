@@ -43,7 +43,7 @@ runner's structured events carry them.
 
 Hooks: ``create_app(..., authenticator=, limiter=, audit=)``. Each request,
 before its route, is authenticated (``authenticator.authenticate(headers,
-action, model)`` with the action ``infer``, ``read``, ``admin``, ``health`` or
+action, model, client_host=...)`` with the action ``infer``, ``read``, ``admin``, ``health`` or
 ``metrics``; it raises ``HTTPException`` 401 or 403), then rate-limited
 (``limiter.check(limiter.identity(key_id, client_host, headers))``: 429 with
 ``Retry-After`` and the limiter's headers when refused); after the response
@@ -576,21 +576,21 @@ class _Gate:
                 return
             service.in_flight += 1
             counted = True
+            client = scope.get("client")
+            host = client[0] if client else None
             if self.authenticator is not None:
-                principal = self.authenticator.authenticate(headers, action, model)
+                principal = self.authenticator.authenticate(headers, action, model,
+                                                            client_host=host)
                 ex.key_id = getattr(principal, "key_id", None)
             if self.limiter is not None:
-                client = scope.get("client")
-                identity = self.limiter.identity(ex.key_id, client[0] if client else None,
-                                                 headers)
+                identity = self.limiter.identity(ex.key_id, host, headers)
                 decision = self.limiter.check(identity)
                 extra.extend((k.lower().encode("latin-1"), str(v).encode("latin-1"))
                              for k, v in self.limiter.headers(decision).items())
-                if not decision.allowed:
+                if not decision.allowed:        # (Retry-After: among the limiter's headers)
                     await _send(send_with_headers, _error(
-                        ex, 429, "too many requests: retry later",
-                        headers={"Retry-After": _retry_after(decision.retry_after)},
-                        outcome="rate_limited"), scope, receive)
+                        ex, 429, "too many requests: retry later", outcome="rate_limited"),
+                        scope, receive)
                     return
             await self.app(scope, receive, send_with_headers)
         except HTTPException as e:

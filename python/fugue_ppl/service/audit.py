@@ -20,7 +20,8 @@ keys. Before canonicalisation, tuples are lists, numpy values are their
 Python values, and the non-finite floats (which JSON lacks) are the strings
 ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``; a value that still has no
 canonical form (a non-str key, an int beyond 2**53 - 1, a lone surrogate,
-another type, nesting deeper than 100) gets ``null``. The canonical bytes are
+another type, nesting deeper than 100) gets ``null``, as does a request without
+a document (refused before its body was read). The canonical bytes are
 those of the ``rfc8785`` package, written several times faster (the writer
 thread shares the interpreter with the requests).
 """
@@ -390,8 +391,8 @@ class AuditLog:
             "outcome": _text(outcome),
             "http_status": status if type(status) is int else None,
             "duration": _number(duration),
-            "input_hmac": audit_hmac(self._key, inp),
-            "output_hmac": audit_hmac(self._key, out),
+            "input_hmac": None if inp is None else audit_hmac(self._key, inp),
+            "output_hmac": None if out is None else audit_hmac(self._key, out),
         }
         return json.dumps(fields, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 

@@ -258,6 +258,11 @@ class Catalog:
         self.models: Mapping[str, ServedModel] = MappingProxyType({})
         self._rebuild()
 
+    @property
+    def registry(self) -> Any:
+        """The registry the catalog re-reads (None when it serves fixed deployments)."""
+        return self._registry
+
     @classmethod
     def from_config(cls, config: Any, default: Any = None) -> Catalog:
         """The catalog a configuration (a :class:`fugue_ppl.config.Config`) describes:
