@@ -132,6 +132,18 @@ def compare_benchmarks(candidate, baseline, *, target, kind, description, baseli
                 f"misses the target {rule}")
 
 
+@pytest.fixture
+def record_ratio():
+    """``record_ratio(entry)``: add a comparison measured outside pytest-benchmark (a load
+    test's throughputs) to the ratios printed and written to the JSON output."""
+    def record(entry):
+        _RATIOS.append(entry)
+        print(f"\n{entry['description']}: {entry['kind']} {entry['ratio_min']:.4f} by min, "
+              f"{entry['ratio_median']:.4f} by median (target {entry['target']}) -> "
+              f"{'met' if entry['met'] else 'NOT MET'}")
+    return record
+
+
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     output_json["ratios"] = list(_RATIOS)
     # The per-round timings (tens of thousands of numbers) make the file
