@@ -22,8 +22,9 @@ Python values, and the non-finite floats (which JSON lacks) are the strings
 canonical form (a non-str key, an int beyond 2**53 - 1, a lone surrogate,
 another type, nesting deeper than 100) gets ``null``, as does a request without
 a document (refused before its body was read). The canonical bytes are
-those of the ``rfc8785`` package, written several times faster (the writer
-thread shares the interpreter with the requests).
+those of the ``rfc8785`` package, written by a compiled canonicaliser
+(:mod:`fugue_ppl.service._canonical`) several times faster: the writer thread
+shares the interpreter with the requests.
 """
 
 from __future__ import annotations
@@ -39,16 +40,14 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Mapping
 from logging.handlers import QueueHandler, QueueListener, RotatingFileHandler
 from typing import Any
-
-import numpy as np
 
 from fugue_ppl._extras import require
 from fugue_ppl.checks import Secret, check_int, safe_text
 from fugue_ppl.errors import ConfigError
 from fugue_ppl.service._audit_config import STDERR, AuditConfig
+from fugue_ppl.service._canonical import Canonicaliser, NoCanonicalForm
 
 __all__ = ["FIELDS", "AuditLog", "audit_hmac", "canonical", "open_handler"]
 
@@ -70,77 +69,14 @@ _TEMPLATE = dict(vars(logging.LogRecord(_NAME, logging.INFO, "", 0, "", None, No
                  thread=None, threadName=None, process=None, processName=None)
 _LogRecord = logging.LogRecord
 _new_record = object.__new__
-_NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
-class _NoCanonicalForm(Exception):
-    pass
-
-
-_INT_LIMIT = 2**53 - 1           # (RFC 8785: integers a double holds exactly)
-_string = json.encoder.encode_basestring      # (C; escapes exactly what RFC 8785 escapes)
-
-
-def _float(f: float) -> str:
-    """An ECMAScript number (RFC 8785 3.2.2.3); the digits are Python's shortest repr."""
-    if f == 0.0:
-        return "0"
-    a = abs(f)
-    if a < 1e16 and f.is_integer():
-        return str(int(f))
-    if 1e-4 <= a < 1e16:
-        return repr(f)           # (same notation as ECMAScript in this range)
+def _es_number(f: float) -> str:
+    """The ECMAScript text of a float outside [1e-4, 1e16) (RFC 8785 3.2.2.3)."""
     return rfc8785.dumps(f).decode("ascii")
 
 
-def _write(value: Any, out: list, depth: int) -> None:
-    """Append ``value``'s RFC 8785 text to ``out`` (raises _NoCanonicalForm)."""
-    if isinstance(value, str):
-        out.append(_string(value))
-    elif value is None:
-        out.append("null")
-    elif value is True or value is False:
-        out.append("true" if value else "false")
-    elif isinstance(value, float):
-        if value != value:
-            out.append('"NaN"')
-        elif value in _NON_FINITE:
-            out.append(_string(_NON_FINITE[value]))
-        else:
-            out.append(_float(float(value)))
-    elif isinstance(value, int) and not isinstance(value, bool):
-        if not -_INT_LIMIT <= value <= _INT_LIMIT:
-            raise _NoCanonicalForm
-        out.append(str(int(value)))
-    elif depth >= MAX_DEPTH:
-        raise _NoCanonicalForm
-    elif isinstance(value, Mapping):
-        keys = list(value)
-        if not all(isinstance(k, str) for k in keys):
-            raise _NoCanonicalForm
-        if all(k.isascii() for k in keys):
-            keys.sort()
-        else:                   # (RFC 8785 sorts by UTF-16 code units)
-            keys.sort(key=lambda k: k.encode("utf-16-be", "surrogatepass"))
-        out.append("{")
-        for i, k in enumerate(keys):
-            if i:
-                out.append(",")
-            out.append(_string(k))
-            out.append(":")
-            _write(value[k], out, depth + 1)
-        out.append("}")
-    elif isinstance(value, (list, tuple)):
-        out.append("[")
-        for i, v in enumerate(value):
-            if i:
-                out.append(",")
-            _write(v, out, depth + 1)
-        out.append("]")
-    elif isinstance(value, (np.ndarray, np.generic)):
-        _write(value.tolist(), out, depth)
-    else:
-        raise _NoCanonicalForm
+_canonical = Canonicaliser(_es_number, MAX_DEPTH)
 
 
 def canonical(value: Any) -> bytes | None:
@@ -156,11 +92,10 @@ def canonical(value: Any) -> bytes | None:
     >>> canonical({1: "x"}) is None
     True
     """
-    out: list = []
     try:
-        _write(value, out, 0)
-        return "".join(out).encode("utf-8")    # (a lone surrogate fails here, as in RFC 8785)
-    except (_NoCanonicalForm, UnicodeEncodeError, RecursionError):
+        # (a lone surrogate fails in the encoding, as in RFC 8785)
+        return _canonical.text(value).encode("utf-8")
+    except (NoCanonicalForm, UnicodeEncodeError):
         return None
 
 
@@ -176,9 +111,17 @@ def audit_hmac(key: bytes, value: Any) -> str | None:
     return None if data is None else hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
+_second: list = [None, ""]      # (the last whole second formatted, and its text)
+
+
 def _rfc3339(ts: float) -> str:
-    dt = datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    us = round(ts * 1e6)
+    sec, frac = divmod(us, 1_000_000)
+    if sec != _second[0]:             # (the writer thread only: no lock)
+        _second[1] = datetime.datetime.fromtimestamp(sec, tz=datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%S")
+        _second[0] = sec
+    return f"{_second[1]}.{frac:06d}Z"
 
 
 def _text(v: Any) -> str | None:
@@ -237,6 +180,9 @@ class _Writer(QueueListener):
             record.done.set()
         else:
             super().handle(record)
+            if self.queue.empty():      # (the file is flushed once per batch, not per line)
+                for h in self.handlers:
+                    h.flush()
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         data = record.__dict__.pop("audit", None)
@@ -257,6 +203,29 @@ class _AuditFile(RotatingFileHandler):
     without the line (the default handler would print it)."""
 
     owner: AuditLog | None = None
+    _size: int | None = None        # (the file's size, counted by the writer)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the line, rotating first when it would reach ``maxBytes``; the writer
+        flushes when its queue is empty (the base class flushes every line and stats
+        the file before each)."""
+        try:
+            line = record.getMessage() + "\n"
+            if self.stream is None or self._size is None:
+                if self.stream is None:
+                    self.stream = self._open()
+                self.stream.flush()
+                self._size = os.fstat(self.stream.fileno()).st_size
+            size = len(line.encode("utf-8", "surrogatepass")) if not line.isascii() \
+                else len(line)
+            if self.maxBytes > 0 and self._size + size >= self.maxBytes:
+                self.doRollover()
+                self._size = 0
+            self.stream.write(line)
+            self._size += size
+        except Exception:  # noqa: BLE001 - counted by handleError
+            self._size = None
+            self.handleError(record)
 
     def handleError(self, record: logging.LogRecord) -> None:
         if self.owner is not None:
