@@ -15,7 +15,8 @@ from fugue_ppl._extras import EXTRAS, install_command, require
 from fugue_ppl.errors import InvalidArgument
 
 #: What ``import fugue_ppl`` (and each layer) must not load.
-HEAVY = ("starlette", "uvicorn", "pythonjsonlogger", "rfc8785", "granian", "httpx", "psycopg",
+HEAVY = ("starlette", "uvicorn", "pythonjsonlogger", "rfc8785", "orjson", "granian", "httpx",
+         "psycopg",
          "psycopg_pool", "dask", "distributed", "scipy", "pandas", "jsonschema", "cachetools")
 
 #: Imported in this order in one fresh interpreter, the heavy modules checked after each.
@@ -182,7 +183,7 @@ def test_the_distribution_declares_the_extras():
     assert set(EXTRAS) == {"serve", "postgres", "deploy", "dask", "all"}
     assert _names(_extra("deploy")) == {"jsonschema", "cachetools", "pyyaml"}
     assert _names(_extra("serve")) == {"starlette", "uvicorn", "httptools", "uvloop",
-                                       "python_json_logger", "rfc8785"}
+                                       "python_json_logger", "rfc8785", "orjson"}
     assert any(r.replace(" ", "").startswith("uvicorn[standard]") for r in _extra("serve"))
     assert _names(_extra("postgres")) == {"psycopg", "psycopg_pool"}
     assert any(r.replace(" ", "").startswith("psycopg[binary]") for r in _extra("postgres"))
@@ -200,7 +201,7 @@ def test_every_module_of_an_extra_comes_with_it():
     # are the extra's requirements (or what they bring: distributed with dask[distributed]).
     provides = md.packages_distributions()
     brought = {"serve": {"starlette", "uvicorn", "httptools", "uvloop", "python_json_logger",
-                         "rfc8785"},
+                         "rfc8785", "orjson"},
                "postgres": {"psycopg", "psycopg_pool"},
                "deploy": {"jsonschema", "cachetools", "pyyaml"},
                "dask": {"dask", "distributed"}}

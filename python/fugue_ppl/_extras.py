@@ -9,7 +9,7 @@ extra       brings                                 for
 ==========  =====================================  ==========================
 serve       starlette, uvicorn[standard],          the HTTP service (fugue-ppl serve),
             httptools, uvloop, python-json-logger  JSON logs, the audit log's
-            rfc8785                                canonical JSON
+            rfc8785, orjson                        canonical JSON, JSON bodies
 postgres    psycopg[binary] 3, psycopg_pool        the PostgreSQL registry
 deploy      jsonschema, cachetools, PyYAML         the model registry (schemas, cache),
                                                    the Prometheus rules (``fugue-ppl rules``)
@@ -41,7 +41,8 @@ __all__ = ["EXTRAS", "require", "install_command"]
 
 #: The extras and the top-level modules each one brings.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "serve": ("starlette", "uvicorn", "httptools", "uvloop", "pythonjsonlogger", "rfc8785"),
+    "serve": ("starlette", "uvicorn", "httptools", "uvloop", "pythonjsonlogger", "rfc8785",
+              "orjson"),
     "postgres": ("psycopg", "psycopg_pool"),
     "deploy": ("jsonschema", "cachetools", "yaml"),
     "dask": ("dask", "distributed"),

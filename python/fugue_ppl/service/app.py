@@ -102,6 +102,7 @@ from fugue_ppl.serving.logs import request_id as request_id_var
 from fugue_ppl.serving.logs import traceparent as traceparent_var
 
 require("serve", "starlette", feature="the inference service")
+orjson = require("serve", "orjson", feature="the inference service")
 
 from prometheus_client import CollectorRegistry  # noqa: E402
 from prometheus_client.exposition import choose_encoder  # noqa: E402
@@ -255,7 +256,10 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii
 
 
 def _dumps(doc: Any) -> bytes:
-    return _ENCODER.encode(doc).encode("utf-8")
+    try:
+        return orjson.dumps(doc)
+    except TypeError:       # (an integer beyond 64 bits: the standard encoder takes it)
+        return _ENCODER.encode(doc).encode("utf-8")
 
 
 def _json(ex: Exchange | None, doc: Any, status: int = 200,
@@ -688,16 +692,16 @@ def create_app(catalog: Catalog, *, settings: ServiceConfig | None = None,
     settings = ServiceConfig() if settings is None else settings
     service = Service(catalog, settings)
     r = _Routes(service)
-    routes: list[BaseRoute] = [
+    routes: list[BaseRoute] = [     # (inference first: Starlette tries the routes in turn)
+        Route("/v2/models/{name}/infer", r.infer, methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}/infer", r.infer, methods=["POST"]),
         Route("/v2/health/live", r.live, methods=["GET"]),
         Route("/v2/health/ready", r.ready, methods=["GET"]),
         Route("/v2", r.server_metadata, methods=["GET"]),
         Route("/v2/models/{name}", r.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/ready", r.model_ready, methods=["GET"]),
-        Route("/v2/models/{name}/infer", r.infer, methods=["POST"]),
         Route("/v2/models/{name}/versions/{version}", r.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", r.model_ready, methods=["GET"]),
-        Route("/v2/models/{name}/versions/{version}/infer", r.infer, methods=["POST"]),
         Route("/livez", r.livez, methods=["GET"]),
         Route("/readyz", r.readyz, methods=["GET"]),
         Route("/health", r.health, methods=["GET"]),

@@ -52,6 +52,7 @@ from fugue_ppl.service._canonical import Canonicaliser, NoCanonicalForm
 __all__ = ["FIELDS", "AuditLog", "audit_hmac", "canonical", "open_handler"]
 
 rfc8785 = require("serve", "rfc8785", feature="the audit log")
+orjson = require("serve", "orjson", feature="the audit log")
 
 log = logging.getLogger("fugue_ppl.service.audit")
 
@@ -69,6 +70,7 @@ _TEMPLATE = dict(vars(logging.LogRecord(_NAME, logging.INFO, "", 0, "", None, No
                  thread=None, threadName=None, process=None, processName=None)
 _LogRecord = logging.LogRecord
 _new_record = object.__new__
+_LINGER = 0.02                   # (seconds the writer waits for more lines once caught up)
 
 
 def _es_number(f: float) -> str:
@@ -180,9 +182,16 @@ class _Writer(QueueListener):
             record.done.set()
         else:
             super().handle(record)
-            if self.queue.empty():      # (the file is flushed once per batch, not per line)
-                for h in self.handlers:
-                    h.flush()
+
+    def dequeue(self, block: bool) -> Any:
+        # Caught up: flush the file, then let lines gather for a moment, so that under
+        # load the thread wakes (and takes the interpreter's lock) once per batch, not
+        # once per request.
+        if block and self.queue.empty():
+            for h in self.handlers:
+                h.flush()
+            time.sleep(_LINGER)
+        return self.queue.get(block)
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         data = record.__dict__.pop("audit", None)
@@ -363,7 +372,7 @@ class AuditLog:
             "input_hmac": None if inp is None else audit_hmac(self._key, inp),
             "output_hmac": None if out is None else audit_hmac(self._key, out),
         }
-        return json.dumps(fields, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return orjson.dumps(fields).decode("utf-8")
 
     # ------------------------------------------------------------ accounting
 

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from fugue_ppl._extras import require
 from fugue_ppl.checks import safe_repr, safe_text
 from fugue_ppl.errors import ValidationError
 from fugue_ppl.validation import (
@@ -54,6 +55,8 @@ from fugue_ppl.validation import (
     String,
     Violation,
 )
+
+orjson = require("serve", "orjson", feature="the inference service")
 
 __all__ = [
     "DATATYPES",
@@ -219,6 +222,10 @@ def parse_json(body: bytes) -> Any:
         and column), nested too deeply, or holds a ``NaN`` or ``Infinity``
         literal.
     """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass        # (the standard parser says why, and takes integers beyond 64 bits)
     if not body.strip():
         raise _invalid("(body)", "required", "is empty; expected a JSON object")
     try:
