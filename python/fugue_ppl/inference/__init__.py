@@ -1,5 +1,6 @@
-"""Inference on the trace runtime: Metropolis-Hastings (random-walk and
-single-site, several chains) and the diagnostics of MCMC draws and of
+"""Inference on the trace runtime: likelihood weighting (self-normalised
+importance sampling on the particle runtime), Metropolis-Hastings (random-walk
+and single-site, several chains) and the diagnostics of MCMC draws and of
 importance weights (R̂, bulk and tail ESS, MCSE, PSIS and its k̂).
 
 The layer imports the checking kit and the core only.
@@ -17,6 +18,11 @@ from fugue_ppl.inference.diagnostics import (
     rhat,
     split_rhat,
 )
+from fugue_ppl.inference.importance import (
+    ImportanceResult,
+    ImportanceSampling,
+    ImportanceSiteSummary,
+)
 from fugue_ppl.inference.mcmc_result import MCMCResult, SiteSummary
 from fugue_ppl.inference.mh import KERNELS, MetropolisHastings
 from fugue_ppl.inference.proposals import (
@@ -29,6 +35,7 @@ from fugue_ppl.inference.proposals import (
 )
 
 __all__ = [
+    "ImportanceSampling", "ImportanceResult", "ImportanceSiteSummary",
     "MetropolisHastings", "KERNELS", "MCMCResult", "SiteSummary",
     "Proposal", "Prior", "GaussianWalk", "LogNormalWalk", "Flip", "IntegerWalk",
     "rhat", "split_rhat", "ess_bulk", "ess_tail", "ess_mean", "mcse_mean",

@@ -1,0 +1,420 @@
+"""Likelihood weighting: self-normalised importance sampling with the prior as proposal.
+
+:class:`ImportanceSampling` runs a model once for ``n`` particles on the
+vectorised particle runtime (:func:`~fugue_ppl.run_particles`): every sampled
+site draws ``n`` values from its prior, and each particle's importance
+log-weight is its log-likelihood plus its factors. Normalised, those weights
+give the posterior's weighted mean, standard deviation and quantiles; their
+mean is an unbiased estimate of the marginal likelihood (the evidence), and
+their effective sample size (ESS) and the Pareto k̂ of PSIS
+(:func:`~fugue_ppl.inference.diagnostics.psis`) say how far the estimates can
+be trusted: with a k̂ above :func:`~fugue_ppl.inference.diagnostics.khat_threshold`
+the prior is too poor a proposal for this posterior and the estimates are
+unreliable however large their ESS looks.
+
+Randomness: :meth:`ImportanceSampling.run` turns its ``rng`` into a
+``numpy.random.SeedSequence`` (an int or a SeedSequence as given, ``None``
+fresh entropy, a ``Generator`` four integers drawn from it); the particles
+are the run with key 0 of a ``PriorHandler`` seeded with it (the stream of
+that SeedSequence with ``0`` appended to its spawn key), the resampling
+draws from the stream with ``1`` appended. The same seed gives the same
+result.
+
+A *guide* (a proposal other than the prior) needs the particle runtime to
+score the model at values it did not draw; ``run_particles`` draws every site
+from the prior and has no replay or scoring mode, so ``guide=`` raises
+``NotImplementedError``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from fugue_ppl.checks import check_choice, closest, invalid, type_error
+from fugue_ppl.core import PriorHandler, max_particles, run_particles
+from fugue_ppl.core.particles import RESAMPLING_METHODS, Particles
+from fugue_ppl.errors import DegenerateWeights, TraceAddressNotFound
+from fugue_ppl.inference.diagnostics import khat_threshold, psis
+
+__all__ = ["ImportanceSampling", "ImportanceResult", "ImportanceSiteSummary", "QUANTILES"]
+
+_OWNER = "ImportanceSampling"
+#: The probabilities of the quantiles a site's summary reports.
+QUANTILES = (0.05, 0.5, 0.95)
+_ON_BRANCH = ("raise", "per_particle")
+
+
+def _json_float(x: float) -> float | None:
+    # JSON has no infinities or NaN: an undefined figure is null.
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+class ImportanceSiteSummary(NamedTuple):
+    """The weighted posterior summary of one sampled site.
+
+    Bools count as 0 and 1, ints as their value.
+    """
+
+    mean: float
+    sd: float
+    #: ``{probability: quantile}`` for the probabilities of :data:`QUANTILES`.
+    quantiles: dict[float, float]
+    #: The Monte Carlo standard error of the mean, ``sd / sqrt(ess)`` (the usual
+    #: approximation for self-normalised importance sampling).
+    mcse_mean: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """As plain JSON-ready values: quantile keys as strings, non-finite figures as None."""
+        return {"mean": _json_float(self.mean), "sd": _json_float(self.sd),
+                "quantiles": {f"{p:g}": _json_float(q) for p, q in self.quantiles.items()},
+                "mcse_mean": _json_float(self.mcse_mean)}
+
+
+class ImportanceResult:
+    """The result of :meth:`ImportanceSampling.run`: a weighted particle set and its figures.
+
+    Parameters
+    ----------
+    particles : Particles
+        The weighted particles (prior draws, weighted by likelihood and factors).
+    sites : sequence of str, optional
+        The sites to summarise; default every sampled site.
+    seed : numpy.random.SeedSequence, optional
+        The run's seed (recorded; its ``entropy`` reproduces the run).
+    resampled : Particles, optional
+        An equally weighted set drawn from ``particles``.
+    resample : str, optional
+        The resampling scheme that drew ``resampled``.
+    value : object, optional
+        What the model returned (per-particle arrays in it).
+
+    Attributes
+    ----------
+    particles : Particles
+    log_evidence : float
+        The log of the mean importance weight: the log marginal likelihood's
+        estimate (the evidence's estimate is unbiased).
+    ess : float
+        The effective sample size ``1 / sum(w**2)`` of the normalised weights.
+    khat : float
+        The Pareto k̂ of PSIS on the log-weights (``inf`` when the tail holds
+        4 weights or fewer: a handful of particles, or equal weights).
+    khat_threshold : float
+        :func:`~fugue_ppl.inference.diagnostics.khat_threshold` of ``n``.
+    equal_weights : bool
+        Every nonzero weight is the same (no observation, or a likelihood
+        constant where it is not zero: a rejection sampler). The particles of
+        nonzero weight are then exact posterior draws and the weights have
+        no tail for PSIS to fit (its k̂ is ``inf``).
+    reliable : bool
+        The estimates can be trusted: ``khat < khat_threshold``, or equal
+        weights on at least 2 particles.
+    sites : dict of str to ImportanceSiteSummary
+        The summary of each requested site, in the order requested.
+    resampled : Particles or None
+    resample : str or None
+    seed : numpy.random.SeedSequence or None
+    value : object
+
+    Raises
+    ------
+    DegenerateWeights
+        Every log-weight is ``-inf`` (the observations or factors rule out
+        every particle), or one is NaN or ``+inf`` (an infinite density):
+        no estimate exists.
+    TraceAddressNotFound
+        A requested site was not sampled.
+    """
+
+    def __init__(self, particles: Particles, *, sites: Iterable[str] | None = None,
+                 seed: np.random.SeedSequence | None = None,
+                 resampled: Particles | None = None, resample: str | None = None,
+                 value: Any = None):
+        if not isinstance(particles, Particles):
+            raise type_error("ImportanceResult", "particles", particles, "a Particles")
+        lw = particles.log_weights
+        if np.isnan(lw).any() or np.isposinf(lw).any():
+            bad = int(np.flatnonzero(np.isnan(lw) | np.isposinf(lw))[0])
+            raise DegenerateWeights(
+                f"ImportanceResult: particle {bad} has log-weight {float(lw[bad])!r}: an "
+                "infinite or undefined density at an observation or factor; no estimate exists")
+        if not np.isfinite(lw).any():
+            raise DegenerateWeights(
+                f"ImportanceResult: every one of the {particles.n} particles has weight zero "
+                "(log-weight -inf): the observations or factors rule out every prior draw, so "
+                "no posterior estimate exists (are the observations possible under the prior?)")
+        self.particles = particles
+        self.log_evidence = float(particles.log_evidence)
+        self.ess = float(particles.ess)
+        with np.errstate(over="ignore"):   # the fit's profile weights may overflow to inf
+            self.khat = float(psis(lw).khat)   # (a weight of zero), as in ArviZ
+        self.khat_threshold = float(khat_threshold(particles.n))
+        finite = lw[np.isfinite(lw)]
+        self.equal_weights = bool(finite.min() == finite.max())
+        self.reliable = (bool(finite.size >= 2) if self.equal_weights
+                         else bool(self.khat < self.khat_threshold))
+        self.resampled = resampled
+        self.resample = resample
+        self.seed = seed
+        self.value = value
+        names = particles.sites if sites is None else tuple(sites)
+        self.sites = {name: self._summarise(name) for name in names}
+
+    def _summarise(self, site: str) -> ImportanceSiteSummary:
+        p = self.particles
+        if site not in p:
+            raise TraceAddressNotFound(f"ImportanceResult: no site {site!r} was sampled", site)
+        mean, sd = p.mean(site), p.std(site)
+        qs = np.atleast_1d(p.quantile(site, QUANTILES))
+        return ImportanceSiteSummary(
+            mean, sd, {q: float(v) for q, v in zip(QUANTILES, qs, strict=True)},
+            sd / math.sqrt(self.ess))
+
+    @property
+    def n(self) -> int:
+        """The number of particles."""
+        return self.particles.n
+
+    @property
+    def log_marginal_likelihood(self) -> float:
+        """The same as :attr:`log_evidence`."""
+        return self.log_evidence
+
+    def __getitem__(self, site: str) -> ImportanceSiteSummary:
+        try:
+            return self.sites[site]
+        except KeyError:
+            raise TraceAddressNotFound(f"ImportanceResult: no summary of site {site!r} (the "
+                                       f"summarised sites: {list(self.sites)!r})", site) from None
+
+    def __contains__(self, site: object) -> bool:
+        return site in self.sites
+
+    def summary(self) -> dict[str, Any]:
+        """The result as plain JSON-ready values (non-finite figures as None).
+
+        Returns
+        -------
+        dict
+            ``n``, ``ess``, ``log_evidence``, ``khat``, ``khat_threshold``,
+            ``equal_weights``, ``reliable``, ``resample`` and ``sites`` (per site: ``mean``,
+            ``sd``, ``quantiles`` keyed ``"0.05"``, ``"0.5"``, ``"0.95"``, and
+            ``mcse_mean``).
+        """
+        return {"n": self.n, "ess": _json_float(self.ess),
+                "log_evidence": _json_float(self.log_evidence),
+                "khat": _json_float(self.khat), "khat_threshold": _json_float(self.khat_threshold),
+                "equal_weights": self.equal_weights, "reliable": self.reliable,
+                "resample": self.resample,
+                "sites": {name: s.to_dict() for name, s in self.sites.items()}}
+
+    def __repr__(self) -> str:
+        verdict = "reliable" if self.reliable else "UNRELIABLE"
+        why = "equal weights" if self.equal_weights else f"threshold {self.khat_threshold:.3g}"
+        head = (f"ImportanceResult(n={self.n}, ess={self.ess:.1f}, "
+                f"log_evidence={self.log_evidence:.6g}, khat={self.khat:.3g} "
+                f"[{verdict}: {why}]")
+        if self.resample is not None:
+            head += f", resample={self.resample!r}"
+        if not self.sites:
+            return head + ")"
+        width = max(4, *(len(name) for name in self.sites))
+        cols = ("mean", "sd", *(f"{100 * q:g}%" for q in QUANTILES))
+        rows = [f"  {'site':<{width}}" + "".join(f"{c:>12}" for c in cols)]
+        for name, s in self.sites.items():
+            figures = (s.mean, s.sd, *s.quantiles.values())
+            rows.append(f"  {name:<{width}}" + "".join(f"{x:>12.5g}" for x in figures))
+        return head + "\n" + "\n".join(rows) + "\n)"
+
+
+def _seed_sequence(rng: Any) -> np.random.SeedSequence:
+    """``rng`` (SPEC 7) as the SeedSequence the run derives its streams from."""
+    if rng is None:
+        return np.random.SeedSequence()
+    if isinstance(rng, np.random.SeedSequence):
+        return rng
+    if isinstance(rng, np.random.Generator):
+        return np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist())
+    if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, (int, np.integer)):
+        raise type_error(f"{_OWNER}.run", "rng", rng,
+                         "None, an int, a numpy SeedSequence or a numpy Generator")
+    if rng < 0:
+        raise invalid(f"{_OWNER}.run", "rng", rng, "must be >= 0 (a seed)")
+    return np.random.SeedSequence(int(rng))
+
+
+def _child(root: np.random.SeedSequence, key: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, key),
+                                  pool_size=root.pool_size)
+
+
+def _check_n(n: Any, owner: str) -> int:
+    # Only an integer (not a float, not a bool), within the particle limit: checked
+    # before anything is allocated.
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise type_error(owner, "n", n, "an integer (the number of particles)")
+    n = int(n)
+    if n < 1:
+        raise invalid(owner, "n", n, "must be >= 1 (the number of particles)")
+    limit = max_particles()
+    if n > limit:
+        raise invalid(owner, "n", n, f"must be <= {limit} (the particle limit, "
+                      "fp.set_max_particles)")
+    return n
+
+
+def _check_sites(sites: Any) -> tuple[str, ...] | None:
+    if sites is None:
+        return None
+    if isinstance(sites, (str, bytes)) or not isinstance(sites, Iterable):
+        raise type_error(_OWNER, "sites", sites,
+                         "None or a sequence of site names (a list, not one str)")
+    names = tuple(sites)
+    for name in names:
+        if not isinstance(name, str):
+            raise type_error(_OWNER, "sites", name, "a sequence of site names (str)")
+    if not names:
+        raise invalid(_OWNER, "sites", sites, "must name at least one site (None for all)")
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise invalid(_OWNER, "sites", sites, f"must not name site {name!r} twice")
+        seen.add(name)
+    return names
+
+
+class ImportanceSampling:
+    """Likelihood weighting: self-normalised importance sampling with the prior as proposal.
+
+    Parameters
+    ----------
+    n : int
+        The number of particles, 1 to :func:`~fugue_ppl.max_particles` (checked
+        before anything is allocated, again at each run).
+    sites : sequence of str, optional
+        The sites to summarise; default every sampled site.
+    guide : callable, optional
+        A proposal other than the prior: not supported (see Raises).
+    resample : {"systematic", "stratified", "multinomial"}, optional
+        Also draw an equally weighted set of ``n`` particles from the weighted
+        one by this scheme (:meth:`Particles.resample`), as the result's
+        ``resampled``.
+    on_branch : {"raise", "per_particle"}
+        For a model that branches on a sampled value: raise
+        :class:`~fugue_ppl.errors.BranchOnSample`, or run the particles one
+        by one (slower); as :func:`~fugue_ppl.run_particles`.
+
+    Raises
+    ------
+    TypeError
+        ``n`` is not an integer (a float or a bool is refused), ``sites`` is
+        not a sequence of str.
+    InvalidArgument
+        ``n`` is below 1 or above the particle limit, ``sites`` is empty or
+        names a site twice, ``resample`` or ``on_branch`` is unknown.
+    NotImplementedError
+        ``guide`` is given: the particle runtime draws every site from the
+        model's prior and cannot score the model at a guide's values.
+
+    Examples
+    --------
+    >>> import fugue_ppl as fp
+    >>> def model(y):
+    ...     mu = fp.sample("mu", fp.Normal(0.0, 1.0))
+    ...     fp.observe("y", fp.Normal(mu, 1.0), y)
+    >>> result = ImportanceSampling(n=100_000).run(model, 1.0, rng=1)
+    >>> abs(result["mu"].mean - 0.5) < 0.02      # the posterior is N(0.5, 0.5)
+    True
+    >>> round(result.log_evidence, 2)            # log N(1; 0, 2) = -1.5155
+    -1.52
+    >>> result.reliable
+    True
+    """
+
+    def __init__(self, n: int = 1000, sites: Iterable[str] | None = None,
+                 guide: Callable[..., Any] | None = None, resample: str | None = None, *,
+                 on_branch: str = "raise"):
+        if guide is not None:
+            raise NotImplementedError(
+                f"{_OWNER}: guide proposals are not supported: the particle runtime "
+                "(run_particles) draws every site from the model's prior and has no replay or "
+                "scoring mode to evaluate the model at a guide's values; use guide=None (the "
+                "prior as the proposal)")
+        self._n = _check_n(n, _OWNER)
+        self._sites = _check_sites(sites)
+        self._resample = check_choice(resample, "resample", _OWNER, (None, *RESAMPLING_METHODS))
+        self._on_branch = check_choice(on_branch, "on_branch", _OWNER, _ON_BRANCH)
+
+    n = property(lambda self: self._n, doc="The number of particles.")
+    sites = property(lambda self: self._sites,
+                     doc="The sites to summarise (None: every sampled site).")
+    resample = property(lambda self: self._resample, doc="The resampling scheme, or None.")
+    on_branch = property(lambda self: self._on_branch, doc="What a branching model does.")
+
+    def __repr__(self) -> str:
+        return (f"ImportanceSampling(n={self._n}, sites={self._sites!r}, "
+                f"resample={self._resample!r}, on_branch={self._on_branch!r})")
+
+    def run(self, model: Callable[..., Any], /, *args: Any, rng: Any = None,
+            **kwargs: Any) -> ImportanceResult:
+        """Weight ``n`` prior draws of ``model(*args, **kwargs)`` by their likelihood.
+
+        Parameters
+        ----------
+        model : callable
+            A model: a function that calls ``sample``, ``observe`` and ``factor``.
+        *args, **kwargs
+            Its arguments (the data it observes); ``rng`` is this method's own.
+        rng : None, int, SeedSequence or Generator
+            The run's randomness (see :mod:`fugue_ppl.inference.importance`):
+            the same int or SeedSequence gives the same result.
+
+        Returns
+        -------
+        ImportanceResult
+
+        Raises
+        ------
+        TypeError
+            ``model`` is not callable, ``rng`` has the wrong type.
+        InvalidArgument
+            ``n`` exceeds the particle limit (lowered since construction),
+            ``rng`` is a negative int, ``sites`` names a site the model does
+            not sample.
+        DegenerateWeights
+            Every particle has weight zero (see :class:`ImportanceResult`).
+        Exception
+            Whatever the model raised, with a note naming the model.
+        """
+        owner = f"{_OWNER}.run"
+        if not callable(model):
+            raise type_error(owner, "model", model, "a callable")
+        n = _check_n(self._n, owner)
+        root = _seed_sequence(rng)
+        try:
+            value, particles = run_particles(PriorHandler(rng=root), model, n, *args, seed=0,
+                                             on_branch=self._on_branch, **kwargs)
+        except Exception as exc:
+            name = getattr(model, "__qualname__", type(model).__name__)
+            exc.add_note(f"{owner}: raised while running the model (parameter model, "
+                         f"{name}) for {n} particles")
+            raise
+        if self._sites is not None:
+            for site in self._sites:
+                if site not in particles:
+                    hint = closest(site, particles.sites)
+                    hint = f"; did you mean {hint!r}?" if hint else ""
+                    raise invalid(owner, "sites", site,
+                                  f"must name sites the model samples ({list(particles.sites)!r})"
+                                  f"{hint}")
+        result = ImportanceResult(particles, sites=self._sites, seed=root,
+                                  resample=self._resample, value=value)
+        if self._resample is not None:
+            result.resampled = particles.resample(self._resample,
+                                                  rng=np.random.default_rng(_child(root, 1)))
+        return result
