@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -51,6 +49,7 @@ from fugue_ppl.errors import (
     UnknownRollout,
     UnknownVersion,
 )
+from fugue_ppl.serving._import_path import resolve_import_path, split_import_path
 from fugue_ppl.serving._runner_config import ModelConfig
 from fugue_ppl.validation.violations import Violation
 
@@ -67,8 +66,6 @@ OUTPUT_TYPES = ("float", "int", "bool", "str")
 #: Largest parameters document, in bytes of JSON.
 MAX_PARAMS_BYTES = 1_000_000
 
-_PATH = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)"
-                   r":([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)", re.ASCII)
 _LISTED = 10
 
 
@@ -788,40 +785,12 @@ class ModelRegistry:
     def _check_path(self, path: Any, name: str | None, version: str | None,
                     what: str) -> tuple[str, str]:
         """(module, attribute) of an import path under an allowed prefix; nothing imported."""
-        label = f"{name} {version}: " if name is not None else ""
-        if not isinstance(path, str):
-            raise type_error("ModelRegistry", what, path, "an import path 'package.module:name'")
-        m = _PATH.fullmatch(path)
-        if m is None:
-            raise ModelImportError(
-                f"{label}{what} {safe_repr(path)} is not an import path "
-                "'package.module:function'", path=path, model=name, version=version)
-        module = m.group(1)
-        if not any(module == p or module.startswith(p + ".")
-                   for p in self.config.allowed_prefixes):
-            raise ModelImportError(
-                f"{label}{what} {safe_repr(path)} is outside the allowed module prefixes "
-                f"({', '.join(self.config.allowed_prefixes)}); refused without importing it",
-                path=path, model=name, version=version)
-        return module, m.group(2)
+        return split_import_path(path, self.config.allowed_prefixes, what=what,
+                                 owner="ModelRegistry", model=name, version=version)
 
     def _resolve(self, path: str, name: str | None, version: str | None, what: str) -> Any:
-        module_name, attr = self._check_path(path, name, version, what)
-        label = f"{name} {version}: " if name is not None else ""
-        try:
-            obj = importlib.import_module(module_name)
-        except Exception as e:  # noqa: BLE001 - any failure of the import is reported
-            raise ModelImportError(
-                f"{label}{what} {safe_repr(path)} does not import ({type(e).__name__}: "
-                f"{safe_text(e, 120)})", path=path, model=name, version=version) from e
-        for part in attr.split("."):
-            try:
-                obj = getattr(obj, part)
-            except AttributeError:
-                raise ModelImportError(
-                    f"{label}{what} {safe_repr(path)}: module {module_name!r} has no "
-                    f"{attr!r}", path=path, model=name, version=version) from None
-        return obj
+        return resolve_import_path(path, self.config.allowed_prefixes, what=what,
+                                   owner="ModelRegistry", model=name, version=version)
 
     def load_model(self, version: ModelVersion) -> Callable:
         """Import a version's model; for a factory, the model it makes from the parameters.

@@ -1,7 +1,8 @@
 """Serving: the circuit breaker and the model runner (compiled), their
 settings types, health checks (:mod:`~fugue_ppl.serving.health`),
 service-level objectives, alerts, availability and capacity
-(:mod:`~fugue_ppl.serving.slo`), and the breaker's
+(:mod:`~fugue_ppl.serving.slo`), batch inference on any executor
+(:mod:`~fugue_ppl.serving.batch`), and the breaker's
 and worker pool's Prometheus families (:mod:`~fugue_ppl.serving.prometheus`,
 registered with the monitoring layer's collector on import)."""
 
@@ -17,10 +18,12 @@ from fugue_ppl.serving._runner import (
     validate_trace,
 )
 from fugue_ppl.serving._runner_config import ModelConfig, RunnerConfig, RuntimeConfig
+from fugue_ppl.serving.batch import RunnerSpec, infer_many
 
 __all__ = [
     "CircuitBreaker", "BreakerConfig", "BreakerState", "ManualClock",
     "RobustHandler", "ModelRunner", "InferenceResult", "TraceIssue", "validate_trace",
     "WorkerPool", "RunAbandoned",
     "RunnerConfig", "ModelConfig", "RuntimeConfig",
+    "RunnerSpec", "infer_many",
 ]
