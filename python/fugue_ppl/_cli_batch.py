@@ -220,7 +220,8 @@ def _spec(args: argparse.Namespace) -> Any:
                       runtime=config.runtime, breaker=config.breaker, metrics=config.metrics)
     try:
         # The paths come from the command line, so their own modules are allowed.
-        spec = RunnerSpec(model, schema=schema, config=rc)
+        # (the runner's base seed too: a record's stream is its key under the base)
+        spec = RunnerSpec(model, schema=schema, config=rc, seed=args.seed)
         spec.build()          # fails here, once, rather than in every record
     except (ModelImportError, TypeError, ValueError) as e:
         raise _Refused(f"the model cannot be loaded ({safe_text(e, 300)})") from None

@@ -16,7 +16,9 @@ registry (see :mod:`fugue_ppl._cli_models`); ``fugue-ppl rollout
 start|status|abort`` on its rollouts (see :mod:`fugue_ppl._cli_rollout`).
 ``fugue-ppl serve`` serves the models over HTTP, on the Open Inference Protocol
 (see :mod:`fugue_ppl._cli_serve`); ``fugue-ppl rules`` prints the Prometheus
-rules of the configured SLOs (see :mod:`fugue_ppl._cli_rules`).
+rules of the configured SLOs (see :mod:`fugue_ppl._cli_rules`); ``fugue-ppl
+batch INPUT OUTPUT`` runs a file of requests through the model (see
+:mod:`fugue_ppl._cli_batch`).
 
 Examples
 --------
@@ -28,6 +30,7 @@ Examples
     $ fugue-ppl rollout start sensor 2 --strategy canary
     $ fugue-ppl serve --port 8080
     $ fugue-ppl rules -o rules.yml
+    $ fugue-ppl batch readings.jsonl posteriors.jsonl --seed 1
     $ fugue-ppl --version
 """
 
@@ -49,7 +52,7 @@ from typing import Any
 import numpy as np
 
 import fugue_ppl as fp
-from fugue_ppl import _cli_models, _cli_rollout, _cli_rules, _cli_serve, _demo_rollout
+from fugue_ppl import _cli_batch, _cli_models, _cli_rollout, _cli_rules, _cli_serve, _demo_rollout
 from fugue_ppl.errors import ValidationError
 from fugue_ppl.models import SENSOR_SCHEMA, sensor, sensor_posterior
 
@@ -127,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cli_rollout.add_parser(sub)
     _cli_serve.add_parser(sub)
     _cli_rules.add_parser(sub)
+    _cli_batch.add_parser(sub)
     return parser
 
 
@@ -645,7 +649,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         message on stderr), 0 for ``--help`` and ``--version``; 1 for an
         operation ``fugue-ppl models``, ``fugue-ppl rollout`` or ``fugue-ppl
         rules`` refused (its message on stderr); 3 for a watched rollout that
-        ended without deploying its candidate.
+        ended without deploying its candidate; for ``fugue-ppl batch``, see
+        :mod:`fugue_ppl._cli_batch`.
     """
     parser = build_parser()
     try:
@@ -665,8 +670,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = _cli_models.run(args)
             sys.stdout.flush()
             return status
-        if args.command in ("rollout", "rules"):
-            run = _cli_rollout.run if args.command == "rollout" else _cli_rules.run
+        if args.command in ("rollout", "rules", "batch"):
+            run = {"rollout": _cli_rollout.run, "rules": _cli_rules.run,
+                   "batch": _cli_batch.run}[args.command]
             status = run(args)
             sys.stdout.flush()
             return status
