@@ -329,6 +329,8 @@ def infer_many(runner: ModelRunner | RunnerSpec, inputs: Sequence[Any], *,
     seed : int, optional
         The batch's seed: record ``i`` runs with the key ``record_keys(seed,
         n)[i]``, whatever the chunking or the executor. None: fresh entropy.
+        A key selects a stream under the runner's own seed: the records repeat
+        from run to run when the runner (or ``RunnerSpec.seed``) is seeded too.
     retries : int, optional
         How many times a chunk whose future failed (its worker died) is
         submitted again before its records are reported as failed (>= 0).
