@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from scipy import stats
 
 import fugue_ppl as fp
 from fugue_ppl import cli
@@ -81,6 +82,11 @@ def test_demo_json_posterior_matches_analytic(capsys):
     assert post["temperature_sd"] == pytest.approx(EXACT_SD, rel=0.05)
     assert post["exact_temperature_mean"] == pytest.approx(EXACT_MEAN)
     assert post["exact_temperature_sd"] == pytest.approx(EXACT_SD)
+    # The evidence: the reading is Normal(20, sqrt(5**2 + 1)) a priori; its estimate's
+    # relative sd is about sqrt(n / ESS - 1) / sqrt(n) (< 0.02 here).
+    exact_log_evidence = float(stats.norm.logpdf(22.0, 20.0, math.sqrt(26.0)))
+    assert post["log_evidence"] == pytest.approx(exact_log_evidence, abs=0.05)
+    assert post["pareto_khat"] < 0.5 and post["reliable"] is True
 
 
 def test_demo_first_run_trace_is_consistent_and_reproducible(capsys):

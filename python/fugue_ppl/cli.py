@@ -4,8 +4,10 @@
 through the runtime: prior runs with a :class:`~fugue_ppl.PooledPriorHandler`
 over a :class:`~fugue_ppl.TracePool`, each trace released back to the pool. It
 prints the first run's value and trace, the posterior of the temperature
-estimated by self-normalised importance sampling over all runs (next to the
-exact posterior, which this conjugate model has), and the pool's statistics;
+estimated by importance sampling (:class:`~fugue_ppl.inference.ImportanceSampling`:
+the model run once for as many particles as runs, with the ESS, the Pareto
+k̂ and the log evidence; next to the exact posterior, which this conjugate
+model has), and the pool's statistics;
 then the production pipeline (:func:`run_production_demo`), ending with two
 canaries of model versions, a worse one rolled back and a better one promoted
 (:mod:`fugue_ppl._demo_rollout`). ``--json`` prints the same as one JSON
@@ -48,8 +50,6 @@ import sys
 import time
 from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
 
 import fugue_ppl as fp
 from fugue_ppl import _cli_batch, _cli_models, _cli_rollout, _cli_rules, _cli_serve, _demo_rollout
@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Run the built-in sensor model (temperature ~ Normal(20, 5); valid ~ "
             "Bernoulli(0.95); reading observed from Normal(temperature, 1)) for RUNS prior "
             "runs through a pooled handler; print the first run's trace, the posterior of "
-            "the temperature by self-normalised importance sampling, and the trace pool's "
+            "the temperature by importance sampling (RUNS particles, with ESS and Pareto "
+            "k-hat), and the trace pool's "
             "statistics."
         ),
     )
@@ -154,22 +155,22 @@ def _trace_dict(trace: fp.Trace) -> dict[str, Any]:
     }
 
 
-def _snis(temperature: np.ndarray, valid: np.ndarray, log_w: np.ndarray) -> dict[str, Any]:
-    # Self-normalised importance sampling with the prior as proposal: the
-    # weight of a run is its likelihood (times its factors).
-    top = np.max(log_w)
-    if not np.isfinite(top):
-        return {"temperature_mean": None, "temperature_sd": None, "valid_probability": None,
-                "effective_sample_size": 0.0}
-    w = np.exp(log_w - top)
-    w /= w.sum()
-    mean = float(np.dot(w, temperature))
-    var = float(np.dot(w, (temperature - mean) ** 2))
+def _posterior(reading: float, runs: int, seed: int) -> dict[str, Any]:
+    # Likelihood weighting on the particle runtime: the model run once for `runs`
+    # particles from the prior, each weighted by its likelihood.
+    from fugue_ppl.inference import ImportanceSampling
+
+    result = ImportanceSampling(n=runs, sites=("temperature", "valid")).run(
+        sensor, reading, rng=seed)
+    t, v = result["temperature"], result["valid"]
     return {
-        "temperature_mean": mean,
-        "temperature_sd": math.sqrt(max(var, 0.0)),
-        "valid_probability": float(np.dot(w, valid)),
-        "effective_sample_size": float(1.0 / np.dot(w, w)),
+        "temperature_mean": t.mean,
+        "temperature_sd": t.sd,
+        "valid_probability": v.mean,
+        "effective_sample_size": result.ess,
+        "log_evidence": result.log_evidence,
+        "pareto_khat": result.khat if math.isfinite(result.khat) else None,
+        "reliable": result.reliable,
     }
 
 
@@ -214,25 +215,20 @@ def run_demo(reading: float = 22.0, runs: int = 1000, seed: int = 42) -> dict[st
     reading = SENSOR_SCHEMA.validate({"reading": reading})["reading"]
     pool = fp.TracePool(max_size=64)
     handler = fp.PooledPriorHandler(rng=seed, pool=pool)
-    temperature = np.empty(runs)
-    valid = np.empty(runs)
-    log_w = np.empty(runs)
     first: dict[str, Any] = {}
     run = fp.run
     start = time.perf_counter()
     for i in range(runs):
         (t, v), trace = run(handler, sensor, reading)
-        temperature[i] = t
-        valid[i] = v
-        log_w[i] = trace.log_likelihood + trace.log_factors
         if i == 0:
             first = {"value": {"temperature": t, "valid": v}, "trace": _trace_dict(trace)}
         trace.release()
     elapsed = time.perf_counter() - start
     exact_mean, exact_sd = sensor_posterior(reading)
     posterior = {
-        "method": "self-normalised importance sampling (prior proposal)",
-        **_snis(temperature, valid, log_w),
+        "method": "importance sampling (likelihood weighting), one run of the model for "
+                  f"{runs} particles",
+        **_posterior(reading, runs, seed),
         "exact_temperature_mean": exact_mean,
         "exact_temperature_sd": exact_sd,
     }
@@ -527,14 +523,17 @@ def _print_text(r: dict[str, Any], out) -> None:
                        ("log_factors", "log_factors"), ("total_log_weight", "total")):
         p(f"    {label:<{width + 25}}{_fmt_num(tr[key]):>12}")
     p()
-    p(f"posterior of the temperature, by self-normalised importance sampling over the "
-      f"{r['runs']} prior runs")
+    p(f"posterior of the temperature, by importance sampling: the model run once for "
+      f"{r['runs']} particles")
     p(f"  temperature mean  {_fmt_num(post['temperature_mean'], '.4f')}"
       f"   (exact {post['exact_temperature_mean']:.4f})")
     p(f"  temperature sd    {_fmt_num(post['temperature_sd'], '.4f')}"
       f"   (exact {post['exact_temperature_sd']:.4f})")
     p(f"  P(valid)          {_fmt_num(post['valid_probability'], '.4f')}")
     p(f"  effective sample size  {post['effective_sample_size']:.1f} of {r['runs']}")
+    p(f"  Pareto k-hat           {_fmt_num(post['pareto_khat'], '.3f')}"
+      f"   ({'reliable' if post['reliable'] else 'NOT reliable'})")
+    p(f"  log evidence           {post['log_evidence']:.4f}")
     p()
     p("trace pool")
     p(f"  hits={pool['hits']} misses={pool['misses']} returns={pool['returns']} "
