@@ -8,7 +8,9 @@ catches the transition even when the breaker has moved on to RECOVERY by the
 next look), and the candidate's error-budget burn rate passing a page
 threshold (the multi-window page rules of
 :data:`~fugue_ppl.serving.slo.burn_rate.DEFAULT_BURN_RATE_RULES`, over an
-:class:`~fugue_ppl.serving.slo.EventStore` that follows the runner).
+:class:`~fugue_ppl.serving.slo.EventStore` that follows the runner). Further
+triggers are added with :meth:`RollbackGuard.add_trigger`, e.g. a drift alarm
+on the candidate (:meth:`fugue_ppl.serving.drift.DriftMonitor.rollback_trigger`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class RollbackGuard:
         self._listening = config.rollback_on_breaker_failed
         if self._listening:
             runner.breaker.add_listener(self._on_transition)
+        self._extra: list[Callable[[], dict[str, Any] | None]] = []
         self._alerts = None
         if config.rollback_on_burn_rate and runner.metrics is not None:
             store = EventStore.from_runner(runner, clock=clock)
@@ -87,7 +90,8 @@ class RollbackGuard:
         dict or None
             ``{"trigger": "breaker_failed", ...}`` (the breaker's failure rate
             and window) or ``{"trigger": "burn_rate", "rule", "long_burn_rate",
-            "short_burn_rate", "threshold", ...}``.
+            "short_burn_rate", "threshold", ...}``, or what an added trigger
+            (:meth:`add_trigger`) returned.
         """
         with self._lock:
             if self._failed is not None:
@@ -96,17 +100,41 @@ class RollbackGuard:
             self._on_transition(BreakerState.FAILED, BreakerState.FAILED)
             with self._lock:
                 return dict(self._failed)
-        if self._alerts is None:
-            return None
-        self._alerts.store.sync()
-        for s in self._alerts.status():
-            if s.firing:
-                return {"trigger": "burn_rate", "rule": s.rule.name,
-                        "long_burn_rate": s.long_burn_rate,
-                        "short_burn_rate": s.short_burn_rate,
-                        "threshold": s.rule.threshold, "short_events": s.short_events,
-                        "long_events": s.long_events, "slo": self._alerts.slo}
+        if self._alerts is not None:
+            self._alerts.store.sync()
+            for s in self._alerts.status():
+                if s.firing:
+                    return {"trigger": "burn_rate", "rule": s.rule.name,
+                            "long_burn_rate": s.long_burn_rate,
+                            "short_burn_rate": s.short_burn_rate,
+                            "threshold": s.rule.threshold, "short_events": s.short_events,
+                            "long_events": s.long_events, "slo": self._alerts.slo}
+        with self._lock:
+            extra = list(self._extra)
+        for trigger in extra:
+            found = trigger()
+            if found is not None:
+                return dict(found)
         return None
+
+    def add_trigger(self, trigger: Callable[[], dict[str, Any] | None]) -> None:
+        """Also roll back when ``trigger()`` returns a dict (its ``"trigger"`` names it).
+
+        Checked after the breaker and the burn rate, in the order added, at
+        every look; e.g. ``guard.add_trigger(drift_monitor.rollback_trigger)``
+        rolls the candidate back on a drift alarm. Held by this object only
+        (a resumed strategy adds its triggers again).
+
+        Raises
+        ------
+        TypeError
+            ``trigger`` is not callable.
+        """
+        if not callable(trigger):
+            raise TypeError(f"RollbackGuard.add_trigger: trigger must be callable, got "
+                            f"{type(trigger).__name__}")
+        with self._lock:
+            self._extra.append(trigger)
 
     def close(self) -> None:
         """Stop listening to the breaker (idempotent)."""

@@ -2,7 +2,8 @@
 settings types, health checks (:mod:`~fugue_ppl.serving.health`),
 service-level objectives, alerts, availability and capacity
 (:mod:`~fugue_ppl.serving.slo`), batch inference on any executor
-(:mod:`~fugue_ppl.serving.batch`), and the breaker's
+(:mod:`~fugue_ppl.serving.batch`), model-quality and drift monitoring
+(:mod:`~fugue_ppl.serving.drift`), and the breaker's
 and worker pool's Prometheus families (:mod:`~fugue_ppl.serving.prometheus`,
 registered with the monitoring layer's collector on import)."""
 
@@ -19,6 +20,7 @@ from fugue_ppl.serving._runner import (
 )
 from fugue_ppl.serving._runner_config import ModelConfig, RunnerConfig, RuntimeConfig
 from fugue_ppl.serving.batch import RunnerSpec, infer_many
+from fugue_ppl.serving.drift import DriftCollector, DriftMonitor, DriftSettings
 
 __all__ = [
     "CircuitBreaker", "BreakerConfig", "BreakerState", "ManualClock",
@@ -26,4 +28,5 @@ __all__ = [
     "WorkerPool", "RunAbandoned",
     "RunnerConfig", "ModelConfig", "RuntimeConfig",
     "RunnerSpec", "infer_many",
+    "DriftMonitor", "DriftSettings", "DriftCollector",
 ]
