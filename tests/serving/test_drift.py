@@ -310,7 +310,7 @@ def test_the_metrics_equal_the_monitors_state(promtool):
     assert candidate.drifting and not stable.drifting
     assert (fams["fugue_drift_alarms"].type, fams["fugue_model_log_predictive_density"].type) \
         == ("counter", "gauge")
-    assert 'fugue_drift_alarms_total{model="sensor",version="2",chart="cusum"}' in text
+    assert 'fugue_drift_alarms_total{chart="cusum",model="sensor",version="2"}' in text
     out = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
