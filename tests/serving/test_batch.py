@@ -136,6 +136,8 @@ def test_a_model_runner_runs_in_place_and_on_threads():
         threaded = infer_many(runner, READINGS, seed=5, chunk_size=2, executor=pool)
     assert threaded == local == infer_many(SENSOR, READINGS, seed=5)
     assert local != infer_many(runner, READINGS, seed=6)
+    # the runner's own method is the same function
+    assert runner.infer_many(READINGS, seed=5, chunk_size=3) == local
 
 
 def test_progress_is_reported_after_each_chunk():

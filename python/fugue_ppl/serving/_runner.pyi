@@ -50,6 +50,7 @@ class ModelRunner:
     degraded_shed: float
     @property
     def deadline(self) -> float | None: ...
+    def infer_many(self, inputs: Any, **options: Any) -> list[dict[str, Any]]: ...
 
     def __init__(self, model: Callable[..., Any], config: RunnerConfig | Any = ...,
                  schema: Any = ...,

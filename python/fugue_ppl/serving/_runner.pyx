@@ -950,6 +950,14 @@ cdef class ModelRunner:
         self._failed(job.admitted, job.t0, ticks(), asyncio.CancelledError())
         return 0
 
+    def infer_many(self, inputs, **options):
+        """Run many requests through this runner: one plain record per input, in
+        order, each failure in its record (see :func:`fugue_ppl.serving.infer_many`,
+        which takes the same ``options``: ``executor``, ``chunk_size``, ``seed``,
+        ``retries``, ``progress``)."""
+        from fugue_ppl.serving.batch import infer_many
+        return infer_many(self, inputs, **options)
+
     def close(self):
         """Stop the worker threads of :meth:`infer_async` once their runs end; a later
         ``infer_async`` raises RuntimeError (``infer`` keeps working)."""
