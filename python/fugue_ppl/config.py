@@ -69,6 +69,7 @@ from fugue_ppl.service._ratelimit_config import RateLimitConfig
 from fugue_ppl.service._service_config import ServiceConfig
 from fugue_ppl.service._status_config import StatusPageConfig
 from fugue_ppl.serving import BreakerConfig, ModelConfig, RuntimeConfig
+from fugue_ppl.serving.drift import DriftSettings
 from fugue_ppl.serving.health import HealthSettings
 from fugue_ppl.serving.slo import SLOConfig
 
@@ -205,6 +206,8 @@ class Config(Settings):
     monitor: MonitorConfig = section(MonitorConfig, doc="The statistical monitors.")
     metrics: MetricsConfig = section(MetricsConfig, doc="The production metrics.")
     health: HealthSettings = section(HealthSettings, doc="The health checks.")
+    drift: DriftSettings = section(DriftSettings,
+                                   doc="Model drift monitoring of the served versions.")
     slo: SLOConfig = section(SLOConfig, doc="The service-level objectives.")
     registry: RegistryConfig = section(RegistryConfig,
                                        doc="The model registry and parameter store.")

@@ -865,3 +865,39 @@ def test_extra_routes_mount_after_the_protocols():
     app = create_app(catalog(), extra_routes=[Route("/status", page)])
     r = get(app, "/status")
     assert r.text == "1 models" and "x-request-id" in r.headers
+
+
+# ---------------------------------------------------------------- model drift
+
+
+def test_drift_alarms_reach_health_and_metrics():
+    import numpy as np
+
+    from fugue_ppl.serving.drift import DriftSettings
+
+    deployment = StaticDeployment("sensor", {"1": runner(sensor, "sensor", schema=SENSOR_SCHEMA)},
+                                  outputs=SENSOR_OUTPUTS)
+    app = create_app(Catalog([deployment], drift=DriftSettings(warmup=100, window=500)))
+    rng = np.random.default_rng(5)
+    steady = rng.normal(20.0, math.sqrt(26.0), 150)        # the model's prior predictive
+
+    async def scenario(c):
+        for y in steady:
+            r = await c.post("/v2/models/sensor/infer", json=body(reading([float(y)])))
+            assert r.status_code == 200
+        before = (await c.get("/health")).json()
+        for _ in range(20):                                 # a sensor 40 degrees off
+            await c.post("/v2/models/sensor/infer", json=body(reading([60.0])))
+        return before, (await c.get("/health")).json(), (await c.get("/metrics")).text
+    before, after, metrics = exercise(app, scenario)
+    (check,) = before["checks"]["model:drift"]
+    assert check["status"] == "pass" and check["componentId"].startswith("sensor")
+    (check,) = after["checks"]["model:drift"]
+    assert check["status"] == "warn" and check["output"].startswith("model drift:")
+    assert after["levels"]["inference"]["status"] != "pass"
+    alarms = {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^fugue_drift_alarms_total\{chart="(\w+)",model="sensor",version="1"\} (\S+)$',
+        metrics, re.MULTILINE)}
+    assert set(alarms) == {"ewma", "cusum"} and sum(alarms.values()) >= 1, alarms
+    assert re.search(r'^fugue_drift_drifting\{model="sensor",version="1"\} 1\.0$', metrics,
+                     re.MULTILINE)

@@ -495,6 +495,12 @@ class _Routes:
                               getattr(result.error, "retry_after", None), 1)},
                           outcome="overloaded", **_kind("overloaded"))
         served = model.versions.get(result.model_version) or model.version()
+        if served.drift is not None:
+            try:
+                served.drift.observe(result)    # (its log predictive density, charted)
+            except Exception:  # noqa: BLE001 - monitoring must not fail the request
+                _log.exception("drift: the result of %s %s could not be charted", model.name,
+                               result.model_version)
         try:
             outputs = encode_outputs(result.value, served.outputs)
         except OutputMismatch as e:

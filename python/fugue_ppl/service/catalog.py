@@ -55,6 +55,7 @@ from fugue_ppl.service.protocol import (
 )
 from fugue_ppl.serving import ModelConfig, ModelRunner, RunnerConfig
 from fugue_ppl.serving._breaker import BreakerState
+from fugue_ppl.serving.drift import DriftCollector, DriftMonitor, DriftSettings
 from fugue_ppl.serving.health import BUILTIN_CHECKS, HealthChecker, HealthSettings, HealthStatus
 
 __all__ = ["Catalog", "CatalogCollector", "ServedModel", "ServedVersion", "StaticDeployment"]
@@ -161,6 +162,9 @@ class ServedVersion:
     outputs: tuple[TensorSpec, ...]
     checker: HealthChecker | None
     revision: int
+    #: Charts the log predictive density of the version's ok responses (its health check
+    #: is registered with ``checker``).
+    drift: DriftMonitor | None = None
     #: Every output a response may carry (declared, status, log-weights, choices).
     output_names: tuple[str, ...] = ()
 
@@ -229,6 +233,10 @@ class Catalog:
         ``ModelDeployment`` or anything with their interface).
     health : HealthSettings, optional
         The health checks' settings (default: their defaults).
+    drift : DriftSettings, optional
+        The drift monitors' settings (default: their defaults): each served
+        version gets a :class:`~fugue_ppl.serving.drift.DriftMonitor`, its
+        check in the version's health and its families in the metrics.
     registry : ModelRegistry, optional
         Re-read by :meth:`refresh` for models that appear (each gets a
         deployment from ``deployment_factory(registry, name)``).
@@ -247,12 +255,15 @@ class Catalog:
     """
 
     def __init__(self, deployments: Iterable[Any] = (), *, health: HealthSettings | None = None,
-                 registry: Any = None, deployment_factory: Any = None):
+                 drift: DriftSettings | None = None, registry: Any = None,
+                 deployment_factory: Any = None):
         self._health = HealthSettings() if health is None else health
+        self._drift = DriftSettings() if drift is None else drift
         self._registry = registry
         self._factory = deployment_factory
         self._deployments: dict[str, Any] = {d.name: d for d in deployments}
-        self._checkers: dict[tuple[str, str, int], HealthChecker | None] = {}
+        self._checkers: dict[tuple[str, str, int],
+                             tuple[HealthChecker | None, DriftMonitor]] = {}
         self._lock = threading.Lock()          # one refresh at a time
         self._closed = False
         self.models: Mapping[str, ServedModel] = MappingProxyType({})
@@ -278,7 +289,7 @@ class Catalog:
             if default is None:
                 raise ValueError("Catalog.from_config: no registry is configured "
                                  "([registry] url) and no default deployment is given")
-            return cls([default(config)], health=config.health)
+            return cls([default(config)], health=config.health, drift=config.drift)
         from fugue_ppl.deploy import ModelRegistry
         from fugue_ppl.deploy.deployment import ModelDeployment
 
@@ -290,7 +301,8 @@ class Catalog:
             return ModelDeployment(reg, name, runner_config=base, rollout_config=config.rollout,
                                    analysis_config=config.analysis)
 
-        catalog = cls(health=config.health, registry=registry, deployment_factory=factory)
+        catalog = cls(health=config.health, drift=config.drift, registry=registry,
+                      deployment_factory=factory)
         catalog.refresh()
         return catalog
 
@@ -353,7 +365,7 @@ class Catalog:
 
     def _rebuild(self) -> None:
         models: dict[str, ServedModel] = {}
-        checkers: dict[tuple[str, str, int], HealthChecker | None] = {}
+        checkers: dict[tuple[str, str, int], tuple[HealthChecker | None, DriftMonitor]] = {}
         for name, d in self._deployments.items():
             try:
                 records = d.versions()
@@ -369,12 +381,17 @@ class Catalog:
                     _log.warning("catalog: %s %s has no runner", name, r.version, exc_info=True)
                     continue
                 key = (name, r.version, id(runner))
-                checker = (self._checkers[key] if key in self._checkers
-                           else self._checker(name, r, runner))
-                checkers[key] = checker
+                if key in self._checkers:
+                    checker, drift = self._checkers[key]
+                else:
+                    checker = self._checker(name, r, runner)
+                    drift = DriftMonitor(self._drift, model=name, version=r.version)
+                    if checker is not None:
+                        drift.register_health(checker)
+                checkers[key] = (checker, drift)
                 served[r.version] = ServedVersion(
                     name, r.version, r.status, runner, _inputs(runner), output_specs(r.outputs),
-                    checker, r.revision)
+                    checker, r.revision, drift)
             if served:
                 models[name] = ServedModel(d, router, served)
         self._checkers = checkers
@@ -601,4 +618,7 @@ class CatalogCollector(Collector):
                     out.add_sample(s.name, {"model": model.name, **s.labels}, s.value,
                                    s.timestamp, s.exemplar)
         yield from merged.values()
+        monitors = [v.drift for v in self.catalog.served_versions() if v.drift is not None]
+        if monitors:
+            yield from DriftCollector(monitors, prefix=self.prefix).collect()
         yield from self._process.prometheus_families(self.prefix)
