@@ -38,6 +38,7 @@ from fugue_ppl.checks import check_choice, closest, invalid, type_error
 from fugue_ppl.core import PriorHandler, max_particles, run_particles
 from fugue_ppl.core.particles import RESAMPLING_METHODS, Particles
 from fugue_ppl.errors import DegenerateWeights, TraceAddressNotFound
+from fugue_ppl.inference._seeds import check_seed, child, root_seed
 from fugue_ppl.inference.diagnostics import khat_threshold, psis
 
 __all__ = ["ImportanceSampling", "ImportanceResult", "ImportanceSiteSummary", "QUANTILES"]
@@ -232,27 +233,6 @@ class ImportanceResult:
         return head + "\n" + "\n".join(rows) + "\n)"
 
 
-def _seed_sequence(rng: Any) -> np.random.SeedSequence:
-    """``rng`` (SPEC 7) as the SeedSequence the run derives its streams from."""
-    if rng is None:
-        return np.random.SeedSequence()
-    if isinstance(rng, np.random.SeedSequence):
-        return rng
-    if isinstance(rng, np.random.Generator):
-        return np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist())
-    if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, (int, np.integer)):
-        raise type_error(f"{_OWNER}.run", "rng", rng,
-                         "None, an int, a numpy SeedSequence or a numpy Generator")
-    if rng < 0:
-        raise invalid(f"{_OWNER}.run", "rng", rng, "must be >= 0 (a seed)")
-    return np.random.SeedSequence(int(rng))
-
-
-def _child(root: np.random.SeedSequence, key: int) -> np.random.SeedSequence:
-    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, key),
-                                  pool_size=root.pool_size)
-
-
 def _check_n(n: Any, owner: str) -> int:
     # Only an integer (not a float, not a bool), within the particle limit: checked
     # before anything is allocated.
@@ -395,7 +375,7 @@ class ImportanceSampling:
         if not callable(model):
             raise type_error(owner, "model", model, "a callable")
         n = _check_n(self._n, owner)
-        root = _seed_sequence(rng)
+        root = root_seed(check_seed(rng, "rng", f"{_OWNER}.run"))
         try:
             value, particles = run_particles(PriorHandler(rng=root), model, n, *args, seed=0,
                                              on_branch=self._on_branch, **kwargs)
@@ -416,5 +396,5 @@ class ImportanceSampling:
                                   resample=self._resample, value=value)
         if self._resample is not None:
             result.resampled = particles.resample(self._resample,
-                                                  rng=np.random.default_rng(_child(root, 1)))
+                                                  rng=np.random.default_rng(child(root, 1)))
         return result

@@ -63,6 +63,7 @@ from fugue_ppl.errors import (
     TypeMismatch,
     UnexpectedModelStructure,
 )
+from fugue_ppl.inference._seeds import check_seed, child, root_seed
 from fugue_ppl.inference.mcmc_result import MCMCResult, stack_draws
 from fugue_ppl.inference.proposals import Prior, Proposal, value_kind
 
@@ -97,21 +98,6 @@ def _windows(warmup: int) -> list[tuple[int, int]]:
     return out
 
 
-def _child(root: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
-    return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, *key),
-                                  pool_size=root.pool_size)
-
-
-def _root_seed(seed: Any) -> np.random.SeedSequence:
-    if seed is None:
-        return np.random.SeedSequence()
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    if isinstance(seed, np.random.Generator):
-        return np.random.SeedSequence(seed.integers(0, 2**63, size=4).tolist())
-    return np.random.SeedSequence(seed)
-
-
 def _sites(trace: Trace) -> tuple[dict[str, Any], dict[str, float]]:
     """The sampled sites of ``trace``: values and log-probabilities, in execution order."""
     values, logp = {}, {}
@@ -129,8 +115,8 @@ class _Chain:
                  index: int):
         self.model = model
         self.args = args
-        self.rng = np.random.default_rng(_child(root, index, 0))
-        words = _child(root, index, 1).generate_state(4, np.uint32)
+        self.rng = np.random.default_rng(child(root, index, 0))
+        words = child(root, index, 1).generate_state(4, np.uint32)
         self.stream = int.from_bytes(words.tobytes(), "little")
         self.key = 0
         self.values: dict[str, Any] = {}
@@ -353,11 +339,7 @@ class MetropolisHastings:
 
     @staticmethod
     def _check_seed(seed: Any) -> Any:
-        if seed is None or isinstance(seed, (np.random.SeedSequence, np.random.Generator)):
-            return seed
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-            raise type_error(_OWNER, "seed", seed, "None, an int, a SeedSequence or a Generator")
-        return check_int(seed, "seed", _OWNER, low=0)
+        return check_seed(seed, "seed", _OWNER)
 
     @staticmethod
     def _check_proposals(proposals: Any) -> dict[str, Proposal]:
@@ -415,7 +397,7 @@ class MetropolisHastings:
         if not callable(model):
             raise type_error(f"{_OWNER}.run", "model", model, "a callable")
         bound = functools.partial(model, **kwargs) if kwargs else model
-        root = _root_seed(self._seed)
+        root = root_seed(self._seed)
         chains = [_Chain(bound, args, root, c) for c in range(self._chains)]
         for chain in chains:
             chain.initialise(self._init_tries)
