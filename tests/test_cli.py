@@ -374,3 +374,17 @@ def test_console_script():
     proc = subprocess.run([str(script), "--version"], capture_output=True, text=True,
                           env=_env(), timeout=300, check=False)
     assert proc.returncode == 0 and proc.stdout.strip() == f"fugue-ppl {fp.__version__}"
+
+
+def test_demo_detects_the_drift_of_a_shifted_sensor(capsys):
+    d = _demo_json(capsys, "--runs", "10", "--seed", "42")["drift"]
+    assert (d["warmup"], d["steady"], d["shifted"], d["offset"]) == (500, 800, 200, 15.0)
+    assert d["false_alarms"] == 0                      # (800 in-control requests)
+    assert d["detected_after"] is not None and 1 <= d["detected_after"] <= 30
+    assert set(d["charts"]) <= {"ewma", "cusum"} and d["charts"]
+    assert d["alarms"]["ewma"] + d["alarms"]["cusum"] >= 1
+    assert d["health"]["status"] == "degraded"
+    assert d["health"]["output"].startswith("model drift:")
+    assert cli.main(["demo", "--runs", "10", "--seed", "42"]) == 0
+    out = capsys.readouterr().out
+    assert f"detected {d['detected_after']} request(s) after the shift" in out

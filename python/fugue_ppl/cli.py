@@ -10,8 +10,9 @@ k̂ and the log evidence; next to the exact posterior, which this conjugate
 model has), and the pool's statistics;
 then the production pipeline (:func:`run_production_demo`), ending with two
 canaries of model versions, a worse one rolled back and a better one promoted
-(:mod:`fugue_ppl._demo_rollout`). ``--json`` prints the same as one JSON
-document.
+(:mod:`fugue_ppl._demo_rollout`), and a drift monitor catching a sensor that
+reads 15 degrees high (:func:`run_drift_demo`). ``--json`` prints the same as
+one JSON document.
 
 ``fugue-ppl models list|show|register|promote|rollback`` works on the model
 registry (see :mod:`fugue_ppl._cli_models`); ``fugue-ppl rollout
@@ -50,6 +51,8 @@ import sys
 import time
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 import fugue_ppl as fp
 from fugue_ppl import _cli_batch, _cli_models, _cli_rollout, _cli_rules, _cli_serve, _demo_rollout
@@ -243,7 +246,53 @@ def run_demo(reading: float = 22.0, runs: int = 1000, seed: int = 42) -> dict[st
         "pool": pool.stats.to_dict(),
         "timing": {"seconds": elapsed, "runs_per_second": runs / elapsed if elapsed > 0 else None},
         "production": run_production_demo(reading=reading, seed=seed),
+        "drift": run_drift_demo(seed=seed),
     }
+
+
+# ---------------------------------------------------------------- model drift
+
+#: The drift demo's requests: in control (readings from the model's prior predictive),
+#: then from a sensor reading this many degrees too high.
+_DRIFT_STEADY, _DRIFT_SHIFTED, _DRIFT_OFFSET = 800, 200, 15.0
+
+
+def run_drift_demo(seed: int = 42) -> dict[str, Any]:
+    """The sensor model's requests charted by a :class:`~fugue_ppl.serving.DriftMonitor`:
+    800 readings as the model predicts them, then 200 from a sensor 15 degrees off.
+
+    Returns
+    -------
+    dict
+        ``warmup`` (requests), ``steady`` and ``shifted`` (requests), ``false_alarms``
+        (alarms before the shift), ``detected_after`` (requests after the shift to the
+        first alarm, None if none), ``charts`` (the charts of that alarm), ``alarms``
+        (per chart) and ``health`` (the drift check's status and output at the end).
+    """
+    from fugue_ppl.serving import DriftMonitor
+    from fugue_ppl.serving.health import HealthChecker
+
+    rng = np.random.default_rng(seed)
+    readings = np.concatenate([
+        rng.normal(20.0, math.sqrt(26.0), _DRIFT_STEADY),            # prior predictive
+        rng.normal(20.0 + _DRIFT_OFFSET, math.sqrt(26.0), _DRIFT_SHIFTED)])
+    readings = np.clip(readings, -50.0, 150.0)                       # (the schema's range)
+    runner = fp.ModelRunner(sensor, schema=SENSOR_SCHEMA, rng=seed, metrics=False)
+    monitor = DriftMonitor(model="sensor", version=str(runner.version))
+    checker = HealthChecker(runner, smoke_args=(22.0,), builtin_checks=[])
+    monitor.register_health(checker)
+    false_alarms, detected, charts = 0, None, []
+    for i, y in enumerate(readings):
+        fired = monitor.observe(runner.infer(float(y)))
+        if fired and i < _DRIFT_STEADY:
+            false_alarms += 1
+        elif fired and detected is None:
+            detected, charts = i - _DRIFT_STEADY + 1, list(fired)
+    (check,) = [c for c in checker.check().checks if c.key == "model:drift"]
+    return {"warmup": monitor.settings.warmup, "steady": _DRIFT_STEADY,
+            "shifted": _DRIFT_SHIFTED, "offset": _DRIFT_OFFSET, "false_alarms": false_alarms,
+            "detected_after": detected, "charts": charts, "alarms": monitor.alarms,
+            "health": {"status": check.status.value, "output": check.output}}
 
 
 # ---------------------------------------------------------------- the production pipeline
@@ -545,6 +594,16 @@ def _print_text(r: dict[str, Any], out) -> None:
           f"({t['runs_per_second']:,.0f} runs/s, bookkeeping included)")
     p()
     _print_production(r["production"], out)
+    d = r["drift"]
+    p()
+    p(f"model drift: {d['steady']} readings as the model predicts them (the first "
+      f"{d['warmup']} the baseline), then {d['shifted']} from a sensor "
+      f"{d['offset']:g} degrees off")
+    when = ("not detected" if d["detected_after"] is None else
+            f"detected {d['detected_after']} request(s) after the shift by "
+            f"{', '.join(d['charts'])}")
+    p(f"  {when}; {d['false_alarms']} alarm(s) before it; health {d['health']['status']}: "
+      f"{d['health']['output']}")
 
 
 def _print_production(r: dict[str, Any], out) -> None:
