@@ -129,8 +129,13 @@ def build_app(config: Any, settings: Any = None) -> tuple[Any, Callable[[], None
         def runners() -> dict[str, Any]:
             return {name: served.router for name, served in catalog.models.items()}
 
+        def drift() -> dict[tuple[str, str], Any]:
+            return {(v.name, v.version): v.drift for v in catalog.served_versions()
+                    if v.drift is not None}
+
         sampler = StatusSampler(runners, registry=catalog.registry, config=config.status,
-                                ewma=config.monitor.ewma, cusum=config.monitor.cusum)
+                                ewma=config.monitor.ewma, cusum=config.monitor.cusum,
+                                drift=drift)
         closers.insert(0, sampler.close)
         routes = list(status_routes(sampler))
         if catalog.registry is not None:

@@ -978,3 +978,30 @@ def test_the_page_in_chromium_marks_control_chart_alarms(browser, served):
     assert "alarm" in plots["shewhart"]["note"] and "has-alarms" in plots["shewhart"][
         "noteClass"]
     assert _severe(driver) == []
+
+
+def test_each_runner_carries_its_drift_monitor_figures():
+    from fugue_ppl.serving.drift import DriftMonitor, DriftSettings
+
+    r, clock = make_runner(), Clock()
+    monitor = DriftMonitor(DriftSettings(warmup=20, window=50), model="sensor", version="1")
+    sampler = StatusSampler({("sensor", "1"): r}, clock=clock,
+                            drift=lambda: {("sensor", "1"): monitor})
+    assert one(strict_json(sampler.document()))["drift"] == {
+        "drifting": False, "warming_up": True, "alarms": 0, "lpd": None}
+    rng = np.random.default_rng(3)
+    for y in rng.normal(0.0, 1.0, 40):
+        monitor.observe_values(-0.92 - 0.5 * y * y)
+    for _ in range(10):
+        monitor.observe_values(-50.0)                      # far below the baseline
+    clock.advance(2.0)
+    sampler.sample()
+    d = one(strict_json(sampler.document()))["drift"]
+    assert d["drifting"] is True and d["warming_up"] is False
+    assert d["alarms"] == sum(monitor.alarms.values()) >= 1
+    assert d["lpd"] == pytest.approx(monitor.log_predictive_density)
+    # a runner without a monitor, and a drift function that fails, give null
+    other = StatusSampler({("sensor", "1"): r}, clock=clock, drift=lambda: 1 / 0)
+    assert one(strict_json(other.document()))["drift"] is None
+    with pytest.raises(TypeError, match="StatusSampler: drift must be callable, got int"):
+        StatusSampler({("sensor", "1"): r}, drift=3)

@@ -44,7 +44,10 @@ The document (:meth:`StatusSampler.document`, served as JSON)::
                     "points": {"t", "x", "value", "lcl", "ucl", "alarm", "rules"}}},
                    (cusum: "upper", "lower" instead of "value", and its "state"
                     holds the decision interval H; null limits during the warm-up)
-        "monitors": {name: snapshot}}],           (monitors attached to the metrics)
+        "monitors": {name: snapshot},             (monitors attached to the metrics)
+        "drift": {"drifting", "warming_up", "alarms", "lpd"} or null}],
+                   (the version's drift monitor: an alarm within its window, its
+                    alarms in all, the EWMA of the log predictive density)
      "rollouts": [{"id", "model", "strategy", "baseline", "candidate", "state",
                    "active", "actor", "created", "updated",
                    "weights": {version: share} or null (the router's, else the strategy's),
@@ -487,6 +490,9 @@ class StatusSampler:
         The charts' parameters (``[monitor.ewma]``, ``[monitor.cusum]``).
     clock : callable, optional
         Seconds on a monotonic clock (the intervals; ``time.monotonic`` by default).
+    drift : callable, optional
+        ``drift() -> {(model, version): DriftMonitor}``: each runner's drift
+        monitor, read when the document is built.
 
     Raises
     ------
@@ -496,7 +502,8 @@ class StatusSampler:
 
     def __init__(self, source: Any, *, registry: ModelRegistry | None = None,
                  config: StatusPageConfig | None = None, ewma: EWMAConfig | None = None,
-                 cusum: CUSUMConfig | None = None, clock: Callable[[], float] | None = None):
+                 cusum: CUSUMConfig | None = None, clock: Callable[[], float] | None = None,
+                 drift: Callable[[], Mapping] | None = None):
         owner = "StatusSampler"
         if not callable(source) and not isinstance(source, Mapping):
             raise type_error(owner, "source", source,
@@ -512,6 +519,9 @@ class StatusSampler:
             cusum, "cusum", owner, CUSUMConfig, "a CUSUMConfig")
         if clock is not None and not callable(clock):
             raise TypeError(f"{owner}: clock must be callable, got {type(clock).__name__}")
+        if drift is not None and not callable(drift):
+            raise TypeError(f"{owner}: drift must be callable, got {type(drift).__name__}")
+        self._drift = drift
         self._clock = time.monotonic if clock is None else clock
         self._lock = threading.Lock()
         self._tracks: dict[tuple[str, str | None], _Track] = {}
@@ -653,6 +663,21 @@ class StatusSampler:
                             "state_before": e["state_before"], "state_after": e["state_after"]}
                            for e in events]}
 
+    def _add_drift(self, runners: list[dict]) -> None:
+        """Each runner document's ``drift``: its monitor's figures, or None."""
+        monitors: Mapping = {}
+        if self._drift is not None:
+            try:
+                monitors = self._drift()
+            except Exception:                   # the caller's function: never fail the page
+                _log.exception("status page: the drift monitors could not be read")
+        for r in runners:
+            mon = monitors.get((r["model"], r["version"]))
+            r["drift"] = None if mon is None else {
+                "drifting": bool(mon.drifting), "warming_up": bool(mon.warming_up),
+                "alarms": int(sum(mon.alarms.values())),
+                "lpd": _num(mon.log_predictive_density)}
+
     def document(self) -> dict:
         """What the page shows, as JSON values (the shape is in the module's notes).
 
@@ -677,6 +702,7 @@ class StatusSampler:
                 runners.append(track.document(weight))
             models = sorted({m for m, _ in self._tracks})
         rollouts = self._read_rollouts(models)
+        self._add_drift(runners)
         with self._lock:
             problems = sorted(self._problems.values())
         doc = {"schema": SCHEMA_VERSION, "generated": round(time.time(), 3),

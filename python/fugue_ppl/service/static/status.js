@@ -301,12 +301,16 @@
     var pill = el("span", "pill");
     pill.setAttribute("data-field", "breaker-state");
     head.appendChild(pill);
+    var drift = el("span", "pill drift", "model drift");
+    drift.setAttribute("data-field", "drift");
+    drift.hidden = true;
+    head.appendChild(drift);
     var weight = el("span", "weight");
     weight.setAttribute("data-field", "weight");
     head.appendChild(weight);
     card.appendChild(head);
     var tiles = el("div", "tiles");
-    var c = { node: card, pill: pill, weight: weight, tiles: {} };
+    var c = { node: card, pill: pill, drift: drift, weight: weight, tiles: {} };
     c.tiles.requests = tile(tiles, "requests", "requests");
     c.tiles.throughput = tile(tiles, "throughput", "throughput");
     c.tiles.error_rate = tile(tiles, "error_rate", "error rate");
@@ -486,6 +490,9 @@
     var state = r.breaker.state;
     c.pill.textContent = state;
     c.pill.className = "pill st-" + state;
+    var d = r.drift;
+    c.drift.hidden = !(d && d.drifting);
+    c.drift.title = d ? d.alarms + " drift alarm(s)" : "";
     c.weight.textContent = finite(r.weight) ? "weight " + percent(r.weight) + "%" : "";
     var t = r.totals, lat = r.latency || {};
     if (t) {
