@@ -300,6 +300,20 @@ def test_simulation_based_calibration():
 
 # ------------------------------------------------------------------ degenerate weights
 
+def test_a_nan_observation_is_a_clear_error_naming_the_site():
+    from fugue_ppl.errors import InvalidObservation
+
+    def model(y):
+        mu = fp.sample("mu", fp.Normal(0.0, 1.0))
+        fp.observe("y", fp.Normal(mu, 1.0), y)
+
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(InvalidObservation, match=r"observe\('y'\): the observed value is "
+                                                     "NaN, infinite"):
+            ImportanceSampling(n=100).run(model, bad, rng=1)
+    assert ImportanceSampling(n=100).run(model, 1.0, rng=1).ess > 1    # (nothing left over)
+
+
 def test_every_weight_zero_is_a_clear_error_not_nan():
     def impossible(y):
         u = fp.sample("u", fp.Uniform(0.0, 1.0))

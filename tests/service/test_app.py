@@ -901,3 +901,16 @@ def test_drift_alarms_reach_health_and_metrics():
     assert set(alarms) == {"ewma", "cusum"} and sum(alarms.values()) >= 1, alarms
     assert re.search(r'^fugue_drift_drifting\{model="sensor",version="1"\} 1\.0$', metrics,
                      re.MULTILINE)
+
+
+def test_drift_settings_of_the_wrong_type_or_range_are_refused():
+    from fugue_ppl.config import load_config
+    from fugue_ppl.errors import ConfigError
+
+    with pytest.raises(TypeError, match="Catalog: drift must be a DriftSettings, got str"):
+        Catalog([], drift="warmup=5")
+    with pytest.raises(ConfigError) as info:
+        load_config(env={"FUGUE_DRIFT__WARMUP": "1", "FUGUE_DRIFT__STATUS": "bad"})
+    assert "drift.warmup = 1 (environment variable FUGUE_DRIFT__WARMUP): must be >= 2" in str(
+        info.value)
+    assert "drift.status = 'bad'" in str(info.value)

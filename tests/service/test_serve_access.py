@@ -197,3 +197,57 @@ def test_the_admin_api_needs_the_admin_action_and_records_the_key(registry_serve
     r = httpx.post(f"{server.url}/v2/models/sensor/infer", json=BODY,
                    headers=bearer(ADMIN_KEY))
     assert r.status_code == 200 and r.json()["model_version"] == "2", r.text
+
+
+# ---------------------------------------------------------------- refusing to start
+
+
+def _refused(tmp_path, config, env=None, port=None):
+    """``fugue-ppl serve`` that must refuse to start: its exit status and stderr."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    cfg = tmp_path / "serve.toml"
+    cfg.write_text(config, encoding="utf-8")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FUGUE_")}
+    done = subprocess.run([sys.executable, "-m", "fugue_ppl", "serve", "--port", str(port),
+                           "--config", str(cfg)], env={**clean, **(env or {})}, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    return done.returncode, done.stderr
+
+
+def test_an_id_given_two_keys_is_refused_without_showing_them(tmp_path):
+    status, err = _refused(tmp_path, "", env={
+        "FUGUE_SECRETS__API_KEYS": f"ci:{CI_KEY},ci:{OPS_KEY}"})
+    assert status == 1
+    assert "secrets.api_keys: the key id ci is used twice" in err
+    assert CI_KEY not in err and OPS_KEY not in err and "Traceback" not in err
+
+
+def test_an_audit_file_that_cannot_be_opened_is_refused(tmp_path):
+    status, err = _refused(tmp_path, '[audit]\npath = "no/such/dir/audit.log"\n')
+    assert status == 1
+    assert "fugue-ppl serve: audit.path: no/such/dir/audit.log cannot be opened" in err
+
+
+def test_a_registry_that_is_not_a_database_is_refused(tmp_path):
+    (tmp_path / "registry.sqlite3").write_text("not a database", encoding="utf-8")
+    status, err = _refused(tmp_path, '[registry]\nurl = "registry.sqlite3"\n')
+    assert status == 1
+    assert "fugue-ppl serve: the models cannot be loaded (RegistryUnavailable" in err
+
+
+def test_a_port_in_use_is_refused(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        status, err = _refused(tmp_path, "", port=taken.getsockname()[1])
+    assert status == 1 and "address already in use" in err

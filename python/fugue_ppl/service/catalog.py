@@ -42,7 +42,7 @@ from typing import Any
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from fugue_ppl.checks import freeze, thaw
+from fugue_ppl.checks import check_type, freeze, thaw
 from fugue_ppl.deploy import ModelVersion, Router
 from fugue_ppl.deploy.prometheus import RouterCollector
 from fugue_ppl.errors import InvalidArgument, UnknownModel, UnknownVersion
@@ -258,7 +258,8 @@ class Catalog:
                  drift: DriftSettings | None = None, registry: Any = None,
                  deployment_factory: Any = None):
         self._health = HealthSettings() if health is None else health
-        self._drift = DriftSettings() if drift is None else drift
+        self._drift = DriftSettings() if drift is None else check_type(
+            drift, "drift", "Catalog", DriftSettings, "a DriftSettings")
         self._registry = registry
         self._factory = deployment_factory
         self._deployments: dict[str, Any] = {d.name: d for d in deployments}
