@@ -161,7 +161,7 @@ def lua(tmp_path, limit=MAX_REQUESTS // 2):
     return script
 
 
-def fugue_env(tmp_path):
+def fugue_env():
     return {"FUGUE_SECRETS__API_KEYS": f"bench:{KEY}",
             "FUGUE_SECRETS__AUDIT_KEY": "bench-audit-hmac-key",
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
@@ -191,7 +191,7 @@ def test_service_throughput_against_the_http_floor(tmp_path, record_ratio):
     cfg = tmp_path / "serve.toml"
     cfg.write_text(textwrap.dedent(FULL_PIPELINE))
     fugue = Process([*fugue_command(), "serve", "--port", "{port}", "--config", str(cfg)],
-                    tmp_path, fugue_env(tmp_path))
+                    tmp_path, fugue_env())
     floor = Process([sys.executable, str(HERE / "_http_floor.py"), "{port}"], tmp_path)
     script = lua(tmp_path)
     path = "/v2/models/sensor/infer"
@@ -259,7 +259,7 @@ def test_a_burst_of_model_failures_under_load_is_answered_and_accounted(tmp_path
         [breaker]
         open_duration = 0.5
     """))
-    env = {**fugue_env(tmp_path), "PYTHONPATH": str(models),
+    env = {**fugue_env(), "PYTHONPATH": str(models),
            "BENCH_FAULT_FLAG": str(flag)}
     server = Process([*fugue_command(), "serve", "--port", "{port}", "--config", str(cfg)],
                      tmp_path, env)

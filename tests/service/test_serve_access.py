@@ -3,6 +3,10 @@ and their scopes, per-client rate limits, the HMAC audit log, the status page an
 with a registry, the admin API recording the caller's key id."""
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
 
 import httpx
@@ -204,11 +208,6 @@ def test_the_admin_api_needs_the_admin_action_and_records_the_key(registry_serve
 
 def _refused(tmp_path, config, env=None, port=None):
     """``fugue-ppl serve`` that must refuse to start: its exit status and stderr."""
-    import os
-    import socket
-    import subprocess
-    import sys
-
     if port is None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -244,8 +243,6 @@ def test_a_registry_that_is_not_a_database_is_refused(tmp_path):
 
 
 def test_a_port_in_use_is_refused(tmp_path):
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

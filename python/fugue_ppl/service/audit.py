@@ -113,17 +113,19 @@ def audit_hmac(key: bytes, value: Any) -> str | None:
     return None if data is None else hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-_second: list = [None, ""]      # (the last whole second formatted, and its text)
+#: The last whole second formatted and its text: one tuple, replaced whole, so that the
+#: writer threads of several logs never read one second's number with another's text.
+_second: tuple[int | None, str] = (None, "")
 
 
 def _rfc3339(ts: float) -> str:
-    us = round(ts * 1e6)
-    sec, frac = divmod(us, 1_000_000)
-    if sec != _second[0]:             # (the writer thread only: no lock)
-        _second[1] = datetime.datetime.fromtimestamp(sec, tz=datetime.timezone.utc).strftime(
-            "%Y-%m-%dT%H:%M:%S")
-        _second[0] = sec
-    return f"{_second[1]}.{frac:06d}Z"
+    global _second
+    sec, frac = divmod(round(ts * 1e6), 1_000_000)
+    cached = _second
+    if cached[0] != sec:
+        cached = _second = (sec, datetime.datetime.fromtimestamp(
+            sec, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{cached[1]}.{frac:06d}Z"
 
 
 def _text(v: Any) -> str | None:
