@@ -1,7 +1,9 @@
 """Inference on the trace runtime: likelihood weighting (self-normalised
-importance sampling on the particle runtime), Metropolis-Hastings (random-walk
-and single-site, several chains) and the diagnostics of MCMC draws and of
-importance weights (R̂, bulk and tail ESS, MCSE, PSIS and its k̂).
+importance sampling on the particle runtime), sequential Monte Carlo (a particle
+filter on the particle runtime for models that observe data in steps: adaptive
+systematic or stratified resampling, an unbiased evidence), Metropolis-Hastings
+(random-walk and single-site, several chains) and the diagnostics of MCMC draws
+and of importance weights (R̂, bulk and tail ESS, MCSE, PSIS and its k̂).
 
 The layer imports the checking kit and the core only.
 """
@@ -33,9 +35,11 @@ from fugue_ppl.inference.proposals import (
     Prior,
     Proposal,
 )
+from fugue_ppl.inference.smc import SequentialMonteCarlo, SMCResult
 
 __all__ = [
     "ImportanceSampling", "ImportanceResult", "ImportanceSiteSummary",
+    "SequentialMonteCarlo", "SMCResult",
     "MetropolisHastings", "KERNELS", "MCMCResult", "SiteSummary",
     "Proposal", "Prior", "GaussianWalk", "LogNormalWalk", "Flip", "IntegerWalk",
     "rhat", "split_rhat", "ess_bulk", "ess_tail", "ess_mean", "mcse_mean",
