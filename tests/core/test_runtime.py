@@ -757,6 +757,34 @@ def test_deadline_is_checked_at_factor_too():
         fp.run(fp.PriorHandler(rng=0), runaway, deadline=0.02)
 
 
+def test_a_run_that_ends_past_its_deadline_is_a_timeout_whatever_it_computed():
+    def sleeps_after_its_effects():
+        x = fp.sample("x", fp.Normal(0.0, 1.0))
+        time.sleep(0.03)
+        return x
+
+    with pytest.raises(fp.InferenceTimeout, match=r"^the run took ([0-9.]+) s, past its "
+                                                  r"deadline of 0\.01 s$") as ei:
+        fp.run(fp.PriorHandler(rng=0), sleeps_after_its_effects, deadline=0.01)
+    assert float(ei.value.args[0].split()[3]) >= 0.01
+
+
+def test_effects_read_the_clock_every_eighth_effect():
+    # Late from the start: the run is stopped at its eighth effect, not before
+    # (the clock is not read) and not after.
+    reached = []
+
+    def late_then_many_effects():
+        time.sleep(0.02)
+        for i in range(100):
+            reached.append(i)
+            fp.sample(fp.addr("x", i), fp.Normal(0.0, 1.0))
+
+    with pytest.raises(fp.InferenceTimeout, match=r"reached sample\('x\[7\]'\)"):
+        fp.run(fp.PriorHandler(rng=0), late_then_many_effects, deadline=0.005)
+    assert reached == list(range(8))
+
+
 def test_a_generous_deadline_does_not_change_the_run():
     h1, h2 = fp.PriorHandler(rng=9), fp.PriorHandler(rng=9)
     assert fp.run(h1, sensor, 22.0, deadline=30.0) == fp.run(h2, sensor, 22.0)

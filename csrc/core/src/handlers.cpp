@@ -53,7 +53,7 @@ Value default_value(ValueKind kind) noexcept {
 }
 
 EffectResult Run::on_sample(AddrId addr, const Dist& d) {
-  if (deadline_tick != 0 && ticks() > deadline_tick) return {default_value(value_kind(d.kind)), Status::DeadlineExceeded};
+  if (past_deadline()) return {default_value(value_kind(d.kind)), Status::DeadlineExceeded};
   const ValueKind vk = value_kind(d.kind);
   Value v;
   double lp;
@@ -117,7 +117,7 @@ EffectResult Run::on_sample(AddrId addr, const Dist& d) {
 }
 
 Status Run::on_observe(AddrId addr, const Dist& d, Value v) {
-  if (deadline_tick != 0 && ticks() > deadline_tick) return Status::DeadlineExceeded;
+  if (past_deadline()) return Status::DeadlineExceeded;
   v = coerce(v, value_kind(d.kind));
   Status st = Status::Ok;
   double lp;
@@ -138,7 +138,7 @@ Status Run::on_observe(AddrId addr, const Dist& d, Value v) {
 }
 
 Status Run::on_factor(double w) noexcept {
-  if (deadline_tick != 0 && ticks() > deadline_tick) return Status::DeadlineExceeded;
+  if (past_deadline()) return Status::DeadlineExceeded;
   if (std::isnan(w) || w == std::numeric_limits<double>::infinity()) {
     if (!is_safe(mode)) return Status::NonFiniteFactor;
     trace->add_log_factor(kNegInf);

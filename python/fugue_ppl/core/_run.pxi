@@ -16,8 +16,9 @@ model : callable
 *args, **kwargs
     Passed to ``model``.
 deadline : float, optional
-    Seconds the run may take; checked at every effect, raising
-    :class:`~fugue_ppl.errors.InferenceTimeout` mid-model.
+    Seconds the run may take: a run that ends past it raises
+    :class:`~fugue_ppl.errors.InferenceTimeout`, whatever it computed, and a
+    long run is stopped mid-model (the clock is read every eighth effect).
 seed : int, optional
     The run's key (>= 0): the run draws the stream of
     ``numpy.random.default_rng([s, seed])`` for a handler seeded with ``s``
@@ -99,7 +100,9 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
 
 cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
                      dict kwargs, double deadline, int64_t start_tick, CTraceHandle* th,
-                     Trace owner=None, object seed=None):
+                     Trace owner=None, object seed=None, int64_t* end_tick=NULL):
+    # end_tick, when given, receives the clock read that checked the end of a
+    # run with a deadline (else it is left alone).
     cdef const RunSpec* spec = &handler._spec
     cdef CRun r
     cdef RunContext ctx
@@ -153,9 +156,14 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
         locked = True
     set_current_run(&r)
     if handler._observer is None:
-        return _call_model(&r, spec, locked, model, args, nargs, kwargs)
+        value = _call_model(&r, spec, locked, model, args, nargs, kwargs)
+        if r.deadline_tick != 0:
+            _check_end(&r, end_tick)
+        return value
     try:
         value = _call_model(&r, spec, locked, model, args, nargs, kwargs)
+        if r.deadline_tick != 0:
+            _check_end(&r, end_tick)
     except BaseException as exc:
         (<HandlerWrapper>handler._observer)._run_ended(
             t0, ticks(), exc, ctx.substituted if r.binding != NULL else 0)
@@ -163,6 +171,19 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
     (<HandlerWrapper>handler._observer)._run_ended(
         t0, ticks(), None, ctx.substituted if r.binding != NULL else 0)
     return value
+
+
+cdef int _check_end(CRun* r, int64_t* end_tick) except -1:
+    # A run that ends past its deadline is late, whatever it computed.
+    cdef int64_t t = ticks()
+    if end_tick != NULL:
+        end_tick[0] = t
+    if t > r.deadline_tick:
+        elapsed = (t - r.start_tick) * seconds_per_tick()
+        budget = (r.deadline_tick - r.start_tick) * seconds_per_tick()
+        raise InferenceTimeout(f"the run took {elapsed:.6g} s, past its deadline of "
+                               f"{budget:.6g} s")
+    return 0
 
 
 cdef object _call_model(CRun* r, const RunSpec* spec, bint locked, object model,

@@ -92,13 +92,15 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
 # is not 0.
 cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
                      dict kwargs, double deadline, int64_t start_tick, CTraceHandle* th,
-                     Trace owner=*, object seed=*)
+                     Trace owner=*, object seed=*, int64_t* end_tick=*)
 # The same, unchecked: `model` is callable, `deadline` is seconds (<= 0: none),
 # `seed` None (the run's key is the handler's next counter value) or what
 # check_seed returned, and `th` an empty handle that gets the run's trace, from
 # the handler's pool when it has one; the pool must stay alive as long as `th`
 # holds the trace: `owner` (the Trace holding `th`, if any) gets a reference to
-# it, else the caller keeps one. Returns the value.
+# it, else the caller keeps one. A run with a deadline that ends past it
+# raises InferenceTimeout; `end_tick`, when not NULL, gets the clock read that
+# checked it. Returns the value.
 cdef object check_seed(Handler handler, object seed, str owner)
 # A run's `seed=` (not None) as the int key run_core takes: TypeError unless an
 # integer (bools and floats are not), InvalidArgument naming `seed` when

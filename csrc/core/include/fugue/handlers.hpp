@@ -39,6 +39,8 @@ struct EffectResult {
 };
 
 struct Run {
+  static constexpr uint32_t kDeadlineStride = 8;
+
   HandlerMode mode = HandlerMode::Prior;
   Trace* trace = nullptr;      // the trace being recorded
   const Trace* base = nullptr;  // Replay / Score base trace
@@ -46,11 +48,26 @@ struct Run {
   Run* outer = nullptr;        // the enclosing run on this thread
   int64_t deadline_tick = 0;   // ticks() deadline; 0 = none
   int64_t start_tick = 0;      // ticks() at the start (set with a deadline)
+  uint32_t unchecked = kDeadlineStride - 1;  // effects left before the deadline is read
   bool check_finite = false;   // report a NaN or infinite draw as NonFiniteSample
   void* binding = nullptr;     // the binding's state for this run (never read here)
   // A particle run's weights (null for a run of one trace): its effects are
   // the binding's particle effects, and it records into no trace.
   ParticleRun* particles = nullptr;
+
+  // A clock read costs about as much as a small model's effect, so an effect
+  // reads the deadline only every kDeadlineStride-th time: a run past its
+  // deadline stops within that many effects (the end of the run is checked
+  // too, by the binding). Never throws.
+  bool past_deadline() noexcept {
+    if (deadline_tick == 0) return false;
+    if (unchecked != 0) {
+      --unchecked;
+      return false;
+    }
+    unchecked = kDeadlineStride - 1;
+    return ticks() > deadline_tick;
+  }
 
   // sample(addr, d). Never throws except std::bad_alloc.
   EffectResult on_sample(AddrId addr, const Dist& d);

@@ -15,15 +15,15 @@ constexpr uint64_t saturating_add(uint64_t a, uint64_t b) noexcept {
 }
 
 // Atomically adds n to c, stopping at kCounterMax; `order` applies to the
-// store (release: a reader that acquires c sees what preceded the add).
-// Lock-free; never throws.
+// add (release: a reader that acquires c sees what preceded it). One locked
+// add, then a store of the maximum when the add wrapped: a reader racing the
+// add that reaches the maximum may see the wrapped value for that instant, and
+// every later add leaves the maximum. Lock-free; never throws.
 inline void saturating_add(std::atomic<uint64_t>& c, uint64_t n,
                            std::memory_order order = std::memory_order_relaxed) noexcept {
   if (n == 0) return;
-  uint64_t cur = c.load(std::memory_order_relaxed);
-  while (cur != kCounterMax &&
-         !c.compare_exchange_weak(cur, saturating_add(cur, n), order, std::memory_order_relaxed)) {
-  }
+  const uint64_t old = c.fetch_add(n, order);
+  if (old > kCounterMax - n) c.store(kCounterMax, std::memory_order_release);
 }
 
 }  // namespace fugue
