@@ -154,3 +154,65 @@ def test_ratio_particles_vs_pooled_runs(compare, name, size):
     compare(f"test_particles{ids}", f"test_pooled_runs{ids}", kind="speedup", target=20.0,
             baseline_scale=size / runs,
             description=f"{name} n={size:,}: run_particles vs {size:,} pooled runs{sampled}")
+
+
+# ---------------------------------------------------------------- importance sampling per request
+#
+# A service answering each request with a posterior: ModelRunner(sensor,
+# inference=ImportanceSampling(n=1000, sites=["temperature"])).infer(reading)
+# and reading the weighted mean, variance and ESS off its result, against the
+# same importance sampler written by hand with numpy (the same draws, the same
+# weights, the same three figures). Target: within 1.2x.
+
+IS_N = 1_000
+
+
+def numpy_importance(rng, n, reading):
+    """Self-normalised importance sampling of the sensor model by hand: the
+    temperature's weighted mean and variance and the weights' ESS."""
+    values, _, log_likelihood = numpy_sensor(rng, n, reading)
+    t = values["temperature"]
+    w = np.exp(log_likelihood - log_likelihood.max())
+    w /= w.sum()
+    mean = float(w @ t)
+    d = t - mean
+    return mean, float(w @ (d * d)), float(1.0 / (w @ w))
+
+
+def _served_importance(runner, reading):
+    post = runner.infer(reading).value
+    return post.mean("temperature"), post.particles.var("temperature"), post.ess
+
+
+def _importance_runner():
+    from fugue_ppl.inference import ImportanceSampling
+
+    return fp.ModelRunner(sensor, rng=SEED, deadline=1.0,
+                          inference=ImportanceSampling(n=IS_N, sites=["temperature"]))
+
+
+@pytest.mark.benchmark(group="importance sampling per request: sensor n=1,000")
+def test_importance_served(bench):
+    runner = _importance_runner()
+    # The same work as the hand-written sampler: the runner's call with key k
+    # draws the stream numpy.random.default_rng([SEED, k]), and its figures
+    # are the baseline's on those draws.
+    served = _served_importance(runner, READING)        # (call 0: key 0)
+    by_hand = numpy_importance(np.random.default_rng([SEED, 0]), IS_N, READING)
+    np.testing.assert_allclose(served, by_hand, rtol=1e-12)
+    bench.pedantic(lambda: _served_importance(runner, READING), rounds=300, iterations=5,
+                   warmup_rounds=2)
+    assert runner.metrics.error_count == 0
+
+
+@pytest.mark.benchmark(group="importance sampling per request: sensor n=1,000")
+def test_importance_numpy(bench):
+    rng = np.random.default_rng(SEED)
+    bench.pedantic(lambda: numpy_importance(rng, IS_N, READING), rounds=300, iterations=5,
+                   warmup_rounds=2)
+
+
+def test_ratio_importance_served_vs_numpy(compare):
+    compare("test_importance_served", "test_importance_numpy", kind="slowdown", target=1.2,
+            description="sensor n=1,000: importance sampling served by ModelRunner vs "
+                        "hand-written numpy")

@@ -85,7 +85,7 @@ class Particles:
     """
 
     __slots__ = ("_values", "_log_prior", "_log_likelihood", "_log_factors", "_log_weights",
-                 "_observed", "_present", "_per_particle", "_n", "_cache")
+                 "_observed", "_present", "_per_particle", "_n", "_cache", "_lse")
 
     def __init__(self, values: Mapping[str, Any], log_prior: Any, log_likelihood: Any,
                  log_factors: Any, *, log_weights: Any = None,
@@ -114,6 +114,7 @@ class Particles:
         self._observed = dict(observed or {})
         self._per_particle = bool(per_particle)
         self._cache = None
+        self._lse = None
 
     @classmethod
     def _of_run(cls, values: dict, log_prior: np.ndarray, log_likelihood: np.ndarray,
@@ -131,6 +132,7 @@ class Particles:
         self._per_particle = False
         self._n = log_prior.shape[0]
         self._cache = None
+        self._lse = None
         return self
 
     def _weights_array(self, x: Any, name: str, n: int | None = None) -> np.ndarray:
@@ -227,17 +229,24 @@ class Particles:
     # ------------------------------------------------------------ weights
 
     def _normalised(self) -> np.ndarray:
-        if self._cache is None:
+        # The normalised weights (None: every weight is zero), and on the way
+        # the log of the weights' sum (the evidence's numerator).
+        if self._lse is None:
             lw = self.log_weights
             m = float(np.max(lw))
             if m == math.inf:          # infinitely heavier particles share the weight
                 w = (lw == math.inf).astype(np.float64)
-            elif m == -math.inf:
+                w /= w.sum()
+                self._lse = math.inf
+            elif not m > -math.inf:    # every weight zero, or a NaN
                 w = None
+                self._lse = _log_sum_exp(lw)
             else:
                 w = np.exp(lw - m)
+                total = float(w.sum())
+                self._lse = m + math.log(total)
+                w /= total
             if w is not None:
-                w /= w.sum()
                 w.flags.writeable = False
             self._cache = w
         return self._cache
@@ -261,7 +270,8 @@ class Particles:
     def log_evidence(self) -> float:
         """The log of the mean importance weight: an unbiased estimate (of the
         evidence itself, on the log scale) of the log marginal likelihood."""
-        return _log_sum_exp(self.log_weights) - math.log(self._n)
+        self._normalised()
+        return self._lse - math.log(self._n)
 
     @property
     def ess(self) -> float:

@@ -28,6 +28,7 @@ from the prior and has no replay or scoring mode, so ``guide=`` raises
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -117,6 +118,9 @@ class ImportanceResult:
         weights on at least 2 particles.
     sites : dict of str to ImportanceSiteSummary
         The summary of each requested site, in the order requested.
+
+    ``khat``, ``equal_weights``, ``reliable`` and ``sites`` are computed
+    when first read (the PSIS fit and the quantiles cost more than the run).
     resampled : Particles or None
     resample : str or None
     seed : numpy.random.SeedSequence or None
@@ -139,12 +143,13 @@ class ImportanceResult:
         if not isinstance(particles, Particles):
             raise type_error("ImportanceResult", "particles", particles, "a Particles")
         lw = particles.log_weights
-        if np.isnan(lw).any() or np.isposinf(lw).any():
+        top = float(np.max(lw))       # (NaN when any is NaN)
+        if not top < math.inf:
             bad = int(np.flatnonzero(np.isnan(lw) | np.isposinf(lw))[0])
             raise DegenerateWeights(
                 f"ImportanceResult: particle {bad} has log-weight {float(lw[bad])!r}: an "
                 "infinite or undefined density at an observation or factor; no estimate exists")
-        if not np.isfinite(lw).any():
+        if top == -math.inf:
             raise DegenerateWeights(
                 f"ImportanceResult: every one of the {particles.n} particles has weight zero "
                 "(log-weight -inf): the observations or factors rule out every prior draw, so "
@@ -152,24 +157,56 @@ class ImportanceResult:
         self.particles = particles
         self.log_evidence = float(particles.log_evidence)
         self.ess = float(particles.ess)
-        with np.errstate(over="ignore"):   # the fit's profile weights may overflow to inf
-            self.khat = float(psis(lw).khat)   # (a weight of zero), as in ArviZ
-        self.khat_threshold = float(khat_threshold(particles.n))
-        finite = lw[np.isfinite(lw)]
-        self.equal_weights = bool(finite.min() == finite.max())
-        self.reliable = (bool(finite.size >= 2) if self.equal_weights
-                         else bool(self.khat < self.khat_threshold))
         self.resampled = resampled
         self.resample = resample
         self.seed = seed
         self.value = value
         names = particles.sites if sites is None else tuple(sites)
-        self.sites = {name: self._summarise(name) for name in names}
+        for name in names:
+            if name not in particles:
+                raise TraceAddressNotFound(f"ImportanceResult: no site {name!r} was sampled",
+                                           name)
+        self._names = names
+
+    # The figures below are computed when first read: a service answering
+    # each request with a posterior pays for the quantiles and the PSIS fit
+    # only when it reports them.
+
+    @functools.cached_property
+    def khat(self) -> float:
+        with np.errstate(over="ignore"):   # the fit's profile weights may overflow to inf
+            return float(psis(self.particles.log_weights).khat)   # (a weight of zero), as ArviZ
+
+    @functools.cached_property
+    def khat_threshold(self) -> float:
+        return float(khat_threshold(self.particles.n))
+
+    @functools.cached_property
+    def equal_weights(self) -> bool:
+        lw = self.particles.log_weights
+        finite = lw[np.isfinite(lw)]
+        return bool(finite.min() == finite.max())
+
+    @functools.cached_property
+    def reliable(self) -> bool:
+        if self.equal_weights:
+            return bool(np.isfinite(self.particles.log_weights).sum() >= 2)
+        return bool(self.khat < self.khat_threshold)
+
+    @functools.cached_property
+    def sites(self) -> dict[str, ImportanceSiteSummary]:
+        return {name: self._summarise(name) for name in self._names}
+
+    def mean(self, site: str) -> float:
+        """The weighted posterior mean of ``site`` (without the rest of its summary)."""
+        return self.particles.mean(site)
+
+    def sd(self, site: str) -> float:
+        """The weighted posterior standard deviation of ``site``."""
+        return self.particles.std(site)
 
     def _summarise(self, site: str) -> ImportanceSiteSummary:
         p = self.particles
-        if site not in p:
-            raise TraceAddressNotFound(f"ImportanceResult: no site {site!r} was sampled", site)
         mean, sd = p.mean(site), p.std(site)
         qs = np.atleast_1d(p.quantile(site, QUANTILES))
         return ImportanceSiteSummary(
@@ -398,3 +435,34 @@ class ImportanceSampling:
             result.resampled = particles.resample(self._resample,
                                                   rng=np.random.default_rng(child(root, 1)))
         return result
+
+    def posterior(self, handler: Any, model: Callable[..., Any], /, *args: Any,
+                  seed: int | None = None, deadline: float | None = None,
+                  **kwargs: Any) -> ImportanceResult:
+        """The posterior of one request, on the caller's handler: a service's path.
+
+        :meth:`run` seeds a fresh handler from ``rng``; this runs the
+        particles on ``handler``'s stream (``seed``: the run's key, as for
+        :func:`~fugue_ppl.run_particles`; default its run counter), so a
+        :class:`~fugue_ppl.ModelRunner` serving ``inference=`` gives the same
+        answer for the same request key in any replica. No resampling.
+
+        Parameters
+        ----------
+        handler : PriorHandler or PooledPriorHandler
+        model : callable
+        *args, **kwargs
+            The model's arguments.
+        seed : int, optional
+            The run's key.
+        deadline : float, optional
+            Seconds the particle run may take.
+
+        Returns
+        -------
+        ImportanceResult
+        """
+        n = _check_n(self._n, f"{_OWNER}.posterior")
+        value, particles = run_particles(handler, model, n, *args, seed=seed, deadline=deadline,
+                                         on_branch=self._on_branch, **kwargs)
+        return ImportanceResult(particles, sites=self._sites, value=value)

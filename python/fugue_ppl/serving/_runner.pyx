@@ -286,6 +286,15 @@ cdef class ModelRunner:
         The degradation policy "serve a cheaper model": while the breaker is
         DEGRADED, calls run this model instead (same arguments, status
         ``"degraded"``).
+    inference : ImportanceSampling, optional
+        Answer each request with a posterior instead of one prior run: the
+        model runs once for the algorithm's particles (its ``posterior``
+        method, on this runner's stream: ``infer(..., seed=k)`` gives the
+        same particles in any replica) and the result's value is the
+        :class:`~fugue_ppl.inference.ImportanceResult` (weighted means,
+        standard deviations, ESS, log evidence; its quantiles and k̂ are
+        computed when first read). Not with ``site_fallbacks``: a particle
+        run has none.
     degraded_shed : float, optional
         The policy "shed load": while the breaker is DEGRADED, this fraction
         of the calls (evenly spread) is served the fallback at once (status
@@ -334,6 +343,10 @@ cdef class ModelRunner:
     cdef readonly object degraded_model
     cdef readonly double degraded_shed
     cdef double _shed_acc
+    # The inference algorithm answering each call (None: one run per call),
+    # and its posterior method.
+    cdef readonly object inference
+    cdef object _posterior
     cdef bint _degrade
     # Inference events: a fraction _log_rate of the calls, sampled evenly.
     cdef double _log_rate, _log_acc
@@ -359,7 +372,7 @@ cdef class ModelRunner:
 
     def __init__(self, model, config=None, schema=None, fallback=_MISSING, *,
                  site_fallbacks=None, rng=None, breaker=None, metrics=None,
-                 deadline=_MISSING, degraded_model=None, degraded_shed=0.0):
+                 deadline=_MISSING, degraded_model=None, degraded_shed=0.0, inference=None):
         if self.infer is not None:
             raise _already_initialised(self)
         if not callable(model):
@@ -415,6 +428,17 @@ cdef class ModelRunner:
         self._deadline_ticks = (0 if deadline is None else
                                 <int64_t>(deadline / self._spt) if deadline < 3.0e9
                                 else <int64_t>0x7FFFFFFFFFFFFFFF)
+        if inference is not None:
+            self._posterior = getattr(inference, "posterior", None)
+            if not callable(self._posterior):
+                raise TypeError(f"ModelRunner: inference must be an inference algorithm with a "
+                                f"posterior() method (an ImportanceSampling), got "
+                                f"{type(inference).__name__}")
+            if site_fallbacks:
+                raise invalid("ModelRunner", "site_fallbacks", site_fallbacks,
+                              "must be empty with inference= (a particle run has no per-site "
+                              "fallbacks)")
+            self.inference = inference
         self.pool = TracePool(config.runtime.pool_max_size, config.runtime.pool_min_size)
         h = PooledPriorHandler(rng=rng, pool=self.pool)
         if site_fallbacks:
@@ -679,8 +703,11 @@ cdef class ModelRunner:
         try:
             # (a run past its deadline, however it ended, raises InferenceTimeout;
             # the clock read that checked it is t1)
-            value = run_core(self.handler, model, args, nargs, kwargs, self._deadline_s, t0,
-                             &res._th, None, seed, &t1)
+            if self._posterior is None:
+                value = run_core(self.handler, model, args, nargs, kwargs, self._deadline_s, t0,
+                                 &res._th, None, seed, &t1)
+            else:
+                value = self._run_posterior(model, args, nargs, kwargs, seed, t0, &t1)
         except InferenceTimeout as exc:
             t1 = ticks()
             if job is not None and not job.claim():
@@ -710,7 +737,7 @@ cdef class ModelRunner:
         # The result is filled before the breaker and the metrics are updated:
         # their locked instructions wait for the clock read to complete, and
         # this work, which does not, overlaps it instead.
-        nfb = res._th.get().count_flagged(kFlagFallback)
+        nfb = res._th.get().count_flagged(kFlagFallback) if res._th.get() != NULL else 0
         res.value = value
         res.status = FALLBACK if nfb else served
         res.model_version = self.version
@@ -728,6 +755,26 @@ cdef class ModelRunner:
         if self._log_rate > 0.0:
             self._log_event(res.status, seconds, None)
         return res
+
+    cdef object _run_posterior(self, object model, PyObject** args, Py_ssize_t nargs,
+                               dict kwargs, object seed, int64_t t0, int64_t* t1):
+        # The inference algorithm's posterior for one call, on the runner's
+        # handler (the run's stream), by the call's deadline.
+        cdef Py_ssize_t k
+        cdef double left = 0.0
+        if self._deadline_ticks:
+            left = self._deadline_s - (ticks() - t0) * self._spt
+            if left <= 0.0:
+                raise InferenceTimeout(f"the call passed its deadline of {self._deadline_s:g} s "
+                                       "before the model ran")
+        a = [<object>args[k] for k in range(nargs)]
+        value = self._posterior(self.handler, model, *a, seed=seed,
+                                deadline=left if left > 0.0 else None, **(kwargs or {}))
+        t1[0] = ticks()
+        if self._deadline_ticks and t1[0] - t0 > self._deadline_ticks:
+            raise InferenceTimeout(f"the run took {(t1[0] - t0) * self._spt:.6g} s, past its "
+                                   f"deadline of {self._deadline_s:g} s")
+        return value
 
     cdef int _failed(self, bint admitted, int64_t t0, int64_t t1, object exc) except -1:
         # A call that raised: the breaker counts it as its record / ignore

@@ -387,8 +387,9 @@ class DriftMonitor:
         ----------
         result : InferenceResult or ImportanceResult
             A runner's result (its trace's log-likelihood, and the chosen
-            sites' values) or an importance-sampling result (its log
-            evidence, ESS and posterior means). A runner's result that is
+            sites' values) or an importance-sampling result, also as the
+            value of a runner serving ``inference=`` (its log evidence, ESS
+            and posterior means). A runner's result that is
             not ``ok`` is counted under ``"status:<status>"`` and skipped.
 
         Returns
@@ -401,17 +402,20 @@ class DriftMonitor:
         TypeError
             ``result`` is neither.
         """
+        if isinstance(result, InferenceResult):
+            if result.status != "ok":
+                with self._lock:
+                    self._skip(f"status:{result.status}")
+                return ()
+            if isinstance(result.value, ImportanceResult):   # (a runner with inference=)
+                result = result.value
         if isinstance(result, ImportanceResult):
-            means = {}
-            for name in self.settings.sites:
-                if name in result.sites:
-                    means[name] = result.sites[name].mean
-                elif name in result.particles:
-                    means[name] = result.particles.mean(name)
+            means = {name: result.particles.mean(name) for name in self.settings.sites
+                     if name in result.particles}
             return self.observe_values(result.log_evidence, ess=result.ess, means=means)
         if isinstance(result, InferenceResult):
             trace = result.trace
-            if result.status != "ok" or trace is None:
+            if trace is None:
                 with self._lock:
                     self._skip(f"status:{result.status}")
                 return ()

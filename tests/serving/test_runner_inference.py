@@ -1,0 +1,145 @@
+"""ModelRunner(model, inference=ImportanceSampling(...)): a posterior per request
+through the runner's pipeline (validation, breaker, deadline, metrics), on the
+runner's stream."""
+
+import asyncio
+import math
+import time
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import fugue_ppl as fp
+from fugue_ppl.errors import InvalidArgument
+from fugue_ppl.inference import ImportanceResult, ImportanceSampling
+from fugue_ppl.models import SENSOR_NOISE, SENSOR_PRIOR, sensor, sensor_posterior
+from fugue_ppl.serving import DriftMonitor, DriftSettings
+from fugue_ppl.errors import ValidationError
+from fugue_ppl.validation import Finite, Schema
+
+N = 4000
+
+
+def runner(**kwargs):
+    kwargs.setdefault("inference", ImportanceSampling(n=N, sites=["temperature"]))
+    return fp.ModelRunner(sensor, rng=7, **kwargs)
+
+
+@pytest.mark.parametrize("reading", [22.0, 14.0, 29.0])
+def test_the_value_is_the_posterior_of_the_request(reading):
+    res = runner().infer(reading)
+    assert res.status == "ok" and res.trace is None
+    post = res.value
+    assert isinstance(post, ImportanceResult) and post.n == N
+    mean, sd = sensor_posterior(reading)
+    # Within 5 Monte Carlo standard errors of the closed form.
+    assert abs(post.mean("temperature") - mean) < 5 * sd / math.sqrt(post.ess)
+    assert post.sd("temperature") == pytest.approx(sd, rel=0.1)
+    assert post["temperature"].mean == post.mean("temperature")
+    # The log evidence: log N(reading; m0, sqrt(s0^2 + s^2)), within its error.
+    exact = stats.norm(SENSOR_PRIOR[0], math.hypot(SENSOR_PRIOR[1], SENSOR_NOISE)).logpdf(reading)
+    w = np.exp(post.particles.log_weights - post.log_evidence)
+    assert abs(post.log_evidence - exact) < 5 * w.std() / math.sqrt(N)
+    assert list(post.sites) == ["temperature"]
+
+
+def test_the_same_request_key_gives_the_same_posterior_in_any_replica():
+    a, b = runner(), runner()
+    ra, rb = a.infer(22.0, seed=11), b.infer(22.0, seed=11)
+    np.testing.assert_array_equal(ra.value.particles["temperature"],
+                                  rb.value.particles["temperature"])
+    assert ra.value.log_evidence == rb.value.log_evidence
+    # ... the particles of the handler's stream with that key (the stream contract)
+    _, parts = fp.run_particles(fp.PriorHandler(rng=7), sensor, N, 22.0, seed=11)
+    np.testing.assert_array_equal(parts["temperature"], ra.value.particles["temperature"])
+    # Another key, or the call counter, gives other particles.
+    rc = a.infer(22.0, seed=12)
+    assert rc.value.log_evidence != ra.value.log_evidence
+    c1, c2 = a.infer(22.0), a.infer(22.0)
+    assert c1.value.log_evidence != c2.value.log_evidence
+
+
+def test_calls_are_counted_and_validated_as_any_call():
+    r = runner(schema=Schema({"reading": Finite()}))
+    for _ in range(5):
+        assert r.infer(22.0).status == "ok"
+    with pytest.raises(ValidationError, match="reading"):
+        r.infer(math.nan)
+    m = r.metrics
+    assert (m.inference_count, m.error_count, m.invalid_requests) == (5, 0, 1)
+    assert r.breaker.state == fp.BreakerState.HEALTHY
+
+
+def failing(reading):
+    fp.sample("temperature", fp.Normal(20.0, 5.0))
+    raise RuntimeError("disk /srv/secret-token-123 unreadable")
+
+
+def impossible(reading):
+    t = fp.sample("temperature", fp.Normal(20.0, 5.0))
+    fp.factor(-math.inf)
+    return t
+
+
+@pytest.mark.parametrize("model, kind", [(failing, "RuntimeError"),
+                                         (impossible, "DegenerateWeights")])
+def test_a_failing_posterior_is_a_model_fault_served_the_fallback(model, kind):
+    r = fp.ModelRunner(model, rng=1, fallback=None,
+                       inference=ImportanceSampling(n=100, sites=["temperature"]))
+    res = r.infer(22.0)
+    assert res.status == "fallback" and res.value is None
+    assert type(res.error).__name__ == kind
+    assert "secret" not in str(res.to_dict())
+    assert r.metrics.error_count == 1 and r.breaker.metrics["failed_calls"] == 1
+
+
+def slow(reading):
+    t = fp.sample("temperature", fp.Normal(20.0, 5.0))
+    time.sleep(0.05)
+    fp.observe("sensor", fp.Normal(t, 1.0), reading)
+    return t
+
+
+def test_the_deadline_holds_for_the_particle_run():
+    r = fp.ModelRunner(slow, rng=1, deadline=0.01, fallback=None,
+                       inference=ImportanceSampling(n=100))
+    t0 = time.monotonic()
+    res = r.infer(22.0)
+    assert res.status == "timeout" and isinstance(res.error, fp.InferenceTimeout)
+    assert time.monotonic() - t0 < 5.0
+    assert r.metrics.timeouts == 1
+
+
+def test_the_asynchronous_path_serves_the_posterior_too():
+    r = runner()
+    try:
+        res = asyncio.run(r.infer_async(22.0, seed=3))
+        assert res.status == "ok"
+        assert res.value.log_evidence == runner().infer(22.0, seed=3).value.log_evidence
+    finally:
+        r.close()
+
+
+def test_drift_is_fed_the_log_evidence_and_posterior_means():
+    r = runner()
+    drift = DriftMonitor(DriftSettings(sites=("temperature",)))
+    res = r.infer(22.0)
+    drift.observe(res)
+    state = drift.state()
+    assert state["requests"] == 1 and state["skipped"] == {}
+    assert state["lpd"]["last"] == res.value.log_evidence
+    assert state["ess"]["last"] == res.value.ess
+    assert state["sites"]["temperature"]["last"] == res.value.mean("temperature")
+
+
+def test_bad_inference_arguments_are_clear_errors():
+    with pytest.raises(TypeError, match=r"^ModelRunner: inference must be an inference "
+                                        r"algorithm with a posterior\(\) method"):
+        fp.ModelRunner(sensor, inference=object())
+    with pytest.raises(InvalidArgument, match="site_fallbacks"):
+        fp.ModelRunner(sensor, inference=ImportanceSampling(n=10), site_fallbacks={bool: True})
+    # A site the model does not sample: a model fault at the call, named.
+    r = fp.ModelRunner(sensor, rng=1, inference=ImportanceSampling(n=10, sites=["nope"]))
+    with pytest.raises(fp.TraceAddressNotFound, match="'nope'"):
+        r.infer(22.0)
