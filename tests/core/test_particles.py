@@ -9,7 +9,12 @@
   with the same key; the per-particle fall-back), else agreement by
   two-sample Kolmogorov-Smirnov and chi-square tests at fixed seeds;
 - weighted statistics against closed forms, resampling's unbiasedness;
-- branching on a sampled value; bad inputs; threads.
+- branching on a sampled value; bad inputs; threads;
+- score mode (``base=``): the log-prior of given values is scipy's, a prior
+  run's particles scored again give its log-weights bit for bit, one by one
+  as ScoreGivenTrace scores each particle; a base that misses a site, has
+  one the model does not sample, or holds values of another kind is refused
+  naming the site.
 
 Statistical tests use fixed seeds; each asserts p > 1e-4 (or a 4.5-sigma
 band), a false-failure rate below 1e-4 per assertion were the seeds random.
@@ -39,6 +44,7 @@ from fugue_ppl.errors import (
     InvalidParameters,
     TraceAddressNotFound,
     TypeMismatch,
+    UnexpectedModelStructure,
 )
 from fugue_ppl.models import ref20, sensor, sensor_posterior
 
@@ -1009,3 +1015,189 @@ def test_concurrent_particle_runs_on_a_generator_take_turns():
     # the 15 runs drew 15 consecutive, non-overlapping blocks of the one stream
     stream = np.random.default_rng(9).normal(size=300 * 15).reshape(15, 300)
     assert sorted(a.tobytes() for a in out) == sorted(r.tobytes() for r in stream)
+
+
+# ------------------------------------------------------------------ score mode (base=)
+
+def _as_scipy(x):
+    return x.astype(np.int64) if x.dtype == np.bool_ else x
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_score_mode_log_prior_is_scipys(name):
+    # Values drawn elsewhere (numpy's reference), scored under shared and
+    # per-particle parameters: the log-prior is scipy's, nothing is drawn.
+    args, reference, logpdf = FAMILIES[name]
+    build, pp_reference, pp_logpdf = PER_PARTICLE[name]
+    cls = getattr(fp, name)
+    pp_args = build(N)
+    g = np.random.default_rng(5)
+    x_shared, x_pp = reference(g, N), pp_reference(g, pp_args)
+
+    def model():
+        a = fp.sample("a", cls(*args))
+        b = fp.sample("b", cls(*pp_args))
+        return a, b
+
+    (a, b), p = fp.run_particles(fp.PriorHandler(rng=SEED), model, N,
+                                 base={"a": x_shared, "b": x_pp})
+    np.testing.assert_array_equal(a, x_shared)
+    np.testing.assert_array_equal(b, x_pp)
+    assert isinstance(a, fp.ParticleArray) and a.dtype == cls(*args).dtype
+    assert not a.flags.writeable and p.sites == ("a", "b")
+    expected = logpdf(_as_scipy(x_shared)) + pp_logpdf(_as_scipy(x_pp), pp_args)
+    np.testing.assert_allclose(p.log_prior, expected, rtol=1e-9, atol=1e-12)
+    assert not p.log_likelihood.any() and not p.log_factors.any()
+
+
+def hierarchical(ys):
+    mu = fp.sample("mu", fp.Normal(0.0, 2.0))
+    tau = fp.sample("tau", fp.Gamma(2.0, 2.0))
+    on = fp.sample("on", fp.Bernoulli(0.3))
+    k = fp.sample("k", fp.Poisson(np.exp(mu / 4)))
+    for i, y in enumerate(ys):
+        theta = fp.sample(fp.addr("theta", i), fp.Normal(mu, 1.0 / tau))
+        fp.observe(fp.addr("y", i), fp.Normal(theta + np.where(on, 0.5, 0.0), 1.0), y)
+    fp.factor(-0.1 * k)
+    return mu
+
+
+@pytest.mark.parametrize("model, args", [(hierarchical, ([0.3, -1.2, 2.0],)), (sensor, (22.0,)),
+                                         (ref20, ())])
+def test_scoring_a_prior_run_gives_its_log_weights_bit_for_bit(model, args):
+    v0, prior = fp.run_particles(fp.PriorHandler(rng=SEED), model, N, *args, seed=KEY)
+    v1, scored = fp.run_particles(fp.PriorHandler(rng=99), model, N, *args, base=prior)
+    assert scored.sites == prior.sites
+    for site in prior.sites:
+        np.testing.assert_array_equal(scored[site], prior[site])
+        assert scored[site].dtype == prior[site].dtype
+    np.testing.assert_array_equal(scored.log_prior, prior.log_prior)
+    np.testing.assert_array_equal(scored.log_likelihood, prior.log_likelihood)
+    np.testing.assert_array_equal(scored.log_factors, prior.log_factors)
+    np.testing.assert_array_equal(np.asarray(v1, dtype=object), np.asarray(v0, dtype=object))
+    # a plain dict of the values, in another order, scores the same
+    base = {site: np.array(prior[site]) for site in reversed(prior.sites)}
+    _, again = fp.run_particles(fp.PriorHandler(rng=1), model, N, *args, base=base)
+    np.testing.assert_array_equal(again.log_prior, prior.log_prior)
+    assert again.sites == prior.sites      # execution order, not the base's
+
+
+def test_score_mode_is_the_score_handler_particle_by_particle():
+    ys = [0.3, -1.2, 2.0]
+    n = 30
+    g = np.random.default_rng(8)
+    base = {"mu": g.normal(0, 1, n), "tau": g.gamma(2.0, 1.0, n), "on": g.random(n) < 0.5,
+            "k": g.poisson(1.0, n).astype(np.int32)}
+    base.update({fp.addr("theta", i): g.normal(0, 1, n) for i in range(3)})
+    _, p = fp.run_particles(fp.PriorHandler(rng=1), hierarchical, n, ys, base=base)
+    for i in (0, 7, n - 1):
+        t = fp.Trace.from_dict({a: v[i].item() for a, v in base.items()})
+        _, scored = fp.run(fp.ScoreGivenTrace(t), hierarchical, ys)
+        assert p.log_prior[i] == pytest.approx(scored.log_prior, rel=1e-13, abs=1e-13)
+        assert p.log_likelihood[i] == pytest.approx(scored.log_likelihood, rel=1e-13, abs=1e-13)
+        assert p.log_factors[i] == scored.log_factors
+    assert p["k"].dtype == np.int64          # an int32 base is widened
+
+
+def test_score_mode_one_particle_at_a_time_for_a_branching_model():
+    n = 40
+    _, prior = fp.run_particles(fp.PriorHandler(rng=SEED), branchy, n, on_branch="per_particle")
+    assert prior.per_particle and not prior.present("extra").all()
+    values, scored = fp.run_particles(fp.PriorHandler(rng=3), branchy, n, base=prior,
+                                      on_branch="per_particle")
+    assert scored.per_particle
+    np.testing.assert_array_equal(scored.log_prior, prior.log_prior)
+    np.testing.assert_array_equal(scored.present("extra"), prior.present("extra"))
+    np.testing.assert_array_equal(values, prior["last"])
+    # a vectorised run cannot score such a base: the site some particles lack is named
+    with pytest.raises(UnexpectedModelStructure, match=r"sample\('extra'\): particle \d+ of the "
+                                                       "base holds no value at 'extra'"):
+        fp.run_particles(fp.PriorHandler(rng=3), _extra_model, n, base=prior)
+    # a full base for a branching model: scored one by one
+    full = {"valid": np.arange(n) % 2 == 0, "extra": np.linspace(-1, 1, n),
+            "last": np.arange(n)}
+    with pytest.raises(UnexpectedModelStructure, match="holds values at 'extra', an address "
+                                                       "the model did not sample"):
+        fp.run_particles(fp.PriorHandler(rng=3), branchy, n, base=full, on_branch="per_particle")
+    only_valid = {"valid": full["valid"], "last": full["last"]}
+    with pytest.raises(UnexpectedModelStructure, match="the base trace has no value at address "
+                                                       "'extra'"):
+        fp.run_particles(fp.PriorHandler(rng=3), branchy, n, base=only_valid,
+                         on_branch="per_particle")
+
+
+def _extra_model():
+    fp.sample("valid", fp.Bernoulli(0.5))
+    fp.sample("extra", fp.Normal(0.0, 1.0))
+    fp.sample("last", fp.Poisson(2.0))
+
+
+def test_score_mode_bad_bases():
+    def model():
+        x = fp.sample("x", fp.Normal(0.0, 1.0))
+        fp.sample("on", fp.Bernoulli(0.5))
+        fp.sample("k", fp.Poisson(2.0))
+        fp.observe("y", fp.Normal(x, 1.0), 0.5)
+
+    n = 5
+    good = {"x": np.zeros(n), "on": np.ones(n, dtype=bool), "k": np.arange(n)}
+    h = fp.PriorHandler(rng=1)
+    fp.run_particles(h, model, n, base=good)
+
+    def run(**changes):
+        base = {a: v for a, v in (good | changes).items() if v is not None}
+        return fp.run_particles(h, model, n, base=base)
+
+    with pytest.raises(UnexpectedModelStructure, match=r"sample\('k'\): the base holds no values "
+                                                       "at address 'k'") as e:
+        run(k=None)
+    assert e.value.address == "k" and e.value.code == 302
+    with pytest.raises(UnexpectedModelStructure, match="the base holds values at 'z', an address "
+                                                       "the model did not sample") as e:
+        run(z=np.zeros(n))
+    assert e.value.address == "z"
+    with pytest.raises(UnexpectedModelStructure, match="holds values at 'y'"):
+        run(y=np.zeros(n))                  # an observed address is not a sampled one
+    with pytest.raises(TypeMismatch, match=r"sample\('x'\): the base's values at 'x' are bool, "
+                                           "not float64 values as Normal draws") as e:
+        run(x=np.ones(n, dtype=bool))
+    assert e.value.address == "x" and e.value.code == 600
+    with pytest.raises(TypeMismatch, match="values at 'on' are float64, not bool"):
+        run(on=np.ones(n))
+    with pytest.raises(TypeMismatch, match="values at 'k' are float64, not int64"):
+        run(k=np.arange(n, dtype=np.float64))
+    with pytest.raises(TypeMismatch, match="values at 'k' are uint64"):
+        run(k=np.arange(n, dtype=np.uint64))
+    with pytest.raises(TypeMismatch, match="values at 'x' are int64"):
+        run(x=np.arange(n))
+    with pytest.raises(TypeMismatch, match="the base's values at 'x' must be an array of numbers "
+                                           "or bools, got str"):
+        run(x="zeros")
+    with pytest.raises(TypeMismatch, match="must be an array of numbers or bools, got an array "
+                                           "of dtype object"):
+        run(x=[None] * n)
+    with pytest.raises(InvalidArgument, match=r"run_particles: base\['x'\] must hold one value "
+                                              r"per particle: 5 values, not shape \(4,\)") as e:
+        run(x=np.zeros(4))
+    assert e.value.parameter == "base['x']"
+    with pytest.raises(InvalidArgument, match=r"not shape \(5, 1\)"):
+        run(x=np.zeros((n, 1)))
+    with pytest.raises(InvalidArgument, match=r"not shape \(\)"):
+        run(x=0.0)
+    with pytest.raises(InvalidArgument, match=r"base\['x'\] must hold finite values: particle 2 "
+                                              "holds nan"):
+        run(x=np.array([0.0, 1.0, np.nan, 0.0, 0.0]))
+    with pytest.raises(InvalidArgument, match="particle 0 holds inf"):
+        run(x=np.full(n, np.inf))
+    with pytest.raises(TypeError, match="run_particles: base must be None, a Particles or a "
+                                        "mapping of addresses to arrays of values, got list"):
+        fp.run_particles(h, model, n, base=[np.zeros(n)])
+    with pytest.raises(TypeError, match="base must be a mapping keyed by addresses"):
+        fp.run_particles(h, model, n, base={1: np.zeros(n)})
+    _, other = fp.run_particles(h, model, 6)
+    with pytest.raises(InvalidArgument, match=r"base\['x'\] must hold one value per particle: "
+                                              "5 values, not shape"):
+        fp.run_particles(h, model, n, base=other)
+    # the handler is unharmed: a prior run afterwards draws as usual
+    _, p = fp.run_particles(h, model, n, seed=0)
+    assert p.sites == ("x", "on", "k")

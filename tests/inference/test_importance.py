@@ -1,6 +1,7 @@
-"""Likelihood weighting (ImportanceSampling): conjugate posteriors and marginal
-likelihoods against their closed forms, reproducibility, the PSIS k̂,
-simulation-based calibration, degenerate weights and bad input.
+"""Importance sampling (ImportanceSampling), with the prior or a guide as
+proposal: conjugate posteriors and marginal likelihoods against their closed
+forms, reproducibility, the PSIS k̂, simulation-based calibration, degenerate
+weights and bad input.
 
 Statistical checks have fixed seeds. A posterior mean is compared with the
 closed form within Z = 5 Monte Carlo standard errors, ``sd / sqrt(ESS)``; a
@@ -20,7 +21,13 @@ import numpy as np
 import pytest
 
 import fugue_ppl as fp
-from fugue_ppl.errors import BranchOnSample, DegenerateWeights, InvalidArgument
+from fugue_ppl.errors import (
+    BranchOnSample,
+    DegenerateWeights,
+    InvalidArgument,
+    TypeMismatch,
+    UnexpectedModelStructure,
+)
 from fugue_ppl.inference import (
     ImportanceResult,
     ImportanceSampling,
@@ -436,13 +443,224 @@ def test_model_rng_resample_and_on_branch_are_checked():
         ImportanceSampling(on_branch="ignore")
 
 
-def test_a_guide_is_not_supported_by_the_particle_runtime():
-    def guide(ys):
-        fp.sample("mu", fp.Normal(1.0, 0.5))
+# ------------------------------------------------------------------ guides
 
-    with pytest.raises(NotImplementedError, match="guide proposals are not supported: the "
-                                                  "particle runtime"):
-        ImportanceSampling(n=10, guide=guide)
+NG = 20_000
+
+
+def _normal_posterior(ys):
+    precision = 1 / S0**2 + len(ys) / SIGMA**2
+    return (M0 / S0**2 + sum(ys) / SIGMA**2) / precision, math.sqrt(1 / precision)
+
+
+def _normal_evidence(ys):
+    k = len(ys)
+    cov = SIGMA**2 * np.eye(k) + S0**2 * np.ones((k, k))
+    return stats.multivariate_normal(np.full(k, M0), cov).logpdf(ys)
+
+
+def _normal_guide(mean, sd):
+    def guide(ys):
+        fp.sample("mu", fp.Normal(mean, sd))
+    return guide
+
+
+def test_a_guide_near_the_posterior_normal_normal():
+    mean, sd = _normal_posterior(YS)
+    guided = ImportanceSampling(n=NG, guide=_normal_guide(mean + 0.1, 1.3 * sd)).run(
+        normal_normal, YS, rng=21)
+    prior = ImportanceSampling(n=NG).run(normal_normal, YS, rng=21)
+    assert_mean(guided, "mu", mean)
+    assert abs(guided["mu"].sd ** 2 - sd**2) < Z * sd**2 * math.sqrt(2 / guided.ess)
+    assert_log_evidence(guided, _normal_evidence(YS))
+    assert guided.ess > 0.8 * NG and guided.ess > 2 * prior.ess, (guided.ess, prior.ess)
+    assert guided.reliable and not guided.equal_weights
+    # the weights are log p(x, y) - log q(x), the proposal's density scipy's
+    p, q = guided.particles, guided.proposal
+    np.testing.assert_array_equal(p["mu"], q["mu"])
+    np.testing.assert_allclose(q.log_prior, stats.norm(mean + 0.1, 1.3 * sd).logpdf(q["mu"]),
+                               rtol=1e-12)
+    np.testing.assert_allclose(p.log_prior, stats.norm(M0, S0).logpdf(p["mu"]), rtol=1e-12)
+    loglik = sum(stats.norm(p["mu"], SIGMA).logpdf(y) for y in YS)
+    np.testing.assert_allclose(p.log_likelihood, loglik, rtol=1e-12)
+    np.testing.assert_allclose(p.log_weights, p.log_prior + loglik - q.log_prior, rtol=1e-12)
+
+
+def test_a_beta_guide_for_the_beta_binomial():
+    a, b, trials, k = 2.0, 3.0, 20, 14
+
+    def guide(trials, successes):
+        fp.sample("p", fp.Beta(a + successes + 1.0, b + trials - successes))
+
+    result = ImportanceSampling(n=NG, guide=guide).run(beta_binomial, trials, k, rng=22)
+    assert_mean(result, "p", (a + k) / (a + b + trials))
+    post_var = stats.beta(a + k, b + trials - k).var()
+    assert abs(result["p"].sd ** 2 - post_var) < Z * post_var * math.sqrt(2 / result.ess)
+    exact = (math.log(special.comb(trials, k, exact=True)) + special.betaln(a + k, b + trials - k)
+             - special.betaln(a, b))
+    assert_log_evidence(result, exact)
+    assert result.ess > 0.8 * NG and result.reliable
+
+
+def test_the_exact_posterior_as_guide_gives_constant_weights():
+    mean, sd = _normal_posterior(YS)
+    result = ImportanceSampling(n=5000, guide=_normal_guide(mean, sd)).run(normal_normal, YS,
+                                                                           rng=23)
+    lw = result.particles.log_weights
+    assert np.ptp(lw) < 1e-12
+    assert result.ess == pytest.approx(5000, rel=1e-12)
+    assert result.log_evidence == pytest.approx(_normal_evidence(YS), abs=1e-12)
+    assert result.reliable       # (equal up to rounding: equal_weights compares exactly)
+    assert result["mu"].mean == pytest.approx(np.mean(result.particles["mu"]), rel=1e-12)
+
+    a, b, trials, k = 2.0, 3.0, 20, 14
+
+    def exact(trials, successes):
+        fp.sample("p", fp.Beta(a + successes, b + trials - successes))
+
+    result = ImportanceSampling(n=5000, guide=exact).run(beta_binomial, trials, k, rng=24)
+    evidence = (math.log(special.comb(trials, k, exact=True))
+                + special.betaln(a + k, b + trials - k) - special.betaln(a, b))
+    assert np.ptp(result.particles.log_weights) < 1e-12
+    assert result.ess == pytest.approx(5000, rel=1e-12)
+    assert result.log_evidence == pytest.approx(evidence, abs=1e-12)
+
+
+def mixed(y):
+    on = fp.sample("on", fp.Bernoulli(0.4))
+    k = fp.sample("k", fp.Poisson(2.0))
+    x = fp.sample("x", fp.Normal(np.where(on, 1.0, -1.0), 1.0))
+    fp.observe("y", fp.Normal(x + k, 1.0), y)
+
+
+def mixed_guide(y):
+    fp.sample("on", fp.Bernoulli(0.5))
+    fp.sample("k", fp.Poisson(np.full(1, 3.0)[0]))
+    fp.sample("x", fp.Normal(0.0, 2.0))
+
+
+def test_guided_runs_are_bit_reproducible_and_seeded():
+    sampler = ImportanceSampling(n=3000, guide=mixed_guide, resample="systematic")
+    r1, r2 = sampler.run(mixed, 2.5, rng=7), sampler.run(mixed, 2.5, rng=7)
+    for site in ("on", "k", "x"):
+        np.testing.assert_array_equal(r1.particles[site], r2.particles[site])
+    np.testing.assert_array_equal(r1.particles.log_weights, r2.particles.log_weights)
+    np.testing.assert_array_equal(r1.resampled["x"], r2.resampled["x"])
+    assert r1.summary() == r2.summary()
+    # the guide's particles are the run with key 0 of a PriorHandler seeded with the root
+    _, q = fp.run_particles(fp.PriorHandler(rng=np.random.SeedSequence(7)), mixed_guide, 3000,
+                            2.5, seed=0)
+    np.testing.assert_array_equal(r1.proposal["x"], q["x"])
+    r3 = sampler.run(mixed, 2.5, rng=8)
+    assert not np.array_equal(r1.particles["x"], r3.particles["x"])
+    assert r1.particles["on"].dtype == np.bool_ and r1.particles["k"].dtype == np.int64
+
+
+def test_a_guide_with_discrete_sites_agrees_with_enumeration():
+    result = ImportanceSampling(n=NG, guide=mixed_guide).run(mixed, 2.5, rng=9)
+    ks = np.arange(60)
+    pk = stats.poisson(2.0).pmf(ks)
+    # y | on, k ~ Normal(+-1 + k, sqrt(2))
+    like_on = np.sum(pk * stats.norm(1.0 + ks, math.sqrt(2)).pdf(2.5))
+    like_off = np.sum(pk * stats.norm(-1.0 + ks, math.sqrt(2)).pdf(2.5))
+    evidence = 0.4 * like_on + 0.6 * like_off
+    assert_mean(result, "on", 0.4 * like_on / evidence)
+    assert_log_evidence(result, math.log(evidence))
+
+
+def test_a_branching_model_scored_one_particle_at_a_time():
+    def model(y):
+        on = fp.sample("on", fp.Bernoulli(0.4))
+        x = fp.sample("x", fp.Normal(1.0 if on else -1.0, 1.0))
+        fp.observe("y", fp.Normal(x, 1.0), y)
+
+    def vectorised(y):
+        on = fp.sample("on", fp.Bernoulli(0.4))
+        x = fp.sample("x", fp.Normal(np.where(on, 1.0, -1.0), 1.0))
+        fp.observe("y", fp.Normal(x, 1.0), y)
+
+    def guide(y):
+        fp.sample("on", fp.Bernoulli(0.5))
+        fp.sample("x", fp.Normal(0.5, 1.5))
+
+    one_by_one = ImportanceSampling(n=300, guide=guide, on_branch="per_particle").run(
+        model, 0.8, rng=4)
+    at_once = ImportanceSampling(n=300, guide=guide).run(vectorised, 0.8, rng=4)
+    assert one_by_one.particles.per_particle
+    np.testing.assert_allclose(one_by_one.particles.log_weights, at_once.particles.log_weights,
+                               rtol=1e-12)
+    with pytest.raises(BranchOnSample):
+        ImportanceSampling(n=300, guide=guide).run(model, 0.8, rng=4)
+
+
+def test_bad_guides():
+    mean, sd = _normal_posterior(YS)
+    with pytest.raises(TypeError, match="ImportanceSampling: guide must be None or a callable "
+                                        r"\(a guide model\), got int"):
+        ImportanceSampling(n=10, guide=3)
+    for n, exc in ((0, InvalidArgument), (-5, InvalidArgument), (2.0, TypeError)):
+        with pytest.raises(exc, match="ImportanceSampling: n must"):
+            ImportanceSampling(n=n, guide=_normal_guide(mean, sd))
+
+    def empty(ys):
+        pass
+
+    with pytest.raises(UnexpectedModelStructure, match="ImportanceSampling.run: the model "
+                       "samples site 'mu', which the guide \\(parameter guide, "
+                       ".*empty\\) does not") as e:
+        ImportanceSampling(n=10, guide=empty).run(normal_normal, YS, rng=1)
+    assert e.value.address == "mu"
+
+    def extra(ys):
+        fp.sample("mu", fp.Normal(mean, sd))
+        fp.sample("nuisance", fp.Normal(0.0, 1.0))
+
+    with pytest.raises(UnexpectedModelStructure, match="the guide \\(parameter guide, .*extra\\) "
+                       "samples site 'nuisance', which the model does not sample") as e:
+        ImportanceSampling(n=10, guide=extra).run(normal_normal, YS, rng=1)
+    assert e.value.address == "nuisance"
+
+    def boolean(ys):
+        fp.sample("mu", fp.Bernoulli(0.5))
+
+    with pytest.raises(TypeMismatch, match="the guide \\(parameter guide, .*boolean\\) samples "
+                       "'mu' as bool values, not of the kind the model's distribution there "
+                       "draws") as e:
+        ImportanceSampling(n=10, guide=boolean).run(normal_normal, YS, rng=1)
+    assert e.value.address == "mu" and e.value.code == 600
+
+    def real_k(y):
+        fp.sample("on", fp.Bernoulli(0.5))
+        fp.sample("k", fp.Gamma(2.0, 1.0))
+        fp.sample("x", fp.Normal(0.0, 2.0))
+
+    with pytest.raises(TypeMismatch, match="samples 'k' as float64 values"):
+        ImportanceSampling(n=10, guide=real_k).run(mixed, 2.5, rng=1)
+
+    def observing(ys):
+        mu = fp.sample("mu", fp.Normal(mean, sd))
+        fp.observe("y", fp.Normal(mu, 1.0), 0.0)
+
+    with pytest.raises(InvalidArgument, match="ImportanceSampling.run: guide must only sample "
+                                              "\\(a proposal\\), but it observed site 'y'"):
+        ImportanceSampling(n=10, guide=observing).run(normal_normal, YS, rng=1)
+
+    def weighting(ys):
+        fp.sample("mu", fp.Normal(mean, sd))
+        fp.factor(-1.0)
+
+    with pytest.raises(InvalidArgument, match="guide must only sample \\(a proposal\\), but it "
+                                              "added a factor"):
+        ImportanceSampling(n=10, guide=weighting).run(normal_normal, YS, rng=1)
+
+    def failing(ys):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom") as e:
+        ImportanceSampling(n=10, guide=failing).run(normal_normal, YS, rng=1)
+    assert any("while running the guide (parameter guide" in note for note in e.value.__notes__)
+    sampler = ImportanceSampling(n=10, guide=_normal_guide(mean, sd))
+    assert sampler.guide is not None and "guide=" in repr(sampler)
 
 
 def test_the_docstring_examples_run():

@@ -72,6 +72,8 @@ template <class K>
 inline double lp_of(const Dist& d, int64_t v) noexcept { return K::lp_int(d, v); }
 template <class K>
 inline double lp_of(const Dist& d, bool b) noexcept { return K::lp(d, b ? 1.0 : 0.0); }
+template <class K>
+inline double lp_of(const Dist& d, uint8_t b) noexcept { return lp_of<K>(d, b != 0); }
 
 // A draw as its array element.
 inline void put(double* out, std::size_t k, double v) noexcept { out[k] = v; }
@@ -218,6 +220,15 @@ void observe_kind(const Dist& d, const ParticleParams& pp, const X* x, std::size
   }
 }
 
+// A sample's given values (the score mode): scored as observe_kind scores
+// points, into the log-prior.
+template <class K, ValueKind V>
+void score_kind(const Dist& d, const ParticleParams& pp, const void* x, double* log_prior,
+                std::size_t n) noexcept {
+  using T = typename Element<V>::type;
+  observe_kind<K>(d, pp, static_cast<const T*>(x), 1, log_prior, n);
+}
+
 // Whether every particle passes when only Dist::p[J] varies (the common
 // case: one sampled value as a parameter), without reporting which fails:
 // the table's tests on every particle, branch-free, the slot a constant.
@@ -303,6 +314,16 @@ void sample_particles(const Dist& d, const ParticleParams& pp, bitgen_t* bg, voi
       return sample_kind<ops::Name, ValueKind::Value>(d, pp, bg, out, log_prior, n);
     FUGUE_DISTRIBUTIONS(FUGUE_SAMPLE_PARTICLES)
 #undef FUGUE_SAMPLE_PARTICLES
+  }
+}
+
+void score_particles(const Dist& d, const ParticleParams& pp, const void* x, double* log_prior,
+                     std::size_t n) noexcept {
+  switch (d.kind) {
+#define FUGUE_SCORE_PARTICLES(Name, Value) \
+    case DistKind::Name: return score_kind<ops::Name, ValueKind::Value>(d, pp, x, log_prior, n);
+    FUGUE_DISTRIBUTIONS(FUGUE_SCORE_PARTICLES)
+#undef FUGUE_SCORE_PARTICLES
   }
 }
 

@@ -27,6 +27,9 @@ cdef extern from "fugue/particles.hpp" namespace "fugue" nogil:
                                  CParamError*) noexcept
     void sample_particles(const CDist&, const CParticleParams&, bitgen_t*, void*, double*,
                           size_t) noexcept
+    # The score mode: given values (elements as value_kind says) into the log-prior.
+    void score_particles(const CDist&, const CParticleParams&, const void*, double*,
+                         size_t) noexcept
     void observe_particles(const CDist&, const CParticleParams&, const double*, size_t,
                            double*, size_t) noexcept
     void observe_particles_i64(const CDist&, const CParticleParams&, const int64_t*, size_t,

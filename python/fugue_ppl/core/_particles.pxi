@@ -6,7 +6,11 @@
 # and factor add one log-weight per particle. A ParticleArray refuses to
 # become one Python value (truth value, float(), int(), index): that marks
 # the run as branching, which raises BranchOnSample or, on request, runs the
-# particles one by one (each an ordinary run) instead.
+# particles one by one (each an ordinary run) instead. Given a base
+# (run_particles's base=: values for every sampled site), the run is in
+# score mode: sample takes the site's n values from the base instead of
+# drawing them and adds their log-probabilities to the log-prior in C++ the
+# same way (one by one, the particles run as ordinary runs in score mode).
 
 cdef Py_ssize_t _max_particles = 10_000_000
 cdef Py_ssize_t _MAX_PARTICLES_LIMIT = 1 << 40
@@ -134,6 +138,8 @@ cdef class _ParticleState:
     cdef dict sites                  # address -> ParticleArray, in execution order
     cdef dict observed               # address -> the observed value (a scalar or an array)
     cdef object last                 # the address of the last effect (for messages)
+    cdef dict base                   # score mode: address -> its n given values; None: draw
+    cdef dict present                # score mode: address -> mask, for sites some particles lack
 
     cdef int _init(self, Py_ssize_t n) except -1:
         self.log_prior = _zeros(n)
@@ -148,6 +154,8 @@ cdef class _ParticleState:
         self.sites = {}
         self.observed = {}
         self.last = None
+        self.base = None
+        self.present = None
         return 0
 
 
@@ -182,6 +190,8 @@ cdef object _particle_sample(CRun* r, object a, Distribution dist):
     cdef const CParticleParams* pp = _params_of(dist)
     cdef void* data
     name = _site(st, r, a, "sample", dist)
+    if st.base is not None:
+        return _particle_score(st, name, dist)
     out = PyArray_New(<PyTypeObject*>_ParticleArrayType, 1, &n,
                       _TYPENUMS[<int>value_kind(dist.c.kind)], NULL, NULL, 0, 0, NULL)
     data = PyArray_DATA(<PyArrayObject*>out)
@@ -191,6 +201,111 @@ cdef object _particle_sample(CRun* r, object a, Distribution dist):
     st.sites[name] = out
     st.last = name
     return out
+
+
+cdef bint _holds_kind(object dtype, ValueKind kind):
+    # Whether an array of `dtype` holds values of `kind` (as a trace's value
+    # must have the kind its site's distribution draws): floats for a float
+    # site, integers that fit in int64 for an int site, bools for a bool site.
+    if kind == ValueKind.Float:
+        return dtype.kind == "f"
+    if kind == ValueKind.Int:
+        return dtype.kind in "iu" and np.can_cast(dtype, np.int64, "safe")
+    return dtype.kind == "b"
+
+
+cdef object _particle_score(_ParticleState st, str name, Distribution dist):
+    # Score mode: the site's n values from the base, their log-probabilities
+    # added to the log-prior.
+    cdef npy_intp n = <npy_intp>st.c.n
+    cdef const CParticleParams* pp = _params_of(dist)
+    cdef ValueKind kind = value_kind(dist.c.kind)
+    cdef void* data
+    given = st.base.get(name)
+    if given is None:
+        raise UnexpectedModelStructure(
+            f"sample({name!r}): the base holds no values at address {name!r}: every site the "
+            f"model samples needs one value per particle (the base's sites: "
+            f"{safe_repr(list(st.base))})", name)
+    mask = st.present.get(name)
+    if mask is not None:
+        raise UnexpectedModelStructure(
+            f"sample({name!r}): particle {int(np.argmin(mask))} of the base holds no value at "
+            f"{name!r} (the base's particles ran one by one and not all reached it); "
+            "run_particles(..., on_branch='per_particle') scores each particle on its own", name)
+    if not _holds_kind(given.dtype, kind):
+        raise TypeMismatch(
+            f"sample({name!r}): the base's values at {name!r} are {given.dtype}, not "
+            f"{dist.dtype} values as {dist.name} draws", name)
+    out = PyArray_New(<PyTypeObject*>_ParticleArrayType, 1, &n, _TYPENUMS[<int>kind], NULL, NULL,
+                      0, 0, NULL)
+    np.copyto(out, given, casting="unsafe")     # (the kinds agree, integers fit)
+    data = PyArray_DATA(<PyArrayObject*>out)
+    with nogil:
+        score_particles(dist.c, pp[0], data, st.c.log_prior, <size_t>n)
+    PyArray_CLEARFLAGS(<PyArrayObject*>out, NPY_ARRAY_WRITEABLE)
+    st.sites[name] = out
+    st.last = name
+    return out
+
+
+cdef object _unused_base_error(dict base, object sampled):
+    # UnexpectedModelStructure naming the first of the base's sites the
+    # model did not sample, or None.
+    for name in base:
+        if name not in sampled:
+            return UnexpectedModelStructure(
+                f"run_particles: the base holds values at {name!r}, an address the model did "
+                "not sample: a base gives values for exactly the sites the model samples (is "
+                "it from another model?)", name)
+    return None
+
+
+cdef str _what(object a):
+    if isinstance(a, np.ndarray):
+        return f"an array of dtype {a.dtype}"
+    return type(a).__name__
+
+
+cdef tuple _base_of(object base, Py_ssize_t n):
+    # run_particles's base, checked before the run, as ({address: array of n
+    # values}, {address: mask} for the sites some particles lack).
+    cdef size_t k
+    cdef const double* x
+    cdef dict masks = {}
+    cdef dict out = {}
+    if isinstance(base, Particles):
+        items = base.values.items()
+        if base.per_particle:
+            for name in base.sites:
+                m = base.present(name)
+                if not m.all():
+                    masks[name] = m
+    elif isinstance(base, Mapping):
+        items = base.items()
+    else:
+        raise type_error("run_particles", "base", base,
+                         "None, a Particles or a mapping of addresses to arrays of values")
+    for name, v in items:
+        if not isinstance(name, str):
+            raise type_error("run_particles", "base", name, "a mapping keyed by addresses (str)")
+        a = v if isinstance(v, (str, bytes)) else np.asarray(v)
+        if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
+            raise TypeMismatch(f"run_particles: the base's values at {name!r} must be an array "
+                               f"of numbers or bools, got {_what(a)}", name)
+        if a.ndim != 1 or a.shape[0] != n:
+            raise invalid("run_particles", f"base[{name!r}]", v, f"must hold one value per "
+                          f"particle: {n} values, not shape {a.shape}")
+        if a.dtype.kind == "f":
+            a = np.ascontiguousarray(a, dtype=np.float64)
+            x = _doubles(a)
+            with nogil:
+                k = first_non_finite(x, <size_t>n, False)
+            if k != kNoParticle:
+                raise invalid("run_particles", f"base[{name!r}]", v, f"must hold finite "
+                              f"values: particle {k} holds {float(a[k])!r}")
+        out[_names[_addr_id(name)]] = a
+    return out, masks
 
 
 cdef int _particle_observe(CRun* r, object a, Distribution dist, object value) except -1:
@@ -303,6 +418,18 @@ site: ``n`` values at the first site, then ``n`` at the next, each site's
 exactly what the numpy ``Generator`` of that stream gives for an array of
 ``n`` values with the same parameters.
 
+Given ``base`` (values for the sampled sites, e.g. the particles of a guide
+model run over the same ``n`` particles), the run is in *score mode*: each
+``sample`` draws nothing, takes the site's ``n`` values from ``base`` and
+adds their log-probabilities under the model's distribution (with its
+per-particle parameters) to the log-prior, as a draw's would be; the
+observations and factors add their log-weights as in any run. The result's
+``log_prior + log_likelihood + log_factors`` is then the model's joint
+log-density at the base's values (what importance sampling with a guide
+weighs against the guide's log-density). The base must cover exactly the
+sites the model samples, with values of the kind each site's distribution
+draws.
+
 Parameters
 ----------
 handler : Handler
@@ -317,6 +444,11 @@ deadline : float, optional
     Seconds the run may take; checked at every effect.
 seed : int, optional
     The run's key, as for :func:`run`.
+base : Particles or mapping of str to array, optional
+    Score mode: ``{address: n values}`` for every site the model samples
+    (a :class:`Particles` gives its ``values``): floats (any float dtype)
+    for a float site, integers (fitting int64) for an int site, bools for a
+    bool site; float values must be finite.
 on_branch : {"raise", "per_particle"}
     What to do when the model asks for one value of per-particle values
     (``if valid:``, ``float(x)``): raise
@@ -324,7 +456,9 @@ on_branch : {"raise", "per_particle"}
     ``n`` particles one by one as ordinary runs, drawing in turn from the
     run's stream (started afresh); the result says so
     (``Particles.per_particle``) and ``value`` is then the list of the ``n``
-    runs' values.
+    runs' values. In score mode each particle is then scored on its own at
+    its values in ``base`` (a ``base`` from a per-particle run may lack a
+    site for some particles: those particles' runs must not sample it).
 
 Returns
 -------
@@ -339,7 +473,17 @@ BranchOnSample
     The model branched on a sampled value (``on_branch="raise"``).
 InvalidArgument
     ``n`` is below 1 or above :func:`max_particles` (before anything is
-    allocated), or ``on_branch`` is unknown.
+    allocated), or ``on_branch`` is unknown; a ``base`` array does not hold
+    ``n`` values, or a float one holds NaN or an infinity (naming the
+    address and the particle).
+UnexpectedModelStructure
+    Score mode: the model samples a site ``base`` has no values for, or
+    ``base`` has values at an address the model does not sample (naming
+    the address).
+TypeMismatch
+    Score mode: ``base``'s values at a site are not of the kind the site's
+    distribution draws (bools for a float site, floats for an int site),
+    or not numbers at all (naming the address).
 InvalidParameters
     A distribution parameter holds a bad value for some particle, or an
     array of another length than ``n``.
@@ -347,7 +491,8 @@ InvalidObservation
     An observed value or a factor is NaN or infinite (naming the particle).
 TypeError
     ``handler`` does not draw from the prior, or answers failed effects
-    (``RobustHandler``).
+    (``RobustHandler``); ``base`` is not a Particles or a mapping keyed by
+    str.
 
 Examples
 --------
@@ -359,11 +504,21 @@ Examples
 >>> mean, sd = sensor_posterior(22.0)
 >>> abs(particles.mean("temperature") - mean) < 0.05
 True
+
+Score mode: the model's log-densities at given values.
+
+>>> import numpy as np
+>>> def model():
+...     fp.sample("mu", fp.Normal(0.0, 1.0))
+>>> _, scored = fp.run_particles(fp.PriorHandler(rng=7), model, 3,
+...                              base={"mu": np.array([0.0, 1.0, 2.0])})
+>>> np.round(scored.log_prior, 4)
+array([-0.9189, -1.4189, -2.9189])
 """
 
 
 def run_particles(handler, model, n, *args, deadline=None, seed=None, on_branch="raise",
-                  **kwargs):
+                  base=None, **kwargs):
     if not isinstance(handler, Handler):
         raise TypeError(f"run_particles: handler must be a fugue_ppl Handler, got "
                         f"{type(handler).__name__}")
@@ -392,14 +547,16 @@ def run_particles(handler, model, n, *args, deadline=None, seed=None, on_branch=
         d = check_duration(deadline, "deadline", "run_particles")
     if seed is not None:
         seed = check_seed(h, seed, "run_particles")
-    return _run_particles(h, model, count, args, kwargs, d, seed, on_branch == "per_particle")
+    given = None if base is None else _base_of(base, count)
+    return _run_particles(h, model, count, args, kwargs, d, seed, on_branch == "per_particle",
+                          given)
 
 
 run_particles.__doc__ = _RUN_PARTICLES_DOC
 
 
 cdef tuple _run_particles(Handler handler, object model, Py_ssize_t n, tuple args, dict kwargs,
-                          double deadline, object seed, bint per_particle):
+                          double deadline, object seed, bint per_particle, tuple given):
     cdef const RunSpec* spec = &handler._spec
     cdef CRun r
     cdef CPcg64 stream
@@ -412,6 +569,8 @@ cdef tuple _run_particles(Handler handler, object model, Py_ssize_t n, tuple arg
                         "handler subclass must call the base class's __init__")
     st = _ParticleState.__new__(_ParticleState)
     st._init(n)
+    if given is not None:
+        st.base, st.present = given
     if handler._observer is not None:
         t0 = ticks()
     if spec.streams != NULL:
@@ -431,22 +590,28 @@ cdef tuple _run_particles(Handler handler, object model, Py_ssize_t n, tuple arg
         (<_Sampling>spec.sampler)._acquire()
         locked = True
     try:
-        try:
-            value, result = _particles_call(&r, st, model, args, kwargs)
-        except BaseException as exc:
-            if not st.c.branched:
-                raise
-            if not per_particle:
-                if isinstance(exc, BranchOnSample):
-                    raise
-                raise _branched_error(st) from exc
+        if per_particle and st.present:
+            # A base from runs one by one, some particles lacking some
+            # sites: the particles are scored one by one too.
+            st.c.branched = True
             value = result = None
+        else:
+            try:
+                value, result = _particles_call(&r, st, model, args, kwargs)
+            except BaseException as exc:
+                if not st.c.branched:
+                    raise
+                if not per_particle:
+                    if isinstance(exc, BranchOnSample):
+                        raise
+                    raise _branched_error(st) from exc
+                value = result = None
         if st.c.branched:
             if not per_particle:
                 raise _branched_error(st)
             if spec.streams != NULL:
                 _seed_stream(spec.streams, stream, seed)   # the run's stream, from its start
-            value, result = _per_particle_runs(&r, model, n, args, kwargs)
+            value, result = _per_particle_runs(&r, st, model, n, args, kwargs)
     except BaseException as exc:
         if locked:
             (<_Sampling>spec.sampler)._release()
@@ -476,6 +641,14 @@ cdef int _set_deadline(CRun* r, double deadline) except -1:
     return 0
 
 
+cdef size_t _count_samples(const CTrace* t) noexcept:
+    cdef size_t k, count = 0
+    for k in range(t.size()):
+        if t.at(k).kind == ChoiceKind.Sample:
+            count += 1
+    return count
+
+
 cdef object _branched_error(_ParticleState st):
     where = f" (after the model's effect at {st.last!r})" if st.last is not None else ""
     return BranchOnSample(
@@ -493,6 +666,8 @@ cdef tuple _particles_call(CRun* r, _ParticleState st, object model, tuple args,
         value = model(*args, **kwargs) if kwargs else model(*args)
     finally:
         set_current_run(r.outer)
+    if st.base is not None and len(st.sites) != len(st.base):
+        raise _unused_base_error(st.base, st.sites)
     values = {name: _plain_view(arr) for name, arr in st.sites.items()}
     for w in (st.log_prior, st.log_likelihood, st.log_factors):
         PyArray_CLEARFLAGS(<PyArrayObject*>w, NPY_ARRAY_WRITEABLE)
@@ -500,10 +675,12 @@ cdef tuple _particles_call(CRun* r, _ParticleState st, object model, tuple args,
                                     st.observed)
 
 
-cdef tuple _per_particle_runs(CRun* pr, object model, Py_ssize_t n, tuple args, dict kwargs):
+cdef tuple _per_particle_runs(CRun* pr, _ParticleState st, object model, Py_ssize_t n,
+                              tuple args, dict kwargs):
     # The fall-back: n ordinary runs of the model, one per particle, drawing
-    # in turn from the particle run's stream. Sites a particle did not visit
-    # are absent from its row (Particles.present).
+    # in turn from the particle run's stream (in score mode: each scoring
+    # the particle's values in the base, as ScoreGivenTrace scores a trace).
+    # Sites a particle did not visit are absent from its row (Particles.present).
     cdef CRun r
     cdef CTrace* t
     cdef const CChoice* c
@@ -515,6 +692,19 @@ cdef tuple _per_particle_runs(CRun* pr, object model, Py_ssize_t n, tuple args, 
     cdef Trace holder = Trace.__new__(Trace)
     holder._t.own(new CTrace())
     t = holder._t.get()
+    cdef Trace base_holder = None
+    cdef CTrace* bt = NULL
+    cdef CChoice bc
+    cdef list base_columns = None     # [(address, values as a list, mask or None)]
+    cdef size_t given = 0
+    if st.base is not None:
+        base_holder = Trace.__new__(Trace)
+        base_holder._t.own(new CTrace())
+        bt = base_holder._t.get()
+        base_columns = [(name, a.tolist(), st.present.get(name)) for name, a in st.base.items()]
+        bc.kind = ChoiceKind.Sample
+        bc.flags = 0
+        bc.log_prob = 0.0
     log_prior = _zeros(n)
     log_likelihood = _zeros(n)
     log_factors = _zeros(n)
@@ -527,9 +717,19 @@ cdef tuple _per_particle_runs(CRun* pr, object model, Py_ssize_t n, tuple args, 
     for i in range(n):
         t.clear()
         r.mode = HandlerMode.Prior
+        r.base = NULL
+        if bt != NULL:
+            bt.clear()
+            for name, column, mask in base_columns:
+                if mask is None or mask[i]:
+                    _unbox(column[i], &bc.value)
+                    bc.addr = _addr_id(name)     # recorded at once: nothing runs in between
+                    bt.add(bc)
+            given = bt.size()
+            r.mode = HandlerMode.Score
+            r.base = bt
         r.trace = t
         r.bg = pr.bg
-        r.base = NULL
         r.binding = NULL
         r.particles = NULL
         r.check_finite = False
@@ -544,6 +744,11 @@ cdef tuple _per_particle_runs(CRun* pr, object model, Py_ssize_t n, tuple args, 
         lp[i] = t.log_prior()
         ll[i] = t.log_likelihood()
         lf[i] = t.log_factors()
+        if bt != NULL and _count_samples(t) != given:
+            raise _unused_base_error({name: None for name, _, mask in base_columns
+                                      if mask is None or mask[i]},
+                                     {_name(t.at(k).addr) for k in range(t.size())
+                                      if t.at(k).kind == ChoiceKind.Sample})
         for k in range(t.size()):
             c = &t.at(k)
             name = _name(c.addr)

@@ -1,6 +1,6 @@
 """Type stubs of the compiled runtime (fugue_ppl.core._runtime)."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, TypeVar, overload
 
@@ -63,6 +63,7 @@ def run_particles(
     deadline: float | None = None,
     seed: int | None = None,
     on_branch: Literal["raise", "per_particle"] = "raise",
+    base: Particles | Mapping[str, npt.ArrayLike] | None = None,
     **kwargs: Any,
 ) -> tuple[_T, Particles]: ...
 def max_particles() -> int: ...

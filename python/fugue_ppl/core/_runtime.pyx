@@ -9,8 +9,8 @@ in different threads never see each other and nested runs restore the outer
 one. Each run of a seeded handler draws from its own stream, derived in C++
 from the run's key, so runs of one handler proceed in parallel. A particle
 run (:func:`run_particles`) is a run whose ``Run`` points at per-particle
-log-weights instead of a trace: its effects draw and score n particles at
-once. Wrappers from the layers above plug in through ``HandlerWrapper``.
+log-weights instead of a trace: its effects draw (or, given a base, take)
+and score n particles at once. Wrappers from the layers above plug in through ``HandlerWrapper``.
 """
 
 cimport cython
@@ -31,6 +31,7 @@ import re
 import warnings
 import weakref
 from collections import namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -46,7 +47,7 @@ from fugue_ppl.core._cnumpy cimport (
 )
 from fugue_ppl.core._cparticles cimport (
     CParticleParams, CParticleRun, add_particles, first_non_finite, kNoParticle,
-    observe_particles, observe_particles_i64, sample_particles,
+    observe_particles, observe_particles_i64, sample_particles, score_particles,
 )
 from fugue_ppl.core._cruntime cimport (
     AddrId, CAddressTable, CChoice, CEffectResult, ChoiceKind, CPoolStats, CRun, CTrace,

@@ -1,29 +1,47 @@
-"""Likelihood weighting: self-normalised importance sampling with the prior as proposal.
+"""Self-normalised importance sampling, with the prior or a guide model as proposal.
 
 :class:`ImportanceSampling` runs a model once for ``n`` particles on the
-vectorised particle runtime (:func:`~fugue_ppl.run_particles`): every sampled
-site draws ``n`` values from its prior, and each particle's importance
-log-weight is its log-likelihood plus its factors. Normalised, those weights
-give the posterior's weighted mean, standard deviation and quantiles; their
-mean is an unbiased estimate of the marginal likelihood (the evidence), and
-their effective sample size (ESS) and the Pareto k̂ of PSIS
-(:func:`~fugue_ppl.inference.diagnostics.psis`) say how far the estimates can
-be trusted: with a k̂ above :func:`~fugue_ppl.inference.diagnostics.khat_threshold`
-the prior is too poor a proposal for this posterior and the estimates are
-unreliable however large their ESS looks.
+vectorised particle runtime (:func:`~fugue_ppl.run_particles`). Without a
+guide (likelihood weighting), every sampled site draws ``n`` values from its
+prior, and each particle's importance log-weight is its log-likelihood plus
+its factors. With a *guide* -- a model taking the same arguments that samples
+the model's latent sites from a proposal ``q`` -- the guide runs for the
+``n`` particles first, then the model runs in the particle runtime's score
+mode (``run_particles(..., base=...)``) at the guide's values: each particle's
+log-weight is ``log p(x, y) - log q(x)``, the model's log-prior of the
+guide's values plus its log-likelihood and factors, minus the guide's
+log-density of them (its log-prior). A guide close to the posterior gives
+a far larger ESS than the prior for the same ``n``; it must put mass
+wherever the posterior does (tails heavier than the posterior's keep the
+weights bounded).
+
+The guide must sample exactly the sites the model samples, with values of
+the kind each model site draws (a Normal guide for an int site is refused):
+a site the model samples and the guide does not raises
+:class:`~fugue_ppl.errors.UnexpectedModelStructure` naming the site (it is
+not drawn from the prior instead), and so does a site the guide samples and
+the model does not (an extra proposal variable would bias the estimates);
+a value of the wrong kind raises :class:`~fugue_ppl.errors.TypeMismatch`
+naming the site. The guide proposes; it does not condition: a guide that
+observes or adds factors is refused (its density would not be ``q``).
+
+Normalised, the weights give the posterior's weighted mean, standard
+deviation and quantiles; their mean is an unbiased estimate of the marginal
+likelihood (the evidence), and their effective sample size (ESS) and the
+Pareto k̂ of PSIS (:func:`~fugue_ppl.inference.diagnostics.psis`) say how far
+the estimates can be trusted: with a k̂ above
+:func:`~fugue_ppl.inference.diagnostics.khat_threshold` the proposal is too
+poor for this posterior and the estimates are unreliable however large their
+ESS looks.
 
 Randomness: :meth:`ImportanceSampling.run` turns its ``rng`` into a
 ``numpy.random.SeedSequence`` (an int or a SeedSequence as given, ``None``
 fresh entropy, a ``Generator`` four integers drawn from it); the particles
 are the run with key 0 of a ``PriorHandler`` seeded with it (the stream of
-that SeedSequence with ``0`` appended to its spawn key), the resampling
-draws from the stream with ``1`` appended. The same seed gives the same
-result.
-
-A *guide* (a proposal other than the prior) needs the particle runtime to
-score the model at values it did not draw; ``run_particles`` draws every site
-from the prior and has no replay or scoring mode, so ``guide=`` raises
-``NotImplementedError``.
+that SeedSequence with ``0`` appended to its spawn key) -- the model's run
+without a guide, the guide's run with one (the model's scoring run then
+draws nothing) -- and the resampling draws from the stream with ``1``
+appended. The same seed gives the same result.
 """
 
 from __future__ import annotations
@@ -38,7 +56,12 @@ import numpy as np
 from fugue_ppl.checks import check_choice, closest, invalid, type_error
 from fugue_ppl.core import PriorHandler, max_particles, run_particles
 from fugue_ppl.core.particles import RESAMPLING_METHODS, Particles
-from fugue_ppl.errors import DegenerateWeights, TraceAddressNotFound
+from fugue_ppl.errors import (
+    DegenerateWeights,
+    TraceAddressNotFound,
+    TypeMismatch,
+    UnexpectedModelStructure,
+)
 from fugue_ppl.inference._seeds import check_seed, child, root_seed
 from fugue_ppl.inference.diagnostics import khat_threshold, psis
 
@@ -83,7 +106,9 @@ class ImportanceResult:
     Parameters
     ----------
     particles : Particles
-        The weighted particles (prior draws, weighted by likelihood and factors).
+        The weighted particles: prior draws weighted by likelihood and
+        factors, or a guide's draws weighted by ``log p(x, y) - log q(x)``
+        (their ``log_weights``).
     sites : sequence of str, optional
         The sites to summarise; default every sampled site.
     seed : numpy.random.SeedSequence, optional
@@ -94,6 +119,9 @@ class ImportanceResult:
         The resampling scheme that drew ``resampled``.
     value : object, optional
         What the model returned (per-particle arrays in it).
+    proposal : Particles, optional
+        The guide's particles, when a guide proposed the values (their
+        ``log_prior`` is each particle's ``log q(x)``).
 
     Attributes
     ----------
@@ -118,13 +146,14 @@ class ImportanceResult:
         weights on at least 2 particles.
     sites : dict of str to ImportanceSiteSummary
         The summary of each requested site, in the order requested.
-
-    ``khat``, ``equal_weights``, ``reliable`` and ``sites`` are computed
-    when first read (the PSIS fit and the quantiles cost more than the run).
     resampled : Particles or None
     resample : str or None
     seed : numpy.random.SeedSequence or None
     value : object
+    proposal : Particles or None
+
+    ``khat``, ``equal_weights``, ``reliable`` and ``sites`` are computed
+    when first read (the PSIS fit and the quantiles cost more than the run).
 
     Raises
     ------
@@ -139,9 +168,11 @@ class ImportanceResult:
     def __init__(self, particles: Particles, *, sites: Iterable[str] | None = None,
                  seed: np.random.SeedSequence | None = None,
                  resampled: Particles | None = None, resample: str | None = None,
-                 value: Any = None):
+                 value: Any = None, proposal: Particles | None = None):
         if not isinstance(particles, Particles):
             raise type_error("ImportanceResult", "particles", particles, "a Particles")
+        if proposal is not None and not isinstance(proposal, Particles):
+            raise type_error("ImportanceResult", "proposal", proposal, "None or a Particles")
         lw = particles.log_weights
         top = float(np.max(lw))       # (NaN when any is NaN)
         if not top < math.inf:
@@ -161,6 +192,7 @@ class ImportanceResult:
         self.resample = resample
         self.seed = seed
         self.value = value
+        self.proposal = proposal
         names = particles.sites if sites is None else tuple(sites)
         for name in names:
             if name not in particles:
@@ -306,7 +338,7 @@ def _check_sites(sites: Any) -> tuple[str, ...] | None:
 
 
 class ImportanceSampling:
-    """Likelihood weighting: self-normalised importance sampling with the prior as proposal.
+    """Self-normalised importance sampling: the prior or a guide model as proposal.
 
     Parameters
     ----------
@@ -316,7 +348,12 @@ class ImportanceSampling:
     sites : sequence of str, optional
         The sites to summarise; default every sampled site.
     guide : callable, optional
-        A proposal other than the prior: not supported (see Raises).
+        A proposal other than the prior: a model called with the model's
+        arguments that samples exactly the model's latent sites (same
+        addresses, values of the same kind) from distributions close to the
+        posterior, and observes nothing (see
+        :mod:`fugue_ppl.inference.importance`). Default: the prior
+        (likelihood weighting).
     resample : {"systematic", "stratified", "multinomial"}, optional
         Also draw an equally weighted set of ``n`` particles from the weighted
         one by this scheme (:meth:`Particles.resample`), as the result's
@@ -330,13 +367,10 @@ class ImportanceSampling:
     ------
     TypeError
         ``n`` is not an integer (a float or a bool is refused), ``sites`` is
-        not a sequence of str.
+        not a sequence of str, ``guide`` is not callable.
     InvalidArgument
         ``n`` is below 1 or above the particle limit, ``sites`` is empty or
         names a site twice, ``resample`` or ``on_branch`` is unknown.
-    NotImplementedError
-        ``guide`` is given: the particle runtime draws every site from the
-        model's prior and cannot score the model at a guide's values.
 
     Examples
     --------
@@ -351,18 +385,23 @@ class ImportanceSampling:
     -1.52
     >>> result.reliable
     True
+
+    With a guide near the posterior, far fewer particles do:
+
+    >>> def guide(y):
+    ...     fp.sample("mu", fp.Normal(0.5, 0.8))
+    >>> guided = ImportanceSampling(n=2_000, guide=guide).run(model, 1.0, rng=1)
+    >>> abs(guided["mu"].mean - 0.5) < 0.02, guided.ess > 1_500
+    (True, True)
     """
 
     def __init__(self, n: int = 1000, sites: Iterable[str] | None = None,
                  guide: Callable[..., Any] | None = None, resample: str | None = None, *,
                  on_branch: str = "raise"):
-        if guide is not None:
-            raise NotImplementedError(
-                f"{_OWNER}: guide proposals are not supported: the particle runtime "
-                "(run_particles) draws every site from the model's prior and has no replay or "
-                "scoring mode to evaluate the model at a guide's values; use guide=None (the "
-                "prior as the proposal)")
+        if guide is not None and not callable(guide):
+            raise type_error(_OWNER, "guide", guide, "None or a callable (a guide model)")
         self._n = _check_n(n, _OWNER)
+        self._guide = guide
         self._sites = _check_sites(sites)
         self._resample = check_choice(resample, "resample", _OWNER, (None, *RESAMPLING_METHODS))
         self._on_branch = check_choice(on_branch, "on_branch", _OWNER, _ON_BRANCH)
@@ -370,23 +409,26 @@ class ImportanceSampling:
     n = property(lambda self: self._n, doc="The number of particles.")
     sites = property(lambda self: self._sites,
                      doc="The sites to summarise (None: every sampled site).")
+    guide = property(lambda self: self._guide, doc="The guide model, or None (the prior).")
     resample = property(lambda self: self._resample, doc="The resampling scheme, or None.")
     on_branch = property(lambda self: self._on_branch, doc="What a branching model does.")
 
     def __repr__(self) -> str:
-        return (f"ImportanceSampling(n={self._n}, sites={self._sites!r}, "
+        guide = "" if self._guide is None else f", guide={_name(self._guide)}"
+        return (f"ImportanceSampling(n={self._n}, sites={self._sites!r}{guide}, "
                 f"resample={self._resample!r}, on_branch={self._on_branch!r})")
 
     def run(self, model: Callable[..., Any], /, *args: Any, rng: Any = None,
             **kwargs: Any) -> ImportanceResult:
-        """Weight ``n`` prior draws of ``model(*args, **kwargs)`` by their likelihood.
+        """Weight ``n`` draws of the prior (or of the guide) of ``model(*args, **kwargs)``.
 
         Parameters
         ----------
         model : callable
             A model: a function that calls ``sample``, ``observe`` and ``factor``.
         *args, **kwargs
-            Its arguments (the data it observes); ``rng`` is this method's own.
+            Its arguments (the data it observes), the guide's too; ``rng`` is
+            this method's own.
         rng : None, int, SeedSequence or Generator
             The run's randomness (see :mod:`fugue_ppl.inference.importance`):
             the same int or SeedSequence gives the same result.
@@ -402,25 +444,34 @@ class ImportanceSampling:
         InvalidArgument
             ``n`` exceeds the particle limit (lowered since construction),
             ``rng`` is a negative int, ``sites`` names a site the model does
-            not sample.
+            not sample, the guide observes or adds factors.
+        UnexpectedModelStructure
+            The model samples a site the guide does not, or the guide one
+            the model does not (naming the site).
+        TypeMismatch
+            The guide's values at a site are not of the kind the model's
+            distribution there draws (naming the site).
         DegenerateWeights
             Every particle has weight zero (see :class:`ImportanceResult`).
         Exception
-            Whatever the model raised, with a note naming the model.
+            Whatever the model (or the guide) raised, with a note naming it.
         """
         owner = f"{_OWNER}.run"
         if not callable(model):
             raise type_error(owner, "model", model, "a callable")
         n = _check_n(self._n, owner)
         root = root_seed(check_seed(rng, "rng", f"{_OWNER}.run"))
-        try:
-            value, particles = run_particles(PriorHandler(rng=root), model, n, *args, seed=0,
-                                             on_branch=self._on_branch, **kwargs)
-        except Exception as exc:
-            name = getattr(model, "__qualname__", type(model).__name__)
-            exc.add_note(f"{owner}: raised while running the model (parameter model, "
-                         f"{name}) for {n} particles")
-            raise
+        handler = PriorHandler(rng=root)
+        proposal = None
+        if self._guide is None:
+            value, particles = _run(handler, model, "model", n, args, kwargs,
+                                    on_branch=self._on_branch)
+        else:
+            proposal = _run(handler, self._guide, "guide", n, args, kwargs,
+                            on_branch=self._on_branch)[1]
+            _check_proposal(proposal, self._guide, owner)
+            value, particles = _score(handler, model, self._guide, proposal, n, args, kwargs,
+                                      self._on_branch, owner)
         if self._sites is not None:
             for site in self._sites:
                 if site not in particles:
@@ -430,7 +481,7 @@ class ImportanceSampling:
                                   f"must name sites the model samples ({list(particles.sites)!r})"
                                   f"{hint}")
         result = ImportanceResult(particles, sites=self._sites, seed=root,
-                                  resample=self._resample, value=value)
+                                  resample=self._resample, value=value, proposal=proposal)
         if self._resample is not None:
             result.resampled = particles.resample(self._resample,
                                                   rng=np.random.default_rng(child(root, 1)))
@@ -462,7 +513,79 @@ class ImportanceSampling:
         -------
         ImportanceResult
         """
-        n = _check_n(self._n, f"{_OWNER}.posterior")
-        value, particles = run_particles(handler, model, n, *args, seed=seed, deadline=deadline,
-                                         on_branch=self._on_branch, **kwargs)
-        return ImportanceResult(particles, sites=self._sites, value=value)
+        owner = f"{_OWNER}.posterior"
+        n = _check_n(self._n, owner)
+        if self._guide is None:
+            value, particles = run_particles(handler, model, n, *args, seed=seed,
+                                             deadline=deadline, on_branch=self._on_branch,
+                                             **kwargs)
+            return ImportanceResult(particles, sites=self._sites, value=value)
+        _, proposal = run_particles(handler, self._guide, n, *args, seed=seed, deadline=deadline,
+                                    on_branch=self._on_branch, **kwargs)
+        _check_proposal(proposal, self._guide, owner)
+        value, particles = _score(handler, model, self._guide, proposal, n, args, kwargs,
+                                  self._on_branch, owner)
+        return ImportanceResult(particles, sites=self._sites, value=value, proposal=proposal)
+
+def _name(fn: Any) -> str:
+    return getattr(fn, "__qualname__", type(fn).__name__)
+
+
+def _run(handler: Any, fn: Callable[..., Any], role: str, n: int, args: tuple, kwargs: dict,
+         **options: Any) -> tuple[Any, Particles]:
+    # One particle run of the model or the guide, its errors noted with the role.
+    try:
+        return run_particles(handler, fn, n, *args, seed=0, **options, **kwargs)
+    except Exception as exc:
+        exc.add_note(f"{_OWNER}.run: raised while running the {role} (parameter {role}, "
+                     f"{_name(fn)}) for {n} particles")
+        raise
+
+
+def _check_proposal(proposal: Particles, guide: Callable[..., Any], owner: str) -> None:
+    # A guide proposes: its density is its log-prior, so it may not condition.
+    if proposal.observed:
+        site = next(iter(proposal.observed))
+        raise invalid(owner, "guide", _name(guide),
+                      f"must only sample (a proposal), but it observed site {site!r}")
+    if proposal.log_factors.any():
+        raise invalid(owner, "guide", _name(guide),
+                      "must only sample (a proposal), but it added a factor")
+
+
+def _score(handler: Any, model: Callable[..., Any], guide: Callable[..., Any],
+           proposal: Particles, n: int, args: tuple, kwargs: dict, on_branch: str,
+           owner: str) -> tuple[Any, Particles]:
+    # The model scored at the guide's values, weighted by log p(x, y) - log q(x).
+    try:
+        value, scored = _run(handler, model, "model", n, args, kwargs, on_branch=on_branch,
+                             base=proposal)
+    except UnexpectedModelStructure as exc:
+        site = exc.address
+        if site is None:
+            raise
+        if site in proposal:
+            raise UnexpectedModelStructure(
+                f"{owner}: the guide (parameter guide, {_name(guide)}) samples site {site!r}, "
+                "which the model does not sample: a guide samples exactly the model's latent "
+                f"sites ({list(proposal.sites)!r} proposed)", site) from exc
+        raise UnexpectedModelStructure(
+            f"{owner}: the model samples site {site!r}, which the guide (parameter guide, "
+            f"{_name(guide)}) does not: a guide must sample every latent site of the model "
+            f"(it samples {list(proposal.sites)!r})", site) from exc
+    except TypeMismatch as exc:
+        site = exc.address
+        if site is None or site not in proposal:
+            raise
+        raise TypeMismatch(
+            f"{owner}: the guide (parameter guide, {_name(guide)}) samples {site!r} as "
+            f"{proposal[site].dtype} values, not of the kind the model's distribution there "
+            f"draws ({exc.args[0]})", site) from exc
+    log_q = proposal.log_prior
+    with np.errstate(invalid="ignore"):   # -inf - -inf: NaN, refused by ImportanceResult
+        lw = scored.log_prior + scored.log_likelihood + scored.log_factors - log_q
+    present = ({s: scored.present(s) for s in scored.sites} if scored.per_particle else None)
+    particles = Particles(scored.values, scored.log_prior, scored.log_likelihood,
+                          scored.log_factors, log_weights=lw, observed=scored.observed,
+                          present=present, per_particle=scored.per_particle)
+    return value, particles

@@ -5,7 +5,9 @@
 // the same parameters, element by element), and adds each value's
 // log-probability to that particle's log-prior; each observation and factor
 // adds one log-weight per particle. Parameters may differ between particles
-// (one array of n values per parameter).
+// (one array of n values per parameter). A run in score mode takes each
+// sample's n values from a base instead of drawing them, and adds their
+// log-probabilities the same way (score_particles).
 #include <cstddef>
 #include <cstdint>
 
@@ -53,6 +55,13 @@ std::size_t check_particle_params(const Dist& d, const ParticleParams& pp, std::
 // check_particle_params. Never throws.
 void sample_particles(const Dist& d, const ParticleParams& pp, bitgen_t* bg, void* out,
                       double* log_prior, std::size_t n) noexcept;
+
+// Scores given values as sample_particles scores its draws: adds the
+// log-probability of x[k] (double, int64_t or uint8_t elements, as
+// value_kind(d.kind) says) under particle k's parameters to log_prior[k]
+// (NaN for a NaN point). Preconditions as sample_particles. Never throws.
+void score_particles(const Dist& d, const ParticleParams& pp, const void* x, double* log_prior,
+                     std::size_t n) noexcept;
 
 // Adds the log-probability of x[k * stride] (stride 0: one value for all
 // particles) under particle k's parameters to acc[k]; a NaN point adds NaN.
