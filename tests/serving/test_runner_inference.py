@@ -143,3 +143,20 @@ def test_bad_inference_arguments_are_clear_errors():
     r = fp.ModelRunner(sensor, rng=1, inference=ImportanceSampling(n=10, sites=["nope"]))
     with pytest.raises(fp.TraceAddressNotFound, match="'nope'"):
         r.infer(22.0)
+
+
+def test_a_guide_serves_the_posterior_with_every_particle_counting():
+    # The exact posterior as the guide: every weight equal, ESS = n, the
+    # log evidence exact (valid is drawn from its prior in both).
+    mean, sd = sensor_posterior(22.0)
+
+    def guide(reading):
+        fp.sample("temperature", fp.Normal(mean, sd))
+        fp.sample("valid", fp.Bernoulli(0.95))
+
+    r = fp.ModelRunner(sensor, rng=3, inference=ImportanceSampling(n=500, guide=guide))
+    post = r.infer(22.0, seed=1).value
+    assert post.ess == pytest.approx(500, rel=1e-9)
+    exact = stats.norm(SENSOR_PRIOR[0], math.hypot(SENSOR_PRIOR[1], SENSOR_NOISE)).logpdf(22.0)
+    assert post.log_evidence == pytest.approx(exact, abs=1e-9)
+    assert post.proposal is not None and post.proposal.n == 500
