@@ -312,6 +312,7 @@ class TestUnknownKeys:
             Config.from_dict({1: 2})
         assert str(info.value) == ("unknown key 1 (mapping); valid keys here: environment, "
                                    "log_level, model, runtime, breaker, monitor, metrics, "
+                                   "inference, "
                                    "health, drift, slo, registry, rollout, analysis, service, "
                                    "auth, rate_limit, audit, status, secrets")
 
@@ -1173,7 +1174,7 @@ def test_every_setting_declares_its_constraint_and_description():
                 walk(C.field_kinds(cls)[f.name].item)
     walk(Config)
     walk(fp.serving.RunnerConfig)
-    assert len(seen) == 21
+    assert len(seen) == 22
 
 
 def test_the_reference_script(tmp_path, capsys):

@@ -43,15 +43,16 @@ _SENSOR_OUTPUTS = ({"name": "temperature", "type": "float"}, {"name": "valid", "
 def builtin_deployment(config: Any) -> Any:
     """The built-in sensor model (:func:`fugue_ppl.models.sensor`, its input schema and
     outputs) as a :class:`~fugue_ppl.service.catalog.StaticDeployment` named ``sensor``,
-    with ``config``'s ``[model]`` version and its ``[runtime]``, ``[breaker]`` and
-    ``[metrics]`` sections."""
+    with ``config``'s ``[model]`` version and its ``[runtime]``, ``[breaker]``,
+    ``[metrics]`` and ``[inference]`` sections."""
     from fugue_ppl.models import SENSOR_SCHEMA, sensor
     from fugue_ppl.service.catalog import StaticDeployment
     from fugue_ppl.serving import ModelConfig, ModelRunner, RunnerConfig
 
     rc = RunnerConfig(model=ModelConfig(name=BUILTIN_MODEL, version=config.model.version,
                                         params=config.model.params),
-                      runtime=config.runtime, breaker=config.breaker, metrics=config.metrics)
+                      runtime=config.runtime, breaker=config.breaker, metrics=config.metrics,
+                      inference=config.inference)
     runner = ModelRunner(sensor, rc, schema=SENSOR_SCHEMA)
     return StaticDeployment(BUILTIN_MODEL, {rc.model.version: runner},
                             outputs=_SENSOR_OUTPUTS, smoke_inputs={"reading": 22.0})

@@ -59,6 +59,7 @@ __all__ = [
     "check_flag",
     "check_int",
     "check_real",
+    "check_site_names",
     "check_text",
     "check_type",
     "closest",
@@ -532,6 +533,21 @@ def check_choice(value: Any, name: str, owner: str, choices: Collection[Any]) ->
             return c
     raise InvalidArgument(owner, name, value,
                           "must be one of " + ", ".join(repr(c) for c in choices))
+
+
+def check_site_names(value: Any, name: str, owner: str) -> tuple[str, ...]:
+    """``value`` as a tuple of distinct, non-empty site names (a sequence, not one str)."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise _type_error(owner, name, value, "a sequence of site names (str)")
+    out = tuple(value)
+    for s in out:
+        if not isinstance(s, str):
+            raise _type_error(owner, f"{name} element", s, "a site name (str)")
+        if not s:
+            raise InvalidArgument(owner, name, out, "must not name an empty site")
+    if len(set(out)) != len(out):
+        raise InvalidArgument(owner, name, out, "must not name a site twice")
+    return out
 
 
 def check_flag(value: Any, name: str, owner: str) -> bool:

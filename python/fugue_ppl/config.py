@@ -62,6 +62,7 @@ from fugue_ppl.checks import (
 from fugue_ppl.deploy import RegistryConfig, RolloutConfig
 from fugue_ppl.deploy.analysis import AnalysisConfig
 from fugue_ppl.errors import ConfigError
+from fugue_ppl.inference import InferenceConfig
 from fugue_ppl.monitoring import CUSUMConfig, EWMAConfig, MetricsConfig
 from fugue_ppl.service._audit_config import AuditConfig
 from fugue_ppl.service._auth_config import AuthConfig
@@ -205,6 +206,8 @@ class Config(Settings):
     breaker: BreakerConfig = section(BreakerConfig, doc="The circuit breaker.")
     monitor: MonitorConfig = section(MonitorConfig, doc="The statistical monitors.")
     metrics: MetricsConfig = section(MetricsConfig, doc="The production metrics.")
+    inference: InferenceConfig = section(
+        InferenceConfig, doc="Whether a served model answers with a posterior.")
     health: HealthSettings = section(HealthSettings, doc="The health checks.")
     drift: DriftSettings = section(DriftSettings,
                                    doc="Model drift monitoring of the served versions.")

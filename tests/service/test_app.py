@@ -17,10 +17,12 @@ import pytest
 
 import fugue_ppl as fp
 from fugue_ppl._cli_serve import builtin_deployment
-from fugue_ppl.models import SENSOR_SCHEMA, sensor
+from fugue_ppl.inference import ImportanceSampling
+from fugue_ppl.models import SENSOR_SCHEMA, sensor, sensor_posterior
 from fugue_ppl.service._service_config import ServiceConfig
 from fugue_ppl.service.app import create_app, parse_traceparent
 from fugue_ppl.service.catalog import Catalog, StaticDeployment
+from fugue_ppl.service.protocol import POSTERIOR_OUTPUTS
 from fugue_ppl.serving import ModelConfig, RunnerConfig, RuntimeConfig
 from fugue_ppl.serving.logs import INFERENCE_LOGGER, json_handler
 
@@ -914,3 +916,69 @@ def test_drift_settings_of_the_wrong_type_or_range_are_refused():
     assert "drift.warmup = 1 (environment variable FUGUE_DRIFT__WARMUP): must be >= 2" in str(
         info.value)
     assert "drift.status = 'bad'" in str(info.value)
+
+
+# ---------------------------------------------------------------- a posterior per request
+
+POSTERIOR_N = 4000
+
+
+@pytest.fixture(scope="module")
+def posterior_app():
+    def dep(name, model, **kwargs):
+        return StaticDeployment(name, {"1": runner(model, name, schema=SENSOR_SCHEMA,
+                                                   **kwargs)}, outputs=SENSOR_OUTPUTS)
+    return create_app(Catalog([
+        dep("sensor", sensor,
+            inference=ImportanceSampling(n=POSTERIOR_N, sites=["temperature"])),
+        dep("all_sites", sensor, inference=ImportanceSampling(n=POSTERIOR_N)),
+        dep("failing", failing, inference=ImportanceSampling(n=10), fallback=(20.0, True)),
+    ]), settings=ServiceConfig())
+
+
+def test_the_posterior_summaries_are_output_tensors(posterior_app):
+    r = post(posterior_app, "/v2/models/sensor/infer", body(parameters={"seed": 5}))
+    assert r.status_code == 200, r.text
+    out = outputs(r)
+    assert set(out) == set(POSTERIOR_OUTPUTS) | {"status"}
+    assert out["status"]["data"] == ["ok"]
+    assert out["posterior_site"] == {"name": "posterior_site", "datatype": "BYTES",
+                                     "shape": [1], "data": ["temperature"]}
+    mean, sd = sensor_posterior(22.0)
+    ess = out["ess"]["data"][0]
+    assert 0 < ess <= POSTERIOR_N
+    assert abs(out["posterior_mean"]["data"][0] - mean) < 5 * sd / math.sqrt(ess)
+    assert out["posterior_sd"]["data"][0] == pytest.approx(sd, rel=0.1)
+    q05, q50, q95 = (out[f"posterior_q{p}"]["data"][0] for p in ("05", "50", "95"))
+    assert q05 < q50 < q95
+    assert q50 == pytest.approx(mean, abs=0.2)
+    assert out["reliable"]["data"] == [True] and out["khat"]["datatype"] == "FP64"
+    # The same request key gives the same posterior.
+    again = outputs(post(posterior_app, "/v2/models/sensor/infer", body(parameters={"seed": 5})))
+    assert again["posterior_mean"] == out["posterior_mean"]
+    assert again["log_evidence"] == out["log_evidence"]
+
+
+def test_every_sampled_site_when_none_is_named_and_outputs_can_be_selected(posterior_app):
+    out = outputs(post(posterior_app, "/v2/models/all_sites/infer", body()))
+    assert out["posterior_site"]["data"] == ["temperature", "valid"]
+    assert out["posterior_mean"]["shape"] == [2]
+    assert 0.0 <= out["posterior_mean"]["data"][1] <= 1.0     # P(valid | reading)
+    r = post(posterior_app, "/v2/models/sensor/infer",
+             body(outputs=[{"name": "log_evidence"}, {"name": "posterior_mean"}]))
+    assert [o["name"] for o in r.json()["outputs"]] == ["log_evidence", "posterior_mean"]
+
+
+def test_the_metadata_lists_the_posterior_outputs(posterior_app):
+    doc = get(posterior_app, "/v2/models/sensor").json()
+    names = [o["name"] for o in doc["outputs"]]
+    assert names[:len(POSTERIOR_OUTPUTS)] == list(POSTERIOR_OUTPUTS)
+    assert "status" in names and "log_likelihood" not in names
+    shapes = {o["name"]: o["shape"] for o in doc["outputs"]}
+    assert shapes["posterior_mean"] == [-1] and shapes["ess"] == [1]
+
+
+def test_a_failed_posterior_serves_the_declared_fallback(posterior_app):
+    out = outputs(post(posterior_app, "/v2/models/failing/infer", body()))
+    assert out["status"]["data"] == ["fallback"]
+    assert out["temperature"]["data"] == [20.0] and out["valid"]["data"] == [True]

@@ -19,6 +19,8 @@ tritonclient = pytest.importorskip("tritonclient.http", reason='tritonclient is 
                                    'extra: pip install ".[test]"')
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
+from fugue_ppl.models import sensor_posterior  # noqa: E402
+
 PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 READING = {"name": "reading", "shape": [1], "datatype": "FP64", "data": [22.0]}
 GOOD = json.dumps({"inputs": [READING]}).encode()
@@ -384,3 +386,57 @@ def test_requests_past_the_grace_period_are_cancelled_and_the_exit_is_still_0(sl
     assert done[0][0] == 503 and "shut down before the request completed" in done[0][1]["error"]
     assert any("cancelling 1 request(s) still in flight" in e.get("message", "")
                for e in server.events())
+
+
+# ---------------------------------------------------------------- a posterior over HTTP
+
+
+def test_a_model_configured_with_inference_answers_with_its_posterior(tmp_path, serve_process):
+    s = serve_process(tmp_path, """\
+        [inference]
+        algorithm = "importance"
+        particles = 2000
+        sites = ["temperature"]
+
+        [drift]
+        warmup = 20
+        window = 5
+    """)
+    try:
+        client = tritonclient.InferenceServerClient(url=s.url[len("http://"):])
+        try:
+            meta = client.get_model_metadata("sensor")
+            assert [o["name"] for o in meta["outputs"]][:3] == [
+                "posterior_site", "posterior_mean", "posterior_sd"]
+            inp = tritonclient.InferInput("reading", [1], "FP64")
+            inp.set_data_from_numpy(np.array([22.0]), binary_data=False)
+            outs = [tritonclient.InferRequestedOutput(n, binary_data=False)
+                    for n in ("posterior_site", "posterior_mean", "posterior_sd", "ess",
+                              "log_evidence")]
+            result = client.infer("sensor", [inp], outputs=outs, parameters={"seed": 3})
+            assert result.as_numpy("posterior_site").tolist() == ["temperature"]
+            mean, sd = sensor_posterior(22.0)
+            ess = result.as_numpy("ess")[0]
+            assert 0 < ess <= 2000
+            assert abs(result.as_numpy("posterior_mean")[0] - mean) < 5 * sd / np.sqrt(ess)
+            again = client.infer("sensor", [inp], outputs=outs, parameters={"seed": 3})
+            assert again.as_numpy("log_evidence")[0] == result.as_numpy("log_evidence")[0]
+        finally:
+            client.close()
+        # The drift monitor charts the posteriors: after its warm-up on in-control
+        # readings, readings far from the prior's range raise the drift alarm in /health.
+        for _ in range(20):
+            r = httpx.post(f"{s.url}/v2/models/sensor/infer", content=GOOD)
+            assert r.status_code == 200
+        for _ in range(10):
+            httpx.post(f"{s.url}/v2/models/sensor/infer", content=json.dumps(
+                {"inputs": [{"name": "reading", "shape": [1], "datatype": "FP64",
+                             "data": [45.0]}]}))
+        health = httpx.get(f"{s.url}/health").json()
+        (check,) = health["checks"]["model:drift"]
+        assert check["status"] == "warn" and "model drift: alarms" in check["output"]
+        assert health["levels"]["inference"]["status"] == "warn"
+        drift = httpx.get(f"{s.url}/status/data").json()
+        assert any(r.get("drift", {}).get("drifting") for r in drift["runners"]), drift
+    finally:
+        assert s.stop() == 0, s.logs()

@@ -11,11 +11,10 @@ import pytest
 from scipy import stats
 
 import fugue_ppl as fp
-from fugue_ppl.errors import InvalidArgument
+from fugue_ppl.errors import InvalidArgument, ValidationError
 from fugue_ppl.inference import ImportanceResult, ImportanceSampling
 from fugue_ppl.models import SENSOR_NOISE, SENSOR_PRIOR, sensor, sensor_posterior
 from fugue_ppl.serving import DriftMonitor, DriftSettings
-from fugue_ppl.errors import ValidationError
 from fugue_ppl.validation import Finite, Schema
 
 N = 4000
@@ -160,3 +159,30 @@ def test_a_guide_serves_the_posterior_with_every_particle_counting():
     exact = stats.norm(SENSOR_PRIOR[0], math.hypot(SENSOR_PRIOR[1], SENSOR_NOISE)).logpdf(22.0)
     assert post.log_evidence == pytest.approx(exact, abs=1e-9)
     assert post.proposal is not None and post.proposal.n == 500
+
+
+def test_the_inference_section_of_a_config_configures_the_runner():
+    from fugue_ppl.config import load_config
+    from fugue_ppl.inference import InferenceConfig
+
+    cfg = load_config(env={"FUGUE_INFERENCE__ALGORITHM": "importance",
+                           "FUGUE_INFERENCE__PARTICLES": "300",
+                           "FUGUE_INFERENCE__SITES": "temperature"})
+    r = fp.ModelRunner(sensor, cfg, rng=7)
+    assert isinstance(r.inference, ImportanceSampling)
+    assert (r.inference.n, r.inference.sites) == (300, ("temperature",))
+    post = r.infer(22.0, seed=4).value
+    assert post.n == 300 and list(post.sites) == ["temperature"]
+    # The default: one run per request.
+    assert fp.ModelRunner(sensor, rng=7).inference is None
+    assert load_config().inference.build() is None
+    # An explicit inference= wins over the section.
+    explicit = ImportanceSampling(n=50)
+    assert fp.ModelRunner(sensor, cfg, inference=explicit).inference is explicit
+    with pytest.raises(InvalidArgument, match=r"^InferenceConfig: algorithm must be one of "
+                                              r"'none', 'importance', got 'smc'$"):
+        InferenceConfig(algorithm="smc")
+    with pytest.raises(InvalidArgument, match="particles must be in"):
+        InferenceConfig(particles=0)
+    with pytest.raises(TypeError, match="sites must be a sequence of site names"):
+        InferenceConfig(sites="temperature")

@@ -8,6 +8,7 @@ and of importance weights (R̂, bulk and tail ESS, MCSE, PSIS and its k̂).
 The layer imports the checking kit and the core only.
 """
 
+from fugue_ppl.inference._config import InferenceConfig
 from fugue_ppl.inference.diagnostics import (
     PSISResult,
     ess_bulk,
@@ -38,6 +39,7 @@ from fugue_ppl.inference.proposals import (
 from fugue_ppl.inference.smc import SequentialMonteCarlo, SMCResult
 
 __all__ = [
+    "InferenceConfig",
     "ImportanceSampling", "ImportanceResult", "ImportanceSiteSummary",
     "SequentialMonteCarlo", "SMCResult",
     "MetropolisHastings", "KERNELS", "MCMCResult", "SiteSummary",

@@ -83,6 +83,7 @@ from fugue_ppl.errors import (
     new_error_id,
     public_error,
 )
+from fugue_ppl.inference import ImportanceResult
 from fugue_ppl.service._service_config import ServiceConfig
 from fugue_ppl.service.catalog import PLATFORM, Catalog, CatalogCollector
 from fugue_ppl.service.protocol import (
@@ -94,6 +95,7 @@ from fugue_ppl.service.protocol import (
     error_body,
     parse_infer_request,
     parse_json,
+    posterior_outputs,
     select_outputs,
     trace_outputs,
 )
@@ -502,7 +504,10 @@ class _Routes:
                 _log.exception("drift: the result of %s %s could not be charted", model.name,
                                result.model_version)
         try:
-            outputs = encode_outputs(result.value, served.outputs)
+            if isinstance(result.value, ImportanceResult):     # (a runner with inference=)
+                outputs = posterior_outputs(result.value)
+            else:
+                outputs = encode_outputs(result.value, served.outputs)
         except OutputMismatch as e:
             eid = new_error_id()
             _log.error("error %s: model %s version %s: %s", eid, model.name,
@@ -514,7 +519,7 @@ class _Routes:
         outputs += trace_outputs(status, result.trace, want_choices)
         try:
             outputs = select_outputs(outputs, req.outputs,
-                                     served.output_names if served.outputs
+                                     served.output_names if served.outputs or served.posterior
                                      else [o["name"] for o in outputs])
         except ValidationError as e:
             return _error(ex, 400, str(e), **_kind("invalid_request"))

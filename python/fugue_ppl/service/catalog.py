@@ -165,12 +165,19 @@ class ServedVersion:
     #: Charts the log predictive density of the version's ok responses (its health check
     #: is registered with ``checker``).
     drift: DriftMonitor | None = None
-    #: Every output a response may carry (declared, status, log-weights, choices).
+    #: Every output a response may carry (declared, status, log-weights, choices; or a
+    #: posterior's outputs).
     output_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "output_names",
-                           tuple(d["name"] for d in metadata_outputs(self.outputs)))
+        object.__setattr__(self, "output_names", tuple(
+            d["name"] for d in metadata_outputs(self.outputs, posterior=self.posterior)))
+
+    @property
+    def posterior(self) -> bool:
+        """Its runner answers with a posterior (``inference=``): the response's outputs
+        are the posterior's, not the model's value and trace."""
+        return self.runner.inference is not None
 
     def ready(self) -> bool:
         """Its readiness probe passes (warmed up, breaker not FAILED)."""
@@ -217,7 +224,7 @@ class ServedModel:
         v = self.version(version)
         return {"name": self.name, "versions": list(self.versions), "platform": PLATFORM,
                 "inputs": [s.to_dict() for s in v.inputs],
-                "outputs": metadata_outputs(v.outputs)}
+                "outputs": metadata_outputs(v.outputs, posterior=v.posterior)}
 
 
 # ---------------------------------------------------------------- the catalog
@@ -296,7 +303,7 @@ class Catalog:
 
         registry = ModelRegistry(config.registry)
         base = RunnerConfig(model=config.model, runtime=config.runtime, breaker=config.breaker,
-                            metrics=config.metrics)
+                            metrics=config.metrics, inference=config.inference)
 
         def factory(reg: Any, name: str) -> Any:
             return ModelDeployment(reg, name, runner_config=base, rollout_config=config.rollout,

@@ -40,6 +40,7 @@ import numpy as np
 from fugue_ppl._extras import require
 from fugue_ppl.checks import safe_repr, safe_text
 from fugue_ppl.errors import ValidationError
+from fugue_ppl.inference.importance import QUANTILES
 from fugue_ppl.validation import (
     AddressComponent,
     Boolean,
@@ -62,6 +63,7 @@ __all__ = [
     "DATATYPES",
     "EXTRA_OUTPUTS",
     "CHOICE_OUTPUTS",
+    "POSTERIOR_OUTPUTS",
     "InferRequest",
     "InputTensor",
     "InvalidRequest",
@@ -75,6 +77,7 @@ __all__ = [
     "output_specs",
     "parse_infer_request",
     "parse_json",
+    "posterior_outputs",
     "select_outputs",
     "trace_outputs",
 ]
@@ -106,6 +109,15 @@ CHOICE_OUTPUTS: dict[str, str] = {
     "choice_log_prob": "FP64", "choice_fallback": "BOOL",
 }
 _LOG_WEIGHTS = ("log_prior", "log_likelihood", "log_factors", "total_log_weight")
+#: A posterior's outputs (a runner serving ``inference=``): name -> datatype. The
+#: ``posterior_*`` tensors hold one element per summarised site, in ``posterior_site``'s
+#: order; the others one element.
+POSTERIOR_OUTPUTS: dict[str, str] = {
+    "posterior_site": "BYTES", "posterior_mean": "FP64", "posterior_sd": "FP64",
+    **{f"posterior_q{round(100 * p):02d}": "FP64" for p in QUANTILES},
+    "posterior_mcse_mean": "FP64",
+    "ess": "FP64", "log_evidence": "FP64", "khat": "FP64", "reliable": "BOOL",
+}
 #: The output types a registry version declares, as datatypes.
 _DECLARED = {"float": "FP64", "int": "INT64", "bool": "BOOL", "str": "BYTES"}
 
@@ -511,9 +523,16 @@ def output_specs(declared: Sequence[Mapping[str, str]]) -> tuple[TensorSpec, ...
                  for o in declared)
 
 
-def metadata_outputs(outputs: Sequence[TensorSpec]) -> list[dict[str, Any]]:
-    """The model's outputs, then :data:`EXTRA_OUTPUTS` and :data:`CHOICE_OUTPUTS`."""
+def metadata_outputs(outputs: Sequence[TensorSpec], *, posterior: bool = False
+                     ) -> list[dict[str, Any]]:
+    """The model's outputs, then :data:`EXTRA_OUTPUTS` and :data:`CHOICE_OUTPUTS`; for
+    a posterior (``posterior``), :data:`POSTERIOR_OUTPUTS`, the declared outputs (a
+    fallback's value) and the status."""
     docs = [o.to_dict() for o in outputs]
+    if posterior:
+        return ([{"name": n, "datatype": dt, "shape": [-1 if n.startswith("posterior_") else 1]}
+                 for n, dt in POSTERIOR_OUTPUTS.items()]
+                + docs + [{"name": "status", "datatype": "BYTES", "shape": [1]}])
     docs += [{"name": n, "datatype": dt, "shape": [1]} for n, dt in EXTRA_OUTPUTS.items()]
     docs += [{"name": n, "datatype": dt, "shape": [-1]} for n, dt in CHOICE_OUTPUTS.items()]
     return docs
@@ -688,6 +707,25 @@ def encode_outputs(value: Any, specs: Sequence[TensorSpec]) -> list[dict[str, An
     for spec, v in zip(specs, values, strict=True):
         data, shape = _convert(v, spec.datatype, spec.name)
         out.append(_tensor(spec.name, spec.datatype, data, shape))
+    return out
+
+
+def posterior_outputs(result: Any) -> list[dict[str, Any]]:
+    """An importance-sampling result as :data:`POSTERIOR_OUTPUTS` (its site summaries,
+    ESS, log evidence, k̂ and reliability; a figure that is not finite as null)."""
+    sites = result.sites
+    k = [len(sites)]
+    out = [_tensor("posterior_site", "BYTES", list(sites), k)]
+    out.append(_tensor("posterior_mean", "FP64", [_number(s.mean) for s in sites.values()], k))
+    out.append(_tensor("posterior_sd", "FP64", [_number(s.sd) for s in sites.values()], k))
+    for p in QUANTILES:
+        out.append(_tensor(f"posterior_q{round(100 * p):02d}", "FP64",
+                           [_number(s.quantiles[p]) for s in sites.values()], k))
+    out.append(_tensor("posterior_mcse_mean", "FP64",
+                       [_number(s.mcse_mean) for s in sites.values()], k))
+    for name in ("ess", "log_evidence", "khat"):
+        out.append(_tensor(name, "FP64", [_number(getattr(result, name))], [1]))
+    out.append(_tensor("reliable", "BOOL", [bool(result.reliable)], [1]))
     return out
 
 

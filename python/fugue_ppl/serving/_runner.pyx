@@ -287,7 +287,8 @@ cdef class ModelRunner:
         DEGRADED, calls run this model instead (same arguments, status
         ``"degraded"``).
     inference : ImportanceSampling, optional
-        Answer each request with a posterior instead of one prior run: the
+        Default: what ``config.inference`` builds, if the config has that
+        section. Answer each request with a posterior instead of one prior run: the
         model runs once for the algorithm's particles (its ``posterior``
         method, on this runner's stream: ``infer(..., seed=k)`` gives the
         same particles in any replica) and the result's value is the
@@ -428,6 +429,10 @@ cdef class ModelRunner:
         self._deadline_ticks = (0 if deadline is None else
                                 <int64_t>(deadline / self._spt) if deadline < 3.0e9
                                 else <int64_t>0x7FFFFFFFFFFFFFFF)
+        if inference is None:
+            section = getattr(config, "inference", None)     # (an optional section)
+            if section is not None:
+                inference = section.build()
         if inference is not None:
             self._posterior = getattr(inference, "posterior", None)
             if not callable(self._posterior):

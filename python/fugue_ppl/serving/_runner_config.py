@@ -28,6 +28,7 @@ from fugue_ppl.checks import (
     settings,
 )
 from fugue_ppl.core._runtime import MAX_POOL_SIZE
+from fugue_ppl.inference._config import InferenceConfig
 from fugue_ppl.monitoring._metrics_config import MetricsConfig
 from fugue_ppl.serving._breaker import BreakerConfig
 
@@ -107,3 +108,5 @@ class RunnerConfig(Settings):
     runtime: RuntimeConfig = section(RuntimeConfig, doc="Runtime limits.")
     breaker: BreakerConfig = section(BreakerConfig, doc="The circuit breaker.")
     metrics: MetricsConfig = section(MetricsConfig, doc="The production metrics.")
+    inference: InferenceConfig = section(
+        InferenceConfig, doc="Whether each request is answered with a posterior.")

@@ -59,6 +59,7 @@ from fugue_ppl.checks import (
     Int,
     Real,
     Settings,
+    check_site_names,
     check_type,
     invalid,
     setting,
@@ -74,20 +75,6 @@ __all__ = ["DriftCollector", "DriftMonitor", "DriftSettings"]
 
 _OWNER = "DriftMonitor"
 _NORMAL = NormalDist()
-
-
-def _sites(value: Any, name: str, owner: str) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise type_error(owner, name, value, "a sequence of site names (str)")
-    out = tuple(value)
-    for s in out:
-        if not isinstance(s, str):
-            raise type_error(owner, f"{name} element", s, "a site name (str)")
-        if not s:
-            raise invalid(owner, name, out, "must not name an empty site")
-    if len(set(out)) != len(out):
-        raise invalid(owner, name, out, "must not name a site twice")
-    return out
 
 
 def _rules(value: Any, name: str, owner: str) -> tuple[str, ...]:
@@ -149,7 +136,7 @@ class DriftSettings(Settings):
     cusum_h: float = setting(8.0, check=Real("positive"),
                              doc="The CUSUM's decision interval, in sd of one request.")
     sites: tuple[str, ...] = setting(
-        (), check=Custom(_sites, "distinct site names"),
+        (), check=Custom(check_site_names, "distinct site names"),
         doc="Sites whose posterior mean gets a Shewhart chart.")
     shewhart_L: float = setting(
         4.5, check=Real("positive"),
