@@ -88,6 +88,38 @@ def test_validation_error_is_a_fugue_value_error_and_pickles():
     assert ValidationError("plain").violations == []
 
 
+def _ordered(d):
+    return d["lo"] <= d["hi"]
+
+
+def test_a_schema_pickles_as_its_fields_rules_and_options():
+    schema = V.Schema({"lo": V.Finite(), "hi": V.Finite() & V.Range(0, 10),
+                       "label": V.Field(V.AddressComponent(), default="x"),
+                       "api_token": V.Field(V.String(), nullable=True, default=None)},
+                      rules=[V.Rule(_ordered, name="ordered", message="lo must not exceed hi",
+                                    fields=("lo", "hi"))],
+                      name="interval", unknown="ignore")
+    again = pickle.loads(pickle.dumps(schema))
+    assert repr(again) == repr(schema)
+    assert (again.name, again.unknown, again.names, again.float_bounds) == (
+        "interval", "ignore", schema.names, schema.float_bounds)
+    assert again.fields["api_token"].secret is None and not again.fields["hi"].nullable
+    assert again.validate({"lo": 1, "hi": 2, "other": 0}) == {
+        "lo": 1.0, "hi": 2, "label": "x", "api_token": None}
+    for bad, rules in [({"lo": 3, "hi": 11, "label": "bad label", "api_token": 5},
+                        ["range", "address_component", "string"]),
+                       ({"lo": 3, "hi": 2}, ["ordered"])]:
+        with pytest.raises(ValidationError) as info:
+            again.validate(bad)
+        with pytest.raises(ValidationError) as expected:
+            schema.validate(bad)
+        assert info.value.violations == expected.value.violations
+        assert [v.rule for v in info.value.violations] == rules
+    # (a rule's function pickles by reference: a lambda cannot)
+    with pytest.raises((AttributeError, pickle.PicklingError), match="Can't pickle"):
+        pickle.dumps(V.Schema({"x": V.Rule(lambda v: v > 0)}))
+
+
 # ---------------------------------------------------------------- numeric validators
 
 

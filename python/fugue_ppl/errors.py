@@ -57,6 +57,7 @@ __all__ = [
     "RegistryUnavailable",
     "ModelImportError",
     "InvalidModelParams",
+    "RedactedError",
     "FugueWarning",
     "PUBLIC_CODES",
     "new_error_id",
@@ -471,6 +472,42 @@ class InvalidModelParams(RegistryError, ValidationError):
         self.violations = list(violations)
 
 
+class RedactedError(FugueError):
+    """An error known only by what a client may see of it: its kind, code and id.
+
+    The ``error`` of an :class:`~fugue_ppl.serving.InferenceResult` that was
+    pickled (sent from a worker process, say): an exception's text may hold
+    anything (paths, tokens), so only its :func:`public_error` rendering
+    travels; the text and the traceback stay in the log of the process that
+    ran the call, under ``error_id``. :func:`public_error` gives the
+    original's kind and code back.
+
+    Parameters
+    ----------
+    kind : str
+        The original's public kind, e.g. ``"model_error"``.
+    code : int
+        Its public code, e.g. 900.
+    error_id : str or None
+        The id under which the original was logged.
+
+    Examples
+    --------
+    >>> err = RedactedError("model_error", 900, "ab12")
+    >>> public_error(err, err.error_id)
+    {'kind': 'model_error', 'code': 900, 'id': 'ab12'}
+    """
+
+    def __init__(self, kind: str, code: int, error_id: str | None):
+        self.kind = kind
+        self.error_id = error_id
+        where = f"logged under id {error_id}" if error_id else "not logged"
+        super().__init__(f"{kind} ({where} by the process that ran the call)", code=code)
+
+    def __reduce__(self):
+        return (RedactedError, (self.kind, self.code, self.error_id))
+
+
 class FugueWarning(UserWarning):
     """A safe handler continued past a problem (adding -inf to the log-weight)."""
 
@@ -530,8 +567,11 @@ def public_error(exc: BaseException, error_id: str) -> dict:
     of :data:`PUBLIC_CODES` (the registry's: ``unknown_model`` 703 and
     ``unknown_version`` 704, which a service answers with 404,
     ``invalid_model_params`` 705, ``registry_conflict`` 706 and
-    ``registry_unavailable`` 803).
+    ``registry_unavailable`` 803). A :class:`RedactedError` keeps the kind and
+    code it stands for.
     """
+    if isinstance(exc, RedactedError):
+        return {"kind": exc.kind, "code": exc.code, "id": error_id}
     for cls, kind in _PUBLIC_KINDS:
         if isinstance(exc, cls):
             return {"kind": kind, "code": PUBLIC_CODES[kind], "id": error_id}

@@ -166,6 +166,61 @@ def test_the_results_do_not_depend_on_the_chunking_or_the_executor(process_pool,
     assert infer_many(picky, xs, seed=2, chunk_size=5, executor=dask_executor) == expected
 
 
+def test_a_model_runner_is_sent_to_processes_and_dask_workers(process_pool, dask_client,
+                                                              models_dir):
+    # A runner pickles (its configuration and seed); each worker process keeps one copy
+    # per batch, a fresh runner: the records equal the in-process ones.
+    runner = fp.ModelRunner(sensor, schema=SENSOR_SCHEMA, rng=11,
+                            site_fallbacks={"valid": True})
+    inputs = [*READINGS[:7], {"reading": float("nan")}, *READINGS[7:]]
+    reference = infer_many(runner, inputs, seed=5)
+    assert reference == infer_many(SENSOR, inputs, seed=5)
+    assert reference[7]["status"] == "invalid"
+    counted = runner.metrics.inference_count
+    assert infer_many(runner, inputs, seed=5, chunk_size=4, executor=process_pool) == reference
+    dask_executor = dask_client.get_executor()
+    assert infer_many(runner, inputs, seed=5, chunk_size=5, executor=dask_executor) == reference
+    # the calls ran on the copies: the caller's runner counted none of them
+    assert runner.metrics.inference_count == counted
+
+    # a runner of a model the workers import by name, with a fallback
+    mod = __import__(MODELS)
+    picky = fp.ModelRunner(mod.picky, rng=11, fallback=-1.0)
+    xs = [[float(x)] for x in range(-3, 9)]
+    expected = infer_many(picky, xs, seed=2)
+    assert [r["status"] for r in expected] == ["fallback"] * 3 + ["ok"] * 9
+    assert [r["value"] for r in expected[:3]] == [-1.0] * 3
+    assert expected[0]["error"]["kind"] == "model_error"
+    assert infer_many(picky, xs, seed=2, chunk_size=5, executor=dask_executor) == expected
+    assert infer_many(picky, xs, seed=2, chunk_size=3, executor=process_pool) == expected
+
+
+def test_a_runner_that_does_not_load_in_the_worker_fails_its_records(process_pool, tmp_path):
+    # The model's module is importable here but not in the workers.
+    d = tmp_path / "only_here"
+    d.mkdir()
+    (d / "fugue_only_here.py").write_text(textwrap.dedent("""\
+        import fugue_ppl as fp
+
+        def model(x):
+            return x + fp.sample("z", fp.Normal(0.0, 1.0))
+    """), encoding="utf-8")
+    sys.path.insert(0, str(d))
+    try:
+        mod = __import__("fugue_only_here")
+        runner = fp.ModelRunner(mod.model, rng=1)
+        records = infer_many(runner, [[1.0], [2.0]], seed=1, executor=process_pool)
+    finally:
+        sys.path.remove(str(d))
+        sys.modules.pop("fugue_only_here", None)
+    assert [(r["index"], r["status"]) for r in records] == [(0, "error"), (1, "error")]
+    error = records[0]["error"]
+    assert error["kind"] == "model_import_error"
+    assert error["message"].startswith("the runner could not be unpickled in this process: "
+                                       "ModuleNotFoundError: ")
+    assert "fugue_only_here" in error["message"]
+
+
 def test_a_killed_dask_worker_has_its_chunk_retried(dask_client, models_dir, tmp_path):
     spec = RunnerSpec(f"{MODELS}:crash_once", seed=4)
     marker = str(tmp_path / "killed")
@@ -226,10 +281,15 @@ def test_inputs_and_runner_of_the_wrong_type_are_refused():
     with pytest.raises(TypeError, match="infer_many: runner must be a ModelRunner or a "
                                         "RunnerSpec, got function"):
         infer_many(sensor, READINGS)
-    runner = fp.ModelRunner(sensor, rng=1)
+    runner = fp.ModelRunner(lambda reading: reading, rng=1)
     with cf.ProcessPoolExecutor(1) as pool, pytest.raises(
-            TypeError, match="runner must be a RunnerSpec to run on a ProcessPoolExecutor"):
+            TypeError, match=r"^infer_many: runner cannot be sent to a ProcessPoolExecutor "
+                             r"\(ModelRunner does not pickle: its model "
+                             r"'.*test_batch\..*<lambda>' cannot be pickled .*\); or describe "
+                             r"it with a RunnerSpec$"):
         infer_many(runner, READINGS, executor=pool)
+    with cf.ThreadPoolExecutor(1) as pool:      # (threads share the runner: no pickle)
+        assert infer_many(runner, [[1.0]], executor=pool)[0]["value"] == 1.0
 
 
 def test_a_spec_is_checked_before_anything_is_imported():

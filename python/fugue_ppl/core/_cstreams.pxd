@@ -27,5 +27,6 @@ cdef extern from "fugue/streams.hpp" namespace "fugue" nogil:
         void seed_keyed(CPcg64&, uint64_t) except +
         uint64_t seed_next(CPcg64&) except +
         uint64_t counter() noexcept
+        void set_counter(uint64_t) noexcept
 
     void set_fork_key(const uint32_t*) noexcept

@@ -3,6 +3,11 @@
 # that run_core hands to the C++ run; wrappers (HandlerWrapper subclasses in
 # the layers above) copy their inner handler's spec and plug into runs through
 # the hooks declared in _runtime.pxd.
+#
+# Pickling: a handler pickles as its configuration and its random state
+# (_rebuild_handler): a seeded one as its seed and run counter, one over a
+# Generator as that Generator (numpy pickles its state), a pooled one with a
+# new empty pool of the same sizes, a Replay / Score one with its base trace.
 
 cdef class Handler:
     """Base class of the handlers: decides what an effect means in a run.
@@ -11,6 +16,35 @@ cdef class Handler:
     :class:`ReplayHandler`, :class:`SafeReplayHandler`,
     :class:`ScoreGivenTrace`, :class:`SafeScoreGivenTrace`, or a wrapper
     (``MetricsHandler``, ``RobustHandler``).
+
+    Notes
+    -----
+    Handlers pickle (to send them to worker processes) as their
+    configuration and their random state:
+
+    * a handler seeded with ``s`` pickles as ``s`` and its run counter: the
+      copy's next counter-keyed run has the key the original's next run
+      would have had. Since a key gives the same stream in any process, a
+      copy draws exactly the streams the original draws for the same keys,
+      in this process or another: copies sent to several workers repeat each
+      other's counter-keyed draws. Give each run its key (``run(...,
+      seed=k)``) or each copy its own seed (``SeedSequence.spawn``) where
+      they must differ. (In a process made by ``fork``, the counter-keyed
+      streams of every handler, copies included, continue from a fresh
+      spawn key, as after any fork; keyed runs are unaffected.) With
+      ``rng=None`` the seed is the SeedSequence of fresh entropy made at
+      construction, so copies draw the original's streams too;
+    * a handler over a Generator pickles that Generator as numpy does (its
+      bit generator's state): the copy continues the draws the original
+      would make next, from its own Generator;
+    * a :class:`PooledPriorHandler` gets a new, empty pool of the same
+      ``max_size`` and ``min_size`` (a :class:`TracePool` itself does not
+      pickle);
+    * Replay and Score handlers keep their base trace;
+    * wrappers pickle their inner handler and their settings: a
+      ``RobustHandler`` its fallbacks (not its ``error_counts``), a
+      ``MetricsHandler`` a new ``ProductionMetrics`` of the same window and
+      latency range (counts start at zero).
     """
 
     def __init__(self, *args, **kwargs):
@@ -34,6 +68,13 @@ cdef class Handler:
         """The int or SeedSequence the runs' streams derive from (None: nothing is
         drawn, or a Generator is)."""
         return None
+
+    def __reduce__(self):
+        # (the concrete handlers and wrappers define their own)
+        raise TypeError(f"{type(self).__name__} does not pickle: only fugue-ppl's handlers "
+                        "and wrappers do (PriorHandler, PooledPriorHandler, ReplayHandler, "
+                        "SafeReplayHandler, ScoreGivenTrace, SafeScoreGivenTrace, "
+                        "RobustHandler, MetricsHandler, and Python subclasses of them)")
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -82,6 +123,60 @@ cdef class _Sampling(Handler):
         """
         return self._seed
 
+    cdef tuple _rng_state(self):
+        # (rng, run counter): what a copy is rebuilt from (_rebuild_handler).
+        if self._gen is not None:
+            return (self._gen, 0)
+        return (self._seed, self._streams.get().counter())
+
+
+cdef object _instance_dict(object handler):
+    # The attributes a Python subclass added (None for our own classes).
+    return getattr(handler, "__dict__", None) or None
+
+
+def _rebuild_handler(cls, base_cls, args, counter):
+    """Unpickle a handler: a new ``cls`` initialised as ``base_cls(*args)`` (one of
+    fugue-ppl's handlers), its run counter set to ``counter``."""
+    cdef Handler h = cls.__new__(cls)
+    base_cls.__init__(h, *args)
+    if counter:
+        (<_Sampling>h)._streams.get().set_counter(<uint64_t>counter)
+    return h
+
+
+def _rebuild_pooled_handler(cls, rng, max_size, min_size, counter):
+    """Unpickle a :class:`PooledPriorHandler`: a new empty pool of the same sizes."""
+    return _rebuild_handler(cls, PooledPriorHandler, (rng, TracePool(max_size, min_size)),
+                            counter)
+
+
+def _rng_state(handler):
+    """``(rng, counter)`` of a handler (or of the drawing handler a wrapper wraps): the
+    Generator it draws from and 0, or the seed its streams derive from and its run
+    counter; ``(None, 0)`` for a handler that draws nothing. For the layers above
+    (a ModelRunner pickles its handler's random state)."""
+    while isinstance(handler, HandlerWrapper):
+        handler = (<HandlerWrapper>handler).inner
+    if isinstance(handler, _Sampling):
+        return (<_Sampling>handler)._rng_state()
+    if not isinstance(handler, Handler):
+        raise TypeError(f"_rng_state: handler must be a Handler, got {type(handler).__name__}")
+    return (None, 0)
+
+
+def _set_run_counter(handler, counter):
+    """Set the run counter of a seeded handler (or of the one a wrapper wraps) that has
+    not run yet: its next counter-keyed run gets the key ``counter``."""
+    while isinstance(handler, HandlerWrapper):
+        handler = (<HandlerWrapper>handler).inner
+    counter = check_int(counter, "counter", "_set_run_counter", low=0, high=2**64 - 1)
+    if not isinstance(handler, _Sampling) or (<_Sampling>handler)._streams.get() == NULL:
+        if counter:
+            raise TypeError("_set_run_counter: the handler has no seeded streams")
+        return
+    (<_Sampling>handler)._streams.get().set_counter(<uint64_t>counter)
+
 
 cdef Trace _own_base(object owner, object base):
     # The base trace a handler keeps: a pooled trace can be released by its
@@ -119,6 +214,11 @@ cdef class PriorHandler(_Sampling):
         self._spec.mode = HandlerMode.Prior
         self._set_rng(rng)
 
+    def __reduce__(self):
+        rng, counter = self._rng_state()
+        return (_rebuild_handler, (type(self), PriorHandler, (rng,), counter),
+                _instance_dict(self))
+
 
 cdef class PooledPriorHandler(PriorHandler):
     """:class:`PriorHandler` that records into traces taken from a pool.
@@ -147,6 +247,14 @@ cdef class PooledPriorHandler(PriorHandler):
     @property
     def pool(self):
         return self._pool
+
+    def __reduce__(self):
+        # The pool's idle traces and counters are this process's: a copy gets
+        # a new, empty pool of the same sizes (two handlers sharing a pool get
+        # one each).
+        rng, counter = self._rng_state()
+        return (_rebuild_pooled_handler, (type(self), rng, self._pool.max_size,
+                                          self._pool.min_size, counter), _instance_dict(self))
 
 
 cdef class _Replaying(_Sampling):
@@ -182,6 +290,11 @@ cdef class ReplayHandler(_Replaying):
     def __init__(self, base, rng=None):
         self._init(HandlerMode.Replay, base, rng)
 
+    def __reduce__(self):
+        rng, counter = self._rng_state()
+        return (_rebuild_handler, (type(self), ReplayHandler, (self._base, rng), counter),
+                _instance_dict(self))
+
 
 cdef class SafeReplayHandler(_Replaying):
     """:class:`ReplayHandler` that never raises for a trace problem.
@@ -193,6 +306,11 @@ cdef class SafeReplayHandler(_Replaying):
 
     def __init__(self, base, rng=None):
         self._init(HandlerMode.SafeReplay, base, rng)
+
+    def __reduce__(self):
+        rng, counter = self._rng_state()
+        return (_rebuild_handler, (type(self), SafeReplayHandler, (self._base, rng), counter),
+                _instance_dict(self))
 
 
 cdef class _Scoring(Handler):
@@ -226,6 +344,10 @@ cdef class ScoreGivenTrace(_Scoring):
     def __init__(self, base):
         self._init(HandlerMode.Score, base)
 
+    def __reduce__(self):
+        return (_rebuild_handler, (type(self), ScoreGivenTrace, (self._base,), 0),
+                _instance_dict(self))
+
 
 cdef class SafeScoreGivenTrace(_Scoring):
     """:class:`ScoreGivenTrace` that never raises for a trace problem.
@@ -236,6 +358,10 @@ cdef class SafeScoreGivenTrace(_Scoring):
 
     def __init__(self, base):
         self._init(HandlerMode.SafeScore, base)
+
+    def __reduce__(self):
+        return (_rebuild_handler, (type(self), SafeScoreGivenTrace, (self._base,), 0),
+                _instance_dict(self))
 
 
 cdef class HandlerWrapper(Handler):

@@ -116,6 +116,12 @@ cdef class TracePool:
         """Destroy every idle trace; return how many."""
         return self.c.get().shrink_to(0)
 
+    def __reduce__(self):
+        raise TypeError("TracePool does not pickle: it holds traces that runs and results of "
+                        "this process may be using; build a TracePool(max_size=..., "
+                        "min_size=...) where it is needed (a PooledPriorHandler pickles with a "
+                        "new empty pool of its pool's sizes)")
+
     def __repr__(self):
         s = self.stats
         return (f"TracePool(max_size={self.max_size}, min_size={self.min_size}, size={s.size}, "

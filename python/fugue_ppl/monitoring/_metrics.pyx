@@ -172,6 +172,10 @@ cdef class LatencyHistogram:
     def sub_bits(self):
         return self.c.get().sub_bits()
 
+    def __reduce__(self):
+        raise TypeError("LatencyHistogram does not pickle: it is recorded into live (and "
+                        "shared with its ProductionMetrics); send to_dict() instead")
+
     def quantile(self, q):
         """The q-quantile (the order statistic of rank ``ceil(q n)``), NaN when empty.
 
@@ -550,6 +554,13 @@ cdef class ProductionMetrics:
                 (<_Monitor>m).alarms = 0
                 (<_Monitor>m).errors = 0
 
+    def __reduce__(self):
+        raise TypeError("ProductionMetrics does not pickle: its counters are live (threads of "
+                        "this process record into them); send snapshot() or counts(), or "
+                        "build a ProductionMetrics(window=...) in the other process (a "
+                        "MetricsHandler or a ModelRunner pickles with new metrics of the same "
+                        "settings)")
+
     def __repr__(self):
         return (f"ProductionMetrics(inferences={self.inference_count}, errors={self.error_count}, "
                 f"p99={self.latency.quantile(0.99):.6g}s)")
@@ -595,6 +606,21 @@ cdef class MetricsHandler(HandlerWrapper):
                         uint32_t substituted) except -1:
         return self._metrics.record_call(t0, t1, error, substituted)
 
+    def __reduce__(self):
+        # The inner handler (pickled as handlers are) and the settings of its
+        # metrics: a copy records into new metrics, its counts starting at zero.
+        m = self._metrics
+        return (_rebuild_metrics_handler, (type(self), self.inner, m.window, m.latency.lowest,
+                                           m.latency.highest),
+                getattr(self, "__dict__", None) or None)
+
     @property
     def metrics(self):
         return self._metrics
+
+
+def _rebuild_metrics_handler(cls, inner, window, lowest, highest):
+    """Unpickle a :class:`MetricsHandler`: new metrics of the same settings."""
+    h = cls.__new__(cls)
+    MetricsHandler.__init__(h, inner, ProductionMetrics(window, lowest, highest))
+    return h

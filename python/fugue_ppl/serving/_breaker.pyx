@@ -143,6 +143,10 @@ cdef class ManualClock:
         """The current reading in seconds (a ManualClock is a clock function too)."""
         return self.c.get().now_ns() / 1e9
 
+    def __reduce__(self):
+        # A clock at the same reading (a copy moves on its own).
+        return (ManualClock, (self.now(),))
+
     def __repr__(self):
         return f"ManualClock({self.now()!r})"
 
@@ -719,6 +723,12 @@ cdef class CircuitBreaker:
             "trial_successes": s.trial_successes,
             "trial_failures": s.trial_failures,
         }
+
+    def __reduce__(self):
+        raise TypeError("CircuitBreaker does not pickle: its state, window and listeners are "
+                        "live and belong to this process; build one in the other process "
+                        "from its config (CircuitBreaker(breaker.config, name=...)); a "
+                        "ModelRunner pickles with a new HEALTHY breaker of the same settings")
 
     def __repr__(self):
         return f"<CircuitBreaker {self.name!r} {self.state.name}>"

@@ -86,6 +86,7 @@ cdef class RobustHandler(HandlerWrapper):
     cdef dict _cache
     cdef str _on_nonfinite
     cdef dict _errors
+    cdef dict _fallbacks              # the fallbacks as given (a copy, for pickling)
 
     def __init__(self, inner, fallbacks=None, on_nonfinite="fallback"):
         cdef CValue v
@@ -107,6 +108,7 @@ cdef class RobustHandler(HandlerWrapper):
         if not hasattr(fallbacks, "items"):
             raise TypeError(f"RobustHandler: fallbacks must be a mapping, got "
                             f"{type(fallbacks).__name__}")
+        self._fallbacks = dict(fallbacks.items())
         for key, value in fallbacks.items():
             if isinstance(key, type):
                 if key not in _FALLBACK_TYPES:
@@ -210,6 +212,17 @@ cdef class RobustHandler(HandlerWrapper):
         return self._on_nonfinite
 
     @property
+    def fallbacks(self):
+        """The fallbacks as given (a copy: ``{address, pattern or type: value}``)."""
+        return dict(self._fallbacks)
+
+    def __reduce__(self):
+        # Its settings and inner handler (pickled as handlers are); the error
+        # counts are this process's and start again at zero.
+        return (_rebuild_robust, (type(self), self.inner, self._fallbacks, self._on_nonfinite),
+                getattr(self, "__dict__", None) or None)
+
+    @property
     def error_counts(self):
         """``{kind: count}`` of the problems met at sampling and observation sites."""
         return dict(self._errors)
@@ -220,3 +233,10 @@ cdef class RobustHandler(HandlerWrapper):
 
 
 cdef object _NO_FALLBACK = object()
+
+
+def _rebuild_robust(cls, inner, fallbacks, on_nonfinite):
+    """Unpickle a :class:`RobustHandler`."""
+    h = cls.__new__(cls)
+    RobustHandler.__init__(h, inner, fallbacks, on_nonfinite)
+    return h

@@ -23,6 +23,7 @@ import asyncio
 import inspect
 import logging
 import math
+import pickle
 from collections import namedtuple
 
 from fugue_ppl.core._capi cimport (
@@ -37,6 +38,7 @@ from fugue_ppl.monitoring._metrics cimport ProductionMetrics
 from fugue_ppl.core._runtime cimport Handler, Trace, TracePool, check_seed, run_core
 
 from fugue_ppl.core._runtime import PooledPriorHandler
+from fugue_ppl.core._runtime import _rng_state, _set_run_counter
 from fugue_ppl.monitoring._metrics_config import MetricsConfig
 from fugue_ppl.serving._breaker import BreakerConfig
 from fugue_ppl.serving._robust import RobustHandler
@@ -48,6 +50,7 @@ from fugue_ppl.errors import (
     CircuitOpenError,
     InferenceTimeout,
     OverloadedError,
+    RedactedError,
     ValidationError,
     _already_initialised,
     new_error_id,
@@ -173,6 +176,17 @@ cdef class InferenceResult:
     def __repr__(self):
         return (f"InferenceResult(status={self.status!r}, value={self.value!r}, "
                 f"duration={self.duration:.3g}s)")
+
+    def __reduce__(self):
+        # The value, status, version, duration and trace; of the error, only
+        # what to_dict() shows (kind, code, id): its text stays in this
+        # process's log (the copy's error is a RedactedError).
+        error = None
+        if self.error is not None:
+            public = public_error(self.error, self.error_id)
+            error = (public["kind"], public["code"])
+        return (_result_from_state, (self.value, self.status, self.model_version,
+                                     self.duration, error, self.error_id, self.trace))
 
 
 cdef inline bint _fast_valid(const vector[double]& lo, const vector[double]& hi,
@@ -309,6 +323,25 @@ cdef class ModelRunner:
     InvalidArgument
         A bad value (the deadline, ``degraded_shed`` outside [0, 1], both
         policies at once, or shedding without a fallback).
+
+    Notes
+    -----
+    A runner pickles (to be sent to worker processes: a
+    ``ProcessPoolExecutor``, Dask) as its configuration: the model, the
+    ``degraded_model`` and a callable fallback by reference (a module-level
+    function pickles by its import name; a lambda or a closure is refused
+    with a TypeError naming it), the config (a
+    :class:`~fugue_ppl.serving.RunnerConfig` of the four sections it reads,
+    so a full ``Config``'s secrets stay behind), the schema, the fallback,
+    the site fallbacks, the deadline, the breaker's settings (config, name,
+    ``record`` / ``ignore``), the metrics' settings (window, latency range;
+    or none) and the random state of its handler (seed and run counter, or
+    the Generator, as handlers pickle: the copy gives the same result as the
+    original for the same ``infer(..., seed=k)``). It unpickles as a fresh
+    runner: a new breaker in HEALTHY, new metrics at zero, a new empty pool,
+    new idle workers. The live state (the breaker's state and window, the
+    metrics' counts, the breaker's listeners and the metrics' monitors,
+    calls in flight) is deliberately not carried.
 
     Examples
     --------
@@ -1022,6 +1055,112 @@ cdef class ModelRunner:
         name = getattr(self.model, "__name__", type(self.model).__name__)
         return (f"ModelRunner({name}, version={self.version!r}, "
                 f"breaker={self.breaker.state!r})")
+
+    def __reduce__(self):
+        """Pickle as the configuration and the random state (see the class's Notes)."""
+        return (_runner_from_state, (type(self), _runner_state(self)),
+                getattr(self, "__dict__", None) or None)
+
+
+# ================================================================ pickling
+
+cdef dict _STATUSES = {s: s for s in (OK, FALLBACK, TIMEOUT, REJECTED, DEGRADED, SHED,
+                                      OVERLOADED)}
+
+
+def _result_from_state(value, status, model_version, duration, error, error_id, trace):
+    """Unpickle an :class:`InferenceResult`; ``error`` is ``(kind, code)`` or None."""
+    if trace is not None and not isinstance(trace, Trace):
+        raise TypeError(f"InferenceResult: trace must be a Trace or None, got "
+                        f"{type(trace).__name__}")
+    cdef InferenceResult res = _result(
+        value, _STATUSES.get(status, status), model_version, duration,
+        None if error is None else RedactedError(error[0], error[1], error_id), error_id)
+    res._trace = trace
+    return res
+
+
+cdef str _qualified_name(object obj):
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+    if name is None:
+        return f"a {type(obj).__name__} object"
+    module = getattr(obj, "__module__", None)
+    return f"{module}.{name}" if module else name
+
+
+cdef int _check_picklable(object obj, str what) except -1:
+    # A runner pickles its callables by reference (a module-level function by
+    # its import name): one without an importable name is refused here, with
+    # its name, rather than by the pickler deep inside the runner.
+    try:
+        pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+    except Exception as e:
+        if callable(obj):
+            hint = ("a lambda, a function defined inside another function or a bound "
+                    "method of an object that does not pickle has no name a pickle can "
+                    "refer to: define it at module level")
+        else:
+            hint = "give the runner a value that pickles"
+        raise TypeError(f"ModelRunner does not pickle: its {what} {_qualified_name(obj)!r} "
+                        f"cannot be pickled ({type(e).__name__}); {hint}") from e
+    return 0
+
+
+cdef dict _runner_state(ModelRunner r):
+    # What an unpickled runner is built from: the runner's configuration and
+    # its random state (seed and run counter, or its Generator). Its live
+    # state (breaker state, metrics counts, pool, workers, calls in flight) is
+    # deliberately left behind: the copy starts fresh.
+    _check_picklable(r.model, "model")
+    if r.degraded_model is not None:
+        _check_picklable(r.degraded_model, "degraded_model")
+    if r._has_fallback:
+        _check_picklable(r._fallback, "fallback")
+    cfg = r.config
+    if type(cfg) is not RunnerConfig:
+        # (a fugue_ppl.config.Config: only the sections the runner reads, so
+        # that the service's secrets stay behind)
+        cfg = RunnerConfig(model=cfg.model, runtime=cfg.runtime, breaker=cfg.breaker,
+                           metrics=cfg.metrics)
+    rng, counter = _rng_state(r.handler)
+    b = r.breaker
+    m = r.metrics
+    return {
+        "model": r.model,
+        "config": cfg,
+        "schema": r.schema,
+        "fallback": (r._fallback,) if r._has_fallback else None,
+        "site_fallbacks": (r.handler.fallbacks if isinstance(r.handler, RobustHandler)
+                           else None),
+        "rng": rng,
+        "counter": counter,
+        "breaker": (b.config, b.name, b.record_exceptions, b.ignore_exceptions, b.clock),
+        "metrics": (None if m is None else
+                    (m.window, m.latency.lowest, m.latency.highest)),
+        "deadline": r._deadline,
+        "degraded_model": r.degraded_model,
+        "degraded_shed": r.degraded_shed,
+    }
+
+
+def _runner_from_state(cls, state):
+    """Unpickle a :class:`ModelRunner`: a fresh runner of the pickled configuration
+    (a new HEALTHY breaker of the same settings, new metrics, a new pool and new
+    workers), its run counter where the original's was."""
+    b_config, b_name, record, ignore, clock = state["breaker"]
+    breaker = CircuitBreaker(b_config, clock=clock, name=b_name, record=record, ignore=ignore)
+    m = state["metrics"]
+    fallback = state["fallback"]
+    runner = cls.__new__(cls)
+    ModelRunner.__init__(
+        runner, state["model"], state["config"], schema=state["schema"],
+        fallback=_MISSING if fallback is None else fallback[0],
+        site_fallbacks=state["site_fallbacks"], rng=state["rng"], breaker=breaker,
+        metrics=False if m is None else ProductionMetrics(*m), deadline=state["deadline"],
+        degraded_model=state["degraded_model"], degraded_shed=state["degraded_shed"])
+    if state["counter"]:
+        _set_run_counter(runner.handler, state["counter"])
+    return runner
 
 
 # ================================================================ trace checks

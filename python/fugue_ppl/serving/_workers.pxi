@@ -302,6 +302,11 @@ cdef class WorkerPool:
         self._queued = self._running = self._idle = 0
         return 0
 
+    def __reduce__(self):
+        raise TypeError("WorkerPool does not pickle: its threads and queued calls belong to "
+                        "this process (a ModelRunner pickles with new workers of the same "
+                        "settings)")
+
     def __repr__(self):
         return (f"WorkerPool(size={self.size}, queue_size={self.queue_size}, "
                 f"in_flight={self._running}, queue_depth={self.queue_depth})")

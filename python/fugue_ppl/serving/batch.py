@@ -11,13 +11,20 @@ Record ``i`` runs with the key ``keys[i]`` of :func:`record_keys` (derived
 from the batch's seed and ``i`` alone), so a batch's results do not depend
 on how it is chunked nor on where the chunks run.
 
-A :class:`~fugue_ppl.serving.ModelRunner` holds threads and C++ state and
-does not pickle. To run chunks in other processes (a
-``ProcessPoolExecutor``, Dask distributed's ``Client.get_executor()``),
-describe the runner with a :class:`RunnerSpec`: each process builds its
-runner from the spec once and keeps it. A chunk whose future fails (its
-worker died: ``BrokenProcessPool``, Dask's ``KilledWorker``) is submitted
-again, a bounded number of times, then reported per record.
+Chunks run in this process, on a ``ThreadPoolExecutor``'s threads or in
+other processes (a ``ProcessPoolExecutor``, Dask distributed's
+``Client.get_executor()``). For other processes, give either a
+:class:`RunnerSpec` (the model and schema by import path: each process
+builds its runner from the spec once and keeps it) or the
+:class:`~fugue_ppl.serving.ModelRunner` itself: it is pickled once, when
+the batch starts (a model that cannot be pickled, a lambda, is refused
+then, by name), and each process unpickles it once per batch and keeps the
+copy for the batch's chunks. A copy is a fresh runner of the same
+configuration and seed (see ``ModelRunner``'s Notes): its breaker, metrics
+and pool are its own, so the calls it serves do not reach the caller's
+runner's breaker or metrics. A chunk whose future fails (its worker died:
+``BrokenProcessPool``, Dask's ``KilledWorker``) is submitted again, a
+bounded number of times, then reported per record.
 
 Examples
 --------
@@ -36,7 +43,9 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import dataclasses
+import pickle
 import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -69,8 +78,10 @@ _CACHE_SIZE = 8
 class RunnerSpec:
     """A picklable description of a :class:`~fugue_ppl.serving.ModelRunner`.
 
-    Sent to worker processes in place of the runner (which does not pickle);
-    each process builds the runner once (:func:`runner_for`) and reuses it.
+    Sent to worker processes in place of a runner; each process builds the
+    runner once (:func:`runner_for`) and reuses it. Unlike a pickled
+    :class:`~fugue_ppl.serving.ModelRunner`, it names the model by import
+    path, restricted to ``allowed_prefixes``, and holds no code of its own.
 
     Parameters
     ----------
@@ -188,6 +199,41 @@ def runner_for(spec: RunnerSpec) -> ModelRunner:
         return runner
 
 
+@dataclasses.dataclass(frozen=True)
+class _ShippedRunner:
+    # A ModelRunner pickled once by the caller and sent with each chunk of a
+    # batch: a worker process unpickles it once (per token) and keeps the copy.
+    token: str
+    payload: bytes = dataclasses.field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, runner: ModelRunner, executor: cf.Executor) -> _ShippedRunner:
+        try:
+            payload = pickle.dumps(runner, pickle.HIGHEST_PROTOCOL)
+        except (TypeError, AttributeError, pickle.PicklingError) as exc:
+            raise TypeError(f"{_OWNER}: runner cannot be sent to a {type(executor).__name__} "
+                            f"({exc}); or describe it with a RunnerSpec") from exc
+        return cls(uuid.uuid4().hex, payload)
+
+
+_shipped: collections.OrderedDict[str, ModelRunner] = collections.OrderedDict()
+
+
+def _runner_shipped(shipped: _ShippedRunner) -> ModelRunner:
+    # This process's copy of a shipped runner: unpickled on first use, then reused.
+    with _runners_lock:
+        runner = _shipped.get(shipped.token)
+        if runner is not None:
+            _shipped.move_to_end(shipped.token)
+            return runner
+    runner = pickle.loads(shipped.payload)   # (outside the lock: it imports the model)
+    with _runners_lock:
+        runner = _shipped.setdefault(shipped.token, runner)
+        while len(_shipped) > _CACHE_SIZE:
+            _shipped.popitem(last=False)
+        return runner
+
+
 def record_keys(seed: int | np.random.SeedSequence | None, n: int) -> list[int]:
     """The run keys of records ``0..n-1`` of a batch seeded with ``seed``.
 
@@ -290,8 +336,9 @@ def _infer_one(runner: ModelRunner, index: int, item: Any, key: int) -> dict[str
             "model_version": res.model_version, "error": error}
 
 
-def _run_chunk(runner: ModelRunner | RunnerSpec, start: int, items: Sequence[Any],
-               keys: Sequence[int], attempt: int = 0) -> list[dict[str, Any]]:
+def _run_chunk(runner: ModelRunner | RunnerSpec | _ShippedRunner, start: int,
+               items: Sequence[Any], keys: Sequence[int],
+               attempt: int = 0) -> list[dict[str, Any]]:
     # One chunk, in whichever process runs it. (``attempt`` makes a resubmitted
     # chunk a new task for executors that name tasks by their arguments, as Dask does.)
     if isinstance(runner, RunnerSpec):
@@ -300,6 +347,13 @@ def _run_chunk(runner: ModelRunner | RunnerSpec, start: int, items: Sequence[Any
         except (ModelImportError, TypeError, ValueError) as exc:
             return [_failed(start + k, "error", "model_import_error", _message(exc))
                     for k in range(len(items))]
+    elif isinstance(runner, _ShippedRunner):
+        try:
+            runner = _runner_shipped(runner)
+        except Exception as exc:  # noqa: BLE001 - e.g. the model's module is not importable here
+            return [_failed(start + k, "error", "model_import_error",
+                            f"the runner could not be unpickled in this process: "
+                            f"{_message(exc)}") for k in range(len(items))]
     return [_infer_one(runner, start + k, item, key)
             for k, (item, key) in enumerate(zip(items, keys, strict=True))]
 
@@ -316,8 +370,11 @@ def infer_many(runner: ModelRunner | RunnerSpec, inputs: Sequence[Any], *,
     ----------
     runner : ModelRunner or RunnerSpec
         What runs the inputs. A ``ModelRunner`` runs in this process (or in
-        a ``ThreadPoolExecutor``'s threads); any other executor needs a
-        :class:`RunnerSpec`.
+        a ``ThreadPoolExecutor``'s threads); for any other executor it is
+        pickled once and each worker process keeps a copy for the batch (a
+        fresh runner of the same configuration and seed: the calls it runs
+        reach neither this runner's breaker nor its metrics). A
+        :class:`RunnerSpec` is built once in each process and kept.
     inputs : sequence
         One request per item: a mapping (keyword arguments) or a list or
         tuple (positional arguments). Any other item is a failed record.
@@ -353,7 +410,8 @@ def infer_many(runner: ModelRunner | RunnerSpec, inputs: Sequence[Any], *,
     TypeError
         ``runner``, ``inputs`` (not a sequence), ``executor``, ``chunk_size``,
         ``seed``, ``retries`` or ``progress`` of the wrong type, or a
-        ``ModelRunner`` with an executor other than a ``ThreadPoolExecutor``.
+        ``ModelRunner`` that does not pickle (its model a lambda, say) with
+        an executor other than a ``ThreadPoolExecutor``.
     InvalidArgument
         ``chunk_size`` < 1, ``seed`` or ``retries`` < 0.
     ModelImportError
@@ -373,10 +431,6 @@ def infer_many(runner: ModelRunner | RunnerSpec, inputs: Sequence[Any], *,
     if executor is not None:
         check_type(executor, "executor", _OWNER, cf.Executor,
                    "a concurrent.futures.Executor or None (Dask: client.get_executor())")
-        if isinstance(runner, ModelRunner) and not isinstance(executor, cf.ThreadPoolExecutor):
-            raise TypeError(f"{_OWNER}: runner must be a RunnerSpec to run on a "
-                            f"{type(executor).__name__} (a ModelRunner does not leave its "
-                            "process; it runs in place or on a ThreadPoolExecutor)")
     chunk_size = check_int(chunk_size, "chunk_size", _OWNER, low=1)
     if seed is not None:
         seed = check_int(seed, "seed", _OWNER, low=0)
@@ -384,6 +438,12 @@ def infer_many(runner: ModelRunner | RunnerSpec, inputs: Sequence[Any], *,
     if progress is not None and not callable(progress):
         raise type_error(_OWNER, "progress", progress, "a callable progress(done, total)")
 
+    # What each chunk gets: the runner itself on threads, else a spec or a
+    # runner pickled once here (each process keeps its copy for the batch).
+    sent: ModelRunner | RunnerSpec | _ShippedRunner = runner
+    if (executor is not None and isinstance(runner, ModelRunner)
+            and not isinstance(executor, cf.ThreadPoolExecutor)):
+        sent = _ShippedRunner.of(runner, executor)
     n = len(inputs)
     keys = record_keys(seed, n)
     starts = range(0, n, chunk_size)
@@ -400,7 +460,7 @@ def infer_many(runner: ModelRunner | RunnerSpec, inputs: Sequence[Any], *,
         return out
 
     def submit(start: int, attempt: int) -> cf.Future:
-        return executor.submit(_run_chunk, runner, start, list(inputs[start:start + chunk_size]),
+        return executor.submit(_run_chunk, sent, start, list(inputs[start:start + chunk_size]),
                                keys[start:start + chunk_size], attempt)
 
     def give_up(start: int, attempt: int, exc: BaseException) -> None:

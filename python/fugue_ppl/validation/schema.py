@@ -417,6 +417,11 @@ class Schema:
         inner = ", ".join(f"{k!r}: {v!r}" for k, v in self.fields.items())
         return f"Schema({{{inner}}}, unknown={self.unknown!r})"
 
+    def __reduce__(self):
+        # Its fields, rules and options (compiled again when unpickled; a
+        # Rule's function pickles by reference).
+        return (_schema, (self.fields, self.unknown, self.rules, self.name))
+
     # -------------------------------------------------------------- fast path
 
     def validate(self, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -620,3 +625,8 @@ class Schema:
             unknown.append(Violation("(input)", "unknown",
                                      f"{n - _MAX_UNKNOWN} more unknown fields", "..."))
         return unknown
+
+
+def _schema(fields, unknown, rules, name):
+    """Unpickle a :class:`Schema`."""
+    return Schema(fields, unknown=unknown, rules=rules, name=name)

@@ -145,6 +145,10 @@ class StreamSource {
   // The counter: how many counter-keyed streams were taken. Never throws.
   uint64_t counter() const noexcept { return counter_.load(std::memory_order_relaxed); }
 
+  // Sets the counter: the next counter-keyed stream is that of key `k` (an
+  // unpickled handler continues its original's key sequence). Never throws.
+  void set_counter(uint64_t k) noexcept { counter_.store(k, std::memory_order_relaxed); }
+
  private:
   void seed_from(Pcg64& out, Words key, bool forked) const;
 
