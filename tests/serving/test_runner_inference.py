@@ -186,3 +186,18 @@ def test_the_inference_section_of_a_config_configures_the_runner():
         InferenceConfig(particles=0)
     with pytest.raises(TypeError, match="sites must be a sequence of site names"):
         InferenceConfig(sites="temperature")
+
+
+def test_a_runner_serving_inference_pickles_with_it():
+    import pickle
+
+    r = runner()
+    copy = pickle.loads(pickle.dumps(r))
+    assert copy.inference.n == N and copy.inference.sites == ("temperature",)
+    a, b = r.infer(22.0, seed=9), copy.infer(22.0, seed=9)
+    np.testing.assert_array_equal(a.value.particles["temperature"],
+                                  b.value.particles["temperature"])
+    # The result pickles with its posterior.
+    back = pickle.loads(pickle.dumps(a))
+    assert back.value.log_evidence == a.value.log_evidence
+    assert back.value.mean("temperature") == a.value.mean("temperature")

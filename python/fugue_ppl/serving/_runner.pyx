@@ -1116,10 +1116,13 @@ cdef dict _runner_state(ModelRunner r):
         _check_picklable(r.degraded_model, "degraded_model")
     if r._has_fallback:
         _check_picklable(r._fallback, "fallback")
+    if r.inference is not None:
+        _check_picklable(r.inference, "inference")
     cfg = r.config
     if type(cfg) is not RunnerConfig:
         # (a fugue_ppl.config.Config: only the sections the runner reads, so
         # that the service's secrets stay behind)
+        # (the inference the runner serves is pickled itself, below)
         cfg = RunnerConfig(model=cfg.model, runtime=cfg.runtime, breaker=cfg.breaker,
                            metrics=cfg.metrics)
     rng, counter = _rng_state(r.handler)
@@ -1140,6 +1143,7 @@ cdef dict _runner_state(ModelRunner r):
         "deadline": r._deadline,
         "degraded_model": r.degraded_model,
         "degraded_shed": r.degraded_shed,
+        "inference": r.inference,
     }
 
 
@@ -1157,7 +1161,8 @@ def _runner_from_state(cls, state):
         fallback=_MISSING if fallback is None else fallback[0],
         site_fallbacks=state["site_fallbacks"], rng=state["rng"], breaker=breaker,
         metrics=False if m is None else ProductionMetrics(*m), deadline=state["deadline"],
-        degraded_model=state["degraded_model"], degraded_shed=state["degraded_shed"])
+        degraded_model=state["degraded_model"], degraded_shed=state["degraded_shed"],
+        inference=state["inference"])
     if state["counter"]:
         _set_run_counter(runner.handler, state["counter"])
     return runner
