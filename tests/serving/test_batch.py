@@ -43,19 +43,8 @@ SOURCE = textwrap.dedent('''\
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("models")
-    (d / f"{MODELS}.py").write_text(SOURCE, encoding="utf-8")
-    old_env = os.environ.get("PYTHONPATH")
-    sys.path.insert(0, str(d))
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(d), old_env]))
-    yield d
-    sys.path.remove(str(d))
-    if old_env is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = old_env
-    sys.modules.pop(MODELS, None)
+def models_dir(module_on_path):
+    return module_on_path(MODELS, SOURCE)
 
 
 @pytest.fixture(scope="module")

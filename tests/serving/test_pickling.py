@@ -13,7 +13,6 @@ import importlib
 import multiprocessing
 import os
 import pickle
-import sys
 import textwrap
 
 import numpy as np
@@ -78,19 +77,9 @@ SOURCE = textwrap.dedent(f'''\
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pickle_models")
-    (d / f"{MODELS}.py").write_text(SOURCE, encoding="utf-8")
-    old_env = os.environ.get("PYTHONPATH")
-    sys.path.insert(0, str(d))
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(d), old_env]))
-    yield importlib.import_module(MODELS)
-    sys.path.remove(str(d))
-    if old_env is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = old_env
-    sys.modules.pop(MODELS, None)
+def models(module_on_path):
+    module_on_path(MODELS, SOURCE)
+    return importlib.import_module(MODELS)
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fugue_ppl.checks import check_choice, closest, invalid, type_error
-from fugue_ppl.core import PriorHandler, max_particles, run_particles
+from fugue_ppl.core import PriorHandler, run_particles
 from fugue_ppl.core.particles import RESAMPLING_METHODS, Particles
 from fugue_ppl.errors import (
     DegenerateWeights,
@@ -62,6 +62,7 @@ from fugue_ppl.errors import (
     TypeMismatch,
     UnexpectedModelStructure,
 )
+from fugue_ppl.inference._args import check_n, check_sites, json_float
 from fugue_ppl.inference._seeds import check_seed, child, root_seed
 from fugue_ppl.inference.diagnostics import khat_threshold, psis
 
@@ -72,11 +73,6 @@ _OWNER = "ImportanceSampling"
 QUANTILES = (0.05, 0.5, 0.95)
 _ON_BRANCH = ("raise", "per_particle")
 
-
-def _json_float(x: float) -> float | None:
-    # JSON has no infinities or NaN: an undefined figure is null.
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 class ImportanceSiteSummary(NamedTuple):
@@ -95,9 +91,9 @@ class ImportanceSiteSummary(NamedTuple):
 
     def to_dict(self) -> dict[str, Any]:
         """As plain JSON-ready values: quantile keys as strings, non-finite figures as None."""
-        return {"mean": _json_float(self.mean), "sd": _json_float(self.sd),
-                "quantiles": {f"{p:g}": _json_float(q) for p, q in self.quantiles.items()},
-                "mcse_mean": _json_float(self.mcse_mean)}
+        return {"mean": json_float(self.mean), "sd": json_float(self.sd),
+                "quantiles": {f"{p:g}": json_float(q) for p, q in self.quantiles.items()},
+                "mcse_mean": json_float(self.mcse_mean)}
 
 
 class ImportanceResult:
@@ -276,9 +272,9 @@ class ImportanceResult:
             ``sd``, ``quantiles`` keyed ``"0.05"``, ``"0.5"``, ``"0.95"``, and
             ``mcse_mean``).
         """
-        return {"n": self.n, "ess": _json_float(self.ess),
-                "log_evidence": _json_float(self.log_evidence),
-                "khat": _json_float(self.khat), "khat_threshold": _json_float(self.khat_threshold),
+        return {"n": self.n, "ess": json_float(self.ess),
+                "log_evidence": json_float(self.log_evidence),
+                "khat": json_float(self.khat), "khat_threshold": json_float(self.khat_threshold),
                 "equal_weights": self.equal_weights, "reliable": self.reliable,
                 "resample": self.resample,
                 "sites": {name: s.to_dict() for name, s in self.sites.items()}}
@@ -300,41 +296,6 @@ class ImportanceResult:
             figures = (s.mean, s.sd, *s.quantiles.values())
             rows.append(f"  {name:<{width}}" + "".join(f"{x:>12.5g}" for x in figures))
         return head + "\n" + "\n".join(rows) + "\n)"
-
-
-def _check_n(n: Any, owner: str) -> int:
-    # Only an integer (not a float, not a bool), within the particle limit: checked
-    # before anything is allocated.
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
-        raise type_error(owner, "n", n, "an integer (the number of particles)")
-    n = int(n)
-    if n < 1:
-        raise invalid(owner, "n", n, "must be >= 1 (the number of particles)")
-    limit = max_particles()
-    if n > limit:
-        raise invalid(owner, "n", n, f"must be <= {limit} (the particle limit, "
-                      "fp.set_max_particles)")
-    return n
-
-
-def _check_sites(sites: Any) -> tuple[str, ...] | None:
-    if sites is None:
-        return None
-    if isinstance(sites, (str, bytes)) or not isinstance(sites, Iterable):
-        raise type_error(_OWNER, "sites", sites,
-                         "None or a sequence of site names (a list, not one str)")
-    names = tuple(sites)
-    for name in names:
-        if not isinstance(name, str):
-            raise type_error(_OWNER, "sites", name, "a sequence of site names (str)")
-    if not names:
-        raise invalid(_OWNER, "sites", sites, "must name at least one site (None for all)")
-    seen = set()
-    for name in names:
-        if name in seen:
-            raise invalid(_OWNER, "sites", sites, f"must not name site {name!r} twice")
-        seen.add(name)
-    return names
 
 
 class ImportanceSampling:
@@ -400,9 +361,9 @@ class ImportanceSampling:
                  on_branch: str = "raise"):
         if guide is not None and not callable(guide):
             raise type_error(_OWNER, "guide", guide, "None or a callable (a guide model)")
-        self._n = _check_n(n, _OWNER)
+        self._n = check_n(n, _OWNER)
         self._guide = guide
-        self._sites = _check_sites(sites)
+        self._sites = check_sites(sites, _OWNER)
         self._resample = check_choice(resample, "resample", _OWNER, (None, *RESAMPLING_METHODS))
         self._on_branch = check_choice(on_branch, "on_branch", _OWNER, _ON_BRANCH)
 
@@ -459,7 +420,7 @@ class ImportanceSampling:
         owner = f"{_OWNER}.run"
         if not callable(model):
             raise type_error(owner, "model", model, "a callable")
-        n = _check_n(self._n, owner)
+        n = check_n(self._n, owner)
         root = root_seed(check_seed(rng, "rng", f"{_OWNER}.run"))
         handler = PriorHandler(rng=root)
         proposal = None
@@ -514,7 +475,7 @@ class ImportanceSampling:
         ImportanceResult
         """
         owner = f"{_OWNER}.posterior"
-        n = _check_n(self._n, owner)
+        n = check_n(self._n, owner)
         if self._guide is None:
             value, particles = run_particles(handler, model, n, *args, seed=seed,
                                              deadline=deadline, on_branch=self._on_branch,

@@ -66,12 +66,11 @@ from fugue_ppl.checks import check_bounded, closest, invalid, type_error
 from fugue_ppl.core import ParticleArray, PriorHandler, run, run_particles
 from fugue_ppl.core.particles import RESAMPLING_METHODS, Particles
 from fugue_ppl.errors import BranchOnSample, DegenerateWeights, TraceAddressNotFound
+from fugue_ppl.inference._args import check_n, check_sites, json_float
 from fugue_ppl.inference._seeds import check_seed, child, root_seed
 from fugue_ppl.inference.importance import (
     QUANTILES,
     ImportanceSiteSummary,
-    _check_n,
-    _json_float,
 )
 
 __all__ = ["SequentialMonteCarlo", "SMCResult"]
@@ -229,12 +228,12 @@ class SMCResult:
         """
         return {"n": self.n, "steps": self.steps, "resampling": self.resampling,
                 "ess_threshold": self.ess_threshold,
-                "log_evidence": _json_float(self.log_evidence),
-                "log_evidence_increments": [_json_float(x) for x in self.log_evidence_increments],
-                "ess": [_json_float(x) for x in self.ess],
+                "log_evidence": json_float(self.log_evidence),
+                "log_evidence_increments": [json_float(x) for x in self.log_evidence_increments],
+                "ess": [json_float(x) for x in self.ess],
                 "resampled": [bool(x) for x in self.resampled],
                 "resampling_steps": list(self.resampling_steps),
-                "init_ess": _json_float(self.init_ess), "init_resampled": self.init_resampled,
+                "init_ess": json_float(self.init_ess), "init_resampled": self.init_resampled,
                 "sites": {name: [None if s is None else s.to_dict() for s in per_step]
                           for name, per_step in self.sites.items()}}
 
@@ -253,24 +252,6 @@ class SMCResult:
             figures = (s.mean, s.sd, *s.quantiles.values())
             rows.append(f"  {name:<{width}}" + "".join(f"{x:>12.5g}" for x in figures))
         return head + "\n" + "\n".join(rows) + "\n)"
-
-
-def _check_sites(sites: Any) -> tuple[str, ...] | None:
-    if sites is None:
-        return None
-    if isinstance(sites, (str, bytes)) or not isinstance(sites, Iterable):
-        raise type_error(_OWNER, "sites", sites,
-                         "None or a sequence of site names (a list, not one str)")
-    names = tuple(sites)
-    for name in names:
-        if not isinstance(name, str):
-            raise type_error(_OWNER, "sites", name, "a sequence of site names (str)")
-    if not names:
-        raise invalid(_OWNER, "sites", sites, "must name at least one site (None for all)")
-    if len(set(names)) != len(names):
-        twice = next(name for name in names if names.count(name) > 1)
-        raise invalid(_OWNER, "sites", sites, f"must not name site {twice!r} twice")
-    return names
 
 
 def _check_resampling(resampling: Any) -> str:
@@ -381,11 +362,11 @@ class SequentialMonteCarlo:
     def __init__(self, n: int = 1000, resampling: str = "systematic",
                  ess_threshold: float = 0.5, sites: Iterable[str] | None = None, *,
                  on_branch: str = "raise"):
-        self._n = _check_n(n, _OWNER)
+        self._n = check_n(n, _OWNER)
         self._resampling = _check_resampling(resampling)
         self._ess_threshold = check_bounded(ess_threshold, "ess_threshold", _OWNER, 0.0, 1.0,
                                             low_open=True)
-        self._sites = _check_sites(sites)
+        self._sites = check_sites(sites, _OWNER)
         if on_branch not in _ON_BRANCH:
             raise invalid(_OWNER, "on_branch", on_branch,
                           "must be one of " + ", ".join(map(repr, _ON_BRANCH)))
@@ -457,7 +438,7 @@ class SequentialMonteCarlo:
             if not callable(model):
                 raise type_error(owner, name, model, "a callable")
         items = _check_data(data, owner)
-        n = _check_n(self._n, owner)
+        n = check_n(self._n, owner)
         root = root_seed(check_seed(rng, "rng", owner))
         handler = PriorHandler(rng=child(root, 0))
         threshold = self._ess_threshold * n
