@@ -1201,3 +1201,56 @@ def test_score_mode_bad_bases():
     # the handler is unharmed: a prior run afterwards draws as usual
     _, p = fp.run_particles(h, model, n, seed=0)
     assert p.sites == ("x", "on", "k")
+
+
+# ---------------------------------------------------------------- large arrays' buffers
+
+
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+def _bases(a):
+    out = []
+    while a is not None:
+        out.append(type(a).__name__)
+        a = getattr(a, "base", None)
+    return out
+
+
+def test_large_particle_arrays_reuse_the_buffers_of_dropped_ones():
+    # Arrays of at least 1 MB take their buffers from a cache: a dropped
+    # run's buffers serve the next run (no freshly mapped pages), live ones
+    # are never shared, and the values are those of an uncached run.
+    n = 200_000                                   # 1.6 MB per float site
+    h = fp.PriorHandler(rng=5)
+    value, first = fp.run_particles(h, sensor, n, 22.0, seed=1)
+    assert "_Buffer" in _bases(first["temperature"])
+    kept = {s: np.array(first[s]) for s in first.sites}
+    kept_lp = np.array(first.log_prior), np.array(first.log_likelihood)
+    used = {_address(first["temperature"]), _address(first.log_prior),
+            _address(first.log_likelihood), _address(first.log_factors)}
+    del value, first
+    value, again = fp.run_particles(h, sensor, n, 22.0, seed=1)
+    assert {_address(again["temperature"]), _address(again.log_prior),
+            _address(again.log_likelihood), _address(again.log_factors)} == used
+    for s, v in kept.items():
+        np.testing.assert_array_equal(again[s], v)
+    np.testing.assert_array_equal(again.log_prior, kept_lp[0])
+    np.testing.assert_array_equal(again.log_likelihood, kept_lp[1])
+    assert not again.log_factors.any()            # (a reused buffer is zeroed)
+    # A view keeps its buffer: another run gets other buffers and the view's
+    # values stay.
+    view = again["temperature"][::2]
+    snapshot = np.array(view)
+    del value, again
+    _, other = fp.run_particles(h, sensor, n, 22.0, seed=2)
+    taken = {_address(other[s]) for s in other.sites} | {
+        _address(other.log_prior), _address(other.log_likelihood), _address(other.log_factors)}
+    assert _address(view) not in taken
+    np.testing.assert_array_equal(view, snapshot)
+
+
+def test_a_small_run_uses_plain_arrays():
+    _, p = fp.run_particles(fp.PriorHandler(rng=5), sensor, 1000, 22.0)
+    assert "_Buffer" not in _bases(p["temperature"]) + _bases(p.log_prior)

@@ -19,6 +19,7 @@ cdef extern from "numpy/arrayobject.h":
         NPY_INT64
         NPY_DOUBLE
         NPY_ARRAY_WRITEABLE
+        NPY_ARRAY_CARRAY
 
     int _import_array() except -1
     bint PyArray_Check(object)
@@ -32,4 +33,6 @@ cdef extern from "numpy/arrayobject.h":
     object PyArray_New(PyTypeObject*, int, npy_intp*, int, npy_intp*, void*, int, int,
                        PyObject*)
     object PyArray_ZEROS(int, npy_intp*, int, int)
+    # Steals the reference to the base.
+    int PyArray_SetBaseObject(PyArrayObject*, PyObject*) except -1
     object PyArray_View(PyArrayObject*, PyArray_Descr*, PyTypeObject*)

@@ -110,10 +110,11 @@ class ParticleArray(np.ndarray):
 cdef object _ParticleArrayType = ParticleArray
 cdef object _DTYPES = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_))
 cdef int[3] _TYPENUMS = [NPY_DOUBLE, NPY_INT64, NPY_BOOL]   # by ValueKind
+cdef size_t[3] _ITEMSIZES = [8, 8, 1]
 
 
 cdef inline object _zeros(npy_intp n):
-    return PyArray_ZEROS(1, &n, NPY_DOUBLE, 0)
+    return _new_array(<PyTypeObject*>np.ndarray, n, NPY_DOUBLE, sizeof(double), True)
 
 
 cdef inline double* _doubles(object a) noexcept:
@@ -192,8 +193,9 @@ cdef object _particle_sample(CRun* r, object a, Distribution dist):
     name = _site(st, r, a, "sample", dist)
     if st.base is not None:
         return _particle_score(st, name, dist)
-    out = PyArray_New(<PyTypeObject*>_ParticleArrayType, 1, &n,
-                      _TYPENUMS[<int>value_kind(dist.c.kind)], NULL, NULL, 0, 0, NULL)
+    cdef int kind = <int>value_kind(dist.c.kind)
+    out = _new_array(<PyTypeObject*>_ParticleArrayType, n, _TYPENUMS[kind], _ITEMSIZES[kind],
+                     False)
     data = PyArray_DATA(<PyArrayObject*>out)
     with nogil:
         sample_particles(dist.c, pp[0], r.bg, data, st.c.log_prior, <size_t>n)
@@ -237,8 +239,8 @@ cdef object _particle_score(_ParticleState st, str name, Distribution dist):
         raise TypeMismatch(
             f"sample({name!r}): the base's values at {name!r} are {given.dtype}, not "
             f"{dist.dtype} values as {dist.name} draws", name)
-    out = PyArray_New(<PyTypeObject*>_ParticleArrayType, 1, &n, _TYPENUMS[<int>kind], NULL, NULL,
-                      0, 0, NULL)
+    out = _new_array(<PyTypeObject*>_ParticleArrayType, n, _TYPENUMS[<int>kind],
+                     _ITEMSIZES[<int>kind], False)
     np.copyto(out, given, casting="unsafe")     # (the kinds agree, integers fit)
     data = PyArray_DATA(<PyArrayObject*>out)
     with nogil:

@@ -22,6 +22,9 @@ from cpython.object cimport PyObject, PyTypeObject
 from cython.operator cimport dereference as deref
 from libc.math cimport INFINITY, NAN, isfinite
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+from cpython.ref cimport Py_INCREF
 from libcpp.memory cimport unique_ptr
 from libcpp.vector cimport vector
 
@@ -41,9 +44,9 @@ from fugue_ppl.core._capi cimport (
 from fugue_ppl.core._cclock cimport seconds_per_tick, ticks
 from fugue_ppl.core._cdist cimport CValue, ValueKind, bitgen_t, box_value, value_kind
 from fugue_ppl.core._cnumpy cimport (
-    NPY_ARRAY_WRITEABLE, NPY_BOOL, NPY_DOUBLE, NPY_INT64, PyArray_Check, PyArray_CLEARFLAGS,
-    PyArray_DATA, PyArray_NDIM, PyArray_New, PyArray_View, PyArray_ZEROS, PyArrayObject,
-    _import_array, npy_intp,
+    NPY_ARRAY_CARRAY, NPY_ARRAY_WRITEABLE, NPY_BOOL, NPY_DOUBLE, NPY_INT64, PyArray_Check,
+    PyArray_CLEARFLAGS, PyArray_DATA, PyArray_NDIM, PyArray_New, PyArray_SetBaseObject,
+    PyArray_View, PyArray_ZEROS, PyArrayObject, _import_array, npy_intp,
 )
 from fugue_ppl.core._cparticles cimport (
     CParticleParams, CParticleRun, add_particles, first_non_finite, kNoParticle,
@@ -109,4 +112,5 @@ include "_handlers.pxi"
 include "_streams.pxi"
 include "_effects.pxi"
 include "_run.pxi"
+include "_buffers.pxi"
 include "_particles.pxi"
