@@ -301,15 +301,15 @@ cdef class ModelRunner:
         DEGRADED, calls run this model instead (same arguments, status
         ``"degraded"``).
     inference : ImportanceSampling, optional
-        Default: what ``config.inference`` builds, if the config has that
-        section. Answer each request with a posterior instead of one prior run: the
+        Answer each request with a posterior instead of one prior run: the
         model runs once for the algorithm's particles (its ``posterior``
         method, on this runner's stream: ``infer(..., seed=k)`` gives the
         same particles in any replica) and the result's value is the
         :class:`~fugue_ppl.inference.ImportanceResult` (weighted means,
         standard deviations, ESS, log evidence; its quantiles and k̂ are
         computed when first read). Not with ``site_fallbacks``: a particle
-        run has none.
+        run has none. Default: what ``config.inference`` builds, when the
+        config has that section.
     degraded_shed : float, optional
         The policy "shed load": while the breaker is DEGRADED, this fraction
         of the calls (evenly spread) is served the fallback at once (status
@@ -329,19 +329,19 @@ cdef class ModelRunner:
     A runner pickles (to be sent to worker processes: a
     ``ProcessPoolExecutor``, Dask) as its configuration: the model, the
     ``degraded_model`` and a callable fallback by reference (a module-level
-    function pickles by its import name; a lambda or a closure is refused
-    with a TypeError naming it), the config (a
-    :class:`~fugue_ppl.serving.RunnerConfig` of the four sections it reads,
-    so a full ``Config``'s secrets stay behind), the schema, the fallback,
-    the site fallbacks, the deadline, the breaker's settings (config, name,
-    ``record`` / ``ignore``), the metrics' settings (window, latency range;
-    or none) and the random state of its handler (seed and run counter, or
-    the Generator, as handlers pickle: the copy gives the same result as the
-    original for the same ``infer(..., seed=k)``). It unpickles as a fresh
-    runner: a new breaker in HEALTHY, new metrics at zero, a new empty pool,
-    new idle workers. The live state (the breaker's state and window, the
-    metrics' counts, the breaker's listeners and the metrics' monitors,
-    calls in flight) is deliberately not carried.
+    function pickles by its import name; a lambda or a closure is refused with
+    a TypeError naming it), the config (a
+    :class:`~fugue_ppl.serving.RunnerConfig` of the sections it reads, so a
+    full ``Config``'s secrets stay behind), the inference it serves, the
+    schema, the fallback, the site fallbacks, the deadline, the breaker's
+    settings (config, name, ``record`` / ``ignore``), the metrics' settings
+    (window, latency range; or none) and the random state of its handler (seed
+    and run counter, or the Generator, as handlers pickle: the copy gives the
+    same result as the original for the same ``infer(..., seed=k)``). It
+    unpickles as a fresh runner: a new breaker in HEALTHY, new metrics at
+    zero, a new empty pool, new idle workers. The live state (the breaker's
+    state and window, the metrics' counts, the breaker's listeners and the
+    metrics' monitors, calls in flight) is deliberately not carried.
 
     Examples
     --------
