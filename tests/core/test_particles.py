@@ -1254,3 +1254,43 @@ def test_large_particle_arrays_reuse_the_buffers_of_dropped_ones():
 def test_a_small_run_uses_plain_arrays():
     _, p = fp.run_particles(fp.PriorHandler(rng=5), sensor, 1000, 22.0)
     assert "_Buffer" not in _bases(p["temperature"]) + _bases(p.log_prior)
+
+
+# ------------------------------------------------------- per-particle means checked at once
+
+
+def test_the_table_rules_the_mean_only_check_relies_on():
+    # csrc/core/src/particles.cpp decides Normal's and LogNormal's parameters
+    # for a per-particle mu from particle 0's check and the finiteness of
+    # every mu: true while mu's only rule is finiteness and sigma's rules do
+    # not read mu.
+    from fugue_ppl.core._distribution_table import DISTRIBUTIONS, FINITE
+
+    for d in DISTRIBUTIONS:
+        if d.name in ("Normal", "LogNormal"):
+            mu, sigma = d.params
+            assert (mu.name, mu.rules, mu.slot) == ("mu", (FINITE,), 0)
+            assert all(r.context is None and "{" not in r.test for r in sigma.rules)
+
+
+@pytest.mark.parametrize("dist", [fp.Normal, fp.LogNormal])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("where", [0, 1, 4097, 9999])
+def test_a_non_finite_per_particle_mean_names_its_particle(dist, bad, where):
+    def model():
+        mu = fp.sample("mu", fp.Normal(0.0, 1.0))
+        mu = np.where(np.arange(10_000) == where, bad, np.asarray(mu))
+        fp.sample("x", dist(mu, 1.0))
+
+    with pytest.raises(fp.InvalidParameters, match=rf"mu must be finite \(particle {where}\)"):
+        fp.run_particles(fp.PriorHandler(rng=1), model, 10_000)
+
+
+@pytest.mark.parametrize("sigma", [0.0, -1.0, math.nan, math.inf])
+def test_a_bad_shared_sigma_with_per_particle_means_is_refused(sigma):
+    def model():
+        mu = fp.sample("mu", fp.Normal(0.0, 1.0))
+        fp.observe("y", fp.Normal(mu, sigma), 0.5)
+
+    with pytest.raises(fp.InvalidParameters, match="sigma must be finite and > 0"):
+        fp.run_particles(fp.PriorHandler(rng=1), model, 1000)

@@ -12,6 +12,8 @@
 #include "fugue/particles.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "distribution_ops.hpp"
@@ -260,10 +262,36 @@ bool all_pass_real(const Dist& d, const double* x, std::size_t n) noexcept {
   }
 }
 
+// Whether all n values are finite: an integer test that the compiler
+// vectorises (a double is NaN or infinite exactly when its exponent bits are
+// all ones, and only then does adding one to the exponent carry into the
+// sign bit).
+bool all_finite(const double* x, std::size_t n) noexcept {
+  constexpr uint64_t kExp = 0x7FF0000000000000ull, kExpOne = 0x0010000000000000ull;
+  uint64_t acc = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    uint64_t b;
+    std::memcpy(&b, x + k, sizeof b);
+    acc |= (b & kExp) + kExpOne;
+  }
+  return (acc >> 63) == 0;
+}
+
 template <DistKind DK, class K>
 std::size_t check_kind(const Dist& d, const ParticleParams& pp, std::size_t n,
                        ParamError* err) noexcept {
   const Loader l = make_loader<K>(d, pp);
+  if constexpr (DK == DistKind::Normal || DK == DistKind::LogNormal) {
+    // Only mu varies (a sampled value as the mean: a hierarchical model's
+    // sites). Its test is finiteness alone and sigma's does not read it, so
+    // particle 0's check and the finiteness of every mu decide them all.
+    if (l.n_real == 1 && l.real_slot[0] == 0 && l.n_int == 0 && l.probs == nullptr &&
+        n > 0 && all_finite(l.real[0], n)) {
+      Dist first = d;
+      l.load(first, 0);
+      if (check_params<DK>(first, nullptr)) return kNoParticle;
+    }
+  }
   if (l.n_real == 1 && l.n_int == 0 && l.probs == nullptr) {
     bool ok = false;
     switch (l.real_slot[0]) {
