@@ -11,8 +11,11 @@
 // "u64 k" (the same key through the uint64 overload) or
 // "next n f_1 f_2 f_3 f_4" (the counter's n-th stream, counting from 0, after
 // set_fork_key(f) unless f is all zero); count draws cycling through
-// pattern: U = next_uint64, u = next_uint32, d = next_double, each written to
-// stdout as 8 little-endian bytes (u zero-extended, d its IEEE bits).
+// pattern: U = next_uint64, u = next_uint32, d = next_double, n =
+// standard_normal(), each written to stdout as 8 little-endian bytes (u
+// zero-extended, d and n their IEEE bits); or N alone: count standard
+// normals by fill_standard_normal, in fills of 1, 3, 250 and 4096 in turn.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -36,6 +39,12 @@ void put(uint64_t v) {
   unsigned char b[8];
   for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>(v >> (8 * i));
   std::fwrite(b, 1, 8, stdout);
+}
+
+uint64_t bits_of(double d) {
+  uint64_t bits;
+  std::memcpy(&bits, &d, 8);
+  return bits;
 }
 
 }  // namespace
@@ -75,17 +84,23 @@ int main() {
     std::string pattern;
     std::cin >> count >> pattern;
     bitgen_t* bg = g.bitgen();
+    if (pattern == "N") {
+      const std::size_t sizes[4] = {1, 3, 250, 4096};
+      std::vector<double> out(count);
+      for (std::size_t i = 0, j = 0; i < count; ++j) {
+        const std::size_t m = std::min(sizes[j % 4], count - i);
+        g.fill_standard_normal(out.data() + i, m);
+        i += m;
+      }
+      for (double d : out) put(bits_of(d));
+      continue;
+    }
     for (std::size_t i = 0; i < count; ++i) {
       switch (pattern[i % pattern.size()]) {
         case 'U': put(bg->next_uint64(bg->state)); break;
         case 'u': put(bg->next_uint32(bg->state)); break;
-        case 'd': {
-          const double d = bg->next_double(bg->state);
-          uint64_t bits;
-          std::memcpy(&bits, &d, 8);
-          put(bits);
-          break;
-        }
+        case 'd': put(bits_of(bg->next_double(bg->state))); break;
+        case 'n': put(bits_of(g.standard_normal())); break;
         default: return 2;
       }
     }

@@ -265,6 +265,27 @@ def test_a_sampled_value_as_a_parameter_draws_as_numpy():
     np.testing.assert_allclose(p.log_prior, lp, rtol=1e-12)
 
 
+def test_many_normal_draws_are_numpys_to_the_bit():
+    # Enough draws that the ziggurat's rare paths, its wedges (1 draw in 70)
+    # and its tail (1 in 3,900), are taken many times on each sampling path:
+    # a shared Normal, a per-particle mean, a LogNormal. (Arrays under 1 MB:
+    # they leave the buffer cache alone.)
+    n = 120_000
+
+    def model():
+        mu = fp.sample("mu", fp.Normal(0.0, 1.0))
+        x = fp.sample("x", fp.Normal(mu, 0.5))
+        return fp.sample("z", fp.LogNormal(0.3, 0.7))
+
+    _, p = fp.run_particles(fp.PriorHandler(rng=SEED), model, n, seed=KEY)
+    g = _ref()
+    mu = g.normal(0.0, 1.0, n)
+    np.testing.assert_array_equal(p["mu"], mu)
+    np.testing.assert_array_equal(p["x"], g.normal(mu, 0.5))
+    np.testing.assert_array_equal(p["z"], g.lognormal(0.3, 0.7, n))
+    assert np.abs(mu).max() > 3.7     # a draw beyond the ziggurat's base layer
+
+
 def test_arithmetic_and_addr_loops_run_unchanged():
     # A model written for one trace: arithmetic on sampled values, numpy's
     # element-wise functions, indexed addresses in a loop.

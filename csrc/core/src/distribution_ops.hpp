@@ -26,6 +26,7 @@
 #include <utility>
 
 #include "fugue/special.hpp"
+#include "fugue/streams.hpp"
 
 namespace fugue {
 namespace {
@@ -371,8 +372,15 @@ struct Normal : Base<Normal> {
     return d.c[0] - 0.5 * zx * zx;
   }
 
+  // numpy's random_normal, loc + scale * z (one standard normal fill for n)
   static double draw(const Dist& d, bitgen_t* bg) noexcept {
-    return random_normal(bg, d.p[0], d.p[1]);
+    return d.p[0] + d.p[1] * standard_normal(bg);
+  }
+
+  static void fill_f64(const Dist& d, bitgen_t* bg, double* out, std::size_t n) noexcept {
+    standard_normal_fill(bg, n, out);
+    const double mu = d.p[0], sigma = d.p[1];
+    for (std::size_t k = 0; k < n; ++k) out[k] = mu + sigma * out[k];
   }
 
   static void fill_lp(const Dist& d, const double* x, double* out, std::size_t n) noexcept {
@@ -433,8 +441,15 @@ struct LogNormal : Base<LogNormal> {
     return d.c[0] - lx - 0.5 * z * z;
   }
 
+  // numpy's random_lognormal, exp(mu + sigma * z)
   static double draw(const Dist& d, bitgen_t* bg) noexcept {
-    return random_lognormal(bg, d.p[0], d.p[1]);
+    return std::exp(d.p[0] + d.p[1] * standard_normal(bg));
+  }
+
+  static void fill_f64(const Dist& d, bitgen_t* bg, double* out, std::size_t n) noexcept {
+    standard_normal_fill(bg, n, out);
+    const double mu = d.p[0], sigma = d.p[1];
+    for (std::size_t k = 0; k < n; ++k) out[k] = std::exp(mu + sigma * out[k]);
   }
 };
 

@@ -130,7 +130,7 @@ inline void fill(const Dist& d, bitgen_t* bg, uint8_t* out, std::size_t n) noexc
 
 // Normal with a per-particle mean and a shared sigma (a hierarchical model's
 // sites): numpy's normal draw is mu + sigma * z for its standard normal z,
-// so blocks of standard normals come from numpy's fill and are shifted, and
+// so blocks of standard normals are drawn (numpy's sampler) and shifted, and
 // the log-densities are Normal::fill_lp's vectorised form (equal to
 // Normal::lp when 1/sigma is finite and not tiny, as checked here).
 inline bool normal_mean_only(const Dist& d, const Loader& l) noexcept {
@@ -146,7 +146,7 @@ void sample_normal_mean(const Dist& d, const double* mu, bitgen_t* bg, double* o
     double* o = out + s;
     const double* mk = mu + s;
     double* a = acc + s;
-    random_standard_normal_fill(bg, static_cast<intptr_t>(m), o);
+    standard_normal_fill(bg, m, o);
     for (std::size_t k = 0; k < m; ++k) {
       const double x = mk[k] + sigma * o[k];
       const double z = (x - mk[k]) * inv;

@@ -75,11 +75,7 @@ class Pcg64 {
   // The next 64 bits (advance, then output). Never throws.
   uint64_t next_uint64() noexcept {
     step();
-    const uint64_t hi = static_cast<uint64_t>(state_ >> 64);
-    const uint64_t lo = static_cast<uint64_t>(state_);
-    const unsigned rot = static_cast<unsigned>(hi >> 58);
-    const uint64_t x = hi ^ lo;
-    return (x >> rot) | (x << ((-rot) & 63u));
+    return output(state_);
   }
 
   // The next 32 bits: the low half of a 64-bit draw, then its high half.
@@ -100,11 +96,26 @@ class Pcg64 {
     return static_cast<double>(next_uint64() >> 11) * (1.0 / 9007199254740992.0);
   }
 
+  // numpy's standard normal (random_standard_normal: its 256-layer
+  // ziggurat), one draw or n, the same values from the same state, with the
+  // generator inlined where the build has numpy's ziggurat tables (else
+  // through numpy's sampler). Never throws.
+  double standard_normal() noexcept;
+  void fill_standard_normal(double* out, std::size_t n) noexcept;
+
   // numpy's interface to this generator (valid as long as *this). Never throws.
   bitgen_t* bitgen() noexcept { return &bg_; }
 
  private:
   void step() noexcept { state_ = state_ * kMultiplier + inc_; }
+  // XSL RR: the 64-bit output of a state.
+  static uint64_t output(unsigned __int128 state) noexcept {
+    const uint64_t hi = static_cast<uint64_t>(state >> 64);
+    const uint64_t lo = static_cast<uint64_t>(state);
+    const unsigned rot = static_cast<unsigned>(hi >> 58);
+    const uint64_t x = hi ^ lo;
+    return (x >> rot) | (x << ((-rot) & 63u));
+  }
 
   static constexpr unsigned __int128 kMultiplier =
       (static_cast<unsigned __int128>(2549297995355413924ULL) << 64) | 4865540595714422341ULL;
@@ -115,6 +126,12 @@ class Pcg64 {
   uint32_t uinteger_ = 0;
   bitgen_t bg_;
 };
+
+// numpy's random_standard_normal / random_standard_normal_fill on `bg`,
+// through Pcg64::standard_normal / fill_standard_normal when bg is a Pcg64's
+// (the same values either way). Never throws.
+double standard_normal(bitgen_t* bg) noexcept;
+void standard_normal_fill(bitgen_t* bg, std::size_t n, double* out) noexcept;
 
 // Where a handler's runs get their streams: the base seed and a run counter.
 // Thread-safe: the base is immutable and the counter atomic, so runs derive
