@@ -274,7 +274,7 @@ def test_many_normal_draws_are_numpys_to_the_bit():
 
     def model():
         mu = fp.sample("mu", fp.Normal(0.0, 1.0))
-        x = fp.sample("x", fp.Normal(mu, 0.5))
+        fp.sample("x", fp.Normal(mu, 0.5))
         return fp.sample("z", fp.LogNormal(0.3, 0.7))
 
     _, p = fp.run_particles(fp.PriorHandler(rng=SEED), model, n, seed=KEY)
