@@ -28,6 +28,7 @@ from fugue_ppl.inference.importance import (
 )
 from fugue_ppl.inference.mcmc_result import MCMCResult, SiteSummary
 from fugue_ppl.inference.mh import KERNELS, MetropolisHastings
+from fugue_ppl.inference.posterior import Posterior, PosteriorSummary
 from fugue_ppl.inference.proposals import (
     Flip,
     GaussianWalk,
@@ -39,7 +40,7 @@ from fugue_ppl.inference.proposals import (
 from fugue_ppl.inference.smc import SequentialMonteCarlo, SMCResult
 
 __all__ = [
-    "InferenceConfig",
+    "InferenceConfig", "Posterior", "PosteriorSummary",
     "ImportanceSampling", "ImportanceResult", "ImportanceSiteSummary",
     "SequentialMonteCarlo", "SMCResult",
     "MetropolisHastings", "KERNELS", "MCMCResult", "SiteSummary",

@@ -65,6 +65,7 @@ from fugue_ppl.errors import (
 from fugue_ppl.inference._args import check_n, check_sites, json_float
 from fugue_ppl.inference._seeds import check_seed, child, root_seed
 from fugue_ppl.inference.diagnostics import khat_threshold, psis
+from fugue_ppl.inference.posterior import Posterior
 
 __all__ = ["ImportanceSampling", "ImportanceResult", "ImportanceSiteSummary", "QUANTILES"]
 
@@ -96,7 +97,7 @@ class ImportanceSiteSummary(NamedTuple):
                 "mcse_mean": json_float(self.mcse_mean)}
 
 
-class ImportanceResult:
+class ImportanceResult(Posterior):
     """The result of :meth:`ImportanceSampling.run`: a weighted particle set and its figures.
 
     Parameters

@@ -64,7 +64,9 @@ from fugue_ppl.errors import (
     UnexpectedModelStructure,
 )
 from fugue_ppl.inference._seeds import check_seed, child, root_seed
+from fugue_ppl.inference.importance import QUANTILES
 from fugue_ppl.inference.mcmc_result import MCMCResult, stack_draws
+from fugue_ppl.inference.posterior import PosteriorSummary, deadline_check, request_seed
 from fugue_ppl.inference.proposals import Prior, Proposal, value_kind
 
 __all__ = ["MetropolisHastings", "KERNELS"]
@@ -396,16 +398,67 @@ class MetropolisHastings:
         """
         if not callable(model):
             raise type_error(f"{_OWNER}.run", "model", model, "a callable")
+        return self._run(model, args, kwargs, root_seed(self._seed), None)
+
+    def posterior(self, handler: Any, model: Callable[..., Any], /, *args: Any,
+                  seed: int | None = None, deadline: float | None = None,
+                  **kwargs: Any) -> PosteriorSummary:
+        """The posterior of one request, a service's path (``ModelRunner(model,
+        inference=MetropolisHastings(...))``).
+
+        The chains' streams derive from ``handler``'s run with key ``seed``
+        (default its run counter), not from this object's ``seed``: the same
+        request key gives the same draws in any replica.
+
+        Parameters
+        ----------
+        handler : PriorHandler or PooledPriorHandler
+        model : callable
+        *args, **kwargs
+            The model's arguments.
+        seed : int, optional
+            The request's key.
+        deadline : float, optional
+            Seconds the chains may take (checked at every step).
+
+        Returns
+        -------
+        PosteriorSummary
+            Every sampled site's mean, sd, quantiles and MCSE over all the
+            chains; ``ess`` the smallest bulk ESS; ``log_evidence`` and
+            ``khat`` NaN; ``reliable`` when every site's rank-normalised R̂ is
+            below 1.01 and its bulk and tail ESS reach 100 per chain (Vehtari
+            et al. 2021; never with one chain). ``result`` is the MCMCResult.
+
+        Raises
+        ------
+        InferenceTimeout
+            The deadline passed.
+        """
+        owner = f"{_OWNER}.posterior"
+        if not callable(model):
+            raise type_error(owner, "model", model, "a callable")
+        check = deadline_check(deadline, owner)
+        result = self._run(model, args, kwargs, request_seed(handler, seed), check)
+        sites = result.summary(quantiles=QUANTILES)
+        need = 100 * self._chains
+        reliable = self._chains >= 2 and all(
+            s.rhat < 1.01 and s.ess_bulk >= need and s.ess_tail >= need for s in sites.values())
+        ess = min((s.ess_bulk for s in sites.values()), default=math.nan)
+        return PosteriorSummary("metropolis_hastings", sites, ess=ess, log_evidence=math.nan,
+                                khat=math.nan, reliable=reliable, result=result)
+
+    def _run(self, model: Callable[..., Any], args: tuple, kwargs: dict,
+             root: np.random.SeedSequence, check: Callable[[], None] | None) -> MCMCResult:
         bound = functools.partial(model, **kwargs) if kwargs else model
-        root = root_seed(self._seed)
         chains = [_Chain(bound, args, root, c) for c in range(self._chains)]
         for chain in chains:
             chain.initialise(self._init_tries)
             if not chain.values:
                 raise invalid(f"{_OWNER}.run", "model", model, "must sample at least one site")
         if self._kernel == "random_walk":
-            return self._run_walk(model, chains, root)
-        return self._run_single_site(chains, root)
+            return self._run_walk(model, chains, root, check)
+        return self._run_single_site(chains, root, check)
 
     def _steps(self) -> range:
         return range(self._warmup + self._draws * self._thin)
@@ -413,8 +466,8 @@ class MetropolisHastings:
     def _kept(self, i: int) -> bool:
         return i >= self._warmup and (i - self._warmup + 1) % self._thin == 0
 
-    def _run_walk(self, model: Any, chains: list[_Chain],
-                  root: np.random.SeedSequence) -> MCMCResult:
+    def _run_walk(self, model: Any, chains: list[_Chain], root: np.random.SeedSequence,
+                  check: Callable[[], None] | None) -> MCMCResult:
         addresses = tuple(chains[0].values)
         for a, v in chains[0].values.items():
             if value_kind(v) != "float":
@@ -443,6 +496,8 @@ class MetropolisHastings:
             moves = 0
             states, lj, n_acc, n_bad = [], [], 0, 0
             for i in self._steps():
+                if check is not None:
+                    check()
                 warm = i < self._warmup
                 if i in windows and window is not None:
                     # A window ends: each site's step follows its spread over the window,
@@ -478,8 +533,8 @@ class MetropolisHastings:
         return self._result(kept, joint, accepted, invalid_counts, root,
                             {a: np.asarray(s) for a, s in steps.items()})
 
-    def _run_single_site(self, chains: list[_Chain],
-                         root: np.random.SeedSequence) -> MCMCResult:
+    def _run_single_site(self, chains: list[_Chain], root: np.random.SeedSequence,
+                         check: Callable[[], None] | None) -> MCMCResult:
         for chain in chains:
             for site, proposal in self._proposals.items():
                 if site in chain.values and proposal.kind is not None \
@@ -492,6 +547,8 @@ class MetropolisHastings:
         for chain in chains:
             states, lj, n_acc, n_bad = [], [], 0, 0
             for i in self._steps():
+                if check is not None:
+                    check()
                 ok, bad = chain.single_site(self._proposals)
                 if i < self._warmup:
                     continue
@@ -508,7 +565,7 @@ class MetropolisHastings:
         unused = sorted(set(self._proposals) - set(result.draws))
         if unused:
             warnings.warn(f"{_OWNER}: proposals name sites the model never sampled in a kept "
-                          f"draw: {', '.join(map(repr, unused))}", FugueWarning, stacklevel=3)
+                          f"draw: {', '.join(map(repr, unused))}", FugueWarning, stacklevel=4)
         return result
 
     def _result(self, kept: list, joint: list, accepted: list, invalid_counts: list,

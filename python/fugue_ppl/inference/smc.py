@@ -55,6 +55,7 @@ one by one (``on_branch="per_particle"``) at step ``t`` are the runs with key
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -68,10 +69,12 @@ from fugue_ppl.core.particles import RESAMPLING_METHODS, Particles
 from fugue_ppl.errors import BranchOnSample, DegenerateWeights, TraceAddressNotFound
 from fugue_ppl.inference._args import check_n, check_sites, json_float
 from fugue_ppl.inference._seeds import check_seed, child, root_seed
+from fugue_ppl.inference.diagnostics import khat_threshold, psis
 from fugue_ppl.inference.importance import (
     QUANTILES,
     ImportanceSiteSummary,
 )
+from fugue_ppl.inference.posterior import PosteriorSummary, deadline_check, request_seed
 
 __all__ = ["SequentialMonteCarlo", "SMCResult"]
 
@@ -325,6 +328,9 @@ class SequentialMonteCarlo:
         :class:`~fugue_ppl.errors.BranchOnSample`, or run that step's
         particles one by one (each with its own state as Python numbers;
         slower).
+    init : callable, optional
+        The init model of :meth:`posterior` (a service's requests are data
+        series filtered through ``init`` and the runner's model as ``step``).
 
     Raises
     ------
@@ -361,7 +367,7 @@ class SequentialMonteCarlo:
 
     def __init__(self, n: int = 1000, resampling: str = "systematic",
                  ess_threshold: float = 0.5, sites: Iterable[str] | None = None, *,
-                 on_branch: str = "raise"):
+                 on_branch: str = "raise", init: Callable[..., Any] | None = None):
         self._n = check_n(n, _OWNER)
         self._resampling = _check_resampling(resampling)
         self._ess_threshold = check_bounded(ess_threshold, "ess_threshold", _OWNER, 0.0, 1.0,
@@ -371,6 +377,9 @@ class SequentialMonteCarlo:
             raise invalid(_OWNER, "on_branch", on_branch,
                           "must be one of " + ", ".join(map(repr, _ON_BRANCH)))
         self._on_branch = on_branch
+        if init is not None and not callable(init):
+            raise type_error(_OWNER, "init", init, "None or a callable")
+        self._init = init
 
     n = property(lambda self: self._n, doc="The number of particles.")
     resampling = property(lambda self: self._resampling, doc="The resampling scheme.")
@@ -379,6 +388,7 @@ class SequentialMonteCarlo:
     sites = property(lambda self: self._sites,
                      doc="The state entries to summarise (None: every entry).")
     on_branch = property(lambda self: self._on_branch, doc="What a branching model does.")
+    init = property(lambda self: self._init, doc="The init model :meth:`posterior` runs.")
 
     def __repr__(self) -> str:
         return (f"SequentialMonteCarlo(n={self._n}, resampling={self._resampling!r}, "
@@ -434,12 +444,90 @@ class SequentialMonteCarlo:
             of ``data``.
         """
         owner = f"{_OWNER}.run"
+        return self._run(owner, init, step, data, args, kwargs,
+                         lambda: root_seed(check_seed(rng, "rng", owner)), None)
+
+    def posterior(self, handler: Any, step: Callable[..., Any], data: Iterable[Any], /,
+                  *args: Any, seed: int | None = None, deadline: float | None = None,
+                  **kwargs: Any) -> PosteriorSummary:
+        """The filtering posterior after the last item of one request's ``data``,
+        a service's path (``ModelRunner(step, inference=SequentialMonteCarlo(n,
+        init=init))``: a request is a data series).
+
+        The run's streams derive from ``handler``'s run with key ``seed``
+        (default its run counter): the same request key gives the same
+        answer in any replica.
+
+        Parameters
+        ----------
+        handler : PriorHandler or PooledPriorHandler
+        step : callable
+            The step model; ``init`` is this object's.
+        data : iterable
+            The request's observations, one item per step.
+        *args, **kwargs
+            Passed to both models, as for :meth:`run`.
+        seed : int, optional
+            The request's key.
+        deadline : float, optional
+            Seconds the filter may take (checked before each step).
+
+        Returns
+        -------
+        PosteriorSummary
+            The last step's summaries of the state's entries (:attr:`sites`),
+            its ESS, the log evidence of the whole series, the PSIS k̂ of the
+            last step's weights, ``reliable`` when k̂ is below
+            :func:`~fugue_ppl.inference.diagnostics.khat_threshold` of ``n``
+            (or the weights are equal). ``result`` is the SMCResult.
+
+        Raises
+        ------
+        InvalidArgument
+            The object has no ``init`` model.
+        InferenceTimeout
+            The deadline passed.
+        """
+        owner = f"{_OWNER}.posterior"
+        if self._init is None:
+            raise invalid(owner, "init", None, "must be given to SequentialMonteCarlo(..., "
+                          "init=) for the posterior of a request")
+        check = deadline_check(deadline, owner)
+        result = self._run(owner, self._init, step, data, args, kwargs,
+                           lambda: request_seed(handler, seed), check)
+        sites = {name: per_step[-1] for name, per_step in result.sites.items()
+                 if per_step[-1] is not None}
+        lw = result.particles.log_weights
+        finite = lw[np.isfinite(lw)]
+        equal = bool(finite.min() == finite.max())
+        with np.errstate(over="ignore"):
+            khat = float(psis(lw).khat)
+        reliable = finite.size >= 2 if equal else khat < khat_threshold(self._n)
+        return PosteriorSummary("sequential_monte_carlo", sites, ess=float(result.ess[-1]),
+                                log_evidence=result.log_evidence, khat=khat,
+                                reliable=bool(reliable), result=result)
+
+    def request_signature(self, step: Callable[..., Any]) -> inspect.Signature:
+        """The arguments of a request to a runner serving this filter with ``step``
+        (:meth:`posterior`): the data series, then ``step``'s arguments after
+        ``(t, state, y_t)``."""
+        params = list(inspect.signature(step).parameters.values())
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY,
+                                                       p.POSITIONAL_OR_KEYWORD)]
+        rest = params[min(3, len(positional)):]
+        data = inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        return inspect.Signature([data, *rest])
+
+    def _run(self, owner: str, init: Callable[..., Any], step: Callable[..., Any],
+             data: Iterable[Any], args: tuple, kwargs: dict,
+             seeded: Callable[[], np.random.SeedSequence],
+             check: Callable[[], None] | None) -> SMCResult:
         for name, model in (("init", init), ("step", step)):
             if not callable(model):
                 raise type_error(owner, name, model, "a callable")
         items = _check_data(data, owner)
         n = check_n(self._n, owner)
-        root = root_seed(check_seed(rng, "rng", owner))
+        root = seeded()
         handler = PriorHandler(rng=child(root, 0))
         threshold = self._ess_threshold * n
         log_n = math.log(n)
@@ -464,6 +552,8 @@ class SequentialMonteCarlo:
         seen: set[str] = set()
         particles = None
         for t, y in enumerate(items):
+            if check is not None:
+                check()
             view = MappingProxyType({k: self._particle_view(v) for k, v in state.items()})
             out = self._run_model(owner, step, (t, view, y), t + 1, args, kwargs, handler, root,
                                   n, note=f"the step model ({_model_name(step)}) at step {t} "

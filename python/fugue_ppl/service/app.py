@@ -83,7 +83,7 @@ from fugue_ppl.errors import (
     new_error_id,
     public_error,
 )
-from fugue_ppl.inference import ImportanceResult
+from fugue_ppl.inference import Posterior
 from fugue_ppl.service._service_config import ServiceConfig
 from fugue_ppl.service.catalog import PLATFORM, Catalog, CatalogCollector
 from fugue_ppl.service.protocol import (
@@ -504,7 +504,7 @@ class _Routes:
                 _log.exception("drift: the result of %s %s could not be charted", model.name,
                                result.model_version)
         try:
-            if isinstance(result.value, ImportanceResult):     # (a runner with inference=)
+            if isinstance(result.value, Posterior):     # (a runner with inference=)
                 outputs = posterior_outputs(result.value)
             else:
                 outputs = encode_outputs(result.value, served.outputs)

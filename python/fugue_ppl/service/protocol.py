@@ -711,8 +711,9 @@ def encode_outputs(value: Any, specs: Sequence[TensorSpec]) -> list[dict[str, An
 
 
 def posterior_outputs(result: Any) -> list[dict[str, Any]]:
-    """An importance-sampling result as :data:`POSTERIOR_OUTPUTS` (its site summaries,
-    ESS, log evidence, k̂ and reliability; a figure that is not finite as null)."""
+    """A posterior (:class:`~fugue_ppl.inference.Posterior`) as :data:`POSTERIOR_OUTPUTS`
+    (its site summaries, ESS, log evidence, k̂ and reliability; a figure that is not
+    finite, such as an MCMC posterior's log evidence, as null)."""
     sites = result.sites
     k = [len(sites)]
     out = [_tensor("posterior_site", "BYTES", list(sites), k)]

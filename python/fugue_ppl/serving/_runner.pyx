@@ -189,6 +189,14 @@ cdef class InferenceResult:
                                      self.duration, error, self.error_id, self.trace))
 
 
+def _signed(signature):
+    # A function with `signature`, for the checks a runner derives from one.
+    def request(*args, **kwargs):
+        pass
+    request.__signature__ = signature
+    return request
+
+
 cdef inline bint _fast_valid(const vector[double]& lo, const vector[double]& hi,
                              const vector[char]& nan_ok, PyObject** args,
                              Py_ssize_t nargs) noexcept:
@@ -300,16 +308,18 @@ cdef class ModelRunner:
         The degradation policy "serve a cheaper model": while the breaker is
         DEGRADED, calls run this model instead (same arguments, status
         ``"degraded"``).
-    inference : ImportanceSampling, optional
+    inference : ImportanceSampling, MetropolisHastings or SequentialMonteCarlo, optional
         Answer each request with a posterior instead of one prior run: the
-        model runs once for the algorithm's particles (its ``posterior``
-        method, on this runner's stream: ``infer(..., seed=k)`` gives the
-        same particles in any replica) and the result's value is the
-        :class:`~fugue_ppl.inference.ImportanceResult` (weighted means,
-        standard deviations, ESS, log evidence; its quantiles and k̂ are
-        computed when first read). Not with ``site_fallbacks``: a particle
-        run has none. Default: what ``config.inference`` builds, when the
-        config has that section.
+        algorithm's ``posterior`` method runs on this runner's stream
+        (``infer(..., seed=k)`` gives the same posterior in any replica) by
+        the call's deadline, and the result's value is a
+        :class:`~fugue_ppl.inference.Posterior`: an
+        :class:`~fugue_ppl.inference.ImportanceResult` (one particle run; its
+        quantiles and k̂ computed when first read), or a
+        :class:`~fugue_ppl.inference.PosteriorSummary` of the chains, or of
+        the filter over the request's data series (the model is then the
+        step model). Not with ``site_fallbacks``. Default: what
+        ``config.inference`` builds, when the config has that section.
     degraded_shed : float, optional
         The policy "shed load": while the breaker is DEGRADED, this fraction
         of the calls (evenly spread) is served the fallback at once (status
@@ -419,8 +429,16 @@ cdef class ModelRunner:
                 raise TypeError(f"ModelRunner: config must be a RunnerConfig or a "
                                 f"fugue_ppl.config.Config (its {name} a "
                                 f"{section_type.__name__}), got {type(config).__name__}")
+        if inference is None:
+            section = getattr(config, "inference", None)     # (an optional section)
+            if section is not None:
+                inference = section.build()
         if schema is None:
-            schema = self._from_signature(model, config.model.name)
+            # (an algorithm whose requests are not the model's arguments, such as a
+            # filter's data series, says what they are)
+            signature = getattr(inference, "request_signature", None)
+            schema = self._from_signature(
+                model if signature is None else _signed(signature(model)), config.model.name)
         if schema is not None:
             validate_args = getattr(schema, "validate_args", None)
             if not callable(validate_args):
@@ -462,20 +480,17 @@ cdef class ModelRunner:
         self._deadline_ticks = (0 if deadline is None else
                                 <int64_t>(deadline / self._spt) if deadline < 3.0e9
                                 else <int64_t>0x7FFFFFFFFFFFFFFF)
-        if inference is None:
-            section = getattr(config, "inference", None)     # (an optional section)
-            if section is not None:
-                inference = section.build()
         if inference is not None:
             self._posterior = getattr(inference, "posterior", None)
             if not callable(self._posterior):
                 raise TypeError(f"ModelRunner: inference must be an inference algorithm with a "
-                                f"posterior() method (an ImportanceSampling), got "
+                                f"posterior() method (ImportanceSampling, MetropolisHastings, "
+                                f"SequentialMonteCarlo), got "
                                 f"{type(inference).__name__}")
             if site_fallbacks:
                 raise invalid("ModelRunner", "site_fallbacks", site_fallbacks,
-                              "must be empty with inference= (a particle run has no per-site "
-                              "fallbacks)")
+                              "must be empty with inference= (an algorithm's runs have no "
+                              "per-site fallbacks)")
             self.inference = inference
         self.pool = TracePool(config.runtime.pool_max_size, config.runtime.pool_min_size)
         h = PooledPriorHandler(rng=rng, pool=self.pool)

@@ -66,7 +66,7 @@ from fugue_ppl.checks import (
     settings,
     type_error,
 )
-from fugue_ppl.inference import ImportanceResult
+from fugue_ppl.inference import ImportanceResult, Posterior
 from fugue_ppl.monitoring import CUSUM, EWMA, WESTERN_ELECTRIC_RULES, ShewhartChart
 from fugue_ppl.serving._runner import InferenceResult, ModelRunner
 from fugue_ppl.serving.health.status import CheckResult, HealthStatus
@@ -367,17 +367,18 @@ class DriftMonitor:
 
     # ------------------------------------------------------------ feeding
 
-    def observe(self, result: InferenceResult | ImportanceResult) -> tuple[str, ...]:
+    def observe(self, result: InferenceResult | Posterior) -> tuple[str, ...]:
         """Feed one served request's result.
 
         Parameters
         ----------
-        result : InferenceResult or ImportanceResult
+        result : InferenceResult or Posterior
             A runner's result (its trace's log-likelihood, and the chosen
-            sites' values) or an importance-sampling result, also as the
-            value of a runner serving ``inference=`` (its log evidence, ESS
-            and posterior means). A runner's result that is
-            not ``ok`` is counted under ``"status:<status>"`` and skipped.
+            sites' values) or a posterior, also as the value of a runner
+            serving ``inference=`` (its log evidence, ESS and posterior
+            means; an MCMC posterior, which estimates no evidence, feeds the
+            means only). A runner's result that is not ``ok`` is counted
+            under ``"status:<status>"`` and skipped.
 
         Returns
         -------
@@ -394,12 +395,18 @@ class DriftMonitor:
                 with self._lock:
                     self._skip(f"status:{result.status}")
                 return ()
-            if isinstance(result.value, ImportanceResult):   # (a runner with inference=)
+            if isinstance(result.value, Posterior):   # (a runner with inference=)
                 result = result.value
         if isinstance(result, ImportanceResult):
             means = {name: result.particles.mean(name) for name in self.settings.sites
                      if name in result.particles}
             return self.observe_values(result.log_evidence, ess=result.ess, means=means)
+        if isinstance(result, Posterior):
+            # (MCMC estimates no evidence: its requests feed the means' charts only)
+            means = {name: result.sites[name].mean for name in self.settings.sites
+                     if name in result.sites}
+            lpd = None if math.isnan(result.log_evidence) else result.log_evidence
+            return self.observe_values(lpd, ess=result.ess, means=means)
         if isinstance(result, InferenceResult):
             trace = result.trace
             if trace is None:
@@ -409,18 +416,19 @@ class DriftMonitor:
             means = {name: trace[name] for name in self.settings.sites if name in trace}
             return self.observe_values(trace.log_likelihood, means=means)
         raise type_error(f"{_OWNER}.observe", "result", result,
-                         "an InferenceResult or an ImportanceResult")
+                         "an InferenceResult or a Posterior")
 
-    def observe_values(self, log_predictive_density: float, ess: float | None = None,
+    def observe_values(self, log_predictive_density: float | None, ess: float | None = None,
                        means: Mapping[str, float] | None = None) -> tuple[str, ...]:
         """Feed one request's figures.
 
         Parameters
         ----------
-        log_predictive_density : float
+        log_predictive_density : float or None
             The log predictive density of the request's observations. NaN or
             infinite: counted (``skipped["non_finite_lpd"]``) and skipped
-            (with its ESS and means).
+            (with its ESS and means). None: the request has none (an MCMC
+            posterior); its ESS and means are still charted.
         ess : float, optional
             Its effective sample size (>= 0; a NaN one is not summarised).
         means : mapping of str to float, optional
@@ -441,7 +449,8 @@ class DriftMonitor:
             ``ess`` is negative; nothing is recorded.
         """
         owner = f"{_OWNER}.observe_values"
-        lpd = _real(log_predictive_density, "log_predictive_density", owner)
+        lpd = (None if log_predictive_density is None
+               else _real(log_predictive_density, "log_predictive_density", owner))
         if ess is not None:
             ess = _real(ess, "ess", owner)
             if ess < 0:
@@ -454,10 +463,10 @@ class DriftMonitor:
                 if name in means:
                     values[name] = _real(means[name], f"means[{name!r}]", owner)
         with self._lock:
-            if not math.isfinite(lpd):
+            if lpd is not None and not math.isfinite(lpd):
                 self._skip("non_finite_lpd")
                 return ()
-            alarmed = list(self._feed_lpd(lpd))
+            alarmed = [] if lpd is None else list(self._feed_lpd(lpd))
             if ess is not None and math.isfinite(ess):
                 self._ess_n += 1
                 self._ess_sum += ess
