@@ -544,9 +544,10 @@ def run_particles(handler, model, n, *args, deadline=None, seed=None, on_branch=
     if h._effects is not None:
         raise TypeError(f"run_particles: {type(h._effects).__name__} answers failed effects of "
                         "one trace and has no particle form; run its inner handler")
-    cdef double d = 0.0
+    cdef int64_t d = 0
     if deadline is not None:
-        d = check_duration(deadline, "deadline", "run_particles")
+        d = deadline_ticks(check_duration(deadline, "deadline", "run_particles"),
+                           seconds_per_tick())
     if seed is not None:
         seed = check_seed(h, seed, "run_particles")
     given = None if base is None else _base_of(base, count)
@@ -558,7 +559,7 @@ run_particles.__doc__ = _RUN_PARTICLES_DOC
 
 
 cdef tuple _run_particles(Handler handler, object model, Py_ssize_t n, tuple args, dict kwargs,
-                          double deadline, object seed, bint per_particle, tuple given):
+                          int64_t deadline, object seed, bint per_particle, tuple given):
     cdef const RunSpec* spec = &handler._spec
     cdef CRun r
     cdef CPcg64 stream
@@ -587,7 +588,7 @@ cdef tuple _run_particles(Handler handler, object model, Py_ssize_t n, tuple arg
     r.mode = HandlerMode.Prior
     r.trace = NULL
     r.particles = &st.c
-    _set_deadline(&r, deadline)
+    _set_deadline(&r, deadline, 0)
     if spec.bg != NULL and not _holds(r.outer, r.bg):
         (<_Sampling>spec.sampler)._acquire()
         locked = True
@@ -626,21 +627,6 @@ cdef tuple _run_particles(Handler handler, object model, Py_ssize_t n, tuple arg
     if handler._observer is not None:
         (<HandlerWrapper>handler._observer)._run_ended(t0, ticks(), None, 0)
     return (value, result)
-
-
-cdef int _set_deadline(CRun* r, double deadline) except -1:
-    # The run's deadline (as run_core sets it) and its place among the
-    # thread's runs.
-    r.outer = current_run()
-    if deadline > 0:
-        r.start_tick = ticks()
-        r.deadline_tick = (r.start_tick + <int64_t>(deadline / seconds_per_tick())
-                           if deadline < 3.0e9 else <int64_t>0x7FFFFFFFFFFFFFFF)
-    if r.outer != NULL and r.outer.deadline_tick != 0 and (
-            r.deadline_tick == 0 or r.outer.deadline_tick < r.deadline_tick):
-        r.deadline_tick = r.outer.deadline_tick
-        r.start_tick = r.outer.start_tick
-    return 0
 
 
 cdef size_t _count_samples(const CTrace* t) noexcept:

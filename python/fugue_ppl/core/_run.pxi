@@ -88,9 +88,9 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
                     dict kwargs, object deadline, int64_t start_tick=0, object seed=None):
     if not callable(model):
         raise TypeError(f"run: model must be callable, got {type(model).__name__}")
-    cdef double d = 0.0
+    cdef int64_t d = 0
     if deadline is not None:
-        d = check_duration(deadline, "deadline", "run")
+        d = deadline_ticks(check_duration(deadline, "deadline", "run"), seconds_per_tick())
     if seed is not None:
         seed = check_seed(handler, seed, "run")
     cdef Trace t = Trace.__new__(Trace)
@@ -99,7 +99,7 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
 
 
 cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
-                     dict kwargs, double deadline, int64_t start_tick, CTraceHandle* th,
+                     dict kwargs, int64_t deadline, int64_t start_tick, CTraceHandle* th,
                      Trace owner=None, object seed=None, int64_t* end_tick=NULL):
     # end_tick, when given, receives the clock read that checked the end of a
     # run with a deadline (else it is left alone).
@@ -138,17 +138,7 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
         ctx.effects = <PyObject*>handler._effects
         ctx.substituted = 0
         r.binding = &ctx
-    r.outer = current_run()
-    if deadline > 0:
-        r.start_tick = start_tick if start_tick != 0 else ticks()
-        # Saturate: a deadline beyond ~100 years is no deadline at all.
-        r.deadline_tick = (r.start_tick + <int64_t>(deadline / seconds_per_tick())
-                           if deadline < 3.0e9 else <int64_t>0x7FFFFFFFFFFFFFFF)
-    if r.outer != NULL and r.outer.deadline_tick != 0 and (
-            r.deadline_tick == 0 or r.outer.deadline_tick < r.deadline_tick):
-        # A nested run never outlives the enclosing run's deadline.
-        r.deadline_tick = r.outer.deadline_tick
-        r.start_tick = r.outer.start_tick
+    _set_deadline(&r, deadline, start_tick)
     if handler._observer is not None:
         t0 = ticks()   # the latency includes waiting for the handler's generator
     if spec.bg != NULL and not _holds(r.outer, r.bg):
@@ -171,6 +161,22 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
     (<HandlerWrapper>handler._observer)._run_ended(
         t0, ticks(), None, ctx.substituted if r.binding != NULL else 0)
     return value
+
+
+cdef inline void _set_deadline(CRun* r, int64_t deadline, int64_t start_tick) noexcept:
+    # The run's place among the thread's runs and its deadline: `deadline`
+    # ticks (0: none) from start_tick (0: now), saturated; a nested run never
+    # outlives the enclosing run's deadline.
+    r.outer = current_run()
+    if deadline > 0:
+        r.start_tick = start_tick if start_tick != 0 else ticks()
+        r.deadline_tick = (r.start_tick + deadline
+                           if deadline < <int64_t>0x7FFFFFFFFFFFFFFF - r.start_tick
+                           else <int64_t>0x7FFFFFFFFFFFFFFF)
+    if r.outer != NULL and r.outer.deadline_tick != 0 and (
+            r.deadline_tick == 0 or r.outer.deadline_tick < r.deadline_tick):
+        r.deadline_tick = r.outer.deadline_tick
+        r.start_tick = r.outer.start_tick
 
 
 cdef int _check_end(CRun* r, int64_t* end_tick) except -1:

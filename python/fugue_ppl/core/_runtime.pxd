@@ -91,9 +91,10 @@ cdef tuple run_impl(Handler handler, object model, PyObject** args, Py_ssize_t n
 # (value, trace); the deadline counts from start_tick (a ticks() value) when it
 # is not 0.
 cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t nargs,
-                     dict kwargs, double deadline, int64_t start_tick, CTraceHandle* th,
+                     dict kwargs, int64_t deadline, int64_t start_tick, CTraceHandle* th,
                      Trace owner=*, object seed=*, int64_t* end_tick=*)
-# The same, unchecked: `model` is callable, `deadline` is seconds (<= 0: none),
+# The same, unchecked: `model` is callable, `deadline` is clock ticks
+# (deadline_ticks of the seconds; 0: none),
 # `seed` None (the run's key is the handler's next counter value) or what
 # check_seed returned, and `th` an empty handle that gets the run's trace, from
 # the handler's pool when it has one; the pool must stay alive as long as `th`
@@ -102,6 +103,15 @@ cdef object run_core(Handler handler, object model, PyObject** args, Py_ssize_t 
 # raises InferenceTimeout; `end_tick`, when not NULL, gets the clock read that
 # checked it. Returns the value.
 cdef object check_seed(Handler handler, object seed, str owner)
+
+
+# A deadline of `seconds` (> 0, checked) as clock ticks for run_core: at least 1,
+# and beyond ~100 years INT64_MAX (no deadline at all in effect).
+cdef inline int64_t deadline_ticks(double seconds, double seconds_per_tick) noexcept:
+    if seconds >= 3.0e9:
+        return <int64_t>0x7FFFFFFFFFFFFFFF
+    cdef int64_t t = <int64_t>(seconds / seconds_per_tick)
+    return t if t > 0 else 1
 # A run's `seed=` (not None) as the int key run_core takes: TypeError unless an
 # integer (bools and floats are not), InvalidArgument naming `seed` when
 # negative or when the handler draws from a caller's Generator (which cannot

@@ -320,6 +320,8 @@ cdef class ProductionMetrics:
 
     cdef int _record(self, double seconds, int64_t end_tick, object error,
                      uint64_t fallbacks) except -1:
+        if error is None:
+            return record_success(self, seconds, end_tick, fallbacks)
         self.c.get().record(seconds, end_tick)
         if error is not None:
             self.c.get().record_error(_kind_of(error).encode("utf-8"))

@@ -34,8 +34,10 @@ from fugue_ppl.serving._breaker cimport OUTCOME_FAILURE, OUTCOME_IGNORED, Circui
 from fugue_ppl.serving._cbreaker cimport BreakerStateC, CCircuitBreaker, CTransition
 from fugue_ppl.core._cclock cimport seconds_per_tick, ticks
 from fugue_ppl.core._cruntime cimport CTrace, CTraceHandle, kFlagFallback
-from fugue_ppl.monitoring._metrics cimport ProductionMetrics
-from fugue_ppl.core._runtime cimport Handler, Trace, TracePool, check_seed, run_core
+from fugue_ppl.monitoring._metrics cimport ProductionMetrics, record_success
+from fugue_ppl.core._runtime cimport (
+    Handler, Trace, TracePool, check_seed, deadline_ticks, run_core,
+)
 
 from fugue_ppl.core._runtime import PooledPriorHandler
 from fugue_ppl.core._runtime import _rng_state, _set_run_counter
@@ -477,9 +479,7 @@ cdef class ModelRunner:
         self._deadline = deadline
         self._deadline_s = 0.0 if deadline is None else deadline
         self._spt = seconds_per_tick()
-        self._deadline_ticks = (0 if deadline is None else
-                                <int64_t>(deadline / self._spt) if deadline < 3.0e9
-                                else <int64_t>0x7FFFFFFFFFFFFFFF)
+        self._deadline_ticks = 0 if deadline is None else deadline_ticks(deadline, self._spt)
         if inference is not None:
             self._posterior = getattr(inference, "posterior", None)
             if not callable(self._posterior):
@@ -757,8 +757,8 @@ cdef class ModelRunner:
             # (a run past its deadline, however it ended, raises InferenceTimeout;
             # the clock read that checked it is t1)
             if self._posterior is None:
-                value = run_core(self.handler, model, args, nargs, kwargs, self._deadline_s, t0,
-                                 &res._th, None, seed, &t1)
+                value = run_core(self.handler, model, args, nargs, kwargs,
+                                 self._deadline_ticks, t0, &res._th, None, seed, &t1)
             else:
                 value = self._run_posterior(model, args, nargs, kwargs, seed, t0, &t1)
         except InferenceTimeout as exc:
@@ -802,7 +802,7 @@ cdef class ModelRunner:
         else:
             self._br.record_success(seconds, tr)
         if self.metrics is not None:
-            self.metrics.record_call(t0, t1, None, nfb)
+            record_success(self.metrics, seconds, t1, nfb)
         if tr.changed:
             self.breaker.c_notify(tr)            # listeners last: every count is settled
         if self._log_rate > 0.0:
