@@ -233,6 +233,22 @@ def test_values_outside_the_range_are_counted():
     assert h.count_le(1.0) == 4
 
 
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.floats(0.0, 1e5, allow_nan=False), max_size=200),
+       bounds=st.lists(st.one_of(st.floats(-1.0, 1e6), st.just(math.inf)), max_size=40),
+       ordered=st.booleans())
+def test_cumulative_counts_in_one_pass_equal_count_le_at_each_bound(values, bounds, ordered):
+    # (one pass over the buckets for non-decreasing bounds; NaN and bounds out of
+    # order are counted on their own)
+    h = LatencyHistogram()
+    h.record_many(np.asarray(values, dtype=np.float64))
+    if ordered:
+        bounds = sorted(b for b in bounds if not math.isnan(b))
+    cum = h.cumulative_counts(bounds)
+    assert [c for _, c in cum[:-1]] == [h.count_le(b) for b in bounds]
+    assert cum[-1] == (math.inf, len(values))
+
+
 def test_count_le_and_cumulative_counts_are_monotone_and_consistent():
     x = DISTRIBUTIONS["lognormal_decades"]
     h = LatencyHistogram()

@@ -101,6 +101,31 @@ uint64_t LatencyHistogram::count_le(double x) const noexcept {
   return acc;
 }
 
+void LatencyHistogram::count_le_many(const double* xs, std::size_t n,
+                                     uint64_t* out) const noexcept {
+  // A bucket counts toward x when its midpoint (its lower bound for the last,
+  // unbounded one) is <= x, as in count_le; the midpoints increase with the
+  // bucket, so the counts at increasing xs are prefix sums.
+  std::size_t i = 0;
+  uint64_t acc = 0;
+  double last = -kInf;
+  for (std::size_t k = 0; k < n; ++k) {
+    const double x = xs[k];
+    if (!(x >= last)) {  // NaN, or out of order
+      out[k] = count_le(x);
+      continue;
+    }
+    last = x;
+    for (; i < n_buckets_; ++i) {
+      const double lo = bucket_lower(i), up = bucket_upper(i);
+      const double mid = std::isinf(up) ? lo : 0.5 * (lo + up);
+      if (!(mid <= x)) break;
+      acc = saturating_add(acc, counts_[i].load(std::memory_order_relaxed));
+    }
+    out[k] = acc;
+  }
+}
+
 void LatencyHistogram::merge(const LatencyHistogram& other) {
   if (other.lowest_ != lowest_ || other.highest_ != highest_ || other.sub_bits_ != sub_bits_)
     throw std::invalid_argument("histograms with different ranges or resolutions cannot be merged");

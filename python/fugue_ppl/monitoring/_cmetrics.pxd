@@ -17,6 +17,7 @@ cdef extern from "fugue/histogram.hpp" namespace "fugue" nogil:
         double max() noexcept
         double quantile(double) noexcept
         uint64_t count_le(double) noexcept
+        void count_le_many(const double*, size_t, uint64_t*) noexcept
         void merge(const CLatencyHistogram&) except +
         void reset() noexcept
         double lowest() noexcept

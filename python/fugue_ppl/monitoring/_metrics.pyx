@@ -199,9 +199,14 @@ cdef class LatencyHistogram:
         """``[(le, count of values <= le)]`` for increasing bounds, then ``(inf, count)``.
 
         The form Prometheus histograms take; each ``le`` is resolved to the
-        histogram's bucket resolution.
+        histogram's bucket resolution (:meth:`count_le`), all in one pass.
         """
-        out = [(float(b), self.c.get().count_le(float(b))) for b in bounds]
+        cdef const double[::1] b = np.ascontiguousarray(bounds, dtype=np.float64).reshape(-1)
+        counts = np.empty(b.shape[0], dtype=np.uint64)
+        cdef uint64_t[::1] c = counts
+        if b.shape[0]:
+            self.c.get().count_le_many(&b[0], <size_t>b.shape[0], &c[0])
+        out = [(float(x), int(n)) for x, n in zip(np.asarray(b), counts)]
         out.append((float("inf"), self.c.get().count()))
         return out
 

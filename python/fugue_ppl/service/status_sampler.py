@@ -202,7 +202,7 @@ class _Buckets:
             b = self.bounds
             lo = int(np.searchsorted(b, hist.min, side="left"))
             hi = int(np.searchsorted(b, hist.max, side="right"))
-            cum[lo:hi] = [hist.count_le(float(x)) for x in b[lo:hi]]
+            cum[lo:hi] = [n for _, n in hist.cumulative_counts(b[lo:hi])[:-1]]
             cum[hi:] = count
             np.minimum(cum, count, out=cum)
         return cum, total, count

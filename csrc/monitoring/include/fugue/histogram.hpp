@@ -51,6 +51,10 @@ class LatencyHistogram {
   // Values <= x, at bucket resolution (the bucket holding x counts when its
   // midpoint is <= x). Never throws.
   uint64_t count_le(double x) const noexcept;
+  // count_le of each of xs[0..n) into out, in one pass over the buckets when
+  // xs is non-decreasing (each x not in order costs a pass of its own).
+  // Never throws.
+  void count_le_many(const double* xs, std::size_t n, uint64_t* out) const noexcept;
 
   // Adds `other`'s counts (saturating). Throws std::invalid_argument when the two
   // histograms' ranges or resolutions differ.
