@@ -17,7 +17,7 @@ import pytest
 
 import fugue_ppl as fp
 from fugue_ppl._cli_serve import builtin_deployment
-from fugue_ppl.inference import ImportanceSampling
+from fugue_ppl.inference import ImportanceSampling, MetropolisHastings
 from fugue_ppl.models import SENSOR_SCHEMA, sensor, sensor_posterior
 from fugue_ppl.service._service_config import ServiceConfig
 from fugue_ppl.service.app import create_app, parse_traceparent
@@ -933,6 +933,8 @@ def posterior_app():
             inference=ImportanceSampling(n=POSTERIOR_N, sites=["temperature"])),
         dep("all_sites", sensor, inference=ImportanceSampling(n=POSTERIOR_N)),
         dep("failing", failing, inference=ImportanceSampling(n=10), fallback=(20.0, True)),
+        dep("chains", sensor, inference=MetropolisHastings(
+            "single_site", chains=4, draws=1000, warmup=300, sites=["temperature"])),
     ]), settings=ServiceConfig())
 
 
@@ -967,6 +969,22 @@ def test_every_sampled_site_when_none_is_named_and_outputs_can_be_selected(poste
     r = post(posterior_app, "/v2/models/sensor/infer",
              body(outputs=[{"name": "log_evidence"}, {"name": "posterior_mean"}]))
     assert [o["name"] for o in r.json()["outputs"]] == ["log_evidence", "posterior_mean"]
+
+
+def test_a_metropolis_hastings_posterior_is_served_alike(posterior_app):
+    r = post(posterior_app, "/v2/models/chains/infer", body(parameters={"seed": 3}))
+    assert r.status_code == 200, r.text
+    out = outputs(r)
+    assert out["posterior_site"]["data"] == ["temperature"]
+    mean, sd = sensor_posterior(22.0)
+    ess = out["ess"]["data"][0]
+    assert ess > 100
+    assert abs(out["posterior_mean"]["data"][0] - mean) < 5 * sd / math.sqrt(ess)
+    # MCMC estimates no evidence and fits no weights: null, as the protocol allows
+    assert out["log_evidence"]["data"] == [None] and out["khat"]["data"] == [None]
+    assert out["reliable"]["datatype"] == "BOOL"
+    again = outputs(post(posterior_app, "/v2/models/chains/infer", body(parameters={"seed": 3})))
+    assert again["posterior_mean"] == out["posterior_mean"]
 
 
 def test_the_metadata_lists_the_posterior_outputs(posterior_app):

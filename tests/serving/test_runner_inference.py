@@ -180,12 +180,43 @@ def test_the_inference_section_of_a_config_configures_the_runner():
     explicit = ImportanceSampling(n=50)
     assert fp.ModelRunner(sensor, cfg, inference=explicit).inference is explicit
     with pytest.raises(InvalidArgument, match=r"^InferenceConfig: algorithm must be one of "
-                                              r"'none', 'importance', got 'smc'$"):
+                                              r"'none', 'importance', 'metropolis_hastings', "
+                                              r"got 'smc'$"):
         InferenceConfig(algorithm="smc")
     with pytest.raises(InvalidArgument, match="particles must be in"):
         InferenceConfig(particles=0)
     with pytest.raises(TypeError, match="sites must be a sequence of site names"):
         InferenceConfig(sites="temperature")
+
+
+def test_the_inference_section_configures_metropolis_hastings():
+    from fugue_ppl.config import load_config
+    from fugue_ppl.inference import InferenceConfig, MetropolisHastings, PosteriorSummary
+
+    cfg = load_config(env={"FUGUE_INFERENCE__ALGORITHM": "metropolis_hastings",
+                           "FUGUE_INFERENCE__KERNEL": "single_site",
+                           "FUGUE_INFERENCE__CHAINS": "2", "FUGUE_INFERENCE__DRAWS": "300",
+                           "FUGUE_INFERENCE__WARMUP": "200",
+                           "FUGUE_INFERENCE__SITES": "temperature"})
+    r = fp.ModelRunner(sensor, cfg, rng=7)
+    assert isinstance(r.inference, MetropolisHastings)
+    assert (r.inference.kernel, r.inference.chains, r.inference.draws, r.inference.warmup,
+            r.inference.sites) == ("single_site", 2, 300, 200, ("temperature",))
+    res = r.infer(22.0, seed=4)
+    assert res.status == "ok" and isinstance(res.value, PosteriorSummary)
+    assert list(res.value.sites) == ["temperature"]
+    assert res.value.result.draws["temperature"].shape == (2, 300)
+    with pytest.raises(InvalidArgument, match="chains must be in"):
+        InferenceConfig(chains=0)
+    with pytest.raises(InvalidArgument, match="kernel must be one of"):
+        InferenceConfig(kernel="hmc")
+    # A summarised site the model does not sample fails each call, named with the
+    # closest site (the fallback is served; the breaker counts the fault).
+    bad = fp.ModelRunner(sensor, rng=7, fallback=(20.0, True), inference=MetropolisHastings(
+        "single_site", chains=2, draws=50, warmup=10, sites=["temperatur"]))
+    out = bad.infer(22.0)
+    assert out.status == "fallback" and isinstance(out.error, InvalidArgument)
+    assert "did you mean 'temperature'" in str(out.error)
 
 
 def test_a_runner_serving_inference_pickles_with_it():

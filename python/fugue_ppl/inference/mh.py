@@ -49,12 +49,20 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-from fugue_ppl.checks import check_choice, check_flag, check_int, check_real, invalid, type_error
+from fugue_ppl.checks import (
+    check_choice,
+    check_flag,
+    check_int,
+    check_real,
+    closest,
+    invalid,
+    type_error,
+)
 from fugue_ppl.core import PriorHandler, ReplayHandler, ScoreGivenTrace, Trace, run
 from fugue_ppl.errors import (
     FugueWarning,
@@ -63,6 +71,7 @@ from fugue_ppl.errors import (
     TypeMismatch,
     UnexpectedModelStructure,
 )
+from fugue_ppl.inference._args import check_sites
 from fugue_ppl.inference._seeds import check_seed, child, root_seed
 from fugue_ppl.inference.importance import QUANTILES
 from fugue_ppl.inference.mcmc_result import MCMCResult, stack_draws
@@ -287,6 +296,8 @@ class MetropolisHastings:
         :class:`~fugue_ppl.inference.proposals.Prior`.
     init_tries : int
         Prior draws a chain tries for a start with a finite log density, >= 1.
+    sites : sequence of str, optional
+        The sites :meth:`posterior` summarises; default every sampled site.
 
     Raises
     ------
@@ -313,7 +324,8 @@ class MetropolisHastings:
                  warmup: int = 1000, thin: int = 1, seed: Any = None,
                  scale: float | None = None, adapt: bool | None = None,
                  target_accept: float | None = None,
-                 proposals: Mapping[str, Proposal] | None = None, init_tries: int = 100):
+                 proposals: Mapping[str, Proposal] | None = None, init_tries: int = 100,
+                 sites: Iterable[str] | None = None):
         self._kernel = check_choice(kernel, "kernel", _OWNER, KERNELS)
         self._chains = check_int(chains, "chains", _OWNER, low=1, high=MAX_CHAINS)
         self._draws = check_int(draws, "draws", _OWNER, low=1, high=MAX_STEPS)
@@ -338,6 +350,7 @@ class MetropolisHastings:
         self._target = None if target_accept is None else check_real(
             target_accept, "target_accept", _OWNER, "open_unit")
         self._proposals = self._check_proposals(proposals)
+        self._sites = check_sites(sites, _OWNER)
 
     @staticmethod
     def _check_seed(seed: Any) -> Any:
@@ -365,11 +378,15 @@ class MetropolisHastings:
     thin = property(lambda self: self._thin, doc="Steps per draw kept.")
     proposals = property(lambda self: dict(self._proposals),
                          doc="Single site: the proposals by address (a copy).")
+    sites = property(lambda self: self._sites,
+                     doc="The sites :meth:`posterior` summarises (None: every sampled site).")
 
     def __repr__(self) -> str:
         extra = ""
         if self._kernel == "single_site" and self._proposals:
             extra = f", proposals={self._proposals!r}"
+        if self._sites is not None:
+            extra += f", sites={self._sites!r}"
         return (f"MetropolisHastings(kernel={self._kernel!r}, chains={self._chains}, "
                 f"draws={self._draws}, warmup={self._warmup}, thin={self._thin}{extra})")
 
@@ -440,7 +457,14 @@ class MetropolisHastings:
             raise type_error(owner, "model", model, "a callable")
         check = deadline_check(deadline, owner)
         result = self._run(model, args, kwargs, request_seed(handler, seed), check)
-        sites = result.summary(quantiles=QUANTILES)
+        if self._sites is not None:
+            for name in self._sites:
+                if name not in result:
+                    hint = closest(name, list(result.sites))
+                    hint = f"; did you mean {hint!r}?" if hint else ""
+                    raise invalid(owner, "sites", name, "must name sites the model samples "
+                                  f"({list(result.sites)!r}){hint}")
+        sites = result.summary(self._sites, quantiles=QUANTILES)
         need = 100 * self._chains
         reliable = self._chains >= 2 and all(
             s.rhat < 1.01 and s.ess_bulk >= need and s.ess_tail >= need for s in sites.values())
