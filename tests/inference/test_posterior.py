@@ -95,6 +95,26 @@ def test_mh_posterior_is_the_same_for_the_same_request_key_in_any_replica():
     assert not np.array_equal(x.result.draws["mu"], y.result.draws["mu"])
 
 
+@pytest.mark.parametrize("sites, exc, words", [
+    ("mu", TypeError, "sites"),
+    ([], InvalidArgument, "sites"),
+    (["mu", "mu"], InvalidArgument, "sites"),
+])
+def test_mh_sites_are_checked(sites, exc, words):
+    with pytest.raises(exc, match=words):
+        MetropolisHastings(sites=sites)
+
+
+def test_mh_summarises_the_sites_asked_for_and_names_an_unknown_one():
+    h = fp.PriorHandler(rng=1)
+    post = MetropolisHastings(chains=2, draws=100, warmup=50, sites=["mu"]).posterior(
+        h, normal_normal, 1.0)
+    assert list(post.sites) == ["mu"]
+    with pytest.raises(InvalidArgument, match="did you mean 'mu'"):
+        MetropolisHastings(chains=2, draws=100, warmup=50, sites=["m"]).posterior(
+            h, normal_normal, 1.0)
+
+
 def test_mh_with_one_chain_is_never_reliable():
     post = MetropolisHastings(chains=1, draws=400, warmup=200).posterior(
         fp.PriorHandler(rng=1), normal_normal, 1.0, seed=0)
