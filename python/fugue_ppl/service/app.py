@@ -254,7 +254,19 @@ class Service:
 # ---------------------------------------------------------------- responses
 
 
+_HEADER_TABLE = "fugue.header_table"
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def _header(scope: dict, name: bytes) -> str | None:
+    """A request header by its lower-case name, the first of a repeated one (as
+    Starlette's ``Headers.get``), from a table built once per request (each
+    ``Headers.get`` scans every header)."""
+    table = scope.get(_HEADER_TABLE)
+    if table is None:
+        table = scope[_HEADER_TABLE] = dict(reversed(scope["headers"]))
+    value = table.get(name)
+    return None if value is None else value.decode("latin-1")
 
 
 def _dumps(doc: Any) -> bytes:
@@ -291,7 +303,7 @@ class _BodyError(Exception):
 
 async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
     """The request's body, at most ``limit`` bytes, within ``timeout`` seconds."""
-    declared = request.headers.get("content-length")
+    declared = _header(request.scope, b"content-length")
     if declared is not None:
         if not declared.isdigit() or len(declared) > 18:
             raise _BodyError(400, "Content-Length must be a number of bytes", True)
@@ -426,8 +438,8 @@ class _Routes:
             model, version = self._model(request, ex)
         except UnknownModel as e:
             return _not_found(ex, e)
-        if (request.headers.get("inference-header-content-length") is not None
-                or request.headers.get("content-type", "").startswith(
+        if (_header(request.scope, b"inference-header-content-length") is not None
+                or (_header(request.scope, b"content-type") or "").startswith(
                     "application/octet-stream")):
             return _error(ex, 400, "binary tensor data is not supported: send tensors as JSON "
                           "(binary_data=False)", **_kind("invalid_request"))
@@ -457,7 +469,7 @@ class _Routes:
             if version is not None:
                 result = await served.runner.infer_async(*args, **kwargs)
             else:
-                key = request.headers.get("x-request-key") or req.key
+                key = _header(request.scope, b"x-request-key") or req.key
                 result = await model.router.infer_async(*args, key=key, **kwargs)
         except ValidationError as e:
             return _error(ex, 400, str(e), **_kind("invalid_request"))
@@ -563,8 +575,8 @@ class _Gate:
             return
         t0 = time.perf_counter()
         headers = Headers(scope=scope)
-        rid = _request_id(headers.get("x-request-id"))
-        parent = parse_traceparent(headers.get("traceparent"))
+        rid = _request_id(_header(scope, b"x-request-id"))
+        parent = parse_traceparent(_header(scope, b"traceparent"))
         action, model = _classify(scope["path"])
         ex = Exchange(rid, parent, action, model)
         scope[EXCHANGE] = ex
