@@ -140,7 +140,7 @@ class _Chain:
         self.key += 1
         return run(handler, self.model, *self.args, seed=key)[1]
 
-    def initialise(self, tries: int) -> None:
+    def initialise(self, tries: int, owner: str) -> None:
         prior = PriorHandler(rng=self.stream)
         for _ in range(tries):
             trace = self.run(prior)
@@ -148,7 +148,7 @@ class _Chain:
                 self.values, self.logp = _sites(trace)
                 self.log_joint = trace.total_log_weight
                 return
-        raise invalid(f"{_OWNER}.run", "model", self.model,
+        raise invalid(owner, "model", self.model,
                       f"must give a finite log density to a prior draw; none of {tries} did "
                       "(do the observations have zero likelihood under the prior?)")
 
@@ -415,7 +415,7 @@ class MetropolisHastings:
         """
         if not callable(model):
             raise type_error(f"{_OWNER}.run", "model", model, "a callable")
-        return self._run(model, args, kwargs, root_seed(self._seed), None)
+        return self._run(f"{_OWNER}.run", model, args, kwargs, root_seed(self._seed), None)
 
     def posterior(self, handler: Any, model: Callable[..., Any], /, *args: Any,
                   seed: int | None = None, deadline: float | None = None,
@@ -456,7 +456,7 @@ class MetropolisHastings:
         if not callable(model):
             raise type_error(owner, "model", model, "a callable")
         check = deadline_check(deadline, owner)
-        result = self._run(model, args, kwargs, request_seed(handler, seed), check)
+        result = self._run(owner, model, args, kwargs, request_seed(handler, seed), check)
         if self._sites is not None:
             for name in self._sites:
                 if name not in result:
@@ -472,16 +472,16 @@ class MetropolisHastings:
         return PosteriorSummary("metropolis_hastings", sites, ess=ess, log_evidence=math.nan,
                                 khat=math.nan, reliable=reliable, result=result)
 
-    def _run(self, model: Callable[..., Any], args: tuple, kwargs: dict,
+    def _run(self, owner: str, model: Callable[..., Any], args: tuple, kwargs: dict,
              root: np.random.SeedSequence, check: Callable[[], None] | None) -> MCMCResult:
         bound = functools.partial(model, **kwargs) if kwargs else model
         chains = [_Chain(bound, args, root, c) for c in range(self._chains)]
         for chain in chains:
-            chain.initialise(self._init_tries)
+            chain.initialise(self._init_tries, owner)
             if not chain.values:
-                raise invalid(f"{_OWNER}.run", "model", model, "must sample at least one site")
+                raise invalid(owner, "model", model, "must sample at least one site")
         if self._kernel == "random_walk":
-            return self._run_walk(model, chains, root, check)
+            return self._run_walk(owner, model, chains, root, check)
         return self._run_single_site(chains, root, check)
 
     def _steps(self) -> range:
@@ -490,12 +490,13 @@ class MetropolisHastings:
     def _kept(self, i: int) -> bool:
         return i >= self._warmup and (i - self._warmup + 1) % self._thin == 0
 
-    def _run_walk(self, model: Any, chains: list[_Chain], root: np.random.SeedSequence,
+    def _run_walk(self, owner: str, model: Any, chains: list[_Chain],
+                  root: np.random.SeedSequence,
                   check: Callable[[], None] | None) -> MCMCResult:
         addresses = tuple(chains[0].values)
         for a, v in chains[0].values.items():
             if value_kind(v) != "float":
-                raise invalid(f"{_OWNER}.run", "model", model,
+                raise invalid(owner, "model", model,
                               f"must sample continuous sites only for kernel='random_walk', "
                               f"but site {a!r} holds {value_kind(v)} values; use "
                               "kernel='single_site'")
