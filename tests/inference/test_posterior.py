@@ -165,6 +165,29 @@ def test_smc_requests_are_data_series_checked_against_the_step_models_arguments(
     assert a.summary() == b.summary()
 
 
+def test_smc_requests_carry_the_step_models_own_arguments_after_the_series():
+    # (the extra arguments reach both models, as in SequentialMonteCarlo.run)
+    def scaled_init(noise=1.0):
+        fp.sample("x", fp.Normal(0.0, 1.0))
+
+    def scaled_step(t, state, y, noise=1.0):
+        x = fp.sample("x", fp.Normal(state["x"], 0.5))
+        fp.observe("y", fp.Normal(x, noise), y)
+
+    smc = SequentialMonteCarlo(n=300, init=scaled_init)
+    assert str(smc.request_signature(scaled_step)) == "(data, noise=1.0)"
+    assert str(smc.request_signature(lambda *a: None)) == "(data, *a)"
+    # a callable without a signature: anything after the series
+    assert str(smc.request_signature(max)) == "(data, *args, **kwargs)"
+    runner = fp.ModelRunner(scaled_step, inference=smc, deadline=None)
+    a = runner.infer(YS, 2.0, seed=1).value
+    b = runner.infer(YS, noise=2.0, seed=1).value
+    assert a.summary() == b.summary()
+    assert a.log_evidence != runner.infer(YS, seed=1).value.log_evidence
+    with pytest.raises(ValidationError):
+        runner.infer(YS, bogus=1.0)
+
+
 def test_smc_without_init_cannot_serve_requests():
     with pytest.raises(InvalidArgument, match="init"):
         SequentialMonteCarlo(n=100).posterior(fp.PriorHandler(rng=1), step, YS)

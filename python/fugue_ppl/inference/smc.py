@@ -511,12 +511,16 @@ class SequentialMonteCarlo:
         """The arguments of a request to a runner serving this filter with ``step``
         (:meth:`posterior`): the data series, then ``step``'s arguments after
         ``(t, state, y_t)``."""
-        params = list(inspect.signature(step).parameters.values())
+        data = inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        try:
+            params = list(inspect.signature(step).parameters.values())
+        except (TypeError, ValueError):      # (a callable without one: anything after the data)
+            return inspect.Signature([
+                data, inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+                inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)])
         positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY,
                                                        p.POSITIONAL_OR_KEYWORD)]
-        rest = params[min(3, len(positional)):]
-        data = inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        return inspect.Signature([data, *rest])
+        return inspect.Signature([data, *params[min(3, len(positional)):]])
 
     def _run(self, owner: str, init: Callable[..., Any], step: Callable[..., Any],
              data: Iterable[Any], args: tuple, kwargs: dict,
