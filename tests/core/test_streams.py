@@ -80,7 +80,10 @@ def _case(base, how, count, pattern):
 
 
 def _reference_draws(gen, count, pattern):
-    """numpy's draws, one call of the bit generator's C interface each (ctypes)."""
+    """numpy's draws, one call of the bit generator's C interface each (ctypes), or
+    of ``standard_normal`` for ``n`` (``N``: count standard normals)."""
+    if pattern in ("n", "N"):
+        return gen.standard_normal(count).view(np.uint64)
     if pattern == "U":
         return gen.bit_generator.random_raw(count)
     if pattern == "d":
@@ -95,6 +98,8 @@ def _reference_draws(gen, count, pattern):
             out[i] = c.next_uint64(c.state)
         elif p == "u":
             out[i] = c.next_uint32(c.state)
+        elif p == "n":
+            out[i] = gen.standard_normal(1).view(np.uint64)[0]
         else:
             out[i] = np.float64(c.next_double(c.state)).view(np.uint64)
     return out
@@ -164,22 +169,7 @@ def test_standard_normals_are_numpys_ziggurat_draws_bit_for_bit(stream_draws, pa
     pairs = [(s, k) for s in INT_SEEDS[:2] for k in KEYS[:2]]
     got = stream_draws([_case(s, _key_how(k), count, pattern) for s, k in pairs], count)
     for row, (s, k) in zip(got, pairs):
-        g = np.random.default_rng([s, k])
-        if len(pattern) == 1:
-            ref = g.standard_normal(count).view(np.uint64)
-        else:
-            c = g.bit_generator.ctypes
-            ref = np.empty(count, dtype=np.uint64)
-            for i in range(count):
-                p = pattern[i % len(pattern)]
-                if p == "n":
-                    ref[i] = g.standard_normal(1).view(np.uint64)[0]
-                elif p == "U":
-                    ref[i] = c.next_uint64(c.state)
-                elif p == "u":
-                    ref[i] = c.next_uint32(c.state)
-                else:
-                    ref[i] = np.float64(c.next_double(c.state)).view(np.uint64)
+        ref = _reference_draws(np.random.default_rng([s, k]), count, pattern)
         assert np.array_equal(row, ref), (s, k)
 
 
