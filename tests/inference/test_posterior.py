@@ -236,6 +236,16 @@ def test_every_posterior_renders_as_the_protocols_outputs_and_feeds_drift(algori
     assert math.isnan(state["lpd"]["last"]) == (algorithm == "mh")
 
 
+def test_a_served_posterior_pickles_with_its_result():
+    # (as a batch's results travel back from process and Dask workers)
+    res = fp.ModelRunner(normal_normal, inference=MetropolisHastings(
+        chains=2, draws=50, warmup=10), deadline=None).infer(1.0, seed=1)
+    copy = pickle.loads(pickle.dumps(res))
+    assert isinstance(copy.value, PosteriorSummary)
+    assert copy.value.summary() == res.value.summary()
+    np.testing.assert_array_equal(copy.value.result.draws["mu"], res.value.result.draws["mu"])
+
+
 def test_a_runner_serving_mh_pickles_with_its_algorithm():
     runner = fp.ModelRunner(normal_normal, rng=3, inference=MetropolisHastings(
         chains=2, draws=100, warmup=50), deadline=None)
