@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 
 import fugue_ppl as fp
-from fugue_ppl.errors import InferenceTimeout, InvalidArgument, ValidationError
+from fugue_ppl.errors import (
+    InferenceTimeout,
+    InvalidArgument,
+    InvalidObservation,
+    ValidationError,
+)
 from fugue_ppl.inference import (
     ImportanceResult,
     ImportanceSampling,
@@ -234,6 +239,54 @@ def test_every_posterior_renders_as_the_protocols_outputs_and_feeds_drift(algori
     assert state["ess"]["last"] == post.ess
     # the LPD chart has the evidence of a posterior that estimates one (MCMC does not)
     assert math.isnan(state["lpd"]["last"]) == (algorithm == "mh")
+
+
+SMALL_MH = MetropolisHastings(chains=2, draws=20, warmup=5)
+SMALL_SMC = SequentialMonteCarlo(n=50, init=init)
+BAD_CALLS = [
+    # (the call's extra arguments, the exception, words of its message)
+    ({"deadline": float("nan")}, InvalidArgument, r"posterior: deadline must be"),
+    ({"deadline": -1.0}, InvalidArgument, r"posterior: deadline must be"),
+    ({"deadline": float("inf")}, InvalidArgument, r"posterior: deadline must be"),
+    ({"deadline": "1"}, TypeError, r"posterior: deadline must be"),
+    ({"seed": -1}, InvalidArgument, r"posterior: seed must be >= 0"),
+    ({"seed": 1.5}, TypeError, r"posterior: seed must be None or an int"),
+    ({"seed": True}, TypeError, r"posterior: seed must be None or an int"),
+    ({"handler": "h"}, TypeError, r"posterior: handler must be a fugue_ppl handler"),
+    ({"handler": None}, TypeError, r"posterior: handler must be a fugue_ppl handler"),
+]
+
+
+@pytest.mark.parametrize("algorithm", ["mh", "smc"])
+@pytest.mark.parametrize("extra, exc, words", BAD_CALLS)
+def test_bad_requests_are_refused_naming_the_parameter_and_draw_nothing(algorithm, extra,
+                                                                        exc, words):
+    h = fp.PriorHandler(rng=3)
+    options = dict(extra)
+    handler = options.pop("handler", h)
+    with pytest.raises(exc, match=words):
+        if algorithm == "mh":
+            SMALL_MH.posterior(handler, normal_normal, 1.0, **options)
+        else:
+            SMALL_SMC.posterior(handler, step, YS, **options)
+    # the handler's run counter did not move: its next run is a fresh handler's first
+    assert fp.run(h, normal_normal, 1.0)[1] == fp.run(fp.PriorHandler(rng=3), normal_normal,
+                                                      1.0)[1]
+
+
+@pytest.mark.parametrize("call, exc, words", [
+    (lambda h: SMALL_MH.posterior(h, 3, 1.0), TypeError, "model must be a callable"),
+    (lambda h: SMALL_MH.posterior(h, normal_normal, float("nan")), InvalidObservation,
+     r"observe\('y'\)"),
+    (lambda h: SMALL_SMC.posterior(h, 5, YS), TypeError, "step must be a callable"),
+    (lambda h: SMALL_SMC.posterior(h, step, "abc"), TypeError, "data must be a sequence"),
+    (lambda h: SMALL_SMC.posterior(h, step, []), InvalidArgument, "at least one step"),
+    (lambda h: SMALL_SMC.posterior(h, step, [0.1, float("nan")]), InvalidObservation,
+     r"observe\('y'\)"),
+])
+def test_bad_models_and_data_get_clear_errors(call, exc, words):
+    with pytest.raises(exc, match=words):
+        call(fp.PriorHandler(rng=1))
 
 
 def test_a_served_posterior_pickles_with_its_result():

@@ -456,7 +456,7 @@ class MetropolisHastings:
         if not callable(model):
             raise type_error(owner, "model", model, "a callable")
         check = deadline_check(deadline, owner)
-        result = self._run(owner, model, args, kwargs, request_seed(handler, seed), check)
+        result = self._run(owner, model, args, kwargs, request_seed(handler, seed, owner), check)
         if self._sites is not None:
             for name in self._sites:
                 if name not in result:

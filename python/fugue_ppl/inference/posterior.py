@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from fugue_ppl.core import DiscreteUniform, addr, run, sample
+from fugue_ppl.checks import check_duration, invalid, type_error
+from fugue_ppl.core import DiscreteUniform, Handler, addr, run, sample
 from fugue_ppl.errors import InferenceTimeout, TraceAddressNotFound
 from fugue_ppl.inference._args import json_float
 
@@ -112,19 +113,35 @@ def _seed_words() -> list[int]:
     return [sample(addr("seed", i), DiscreteUniform(0, 2**62)) for i in range(4)]
 
 
-def request_seed(handler: Any, seed: int | None) -> np.random.SeedSequence:
+def request_seed(handler: Any, seed: int | None, owner: str) -> np.random.SeedSequence:
     """The SeedSequence of one request's algorithm: four words drawn from the
     handler's run with key ``seed`` (else its run counter), so that, as for a
-    single run, the same request key gives the same posterior in any replica."""
+    single run, the same request key gives the same posterior in any replica.
+
+    Raises
+    ------
+    TypeError
+        ``handler`` is not a fugue-ppl handler, ``seed`` not None or an int.
+    InvalidArgument
+        ``seed`` is negative.
+    """
+    if not isinstance(handler, Handler):
+        raise type_error(owner, "handler", handler, "a fugue_ppl handler")
+    if seed is not None:
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+            raise type_error(owner, "seed", seed, "None or an int >= 0 (the request's key)")
+        if seed < 0:
+            raise invalid(owner, "seed", seed, "must be >= 0 (the request's key)")
     words, _ = run(handler, _seed_words, seed=seed)
     return np.random.SeedSequence(words)
 
 
-def deadline_check(deadline: float | None, owner: str) -> Callable[[], None] | None:
+def deadline_check(deadline: Any, owner: str) -> Callable[[], None] | None:
     """A check that raises InferenceTimeout once ``deadline`` seconds (None: no
-    check) have passed since this call."""
+    check; else finite and > 0, checked) have passed since this call."""
     if deadline is None:
         return None
+    deadline = check_duration(deadline, "deadline", owner)
     start = time.monotonic()
     stop = start + deadline
 

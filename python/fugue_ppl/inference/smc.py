@@ -494,7 +494,7 @@ class SequentialMonteCarlo:
                           "init=) for the posterior of a request")
         check = deadline_check(deadline, owner)
         result = self._run(owner, self._init, step, data, args, kwargs,
-                           lambda: request_seed(handler, seed), check)
+                           lambda: request_seed(handler, seed, owner), check)
         sites = {name: per_step[-1] for name, per_step in result.sites.items()
                  if per_step[-1] is not None}
         lw = result.particles.log_weights
