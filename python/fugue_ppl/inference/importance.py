@@ -252,16 +252,6 @@ class ImportanceResult(Posterior):
         """The same as :attr:`log_evidence`."""
         return self.log_evidence
 
-    def __getitem__(self, site: str) -> ImportanceSiteSummary:
-        try:
-            return self.sites[site]
-        except KeyError:
-            raise TraceAddressNotFound(f"ImportanceResult: no summary of site {site!r} (the "
-                                       f"summarised sites: {list(self.sites)!r})", site) from None
-
-    def __contains__(self, site: object) -> bool:
-        return site in self.sites
-
     def summary(self) -> dict[str, Any]:
         """The result as plain JSON-ready values (non-finite figures as None).
 

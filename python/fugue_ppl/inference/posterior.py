@@ -45,6 +45,18 @@ class Posterior:
 
     __slots__ = ()
 
+    def __getitem__(self, site: str) -> Any:
+        """The summary of ``site`` (TraceAddressNotFound, a KeyError, when it has none)."""
+        try:
+            return self.sites[site]
+        except KeyError:
+            raise TraceAddressNotFound(f"{type(self).__name__}: no summary of site {site!r} "
+                                       f"(the summarised sites: {list(self.sites)!r})",
+                                       site) from None
+
+    def __contains__(self, site: object) -> bool:
+        return site in self.sites
+
 
 class PosteriorSummary(Posterior):
     """A :class:`Posterior` made from an algorithm's full result.
@@ -71,16 +83,6 @@ class PosteriorSummary(Posterior):
         self.khat = float(khat)
         self.reliable = bool(reliable)
         self.result = result
-
-    def __getitem__(self, site: str) -> Any:
-        try:
-            return self.sites[site]
-        except KeyError:
-            raise TraceAddressNotFound(f"PosteriorSummary: no summary of site {site!r} (the "
-                                       f"summarised sites: {list(self.sites)!r})", site) from None
-
-    def __contains__(self, site: object) -> bool:
-        return site in self.sites
 
     def mean(self, site: str) -> float:
         """The posterior mean of ``site``."""
