@@ -183,7 +183,7 @@ def test_the_distribution_declares_the_extras():
     assert set(EXTRAS) == {"serve", "postgres", "deploy", "dask", "all"}
     assert _names(_extra("deploy")) == {"jsonschema", "cachetools", "pyyaml"}
     assert _names(_extra("serve")) == {"starlette", "uvicorn", "httptools", "uvloop",
-                                       "python_json_logger", "rfc8785", "orjson"}
+                                       "python_json_logger", "orjson"}
     assert any(r.replace(" ", "").startswith("uvicorn[standard]") for r in _extra("serve"))
     assert _names(_extra("postgres")) == {"psycopg", "psycopg_pool"}
     assert any(r.replace(" ", "").startswith("psycopg[binary]") for r in _extra("postgres"))
@@ -201,7 +201,7 @@ def test_every_module_of_an_extra_comes_with_it():
     # are the extra's requirements (or what they bring: distributed with dask[distributed]).
     provides = md.packages_distributions()
     brought = {"serve": {"starlette", "uvicorn", "httptools", "uvloop", "python_json_logger",
-                         "rfc8785", "orjson"},
+                         "orjson"},
                "postgres": {"psycopg", "psycopg_pool"},
                "deploy": {"jsonschema", "cachetools", "pyyaml"},
                "dask": {"dask", "distributed"}}

@@ -8,8 +8,8 @@ it lazily, at the point of use, through :func:`require`:
 extra       brings                                 for
 ==========  =====================================  ==========================
 serve       starlette, uvicorn[standard],          the HTTP service (fugue-ppl serve),
-            httptools, uvloop, python-json-logger  JSON logs, the audit log's
-            rfc8785, orjson                        canonical JSON, JSON bodies
+            httptools, uvloop, python-json-logger  JSON logs, JSON bodies
+            orjson
 postgres    psycopg[binary] 3, psycopg_pool        the PostgreSQL registry
 deploy      jsonschema, cachetools, PyYAML         the model registry (schemas, cache),
                                                    the Prometheus rules (``fugue-ppl rules``)
@@ -41,8 +41,7 @@ __all__ = ["EXTRAS", "require", "install_command"]
 
 #: The extras and the top-level modules each one brings.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "serve": ("starlette", "uvicorn", "httptools", "uvloop", "pythonjsonlogger", "rfc8785",
-              "orjson"),
+    "serve": ("starlette", "uvicorn", "httptools", "uvloop", "pythonjsonlogger", "orjson"),
     "postgres": ("psycopg", "psycopg_pool"),
     "deploy": ("jsonschema", "cachetools", "yaml"),
     "dask": ("dask", "distributed"),

@@ -838,13 +838,15 @@ def test_the_audit_hook_gets_one_record_per_request():
     assert first["version"] == "1" and first["action"] == "infer"
     assert first["outcome"] == "ok" and first["http_status"] == 200
     assert 0 < first["duration"] < 10
-    assert first["input"] == sent and first["output"] == ok.json()
+    # (the documents as their JSON text: the body received, the body sent)
+    assert json.loads(first["input"]) == sent and first["output"] == ok.content
     assert anonymous["outcome"] == "unauthenticated" and anonymous["http_status"] == 401
-    assert anonymous["key_id"] is None and anonymous["output"]["error"]
+    assert anonymous["key_id"] is None and json.loads(anonymous["output"])["error"]
+    assert anonymous["input"] is None                    # (refused before its body was read)
     assert unknown["outcome"] == "not_found" and unknown["http_status"] == 404
     assert unknown["action"] == "read" and unknown["model"] == "nope"
     assert invalid["outcome"] == "invalid" and invalid["http_status"] == 400
-    assert "must be in [-50.0, 150.0]" in invalid["output"]["error"]
+    assert "must be in [-50.0, 150.0]" in json.loads(invalid["output"])["error"]
     assert metrics["action"] == "metrics" and metrics["output"] is None
     assert metrics["http_status"] == 200
 

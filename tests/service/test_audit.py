@@ -1,6 +1,8 @@
 """The audit log: the lines and their fields, the HMACs against an independent
-computation (hmac + rfc8785 here), canonicalisation, values without a JSON form,
-rotation, a writer that never slows requests, close, and threads."""
+computation (hmac + rfc8785 here), canonicalisation (the compiled canonicaliser
+against the rfc8785 package: floats, integers, strings, key order, numpy values,
+Mappings, depth), values without a JSON form, rotation, a writer that never slows
+requests, close, and threads."""
 
 import datetime
 import doctest
@@ -8,9 +10,19 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
+import random
+import struct
+import subprocess
+import sys
+import textwrap
 import threading
 import time
+import types
+from collections import OrderedDict, defaultdict, namedtuple
+from collections.abc import Mapping
+from enum import Enum, IntEnum
 
 import numpy as np
 import pytest
@@ -21,8 +33,9 @@ from hypothesis import strategies as st
 from fugue_ppl.checks import Secret
 from fugue_ppl.config import Config, load_config
 from fugue_ppl.errors import ConfigError, InvalidArgument
-from fugue_ppl.service import _audit_config, audit
+from fugue_ppl.service import _audit_config, _canonical, audit
 from fugue_ppl.service._audit_config import AuditConfig
+from fugue_ppl.service._canonical import Canonicaliser, NoCanonicalForm
 from fugue_ppl.service.audit import FIELDS, AuditLog, open_handler
 
 KEY = "audit-Pp0Oo9Ii8Uu7Yy6T"
@@ -68,7 +81,7 @@ class Slow(logging.Handler):
 
 
 def test_docstring_examples_run():
-    for module in (audit, _audit_config):
+    for module in (audit, _audit_config, _canonical):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0 and result.attempted >= 1
 
@@ -161,6 +174,36 @@ json_values = st.recursive(
     max_leaves=20)
 
 
+@given(json_values, st.sampled_from([bytes, bytearray, memoryview]),
+       st.sampled_from([{}, {"indent": 2}, {"ensure_ascii": False}]))
+@settings(max_examples=300, deadline=None)
+def test_json_text_is_canonicalised_as_the_value_it_parses_to(value, kind, style):
+    # (the service hands the audit log the bodies it received and sent, as bytes)
+    text = kind(json.dumps(value, **style).encode("utf-8"))
+    assert audit.canonical(text) == rfc8785.dumps(value)
+    assert audit.audit_hmac(KEY.encode(), text) == audit.audit_hmac(KEY.encode(), value) \
+        == reference_hmac(value)
+
+
+@pytest.mark.parametrize("text", [b"", b"{", b'{"a": NaN}', b'{"a": Infinity}', b"\xff{}",
+                                  b'{"a": 1} 2', b"[" * 100_000])
+def test_text_that_is_not_json_has_no_canonical_form(text):
+    assert audit.canonical(text) is None and audit.audit_hmac(b"k", text) is None
+
+
+def test_json_text_is_read_as_the_service_parses_a_body():
+    from fugue_ppl.service.protocol import parse_json
+    for text in (b'{"n": 123456789012345678901234567890}', b'{"n": 9007199254740991}',
+                 b'{"n": 9007199254740992}', b'[1.0, -0.0, 1e400]'):
+        try:
+            expected = audit.canonical(parse_json(text))
+        except ValueError:
+            expected = None
+        assert audit.canonical(text) == expected, text
+    assert audit.canonical(b'{"n": 9007199254740991}') == b'{"n":9007199254740991}'
+    assert audit.canonical(b'{"n": 9007199254740992}') is None      # (beyond 2**53 - 1)
+
+
 @given(json_values)
 @settings(max_examples=400, deadline=None)
 def test_the_canonical_form_is_the_rfc8785_package_s(value):
@@ -195,6 +238,300 @@ def test_a_value_without_a_canonical_form_gets_null_and_the_line_is_written(tmp_
     assert first["input_hmac"] is None and first["output_hmac"] == reference_hmac({"ok": 1})
     assert second["request_id"] == "req-2" and second["input_hmac"] is not None
     assert log.errors == 0
+
+
+# ---------------------------------------------------------------- the canonical form
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+@settings(max_examples=3000, deadline=None)
+def test_every_finite_float_is_written_as_the_rfc8785_package_writes_it(f):
+    assert audit.canonical(f) == rfc8785.dumps(f)
+    assert audit.canonical([f, {"x": -f}]) == rfc8785.dumps([f, {"x": -f}])
+
+
+@given(st.integers(0, 2**64 - 1))
+@settings(max_examples=3000, deadline=None)
+def test_floats_of_any_bit_pattern(bits):
+    # (uniform over the exponents, where st.floats favours simple values)
+    (f,) = struct.unpack("<d", struct.pack("<Q", bits))
+    if math.isfinite(f):
+        assert audit.canonical(f) == rfc8785.dumps(f)
+    else:
+        assert audit.canonical(f) == (b'"NaN"' if f != f else
+                                      b'"Infinity"' if f > 0 else b'"-Infinity"')
+
+
+def test_forty_thousand_random_floats_from_a_fixed_seed():
+    # A fixed seed: the same floats every run (no false failures).
+    rng = random.Random(8785)
+    floats = [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0]
+              for _ in range(20_000)]
+    floats += [float(f"{rng.randint(1, 10**rng.randint(1, 17))}e{rng.randint(-25, 25)}")
+               for _ in range(20_000)]
+    floats = [f for f in floats if math.isfinite(f)]
+    assert audit.canonical(floats) == rfc8785.dumps(floats)
+
+
+@pytest.mark.parametrize("f, text", [
+    (1e21, "1e+21"), (1e-7, "1e-7"), (1e-6, "0.000001"),
+    (123456789012345680000.0, "123456789012345680000"), (5e-324, "5e-324"),
+    (1.7976931348623157e308, "1.7976931348623157e+308"), (-0.0, "0"), (0.0, "0"),
+    (0.1 + 0.2, "0.30000000000000004"), (1e16, "10000000000000000"),
+    (9007199254740993.0, "9007199254740992"), (9007199254740991.0, "9007199254740991"),
+    (999999999999999900000.0, "999999999999999900000"), (1.234e21, "1.234e+21"),
+    (1.5e-7, "1.5e-7"), (-1e-7, "-1e-7"), (0.000001234, "0.000001234"),
+    (2.2250738585072014e-308, "2.2250738585072014e-308"), (-123.456, "-123.456"),
+    (16.618351406970806, "16.618351406970806"), (1e15 + 0.5, "1000000000000000.5"),
+])
+def test_float_edge_cases_are_written_as_ecmascript_writes_them(f, text):
+    assert audit.canonical(f) == text.encode() == rfc8785.dumps(f)
+    assert audit.canonical({"v": [f]}) == rfc8785.dumps({"v": [f]})
+
+
+def test_non_finite_floats_are_strings():
+    nan, inf = float("nan"), float("inf")
+    assert audit.canonical([nan, inf, -inf, np.float32("nan"), -np.float64("inf")]) == \
+        b'["NaN","Infinity","-Infinity","NaN","-Infinity"]'
+
+
+@pytest.mark.parametrize("n", [0, -1, 1, 2**31, -(2**31) - 1, 2**53 - 1, -(2**53 - 1)])
+def test_integers_up_to_2_53_minus_1_are_written(n):
+    assert audit.canonical(n) == str(n).encode() == rfc8785.dumps(n)
+    assert audit.canonical({"n": [n]}) == rfc8785.dumps({"n": [n]})
+
+
+@pytest.mark.parametrize("n", [2**53, -(2**53), 2**63 - 1, 2**63, -(2**63), -(2**63) - 1,
+                               10**30, -(10**30)])
+def test_integers_beyond_2_53_minus_1_have_no_canonical_form(n):
+    assert audit.canonical(n) is None and audit.canonical([1, {"n": n}]) is None
+    with pytest.raises(rfc8785.IntegerDomainError):
+        rfc8785.dumps(n)
+
+
+def test_booleans_and_none():
+    assert audit.canonical([True, False, None, {"t": True}]) == b'[true,false,null,{"t":true}]'
+
+
+CONTROLS = "".join(map(chr, range(0x20)))
+
+
+@pytest.mark.parametrize("s", [
+    "", CONTROLS, '"\\/\x7f', "é", "\u2028\u2029", "日本語", "\ufeff", "\U0001f600",
+    "\U0010ffff", "a\x00b", "x" * 37 + '"' + "y" * 9 + "\\" + "\n" * 3 + "z" * 8,
+    "é" * 9 + "\x1f", "\U0001f600\x01" * 5, "é\n" * 500,
+])
+def test_strings_are_escaped_as_json_stringify_escapes_them(s):
+    assert audit.canonical(s) == rfc8785.dumps(s)
+    assert audit.canonical({s: [s]}) == rfc8785.dumps({s: [s]})
+
+
+def test_the_escapes():
+    assert audit.canonical("\x00\x08\t\n\x0b\x0c\r\x1f\"\\\x7f/é") == \
+        b'"\\u0000\\b\\t\\n\\u000b\\f\\r\\u001f\\"\\\\\x7f/\xc3\xa9"'
+
+
+@given(st.text(st.characters(exclude_categories=("Cs",))))
+@settings(max_examples=1000, deadline=None)
+def test_any_text_is_written_as_the_rfc8785_package_writes_it(s):
+    assert audit.canonical([s, {s: s}]) == rfc8785.dumps([s, {s: s}])
+
+
+# Characters on both sides of where UTF-16 order and code point order part: U+E000..U+FFFF
+# sort after U+10000.. (their surrogate pairs) in UTF-16.
+KEY_CHARS = ["", "a", "B", "\x00", "\x7f", "\x80", "é", "\u07ff", "\u0800", "\ud7ff", "\ue000",
+             "\ufb01", "\uffff", "\U00010000", "\U0001f600", "\U0010ffff"]
+keys = st.lists(st.sampled_from(KEY_CHARS), max_size=4).map("".join)
+
+
+@given(st.dictionaries(keys, st.integers(0, 9), max_size=40))
+@settings(max_examples=500, deadline=None)
+def test_keys_sort_by_utf16_code_units(d):
+    assert audit.canonical(d) == rfc8785.dumps(d)
+
+
+def test_keys_sort_by_utf16_code_units_in_small_and_large_objects():
+    assert audit.canonical({"\ufb01": 1, "\U0001f600": 2, "a": 3, "": 4}) == \
+        '{"":4,"a":3,"\U0001f600":2,"\ufb01":1}'.encode()
+    names = ["".join(p) for p in zip(KEY_CHARS * 3, KEY_CHARS[3:] * 3 + KEY_CHARS[:3] * 3)]
+    random.Random(1).shuffle(names)
+    big = {name: i for i, name in enumerate(names)}
+    assert len(big) > 16       # (beyond the insertion sort)
+    assert audit.canonical(big) == rfc8785.dumps(big)
+
+
+@pytest.mark.parametrize("value", [
+    "\ud800", "a\udfffb", "é\udc00", "\ud83d\ude00", {"\ud83d": 1}, ["ok", {"k": "x\udc00"}],
+    {"k": "\U0001f600\udbff"}])
+def test_a_lone_surrogate_has_no_canonical_form(value):
+    assert audit.canonical(value) is None
+    with pytest.raises((rfc8785.CanonicalizationError, UnicodeEncodeError)):   # (a key: the
+        rfc8785.dumps(value)                                                  # latter)
+    assert audit.canonical("next") == b'"next"'        # (no error left behind)
+
+
+def nested_dicts(n):
+    v = {}
+    for _ in range(n - 1):
+        v = {"k": v}
+    return v
+
+
+def test_nesting_is_refused_beyond_the_depth_limit():
+    limit = audit.MAX_DEPTH
+    for ok, refused in [(deep(limit - 1), deep(limit)), (nested_dicts(limit),
+                                                         nested_dicts(limit + 1))]:
+        assert audit.canonical(ok) == rfc8785.dumps(ok)
+        assert audit.canonical(refused) is None
+    scalar = np.int64(7)             # (a scalar inside the deepest container is no deeper)
+    for _ in range(limit):
+        scalar = (scalar,)
+    assert audit.canonical(scalar) == b"[" * limit + b"7" + b"]" * limit
+    assert Canonicaliser(0).dumps(1.5) == b"1.5"
+    with pytest.raises(NoCanonicalForm, match=r"^more than 0 containers deep$"):
+        Canonicaliser(0).dumps([])
+    with pytest.raises(NoCanonicalForm, match=r"^more than 2 containers deep$"):
+        Canonicaliser(2).dumps({"a": [types.MappingProxyType({})]})
+
+
+@pytest.mark.parametrize("value, message", [
+    ({1: "x"}, "a key is not a str but int"),
+    ({"a": {("t",): 1}}, "a key is not a str but tuple"),
+    (2**53, r"an int beyond \+-\(2\*\*53 - 1\)"),
+    ("\ud800", "a str holds a lone surrogate"),
+    ({"\udfff": 1}, "a str holds a lone surrogate"),
+    ([object()], "object has no JSON form"),
+    ({1, 2}, "set has no JSON form"),
+    (b"x", "bytes has no JSON form"),
+    (np.datetime64("2020-01-01"), "date has no JSON form"),
+])
+def test_each_refusal_names_its_reason_and_never_the_value(value, message):
+    with pytest.raises(NoCanonicalForm, match=f"^{message}$"):
+        Canonicaliser(10).dumps(value)
+    assert audit.canonical(value) is None
+
+
+@pytest.mark.parametrize("max_depth, error, message", [
+    (-1, InvalidArgument, "Canonicaliser: max_depth must be in [0, 1000], got -1"),
+    (1001, InvalidArgument, "Canonicaliser: max_depth must be in [0, 1000], got 1001"),
+    ("5", TypeError, "Canonicaliser: max_depth must be an integer, got str"),
+    (True, TypeError, "Canonicaliser: max_depth must be an integer, got bool"),
+])
+def test_the_canonicaliser_checks_its_depth_limit(max_depth, error, message):
+    with pytest.raises(error) as info:
+        Canonicaliser(max_depth)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("value, plain", [
+    (np.float64(0.1), 0.1), (np.float32(0.1), float(np.float32(0.1))), (np.float16(1.5), 1.5),
+    (np.int64(-3), -3), (np.uint8(200), 200), (np.int64(2**53 - 1), 2**53 - 1),
+    (np.bool_(False), False), (np.str_("é\n"), "é\n"), (np.array(3), 3),
+    (np.array([[1.5, -0.0], [1e21, 5e-324]]), [[1.5, -0.0], [1e21, 5e-324]]),
+    (np.zeros((2, 0)), [[], []]), (np.arange(3, dtype=np.int32), [0, 1, 2]),
+    ({"a": np.array([True, False]), "b": [np.float64(2.0)]}, {"a": [True, False], "b": [2]}),
+])
+def test_numpy_values_are_their_python_values(value, plain):
+    assert audit.canonical(value) == rfc8785.dumps(plain)
+
+
+def test_numpy_values_without_a_canonical_form():
+    assert audit.canonical(np.uint64(2**60)) is None
+    assert audit.canonical(np.array([1, 2**62])) is None
+    assert audit.canonical(np.array([object()])) is None
+
+
+def test_tuples_are_arrays():
+    Point = namedtuple("Point", "x y")
+    value = (1, (2.5, "x"), {"k": ()}, [()], Point(3, (4,)))
+    assert audit.canonical(value) == rfc8785.dumps(value) == \
+        b'[1,[2.5,"x"],{"k":[]},[[]],[3,[4]]]'
+
+
+class Frozen(Mapping):
+    def __init__(self, data):
+        self._data = dict(data)
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self):
+        return len(self._data)
+
+
+@pytest.mark.parametrize("make", [types.MappingProxyType, Frozen, OrderedDict,
+                                  lambda d: defaultdict(list, d)])
+def test_other_mappings_are_objects(make):
+    d = {"b": [1, {"z": 2.5}], "a": "x", "\U0001f600": None, "\ufb01": ()}
+    assert audit.canonical(make(d)) == rfc8785.dumps(d)
+    assert audit.canonical([make({})]) == b"[{}]"
+    assert audit.canonical(make({1: "x"})) is None
+
+
+class Colour(str, Enum):
+    RED = "red\n"
+
+
+class Level(IntEnum):
+    HIGH = 3
+
+
+class Metres(float):
+    pass
+
+
+class Text(str):
+    def __str__(self):
+        return "not this"
+
+
+def test_str_int_and_float_subclasses_are_their_values():
+    value = {"c": Colour.RED, "l": Level.HIGH, "m": Metres(1e21), "t": Text("é"),
+             Text("k"): [Level.HIGH, Metres(-0.5)]}
+    assert audit.canonical(value) == rfc8785.dumps(value) == \
+        '{"c":"red\\n","k":[3,-0.5],"l":3,"m":1e+21,"t":"é"}'.encode()
+    assert audit.canonical(IntEnum("Big", {"N": 2**53})["N"]) is None
+
+
+def test_a_large_document_grows_the_buffer():
+    value = {"floats": [i / 7 for i in range(3000)], "text": "é\"\\\n\x01" * 3000,
+             "keys": {f"k{i}": [i, -i] for i in range(500)}}
+    assert audit.canonical(value) == rfc8785.dumps(value)
+
+
+def test_a_document_changed_while_it_is_written_does_not_crash_the_interpreter():
+    # Writing a Mapping runs its Python code, which may empty the dict or list being
+    # written around it: the writer holds what it has read (a dict is written as it
+    # was read; a list up to its new end).
+    code = textwrap.dedent("""
+        from collections.abc import Mapping
+        from fugue_ppl.service._canonical import Canonicaliser
+
+        class Clears(Mapping):
+            def __init__(self, victim):
+                self.victim = victim
+            def __getitem__(self, key):
+                self.victim.clear()
+                return 1
+            def __iter__(self):
+                return iter(["k"])
+            def __len__(self):
+                return 1
+
+        d = {"a": None, "b": ["x" * 1000, {"y": 1.5}]}
+        d["a"] = Clears(d)
+        print(Canonicaliser(100).dumps(d).decode())
+        items = [None, "x" * 1000, 2.5]
+        items[0] = Clears(items)
+        print(Canonicaliser(100).dumps(items).decode())
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ['{"a":{"k":1},"b":["' + "x" * 1000 + '",{"y":1.5}]}',
+                                       '[{"k":1}]']
 
 
 def test_odd_scalar_fields_are_written_safely(tmp_path):

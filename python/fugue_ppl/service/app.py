@@ -49,7 +49,7 @@ action, model, client_host=...)`` with the action ``infer``, ``read``, ``admin``
 ``Retry-After`` and the limiter's headers when refused); after the response
 ``audit.record(...)`` gets its request id, traceparent, key id, model,
 version, action, outcome, HTTP status, duration, and the request's and the
-response's JSON documents. An ``HTTPException`` from any of them is rendered
+response's JSON text (bytes). An ``HTTPException`` from any of them is rendered
 as the protocol's error body with its headers.
 """
 
@@ -133,9 +133,12 @@ try:
 except importlib.metadata.PackageNotFoundError:  # pragma: no cover - not installed
     _VERSION = "unknown"
 
+#: The inference routes (as Starlette matches ``/v2/models/{name}[/versions/{version}]/infer``).
+_INFER_ROUTE = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._~:+/=-]{1,128}", re.ASCII)
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})", re.ASCII)
 _JSON = "application/json"
+_JSON_HEADER = (b"content-type", b"application/json")
 _OUTCOMES = {400: "invalid", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
              405: "not_allowed", 408: "client_timeout", 413: "too_large", 429: "rate_limited",
              500: "error", 503: "unavailable", 504: "timeout"}
@@ -188,7 +191,13 @@ def parse_traceparent(value: str | None) -> str | None:
 
 @dataclass(eq=False)
 class Exchange:
-    """What the service knows of one request, for its hooks and its logs."""
+    """What the service knows of one request, for its hooks and its logs.
+
+    ``input`` and ``output`` are the request's and the response's JSON documents
+    as their text (bytes): the audit log canonicalises them later, and bytes,
+    unlike parsed documents, give the garbage collector nothing to trace while
+    they wait.
+    """
 
     request_id: str
     traceparent: str | None
@@ -198,8 +207,8 @@ class Exchange:
     key_id: str | None = None
     outcome: str | None = None
     status: int = 0
-    input: Any = None
-    output: Any = None
+    input: bytes | None = None
+    output: bytes | None = None
 
 
 def _classify(path: str) -> tuple[str, str | None]:
@@ -278,9 +287,30 @@ def _dumps(doc: Any) -> bytes:
 
 def _json(ex: Exchange | None, doc: Any, status: int = 200,
           headers: dict[str, str] | None = None, media_type: str = _JSON) -> Response:
+    body = _dumps(doc)
     if ex is not None:
-        ex.output = doc
-    return Response(_dumps(doc), status, headers, media_type)
+        ex.output = body
+    return Response(body, status, headers, media_type)
+
+
+class _Body:
+    """A JSON response of the inference route, lighter to make than Starlette's
+    :class:`~starlette.responses.Response` (the gate sends it itself; as an ASGI
+    app it serves the Starlette route too)."""
+
+    __slots__ = ("body", "raw_headers", "status_code")
+
+    def __init__(self, ex: Exchange | None, doc: Any):
+        self.status_code = 200
+        self.body = _dumps(doc)
+        if ex is not None:
+            ex.output = self.body
+        self.raw_headers = [(b"content-length", b"%d" % len(self.body)), _JSON_HEADER]
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 def _error(ex: Exchange | None, status: int, message: str, *, outcome: str | None = None,
@@ -301,16 +331,14 @@ class _BodyError(Exception):
         self.status, self.message, self.close = status, message, close
 
 
-async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+async def _read_body(scope: dict, receive: Callable, limit: int, timeout: float) -> bytes:
     """The request's body, at most ``limit`` bytes, within ``timeout`` seconds."""
-    declared = _header(request.scope, b"content-length")
+    declared = _header(scope, b"content-length")
     if declared is not None:
         if not declared.isdigit() or len(declared) > 18:
             raise _BodyError(400, "Content-Length must be a number of bytes", True)
         if int(declared) > limit * _BODY_DRAIN_FACTOR:
             raise _BodyError(413, f"the request body exceeds {limit} bytes", True)
-
-    receive = request.receive
 
     async def read() -> bytes:
         chunks: list[bytes] = []
@@ -393,8 +421,10 @@ class _Routes:
             "unsupported_extensions": list(UNSUPPORTED_EXTENSIONS)})
 
     def _model(self, request: Request, ex: Exchange | None) -> tuple[Any, str | None]:
-        name = request.path_params["name"]
-        version = request.path_params.get("version")
+        return self._lookup(request.path_params["name"], request.path_params.get("version"), ex)
+
+    def _lookup(self, name: str, version: str | None, ex: Exchange | None
+                ) -> tuple[Any, str | None]:
         model = self.service.catalog.get(name)
         model.version(version)                       # (raises UnknownVersion)
         if ex is not None:
@@ -431,20 +461,28 @@ class _Routes:
 
     # -------------------------------------------------------- inference
 
-    async def infer(self, request: Request) -> Response:
-        ex = self._exchange(request)
+    async def infer(self, request: Request) -> Response | _Body:
+        return await self.infer_scope(request.scope, request.receive,
+                                      request.path_params["name"],
+                                      request.path_params.get("version"))
+
+    async def infer_scope(self, scope: dict, receive: Callable, name: str,
+                          version: str | None) -> Response | _Body:
+        """``POST /v2/models/{name}[/versions/{version}]/infer`` on the ASGI scope itself
+        (the gate calls it for the inference routes without Starlette's routing)."""
+        ex = scope.get(EXCHANGE)
         settings = self.service.settings
         try:
-            model, version = self._model(request, ex)
+            model, version = self._lookup(name, version, ex)
         except UnknownModel as e:
             return _not_found(ex, e)
-        if (_header(request.scope, b"inference-header-content-length") is not None
-                or (_header(request.scope, b"content-type") or "").startswith(
+        if (_header(scope, b"inference-header-content-length") is not None
+                or (_header(scope, b"content-type") or "").startswith(
                     "application/octet-stream")):
             return _error(ex, 400, "binary tensor data is not supported: send tensors as JSON "
                           "(binary_data=False)", **_kind("invalid_request"))
         try:
-            body = await _read_body(request, settings.max_body_bytes,
+            body = await _read_body(scope, receive, settings.max_body_bytes,
                                     settings.body_timeout_seconds)
         except _BodyError as e:
             return _error(ex, e.status, e.message,
@@ -457,7 +495,7 @@ class _Routes:
         try:
             doc = parse_json(body)
             if ex is not None:
-                ex.input = doc
+                ex.input = body
             req = parse_infer_request(doc)
             if req.outputs is not None and served.outputs:
                 select_outputs([], req.outputs, served.output_names)   # (checked before the run)
@@ -469,7 +507,7 @@ class _Routes:
             if version is not None:
                 result = await served.runner.infer_async(*args, **kwargs)
             else:
-                key = _header(request.scope, b"x-request-key") or req.key
+                key = _header(scope, b"x-request-key") or req.key
                 result = await model.router.infer_async(*args, key=key, **kwargs)
         except ValidationError as e:
             return _error(ex, 400, str(e), **_kind("invalid_request"))
@@ -494,10 +532,10 @@ class _Routes:
                 raise
             return _error(ex, 500, f"the model failed (error id {eid})", outcome="error",
                           **public_error(e, eid))
-        return self._respond(ex, request, model, req, result)
+        return self._respond(ex, model, req, result)
 
-    def _respond(self, ex: Exchange | None, request: Request, model: Any, req: InferRequest,
-                 result: Any) -> Response:
+    def _respond(self, ex: Exchange | None, model: Any, req: InferRequest,
+                 result: Any) -> Response | _Body:
         status = result.status
         rid = ex.request_id if ex is not None else None
         if ex is not None:
@@ -541,7 +579,7 @@ class _Routes:
         doc = {"model_name": model.name, "model_version": result.model_version,
                "id": req.id if req.id is not None else rid, "parameters": params,
                "outputs": outputs}
-        return _json(ex, doc)
+        return _Body(ex, doc)
 
 
 def _kind(kind: str) -> dict[str, Any]:
@@ -559,15 +597,21 @@ def _not_found(ex: Exchange | None, e: UnknownModel) -> Response:
 class _Gate:
     """ASGI middleware around every HTTP request: the request id and traceparent,
     the in-flight limit, the authenticator and the rate limiter, error rendering, the
-    audit record."""
+    audit record.
+
+    An inference request (``POST`` to an inference route) goes from here to ``infer``
+    (:meth:`_Routes.infer_scope`) directly: Starlette's routing, request and
+    exception layers would cost it as much as the model does. Every other request
+    goes through the application's routes."""
 
     def __init__(self, app: Any, service: Service, authenticator: Any, limiter: Any,
-                 audit: Any):
+                 audit: Any, infer: Callable | None = None):
         self.app = app
         self.service = service
         self.authenticator = authenticator
         self.limiter = limiter
         self.audit = audit
+        self.infer = infer
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -612,14 +656,24 @@ class _Gate:
             if self.limiter is not None:
                 identity = self.limiter.identity(ex.key_id, host, headers)
                 decision = self.limiter.check(identity)
-                extra.extend((k.lower().encode("latin-1"), str(v).encode("latin-1"))
-                             for k, v in self.limiter.headers(decision).items())
+                extra += self.limiter.raw_headers(decision)
                 if not decision.allowed:        # (Retry-After: among the limiter's headers)
                     await _send(send_with_headers, _error(
                         ex, 429, "too many requests: retry later", outcome="rate_limited"),
                         scope, receive)
                     return
-            await self.app(scope, receive, send_with_headers)
+            m = _INFER_ROUTE.fullmatch(scope["path"]) if (
+                self.infer is not None and scope["method"] == "POST"
+                and not scope.get("root_path")) else None
+            if m is None:
+                await self.app(scope, receive, send_with_headers)
+            else:
+                response = await self.infer(scope, receive, *m.groups())
+                started = True
+                ex.status = response.status_code
+                await send({"type": "http.response.start", "status": response.status_code,
+                            "headers": [*response.raw_headers, *extra]})
+                await send({"type": "http.response.body", "body": response.body})
         except HTTPException as e:
             if started:
                 raise
@@ -751,7 +805,7 @@ def create_app(catalog: Catalog, *, settings: ServiceConfig | None = None,
 
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(_Gate, service=service, authenticator=authenticator,
-                                           limiter=limiter, audit=audit)],
+                                           limiter=limiter, audit=audit, infer=r.infer_scope)],
                     exception_handlers={HTTPException: _http_exception})
     app.state.service = service
     return app

@@ -48,10 +48,10 @@ from fugue_ppl.checks import Secret, check_int, safe_text
 from fugue_ppl.errors import ConfigError
 from fugue_ppl.service._audit_config import STDERR, AuditConfig
 from fugue_ppl.service._canonical import Canonicaliser, NoCanonicalForm
+from fugue_ppl.service.protocol import parse_json
 
 __all__ = ["FIELDS", "AuditLog", "audit_hmac", "canonical", "open_handler"]
 
-rfc8785 = require("serve", "rfc8785", feature="the audit log")
 orjson = require("serve", "orjson", feature="the audit log")
 
 log = logging.getLogger("fugue_ppl.service.audit")
@@ -73,44 +73,58 @@ _new_record = object.__new__
 _LINGER = 0.02                   # (seconds the writer waits for more lines once caught up)
 
 
-def _es_number(f: float) -> str:
-    """The ECMAScript text of a float outside [1e-4, 1e16) (RFC 8785 3.2.2.3)."""
-    return rfc8785.dumps(f).decode("ascii")
-
-
-_canonical = Canonicaliser(_es_number, MAX_DEPTH)
+_canonical = Canonicaliser(MAX_DEPTH)
 
 
 def canonical(value: Any) -> bytes | None:
     """The RFC 8785 canonical JSON of ``value`` (as the module says), None when it has none.
 
     The bytes the ``rfc8785`` package gives for the value with its non-finite
-    floats spelt as strings, its strings escaped by the C JSON encoder.
+    floats spelt as strings. ``bytes`` are JSON text (a request's or a
+    response's body), canonicalised as the value the service parses them to
+    (:func:`~fugue_ppl.service.protocol.parse_json`); text that is not JSON
+    (or holds ``NaN`` or ``Infinity`` literals) has none.
 
     Examples
     --------
     >>> canonical({"b": [1, 2.0], "a": float("nan")})
     b'{"a":"NaN","b":[1,2]}'
-    >>> canonical({1: "x"}) is None
-    True
+    >>> canonical(b'{"b": [1, 2.0], "a": 0.5}')
+    b'{"a":0.5,"b":[1,2]}'
+    >>> canonical({1: "x"}) is None, canonical(b"{") is None
+    (True, True)
     """
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            value = parse_json(bytes(value))      # (as the service parsed the body)
+        except ValueError:
+            return None
     try:
-        # (a lone surrogate fails in the encoding, as in RFC 8785)
-        return _canonical.text(value).encode("utf-8")
-    except (NoCanonicalForm, UnicodeEncodeError):
+        return _canonical.dumps(value)
+    except NoCanonicalForm:
         return None
 
 
 def audit_hmac(key: bytes, value: Any) -> str | None:
-    """HMAC-SHA256 (hex) of ``value``'s canonical JSON under ``key``; None without one.
+    """HMAC-SHA256 (hex) of ``value``'s canonical JSON (:func:`canonical`) under ``key``;
+    None without one.
 
     Examples
     --------
-    >>> audit_hmac(b"k", {"x": 1}) == audit_hmac(b"k", {"x": 1.0})
+    >>> audit_hmac(b"k", {"x": 1}) == audit_hmac(b"k", {"x": 1.0}) == audit_hmac(b"k", b'{"x":1}')
     True
     """
+    return _hmac(hmac.new(key, digestmod=hashlib.sha256), value)
+
+
+def _hmac(mac: hmac.HMAC, value: Any) -> str | None:
+    """:func:`audit_hmac` with the key's HMAC state made once (``mac``, left unchanged)."""
     data = canonical(value)
-    return None if data is None else hmac.new(key, data, hashlib.sha256).hexdigest()
+    if data is None:
+        return None
+    h = mac.copy()
+    h.update(data)
+    return h.hexdigest()
 
 
 #: The last whole second formatted and its text: one tuple, replaced whole, so that the
@@ -288,7 +302,7 @@ class AuditLog:
         self._written = 0
         self._closed = handler is None
         if handler is None:
-            self._key = b""
+            self._mac = None
             return
         if not isinstance(handler, logging.Handler):
             raise TypeError(f"AuditLog: handler must be a logging.Handler, got "
@@ -300,7 +314,7 @@ class AuditLog:
         if not key:
             raise ConfigError("AuditLog: the HMAC key must not be empty", key="secrets.audit_key",
                               value="***")
-        self._key = bytes(key)
+        self._mac = hmac.new(bytes(key), digestmod=hashlib.sha256)   # (the key's state, made once)
         handler.setFormatter(logging.Formatter("%(message)s"))
         if isinstance(handler, _AuditFile):
             handler.owner = self
@@ -371,8 +385,8 @@ class AuditLog:
             "outcome": _text(outcome),
             "http_status": status if type(status) is int else None,
             "duration": _number(duration),
-            "input_hmac": None if inp is None else audit_hmac(self._key, inp),
-            "output_hmac": None if out is None else audit_hmac(self._key, out),
+            "input_hmac": None if inp is None else _hmac(self._mac, inp),
+            "output_hmac": None if out is None else _hmac(self._mac, out),
         }
         return orjson.dumps(fields).decode("utf-8")
 

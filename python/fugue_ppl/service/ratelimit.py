@@ -316,21 +316,35 @@ class RateLimiter:
         {'RateLimit-Limit': '10', 'RateLimit-Remaining': '0', 'RateLimit-Reset': '1',
          'RateLimit-Policy': '10;w=1', 'Retry-After': '1'}
         """
-        p = decision.policy
-        if p is None:
-            return {}
-        out = {"RateLimit-Limit": str(decision.limit),
-               "RateLimit-Remaining": str(decision.remaining),
-               "RateLimit-Reset": str(_ceil(decision.reset)),
-               "RateLimit-Policy": p.header}
-        if not decision.allowed:
-            out["Retry-After"] = str(max(1, _ceil(decision.retry_after)))
-        return out
+        return {name: value.decode("latin-1")
+                for name, value in zip(_FIELDS, _field_values(decision), strict=False)}
+
+    @staticmethod
+    def raw_headers(decision: RateDecision) -> list[tuple[bytes, bytes]]:
+        """:meth:`headers` as an ASGI header list (lower-case names, latin-1 bytes)."""
+        return list(zip(_RAW_FIELDS, _field_values(decision), strict=False))
 
     def __repr__(self) -> str:
         p = self._default
         return (f"RateLimiter(rate={p.rate:g}, burst={p.burst}, overrides={len(self._policies)}"
                 f", clients={len(self._tat)}, enabled={self._enabled})")
+
+
+#: The header fields of a decision, in order (Retry-After only on a refusal).
+_FIELDS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy",
+           "Retry-After")
+_RAW_FIELDS = tuple(name.lower().encode("latin-1") for name in _FIELDS)
+
+
+def _field_values(decision: RateDecision) -> list[bytes]:
+    p = decision.policy
+    if p is None:
+        return []
+    out = [b"%d" % decision.limit, b"%d" % decision.remaining, b"%d" % _ceil(decision.reset),
+           p.header.encode("latin-1")]
+    if not decision.allowed:
+        out.append(b"%d" % max(1, _ceil(decision.retry_after)))
+    return out
 
 
 def _ceil(seconds: float) -> int:

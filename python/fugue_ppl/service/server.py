@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib.util
 import logging
 import signal
@@ -235,6 +236,9 @@ def serve(app: Any, settings: ServiceConfig | None = None, *,
         timeout_keep_alive=settings.keep_alive_seconds,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds, backlog=2048)
     server = _server_class()(config, service)
+    # The objects made so far (the app, the models, the libraries) live as long as
+    # the process: out of the collector's sight, a full collection does not trace them.
+    gc.freeze()
     _log.info("fugue-ppl serve: listening on %s:%d", settings.host, settings.port)
     try:
         server.run()
