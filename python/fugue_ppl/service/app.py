@@ -340,36 +340,54 @@ async def _read_body(scope: dict, receive: Callable, limit: int, timeout: float)
         if int(declared) > limit * _BODY_DRAIN_FACTOR:
             raise _BodyError(413, f"the request body exceeds {limit} bytes", True)
 
-    async def read() -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                raise ClientDisconnect()
-            chunk = message.get("body", b"")
-            more = message.get("more_body", False)
-            size += len(chunk)
-            if size > limit:
-                # Read what the client still sends (up to a bound) so that the 413
-                # reaches it on a connection it can keep using.
-                if size > limit * _BODY_DRAIN_FACTOR:
-                    raise _BodyError(413, f"the request body exceeds {limit} bytes", True)
-                continue
-            chunks.append(chunk)
-        if size > limit:
-            raise _BodyError(413, f"the request body exceeds {limit} bytes", False)
-        return b"".join(chunks)
+    if sys.version_info < (3, 11):  # pragma: no cover - Python 3.10 (no Task.uncancel)
+        try:
+            return await asyncio.wait_for(_read_chunks(receive, limit), timeout)
+        except asyncio.TimeoutError:
+            raise _BodyError(408, f"the request body was not received within {timeout:g} s",
+                             True) from None
+    # (asyncio.timeout's work, without its object: a timer that cancels this task, told
+    # apart from any other cancellation by the flag it sets)
+    task = asyncio.current_task()
+    late: list[bool] = []
 
+    def expire() -> None:
+        late.append(True)
+        task.cancel()
+
+    timer = asyncio.get_running_loop().call_later(timeout, expire)
     try:
-        if sys.version_info >= (3, 11):
-            async with asyncio.timeout(timeout):
-                return await read()
-        return await asyncio.wait_for(read(), timeout)  # pragma: no cover - Python 3.10
-    except TimeoutError:
-        raise _BodyError(408, f"the request body was not received within {timeout:g} s",
-                         True) from None
+        return await _read_chunks(receive, limit)
+    except asyncio.CancelledError:
+        if late and task.uncancel() == 0:
+            raise _BodyError(408, f"the request body was not received within {timeout:g} s",
+                             True) from None
+        raise
+    finally:
+        timer.cancel()
+
+
+async def _read_chunks(receive: Callable, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
+        size += len(chunk)
+        if size > limit:
+            # Read what the client still sends (up to a bound) so that the 413
+            # reaches it on a connection it can keep using.
+            if size > limit * _BODY_DRAIN_FACTOR:
+                raise _BodyError(413, f"the request body exceeds {limit} bytes", True)
+            continue
+        chunks.append(chunk)
+    if size > limit:
+        raise _BodyError(413, f"the request body exceeds {limit} bytes", False)
+    return b"".join(chunks)
 
 
 # ---------------------------------------------------------------- routes
@@ -803,12 +821,37 @@ def create_app(catalog: Catalog, *, settings: ServiceConfig | None = None,
 
     from starlette.middleware import Middleware
 
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(_Gate, service=service, authenticator=authenticator,
-                                           limiter=limiter, audit=audit, infer=r.infer_scope)],
-                    exception_handlers={HTTPException: _http_exception})
+    gate = _Gate(None, service, authenticator, limiter, audit, r.infer_scope)
+    app = _App(gate, routes=routes, lifespan=lifespan,
+               middleware=[Middleware(_mount, gate=gate)],
+               exception_handlers={HTTPException: _http_exception})
     app.state.service = service
     return app
+
+
+def _mount(app: Any, gate: _Gate) -> _Gate:
+    """The gate as Starlette's middleware: in front of the routes (``app``)."""
+    gate.app = app
+    return gate
+
+
+class _App(Starlette):
+    """Starlette with an inference request handed to the gate at once: the server-error
+    layer in front of it would only re-render the errors the gate renders itself."""
+
+    def __init__(self, gate: _Gate, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._gate = gate
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" \
+                and scope["path"].endswith("/infer"):
+            scope["app"] = self
+            if self.middleware_stack is None:
+                self.middleware_stack = self.build_middleware_stack()
+            await self._gate(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 async def _refresh_loop(service: Service) -> None:

@@ -690,7 +690,7 @@ def encode_outputs(value: Any, specs: Sequence[TensorSpec]) -> list[dict[str, An
             data, shape = _convert(v, dt, name)
             out.append(_tensor(name, dt, data, shape))
         return out
-    if isinstance(value, Mapping):
+    if not isinstance(value, (tuple, list)) and isinstance(value, Mapping):  # (ABC: last)
         missing = [s.name for s in specs if s.name not in value]
         if missing:
             raise OutputMismatch(f"the model's value lacks the outputs {missing}")

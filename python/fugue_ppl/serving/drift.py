@@ -75,6 +75,7 @@ __all__ = ["DriftCollector", "DriftMonitor", "DriftSettings"]
 
 _OWNER = "DriftMonitor"
 _NORMAL = NormalDist()
+_OBSERVE_VALUES = f"{_OWNER}.observe_values"
 
 
 def _rules(value: Any, name: str, owner: str) -> tuple[str, ...]:
@@ -448,7 +449,7 @@ class DriftMonitor:
         InvalidArgument
             ``ess`` is negative; nothing is recorded.
         """
-        owner = f"{_OWNER}.observe_values"
+        owner = _OBSERVE_VALUES
         lpd = (None if log_predictive_density is None
                else _real(log_predictive_density, "log_predictive_density", owner))
         if ess is not None:
@@ -638,6 +639,8 @@ class DriftMonitor:
 
 
 def _real(value: Any, name: str, owner: str) -> float:
+    if type(value) is float:            # (the common case, before the ABC's slower check)
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise type_error(owner, name, value, "a real number")
     return float(value)
