@@ -397,8 +397,7 @@ def _input(item: Any, field: str) -> InputTensor:
         raise _invalid(f"{field}.datatype", "datatype",
                        f"must be one of {', '.join(DATATYPES)}", datatype)
     shape = item["shape"]
-    if not isinstance(shape, list) or len(shape) > _MAX_DIMS or any(
-            isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in shape):
+    if not isinstance(shape, list) or len(shape) > _MAX_DIMS or not _dimensions(shape):
         raise _invalid(f"{field}.shape", "shape", f"must be an array of at most {_MAX_DIMS} "
                        "integers >= 0", shape)
     count = math.prod(shape)
@@ -408,13 +407,26 @@ def _input(item: Any, field: str) -> InputTensor:
     data = item["data"]
     if not isinstance(data, list):
         data = [data]                     # (a scalar for a one-element tensor)
-    flat = _flatten(data, shape, f"{field}.data") if any(
-        isinstance(x, list) for x in data) else data
+    flat = _flatten(data, shape, f"{field}.data") if _nested(data) else data
     if len(flat) != count:
         raise _invalid(f"{field}.data", "shape", f"holds {len(flat)} elements; shape "
                        f"{shape} needs {count}")
     return InputTensor(name, tuple(shape), datatype,
                        _elements(flat, datatype, f"{field}.data"))
+
+
+def _dimensions(shape: list) -> bool:
+    for d in shape:                  # (a loop: a generator costs more than a short shape)
+        if type(d) is not int or d < 0:
+            return False
+    return True
+
+
+def _nested(data: list) -> bool:
+    for x in data:
+        if type(x) is list:
+            return True
+    return False
 
 
 def _flatten(data: list, shape: list[int], field: str) -> list:

@@ -87,37 +87,48 @@ def _protocol_class(settings: ServiceConfig) -> type:
         b"connection: close\r\n\r\n", body])
 
     class TimedHttpToolsProtocol(HttpToolsProtocol):
+        # The headers' deadline is an attribute, and one timer per connection looks at
+        # it when due, arming itself again for a later deadline: a timer made and
+        # cancelled for every request cost more than the rest of this class.
+        _header_deadline: float | None = None      # (None: no request's headers pending)
         _header_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            self._arm()
+            self._expect_headers()
 
-        def _arm(self) -> None:
-            if self._header_timer is None:
-                self._header_timer = self.loop.call_later(header_timeout, self._headers_late)
-
-        def _disarm(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
+        def _expect_headers(self) -> None:
+            if self._header_deadline is None:
+                self._header_deadline = self.loop.time() + header_timeout
+                if self._header_timer is None:
+                    self._header_timer = self.loop.call_at(self._header_deadline,
+                                                           self._headers_due)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self._arm()
+            self._expect_headers()
 
         def on_headers_complete(self) -> None:
-            self._disarm()
+            self._header_deadline = None
             super().on_headers_complete()
             if getattr(self.server_state, "draining", False) and self.cycle is not None:
                 self.cycle.keep_alive = False
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
+            self._header_deadline = None
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
             super().connection_lost(exc)
 
-        def _headers_late(self) -> None:
+        def _headers_due(self) -> None:
             self._header_timer = None
+            deadline = self._header_deadline
+            if deadline is None:
+                return
+            if self.loop.time() < deadline:      # (a later request's: look again then)
+                self._header_timer = self.loop.call_at(deadline, self._headers_due)
+                return
             if self.transport.is_closing():
                 return
             busy = self.cycle is not None and not self.cycle.response_complete
