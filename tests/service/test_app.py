@@ -231,6 +231,67 @@ def test_unknown_routes_and_methods(app):
 # ---------------------------------------------------------------- inference
 
 
+SAME_EITHER_WAY = [
+    ("/v2/models/sensor/infer", json.dumps(body(parameters={"seed": 3})), {}),
+    ("/v2/models/sensor/versions/1/infer", json.dumps(body(parameters={"seed": 3})), {}),
+    ("/v2/models/sensor/infer", json.dumps(body(parameters={"seed": 3, "choices": True},
+                                                outputs=[{"name": "choice_address"},
+                                                         {"name": "temperature"}])), {}),
+    ("/v2/models/sensor/infer", '{"inputs": [', {}),
+    ("/v2/models/sensor/infer", '{"inputs": [{"name": "reading", "shape": [1], '
+                                '"datatype": "FP64", "data": [NaN]}]}', {}),
+    ("/v2/models/sensor/infer", json.dumps(body(reading(["x"], "BYTES"))), {}),
+    ("/v2/models/sensor/infer", json.dumps(body(reading([1.0, 2.0], shape=(2,)))), {}),
+    ("/v2/models/nope/infer", json.dumps(body()), {}),
+    ("/v2/models/sensor/versions/9/infer", json.dumps(body()), {}),
+    ("/v2/models/sensor/infer", "x" * 5000, {}),
+    ("/v2/models/sensor/infer", json.dumps(body()),
+     {"content-type": "application/octet-stream"}),
+    ("/v2/models/failing/infer", json.dumps(body()), {}),
+    ("/v2/models/slow_fallback/infer", json.dumps(body()), {}),
+    ("/v2/models//infer", json.dumps(body()), {}),
+    ("/v2/models/sensor/infer/", json.dumps(body()), {}),
+    ("/v2/infer", json.dumps(body()), {}),
+]
+
+
+def test_inference_requests_are_answered_alike_with_and_without_starlettes_routing(app):
+    # The gate serves an inference route itself; behind a root path (a proxy's prefix)
+    # Starlette's routing does. Both must give the same statuses, headers and bodies.
+    def send(root):
+        async def scenario(c):
+            out = []
+            for i, (path, content, headers) in enumerate(SAME_EITHER_WAY):
+                r = await c.post(root + path, content=content, headers={
+                    "content-type": "application/json", "x-request-id": f"alike-{i}",
+                    **headers})
+                out.append((r.status_code, r.headers.get("content-type"),
+                            r.headers.get("retry-after"), r.headers.get("connection"),
+                            r.content))
+            return out
+
+        async def main():
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app, root_path=root)
+                async with httpx.AsyncClient(transport=transport, base_url="http://fugue.test",
+                                             timeout=30) as c:
+                    return await scenario(c)
+        return asyncio.run(main())
+
+    direct, routed = send(""), send("/prefix")
+    # (the model fault's error id is new each time)
+    ids = re.compile(rb"[0-9a-f]{32}")
+    for i, (a, b) in enumerate(zip(direct, routed, strict=True)):
+        assert a[:4] == b[:4], SAME_EITHER_WAY[i][0]
+        # (a 404 names the path it was sent to, the prefix included)
+        assert ids.sub(b"ID", a[4]) == ids.sub(b"ID", b[4].replace(b"/prefix", b"")), \
+            SAME_EITHER_WAY[i][0]
+    statuses = [a[0] for a in direct]
+    assert statuses == [200, 200, 200, 400, 400, 400, 400, 404, 404, 413, 400, 500, 200, 404,
+                        307, 404]            # (307: Starlette's redirect to the path without /)
+    assert json.loads(direct[0][4])["parameters"]["request_id"] == "alike-0"
+
+
 def test_inference_returns_the_models_value_status_and_log_weights(app):
     twin = runner(sensor, "sensor", schema=SENSOR_SCHEMA)
     expected = twin.infer(22.0, seed=7)

@@ -16,12 +16,14 @@ A line holds, in this order: ``timestamp`` (RFC 3339, UTC, microseconds),
 output themselves: their HMAC-SHA256 (hex) under ``secrets.audit_key`` (its
 UTF-8 bytes), over their RFC 8785 canonical JSON, so whoever holds the key
 and a claimed input can check it against the line, whatever the order of its
-keys. Before canonicalisation, tuples are lists, numpy values are their
-Python values, and the non-finite floats (which JSON lacks) are the strings
-``"NaN"``, ``"Infinity"`` and ``"-Infinity"``; a value that still has no
-canonical form (a non-str key, an int beyond 2**53 - 1, a lone surrogate,
-another type, nesting deeper than 100) gets ``null``, as does a request without
-a document (refused before its body was read). The canonical bytes are
+keys. A document given as bytes is JSON text (the service passes the bodies
+it received and sent), parsed as the service parses a request body. Before
+canonicalisation, tuples are lists, numpy values are their Python values,
+and the non-finite floats (which JSON lacks) are the strings ``"NaN"``,
+``"Infinity"`` and ``"-Infinity"``; a value that still has no canonical form
+(a non-str key, an int beyond 2**53 - 1, a lone surrogate, another type,
+nesting deeper than 100, text that is not JSON) gets ``null``, as does a
+request without a document (refused before its body was read). The canonical bytes are
 those of the ``rfc8785`` package, written by a compiled canonicaliser
 (:mod:`fugue_ppl.service._canonical`) several times faster: the writer thread
 shares the interpreter with the requests.
@@ -355,9 +357,11 @@ class AuditLog:
                timestamp: float | None = None) -> None:
         """Queue the audit line of one request; never waits.
 
-        ``input`` and ``output`` are read later, by the writer thread: pass
-        values the caller no longer changes. ``timestamp`` (seconds since
-        the epoch) defaults to now.
+        ``input`` and ``output`` (JSON values, or JSON text as bytes: what a
+        service has at hand, and nothing for the collector to trace while
+        the line waits) are read later, by the writer thread: pass values
+        the caller no longer changes. ``timestamp`` (seconds since the
+        epoch) defaults to now.
         """
         if self._closed:
             if self._handler is not None:
