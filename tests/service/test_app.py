@@ -90,11 +90,11 @@ def catalog(*extra):
     return Catalog([sensor_dep, *extra])
 
 
-def exercise(app, scenario, client=("10.0.0.7", 51000)):
+def exercise(app, scenario, client=("10.0.0.7", 51000), root_path=""):
     """Run ``scenario(httpx client)`` against ``app`` inside its lifespan."""
     async def main():
         async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app, client=client)
+            transport = httpx.ASGITransport(app=app, client=client, root_path=root_path)
             async with httpx.AsyncClient(transport=transport, base_url="http://fugue.test",
                                          timeout=30) as c:
                 return await scenario(c)
@@ -269,14 +269,7 @@ def test_inference_requests_are_answered_alike_with_and_without_starlettes_routi
                             r.headers.get("retry-after"), r.headers.get("connection"),
                             r.content))
             return out
-
-        async def main():
-            async with app.router.lifespan_context(app):
-                transport = httpx.ASGITransport(app=app, root_path=root)
-                async with httpx.AsyncClient(transport=transport, base_url="http://fugue.test",
-                                             timeout=30) as c:
-                    return await scenario(c)
-        return asyncio.run(main())
+        return exercise(app, scenario, root_path=root)
 
     direct, routed = send(""), send("/prefix")
     # (the model fault's error id is new each time)
