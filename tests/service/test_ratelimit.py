@@ -154,6 +154,13 @@ def test_the_ratelimit_header_fields():
     assert rl.headers(d) == {"RateLimit-Limit": "10", "RateLimit-Remaining": "0",
                              "RateLimit-Reset": "3", "RateLimit-Policy": "10;w=3",
                              "Retry-After": "1"}
+    # (the ASGI list the service sends: the same fields, lower-case, as bytes)
+    assert rl.raw_headers(d) == [(b"ratelimit-limit", b"10"), (b"ratelimit-remaining", b"0"),
+                                 (b"ratelimit-reset", b"3"), (b"ratelimit-policy", b"10;w=3"),
+                                 (b"retry-after", b"1")]
+    assert rl.raw_headers(rl.check("other")) == [
+        (b"ratelimit-limit", b"10"), (b"ratelimit-remaining", b"9"),
+        (b"ratelimit-reset", b"1"), (b"ratelimit-policy", b"10;w=3")]
     slow = limiter(0.1, 1, clock)
     slow.check("k")
     d = slow.check("k")
@@ -167,6 +174,7 @@ def test_rate_limits_off_allow_everything_without_headers():
     decisions = [rl.check("k") for _ in range(100)]
     assert all(d.allowed for d in decisions) and len(rl) == 0 and not rl.enabled
     assert rl.headers(decisions[-1]) == {}
+    assert rl.raw_headers(decisions[-1]) == []
     assert decisions[-1] == RateDecision(True, 0, 0, 0.0, 0.0, None)
 
 

@@ -250,6 +250,25 @@ def test_a_slow_loris_client_gets_408_and_others_are_served_meanwhile(server):
     still_serving(server)
 
 
+def test_a_kept_alive_connection_times_each_requests_headers_from_its_first_byte(server):
+    # One timer per connection: armed at the connection's opening, it must be moved to
+    # the second request's deadline (from its first byte), neither cut that request
+    # early at the first deadline nor forget it.
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.settimeout(2.0)
+        s.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = s.recv(4096)
+        assert first.startswith(b"HTTP/1.1 200 ")
+        time.sleep(0.6)                          # (past half the first deadline of 1 s)
+        s.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")
+        t0 = time.monotonic()
+        reply = _read_all(s, 4.0)
+        took = time.monotonic() - t0
+    assert reply.startswith(b"HTTP/1.1 408 Request Timeout"), reply[:80]
+    assert 0.9 < took < 2.5, took
+    still_serving(server)
+
+
 def test_a_body_sent_too_slowly_gets_408(server):
     with socket.create_connection(("127.0.0.1", server.port)) as s:
         s.sendall(b"POST /v2/models/sensor/infer HTTP/1.1\r\nHost: x\r\n"
