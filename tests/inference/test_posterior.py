@@ -51,11 +51,11 @@ def step(t, state, y):
 
 def kalman(ys, q=0.5 ** 2, r=1.0, m=0.0, p=1.0):
     """The exact filtering mean and variance after the last observation, and the
-    log evidence of the series, of ``init`` and ``step``."""
+    log evidence of the series, of ``init`` and ``step`` (every observation, the
+    first too, follows a step's transition from the state before it)."""
     log_z = 0.0
-    for t, y in enumerate(ys):
-        if t > 0:
-            p += q
+    for y in ys:
+        p += q
         s = p + r
         log_z += -0.5 * (math.log(2 * math.pi * s) + (y - m) ** 2 / s)
         k = p / s
@@ -70,7 +70,7 @@ MH = MetropolisHastings(chains=4, draws=1500, warmup=500)
 
 
 def test_mh_served_by_a_runner_matches_the_normal_normal_posterior():
-    runner = fp.ModelRunner(normal_normal, inference=MH, deadline=None)
+    runner = fp.ModelRunner(normal_normal, rng=2024, inference=MH, deadline=None)
     res = runner.infer(1.0, seed=3)
     assert res.status == "ok"
     post = res.value
@@ -143,15 +143,20 @@ YS = [0.3, 0.9, 1.4, 1.1, 0.2, -0.4]
 
 
 def test_smc_served_by_a_runner_matches_the_kalman_filter():
-    runner = fp.ModelRunner(step, inference=SequentialMonteCarlo(n=4000, init=init),
-                            deadline=None)
-    post = runner.infer(YS, seed=2).value
+    runner = fp.ModelRunner(step, rng=2024,
+                            inference=SequentialMonteCarlo(n=4000, init=init), deadline=None)
+    posts = [runner.infer(YS, seed=k).value for k in range(10)]
+    post = posts[0]
     assert isinstance(post, PosteriorSummary) and isinstance(post.result, SMCResult)
     m, p, log_z = kalman(YS)
     s = post["x"]
     assert abs(s.mean - m) < 4 * s.mcse_mean + 0.01
     assert s.sd == pytest.approx(math.sqrt(p), rel=0.1)
-    assert post.log_evidence == pytest.approx(log_z, abs=0.1)
+    # the log evidence over 10 independent requests: their mean within 4 standard errors
+    # of the exact value (its estimator's downward bias, var/2, is far smaller)
+    evidence = np.array([q.log_evidence for q in posts])
+    assert abs(evidence.mean() - log_z) < 4 * evidence.std(ddof=1) / math.sqrt(10) + 0.01
+    assert evidence.std(ddof=1) < 0.2
     assert post.ess == post.result.ess[-1] and post.reliable and post.khat < 0.7
     assert post.log_evidence == post.result.log_evidence
 
