@@ -134,7 +134,7 @@ def test_the_cpp_libraries_sit_in_the_package_and_load_through_origin():
     pkg = modules["core._runtime"].parents[1]
     libs = sorted(p.name for p in pkg.glob("libfugue_*.so"))
     assert libs == ["libfugue_core.so", "libfugue_deploy.so", "libfugue_monitoring.so",
-                    "libfugue_serving.so"]
+                    "libfugue_service.so", "libfugue_serving.so"]
     for mod, path in modules.items():
         needed, runpath = _dynamic(path)
         ours = [n for n in needed if n.startswith("libfugue_")]

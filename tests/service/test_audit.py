@@ -1,8 +1,9 @@
 """The audit log: the lines and their fields, the HMACs against an independent
 computation (hmac + rfc8785 here), canonicalisation (the compiled canonicaliser
 against the rfc8785 package: floats, integers, strings, key order, numpy values,
-Mappings, depth), values without a JSON form, rotation, a writer that never slows
-requests, close, and threads."""
+Mappings, depth; its JSON text reader against the service's parser), values
+without a JSON form, rotation, a writer that never slows requests, close, and
+threads."""
 
 import datetime
 import doctest
@@ -202,6 +203,93 @@ def test_json_text_is_read_as_the_service_parses_a_body():
         assert audit.canonical(text) == expected, text
     assert audit.canonical(b'{"n": 9007199254740991}') == b'{"n":9007199254740991}'
     assert audit.canonical(b'{"n": 9007199254740992}') is None      # (beyond 2**53 - 1)
+
+
+def as_the_service_reads(text):
+    """The canonical form of JSON text through Python: parse_json, then its value's."""
+    from fugue_ppl.service.protocol import parse_json
+    try:
+        value = parse_json(bytes(text))
+    except ValueError:
+        return None
+    return audit.canonical(value)
+
+
+@pytest.mark.parametrize("text", [
+    b"", b"  ", b"\xef\xbb\xbf{}", b"nul", b"null", b"true ", b"[true,false,null]", b"[]", b"{}",
+    b"1e400", b"-1e400", b"1e-400", b"4.9e-324", b"2.4e-324", b"1.7976931348623157e309",
+    b"18446744073709551615", b"18446744073709551616", b"-9223372036854775808",
+    b"-9223372036854775809", b"[1e400, 18446744073709551616]", b"[1e400, 5]",
+    b"[18446744073709551616, 5]", b"1" + b"0" * 400, b"-0", b"-0.0", b"0.1e1", b"1E+2",
+    b"9007199254740991", b"9007199254740992", b"-9007199254740992", b"01", b"-", b"1.",
+    b".5", b"1e", b"+1", b"0x10", b"[1,]", b'{"a":1,}', b"1 2", b'{"a":1,"a":2}',
+    b'{"b":1,"a":2,"b":3}', b'"\\ud800"', b'"\\udc00\\ud800"', b'"\\ud83d\\ude00"',
+    b'"\xed\xa0\x80"', b'"\xc0\xaf"', b'"\xf4\x90\x80\x80"', b'"\x7f"', b'"\\u0000"',
+    b'"\\/"', b'"\\x"', b'"a\tb"', b'"\\u12"', b'"abc', b'{"\xee\x80\x80":1,"\xf0\x9f\x98\x80":2}',
+    b"[" * 100 + b"]" * 100, b"[" * 101 + b"]" * 101, b'{"a":' * 100 + b"1" + b"}" * 100,
+    b'{"a":' * 101 + b"1" + b"}" * 101, b"NaN", b"-Infinity", b"[1, 2", b'{"a" 1}',
+    b'{"inputs": [{"name": "reading", "shape": [1], "datatype": "FP64", "data": [22.0]}]}',
+])
+def test_the_compiled_reader_reads_text_as_the_service_s_parser_does(text):
+    # (the audit writer canonicalises bodies without the interpreter: through its own
+    # reader, which must give what parse_json's value gives, refusals included)
+    assert audit.canonical(text) == as_the_service_reads(text)
+
+
+number_texts = st.from_regex(r"-?(0|[1-9][0-9]{0,40})(\.[0-9]{1,40})?([eE][+-]?[0-9]{1,3})?",
+                             fullmatch=True)
+
+
+@given(st.lists(number_texts, min_size=1, max_size=4))
+@settings(max_examples=500, deadline=None)
+def test_numbers_are_read_as_the_service_reads_them(numbers):
+    text = ("[" + ", ".join(numbers) + "]").encode()
+    assert audit.canonical(text) == as_the_service_reads(text)
+
+
+string_parts = st.sampled_from(["a", "\\n", "\\u00e9", "\\ud83d\\ude00", "\\uD834\\uDD1E",
+                                "\\ud800", "\\udc00", "\u00e9", "\U0001f600", "\\\"", "\\/",
+                                "\\u0000", "\\x", "\\", "\t", "\x7f", "\ue000"])
+
+
+@given(st.lists(string_parts, max_size=6), st.lists(string_parts, max_size=3))
+@settings(max_examples=300, deadline=None)
+def test_strings_and_keys_are_read_as_the_service_reads_them(value, key):
+    text = ('{"' + "".join(key) + '": "' + "".join(value) + '", "z": 1}').encode()
+    assert audit.canonical(text) == as_the_service_reads(text)
+
+
+@given(json_values, st.lists(st.tuples(st.sampled_from(["insert", "delete", "replace"]),
+                                       st.integers(0, 10_000),
+                                       st.sampled_from(list(b'{}[]",:\\ 019-+.eEtrufalsn')
+                                                       + [0, 0x1F, 0x7F, 0x80, 0xC3, 0xA9,
+                                                          0xED, 0xA0, 0xF0, 0xFF])),
+                             min_size=1, max_size=3))
+@settings(max_examples=500, deadline=None)
+def test_broken_json_text_is_refused_or_read_as_the_service_reads_it(value, edits):
+    text = bytearray(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+    for op, at, byte in edits:
+        at %= len(text) + 1
+        if op == "insert":
+            text.insert(at, byte)
+        elif at < len(text):
+            if op == "delete":
+                del text[at]
+            else:
+                text[at] = byte
+    assert audit.canonical(bytes(text)) == as_the_service_reads(text)
+
+
+def test_the_text_reader_checks_its_argument():
+    c = Canonicaliser(100)
+    with pytest.raises(TypeError):
+        c.dumps_text("{}")                      # (text, not bytes)
+    with pytest.raises(TypeError):
+        c.dumps_text(None)
+    assert c.dumps_text(bytearray(b' {"b": 1, "a": [1.0]} ')) == b'{"a":[1],"b":1}'
+    assert Canonicaliser(0).dumps_text(b"1.5") == b"1.5"
+    with pytest.raises(NoCanonicalForm):
+        Canonicaliser(0).dumps_text(b"[]")
 
 
 @given(json_values)
@@ -544,6 +632,69 @@ def test_odd_scalar_fields_are_written_safely(tmp_path):
     assert first["request_id"] == "r" * audit.MAX_TEXT and first["model"] == "5"
     assert (first["http_status"], first["duration"]) == (None, None)
     assert (second["http_status"], second["duration"]) == (None, None)
+
+
+@pytest.mark.parametrize("key_size", [1, 32, 63, 64, 65, 200])
+def test_the_hmacs_are_hmac_sha256_across_block_boundaries(tmp_path, key_size):
+    # (the writer's own SHA-256 against hashlib: keys below, at and above the block
+    # size, documents of every length across the padding boundaries)
+    key = bytes((7 * i + 1) % 256 for i in range(key_size))
+    log = AuditLog(open_handler(AuditConfig(path=str(tmp_path / "a.log"))), key=key)
+    docs = [json.dumps("x" * k).encode() for k in range(200)]
+    for k, doc in enumerate(docs):
+        log.record(**fields(request_id=f"r{k}", input=doc, output=None))
+    log.close()
+    got = lines(tmp_path / "a.log")
+    assert [g["request_id"] for g in got] == [f"r{k}" for k in range(200)]
+    for doc, g in zip(docs, got):
+        assert g["input_hmac"] == hmac.new(key, doc, hashlib.sha256).hexdigest()
+        assert g["output_hmac"] is None
+
+
+def test_a_lone_surrogate_in_a_field_and_a_bad_timestamp_still_give_a_line(tmp_path):
+    log = file_log(tmp_path)
+    log.record(**fields(request_id="r-\udc80", model="m\ud800"), timestamp=float("nan"))
+    log.record(**fields(request_id="r2"), timestamp="soon")
+    log.record(**fields(request_id="r3", http_status=2**70, duration=10**400))
+    log.close()
+    first, second, third = lines(tmp_path / "audit.log")
+    assert (first["request_id"], first["model"]) == ("r-\\udc80", "m\\ud800")
+    assert first["timestamp"] is None and second["timestamp"] is None
+    assert (third["http_status"], third["duration"]) == (None, None)
+    assert log.errors == 0 and log.written == 3
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(key=b"k", names=FIELDS[:11], limit=1, max_depth=1), ValueError, "12 field names"),
+    (dict(key=b"k", names=FIELDS, limit=0, max_depth=1), InvalidArgument, "limit"),
+    (dict(key=b"k", names=FIELDS, limit=1.5, max_depth=1), InvalidArgument, "limit"),
+    (dict(key=b"k", names=FIELDS, limit="1", max_depth=1), TypeError, "limit"),
+    (dict(key=b"k", names=FIELDS, limit=1, max_depth=1001), InvalidArgument, "max_depth"),
+    (dict(key="k", names=FIELDS, limit=1, max_depth=1), TypeError, "key"),
+])
+def test_the_line_queue_checks_its_arguments(kwargs, error, message):
+    from fugue_ppl.service._audit_lines import AuditLines
+    with pytest.raises(error, match=message):
+        AuditLines(**kwargs)
+
+
+def test_the_line_queue_limits_what_is_outstanding_and_drains_after_close():
+    from fugue_ppl.service._audit_lines import AuditLines
+    q = AuditLines(b"k", FIELDS, 2, 10)
+    args = (1.0, "r", None, None, None, None, "infer", "ok", 200, 0.5, b"[1]", True, None, False)
+    assert q.push(*args) and q.push(*args) and not q.push(*args)      # (the limit)
+    text, n = q.take(0.0)
+    assert n == 2 and q.queued == 0 and not q.push(*args)            # (taken, not done)
+    q.done(n)
+    assert q.push(*args) and q.accepted == 3
+    q.close()
+    assert not q.push(*args)
+    text, n = q.take(0.0)
+    assert n == 1 and json.loads(text)["input_hmac"] == hmac.new(
+        b"k", b"[1]", hashlib.sha256).hexdigest()
+    assert q.take(0.0) is None
+    q.wake()
+    assert q.take(10.0) is None
 
 
 # ---------------------------------------------------------------- the file

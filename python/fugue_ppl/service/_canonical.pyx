@@ -4,7 +4,9 @@ request's input and output document, on the interpreter the requests share, so i
 cost is taken from the service's throughput.
 
 :meth:`Canonicaliser.dumps` walks the value through the CPython C API and writes
-its UTF-8 into one C++ ``std::string``: strings are copied from their UTF-8 form
+its UTF-8 into one C++ ``std::string`` with the writers of ``fugue/canonical.hpp``
+(the one statement of the format, shared with :meth:`Canonicaliser.dumps_text`,
+which reads JSON text without the interpreter's lock): strings are copied from their UTF-8 form
 (an ASCII str's bytes read in place) with the escapes of ECMAScript's
 ``JSON.stringify``; floats are written from their shortest round-trip digits
 (``std::to_chars``) in ECMAScript's Number-to-String notation; the members of a
@@ -35,9 +37,6 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_Next
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.ref cimport PyObject
-from libc.math cimport INFINITY
-from libc.stdint cimport uint64_t
-from libc.string cimport memcpy, memset
 from libcpp.algorithm cimport sort
 from libcpp.string cimport string
 from libcpp.vector cimport vector
@@ -59,19 +58,17 @@ cdef extern from "Python.h":
     bint PyErr_ExceptionMatches(object exc)
     void PyErr_Clear()
 
-cdef extern from "<charconv>" namespace "std" nogil:
-    enum class chars_format:
-        scientific
-    cppclass to_chars_result:
-        char* ptr
-    to_chars_result to_chars(char* first, char* last, double value, chars_format fmt)
-    to_chars_result to_chars(char* first, char* last, long long value)
+cdef extern from "fugue/canonical.hpp" namespace "fugue::canonical" nogil:
+    void put_string(string& out, const char* p, size_t n) except +
+    void put_number(string& out, double v) except +
+    void put_integer(string& out, long long v) except +
+    bint utf16_before(const char* a, size_t an, const char* b, size_t bn) noexcept
+    bint canonical_text(const char* p, size_t n, int max_depth, string& out) except +
+    long long kIntLimit
 
 
-cdef long long _INT_LIMIT = 9007199254740991      # 2**53 - 1: integers a double holds exactly
 cdef int _DEPTH_LIMIT = 1000                      # (the walk recurses on the C stack)
 cdef object _NP_TYPES = (np.ndarray, np.generic)
-cdef const char* _HEX = b"0123456789abcdef"
 
 
 class NoCanonicalForm(Exception):
@@ -91,10 +88,7 @@ cdef struct _Member:
 
 
 cdef struct _Walk:
-    string buf                  # the canonical JSON: its first `size` bytes
-    char* out                   # buf's bytes (moved when buf grows)
-    size_t size                 # the bytes written
-    size_t room                 # buf.size()
+    string out                  # the canonical JSON
     vector[_Member] members     # the members of the dicts being written, innermost last
     int max_depth
 
@@ -103,47 +97,19 @@ cdef object _too_deep(_Walk* w):
     return NoCanonicalForm(f"more than {w.max_depth} containers deep")
 
 
-cdef int _grow(_Walk* w, size_t more) except -1:
-    """Make room in the buffer for ``more`` bytes after those written."""
-    cdef size_t want = w.size + more
-    w.buf.resize(want if want > 2 * w.room else 2 * w.room)
-    w.out = &w.buf[0]
-    w.room = w.buf.size()
-    return 0
-
-
 cdef inline int _put(_Walk* w, const char* p, size_t n) except -1:
-    if w.room - w.size < n:
-        _grow(w, n)
-    memcpy(w.out + w.size, p, n)
-    w.size += n
+    w.out.append(p, n)
     return 0
 
 
 cdef inline int _putc(_Walk* w, char c) except -1:
-    if w.size == w.room:
-        _grow(w, 1)
-    w.out[w.size] = c
-    w.size += 1
+    w.out.push_back(c)
     return 0
-
-
-cdef inline unsigned int _utf16_rank(unsigned char c) noexcept nogil:
-    # UTF-8 bytes compare as code points; UTF-16 code units put U+E000..U+FFFF
-    # (lead bytes EE, EF) after U+10000.. (surrogate pairs; lead bytes F0..F4).
-    return c + 0x10 if c == 0xEE or c == 0xEF else c
 
 
 cdef inline bint _before(const _Member& a, const _Member& b) noexcept nogil:
     """Whether key ``a`` sorts before key ``b`` by UTF-16 code units."""
-    # The first differing byte is a lead byte in both or a continuation byte in
-    # both (the prefix is the same); continuation bytes compare as code points do.
-    cdef Py_ssize_t n = a.size if a.size < b.size else b.size
-    cdef Py_ssize_t i
-    for i in range(n):
-        if a.utf8[i] != b.utf8[i]:
-            return _utf16_rank(<unsigned char>a.utf8[i]) < _utf16_rank(<unsigned char>b.utf8[i])
-    return a.size < b.size
+    return utf16_before(a.utf8, a.size, b.utf8, b.size)
 
 
 cdef void _sort(_Member* a, Py_ssize_t n) noexcept nogil:
@@ -177,132 +143,19 @@ cdef inline const char* _text(PyObject* s, Py_ssize_t* size) except? NULL:
     return p
 
 
-cdef inline bint _plain8(const char* p) noexcept nogil:
-    """Whether none of the 8 bytes at ``p`` is a control, '"' or '\\' (SWAR)."""
-    cdef uint64_t x, q, b
-    memcpy(&x, p, 8)
-    q = x ^ 0x2222222222222222ULL
-    b = x ^ 0x5C5C5C5C5C5C5C5CULL
-    return ((((x - 0x2020202020202020ULL) & ~x) | ((q - 0x0101010101010101ULL) & ~q)
-             | ((b - 0x0101010101010101ULL) & ~b)) & 0x8080808080808080ULL) == 0
+cdef inline int _string(const char* p, Py_ssize_t n, _Walk* w) except -1:
+    put_string(w.out, p, n)
+    return 0
 
 
-cdef inline bint _plain(unsigned char c) noexcept nogil:
-    return c >= 0x20 and c != 0x22 and c != 0x5C
+cdef inline int _integer(long long v, _Walk* w) except -1:
+    put_integer(w.out, v)
+    return 0
 
 
-cdef int _string(const char* p, Py_ssize_t n, _Walk* w) except -1:
-    """Write the JSON string of UTF-8 ``p[:n]``: '"' and '\\' escaped, the controls
-    as \\b \\t \\n \\f \\r or \\u00xx, everything else as it is."""
-    cdef Py_ssize_t start = 0
-    cdef Py_ssize_t i = 0
-    cdef unsigned char c
-    cdef char esc[6]
-    _putc(w, b'"')
-    while True:
-        # The run of bytes written as they are, 8 at a time, then one at a time.
-        while i + 8 <= n and _plain8(p + i):
-            i += 8
-        while i < n and _plain(<unsigned char>p[i]):
-            i += 1
-        _put(w, p + start, i - start)
-        if i == n:
-            break
-        c = <unsigned char>p[i]
-        i += 1
-        start = i
-        esc[0] = b'\\'
-        if c == 0x22 or c == 0x5C:
-            esc[1] = c
-        elif c == 0x08:
-            esc[1] = b'b'
-        elif c == 0x09:
-            esc[1] = b't'
-        elif c == 0x0A:
-            esc[1] = b'n'
-        elif c == 0x0C:
-            esc[1] = b'f'
-        elif c == 0x0D:
-            esc[1] = b'r'
-        else:
-            memcpy(esc + 1, b"u00", 3)
-            esc[4] = _HEX[c >> 4]
-            esc[5] = _HEX[c & 15]
-            _put(w, esc, 6)
-            continue
-        _put(w, esc, 2)
-    return _putc(w, b'"')
-
-
-cdef int _integer(long long v, _Walk* w) except -1:
-    cdef char buf[24]
-    return _put(w, buf, to_chars(buf, buf + 24, v).ptr - buf)
-
-
-cdef int _float(double f, _Walk* w) except -1:
-    """Write ``f`` as ECMAScript's Number::toString (RFC 8785 3.2.2.3) writes it;
-    the non-finite floats as the strings "NaN", "Infinity", "-Infinity"."""
-    cdef char buf[32]               # the shortest round-trip digits, "d[.ddd]e[+-]XX"
-    cdef char text[40]              # what is written
-    cdef char* t = text
-    cdef char* end
-    cdef char* digits = buf
-    cdef int k = 1                  # the number of significant digits
-    cdef int i, j, n, e
-    if f != f:
-        return _put(w, b'"NaN"', 5)
-    if f == INFINITY:
-        return _put(w, b'"Infinity"', 10)
-    if f == -INFINITY:
-        return _put(w, b'"-Infinity"', 11)
-    if f == 0.0:                    # (and -0.0)
-        return _putc(w, b'0')
-    if f < 0.0:
-        t[0] = b'-'
-        t += 1
-        f = -f
-    if f < 9007199254740992.0 and f == <double><long long>f:
-        # an integer below 2**53: its digits
-        t = to_chars(t, text + 40, <long long>f).ptr
-        return _put(w, text, t - text)
-    end = to_chars(buf, buf + 32, f, chars_format.scientific).ptr
-    i = 1
-    if buf[1] == b'.':              # move d1 next to d2..dk: the digits are contiguous
-        buf[1] = buf[0]
-        digits = buf + 1
-        i = 2
-        while buf[i] != b'e':
-            i += 1
-        k = i - 1
-    e = 0
-    for j in range(i + 2, end - buf):
-        e = e * 10 + (buf[j] - 48)
-    n = (-e if buf[i + 1] == b'-' else e) + 1      # f = 0.d1..dk x 10**n
-    if k <= n <= 21:                # digits, then n - k zeros
-        memcpy(t, digits, k)
-        memset(t + k, b'0', n - k)
-        t += n
-    elif 0 < n <= 21:               # the point after n digits
-        memcpy(t, digits, n)
-        t[n] = b'.'
-        memcpy(t + n + 1, digits + n, k - n)
-        t += k + 1
-    elif -6 < n <= 0:               # "0.", -n zeros, the digits
-        memcpy(t, b"0.", 2)
-        memset(t + 2, b'0', -n)
-        memcpy(t + 2 - n, digits, k)
-        t += 2 - n + k
-    else:                           # d1[.d2..dk]e+-(n - 1)
-        t[0] = digits[0]
-        t += 1
-        if k > 1:
-            t[0] = b'.'
-            memcpy(t + 1, digits + 1, k - 1)
-            t += k
-        t[0] = b'e'
-        t[1] = b'+' if n > 0 else b'-'
-        t = to_chars(t + 2, text + 40, <long long>(n - 1 if n > 0 else 1 - n)).ptr
-    return _put(w, text, t - text)
+cdef inline int _float(double f, _Walk* w) except -1:
+    put_number(w.out, f)
+    return 0
 
 
 cdef int _dict(dict d, _Walk* w, int depth) except -1:
@@ -382,7 +235,7 @@ cdef int _int(object v, _Walk* w) except -1:
     cdef long long n = _as_long_long(v, &overflow)
     if n == -1 and PyErr_Occurred() != NULL:
         return -1
-    if overflow or n > _INT_LIMIT or n < -_INT_LIMIT:
+    if overflow or n > kIntLimit or n < -kIntLimit:
         raise NoCanonicalForm("an int beyond +-(2**53 - 1)")
     return _integer(n, w)
 
@@ -466,11 +319,24 @@ cdef class Canonicaliser:
     def dumps(self, value):
         """The canonical JSON of ``value`` as UTF-8 bytes (raises :class:`NoCanonicalForm`)."""
         cdef _Walk w
-        w.buf.resize(1024)
-        w.out = &w.buf[0]
-        w.size = 0
-        w.room = w.buf.size()
+        w.out.reserve(1024)
         w.members.reserve(64)
         w.max_depth = self.max_depth
         _write(value, &w, 0)
-        return PyBytes_FromStringAndSize(w.out, w.size)
+        return PyBytes_FromStringAndSize(w.out.data(), w.out.size())
+
+    def dumps_text(self, const unsigned char[::1] text not None):
+        """The canonical JSON of the JSON text ``text`` (bytes-like, UTF-8), read as the
+        service reads a request body (:func:`fugue_ppl.service.protocol.parse_json`),
+        without the interpreter's lock; raises :class:`NoCanonicalForm` when the text
+        is not JSON or its value has none."""
+        cdef string out
+        cdef bint ok
+        cdef const char* p = NULL
+        if text.shape[0]:
+            p = <const char*>&text[0]
+        with nogil:
+            ok = canonical_text(p, text.shape[0], self.max_depth, out)
+        if not ok:
+            raise NoCanonicalForm("the text is not JSON, or its value has no canonical form")
+        return PyBytes_FromStringAndSize(out.data(), out.size())

@@ -1,13 +1,14 @@
 """The audit log: one JSON line per request, written off the request path.
 
-:meth:`AuditLog.record` builds a :class:`logging.LogRecord` holding the
-request's fields and puts it on a bounded queue (a
-:class:`~logging.handlers.QueueHandler`), which never waits: when the writer
-falls behind and the queue is full, the line is dropped and counted
-(:attr:`AuditLog.dropped`). A :class:`~logging.handlers.QueueListener`'s
-thread turns each record into its line, then hands it to the handler (a
-:class:`~logging.handlers.RotatingFileHandler`, or standard error): the
-canonical JSON and the HMACs are computed there, not while the request waits.
+:meth:`AuditLog.record` copies the request's fields into a bounded queue
+(:class:`~fugue_ppl.service._audit_lines.AuditLines`, compiled), which never
+waits: when the writer falls behind and the queue is full, the line is dropped
+and counted (:attr:`AuditLog.dropped`). The writer thread takes the lines out
+in batches, formatted, canonicalised and HMACed by compiled code without the
+interpreter's lock (which it shares with the requests: formatting the lines in
+Python took about a seventh of the service's throughput), and hands them to a
+:mod:`logging` handler (a :class:`~logging.handlers.RotatingFileHandler`, one
+record per batch, or standard error, or any handler given, one record per line).
 
 A line holds, in this order: ``timestamp`` (RFC 3339, UTC, microseconds),
 ``request_id``, ``traceparent``, ``key_id``, ``model``, ``version``,
@@ -17,44 +18,37 @@ output themselves: their HMAC-SHA256 (hex) under ``secrets.audit_key`` (its
 UTF-8 bytes), over their RFC 8785 canonical JSON, so whoever holds the key
 and a claimed input can check it against the line, whatever the order of its
 keys. A document given as bytes is JSON text (the service passes the bodies
-it received and sent), parsed as the service parses a request body. Before
-canonicalisation, tuples are lists, numpy values are their Python values,
-and the non-finite floats (which JSON lacks) are the strings ``"NaN"``,
-``"Infinity"`` and ``"-Infinity"``; a value that still has no canonical form
-(a non-str key, an int beyond 2**53 - 1, a lone surrogate, another type,
-nesting deeper than 100, text that is not JSON) gets ``null``, as does a
-request without a document (refused before its body was read). The canonical bytes are
-those of the ``rfc8785`` package, written by a compiled canonicaliser
-(:mod:`fugue_ppl.service._canonical`) several times faster: the writer thread
-shares the interpreter with the requests.
+it received and sent), read as the service reads a request body
+(:func:`~fugue_ppl.service.protocol.parse_json`). Before canonicalisation,
+tuples are lists, numpy values are their Python values, and the non-finite
+floats (which JSON lacks) are the strings ``"NaN"``, ``"Infinity"`` and
+``"-Infinity"``; a value that still has no canonical form (a non-str key, an
+int beyond 2**53 - 1, a lone surrogate, another type, nesting deeper than 100,
+text that is not JSON) gets ``null``, as does a request without a document
+(refused before its body was read). The canonical bytes are those of the
+``rfc8785`` package, written by compiled code (:mod:`fugue_ppl.service._canonical`).
 """
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import hmac
-import json
 import logging
 import math
 import os
-import queue
 import sys
 import threading
 import time
-from logging.handlers import QueueHandler, QueueListener, RotatingFileHandler
+from logging.handlers import RotatingFileHandler
 from typing import Any
 
-from fugue_ppl._extras import require
 from fugue_ppl.checks import Secret, check_int, safe_text
 from fugue_ppl.errors import ConfigError
 from fugue_ppl.service._audit_config import STDERR, AuditConfig
+from fugue_ppl.service._audit_lines import AuditLines
 from fugue_ppl.service._canonical import Canonicaliser, NoCanonicalForm
-from fugue_ppl.service.protocol import parse_json
 
 __all__ = ["FIELDS", "AuditLog", "audit_hmac", "canonical", "open_handler"]
-
-orjson = require("serve", "orjson", feature="the audit log")
 
 log = logging.getLogger("fugue_ppl.service.audit")
 
@@ -73,6 +67,8 @@ _TEMPLATE = dict(vars(logging.LogRecord(_NAME, logging.INFO, "", 0, "", None, No
 _LogRecord = logging.LogRecord
 _new_record = object.__new__
 _LINGER = 0.02                   # (seconds the writer waits for more lines once caught up)
+_BATCH = 1024                    # (lines the writer formats at a time)
+_STATUS = range(-(2**63), 2**63)
 
 
 _canonical = Canonicaliser(MAX_DEPTH)
@@ -96,12 +92,9 @@ def canonical(value: Any) -> bytes | None:
     >>> canonical({1: "x"}) is None, canonical(b"{") is None
     (True, True)
     """
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        try:
-            value = parse_json(bytes(value))      # (as the service parsed the body)
-        except ValueError:
-            return None
     try:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return _canonical.dumps_text(value)     # (as the service parsed the body)
         return _canonical.dumps(value)
     except NoCanonicalForm:
         return None
@@ -116,32 +109,8 @@ def audit_hmac(key: bytes, value: Any) -> str | None:
     >>> audit_hmac(b"k", {"x": 1}) == audit_hmac(b"k", {"x": 1.0}) == audit_hmac(b"k", b'{"x":1}')
     True
     """
-    return _hmac(hmac.new(key, digestmod=hashlib.sha256), value)
-
-
-def _hmac(mac: hmac.HMAC, value: Any) -> str | None:
-    """:func:`audit_hmac` with the key's HMAC state made once (``mac``, left unchanged)."""
     data = canonical(value)
-    if data is None:
-        return None
-    h = mac.copy()
-    h.update(data)
-    return h.hexdigest()
-
-
-#: The last whole second formatted and its text: one tuple, replaced whole, so that the
-#: writer threads of several logs never read one second's number with another's text.
-_second: tuple[int | None, str] = (None, "")
-
-
-def _rfc3339(ts: float) -> str:
-    global _second
-    sec, frac = divmod(round(ts * 1e6), 1_000_000)
-    cached = _second
-    if cached[0] != sec:
-        cached = _second = (sec, datetime.datetime.fromtimestamp(
-            sec, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
-    return f"{cached[1]}.{frac:06d}Z"
+    return None if data is None else hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
 def _text(v: Any) -> str | None:
@@ -155,74 +124,30 @@ def _text(v: Any) -> str | None:
 def _number(v: Any) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
-    v = float(v)
+    try:
+        v = float(v)
+    except OverflowError:               # (an int beyond a double)
+        return None
     return v if math.isfinite(v) else None
 
 
-class _Flush:
-    """A marker the writer answers by setting ``done`` (it is not a line)."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-
-
-class _Enqueue(QueueHandler):
-    """Puts records on the queue as they are (formatting is the writer's job), never
-    waiting: a lock-free :class:`queue.SimpleQueue`, bounded by its size (give or take
-    the threads putting at that instant)."""
-
-    def __init__(self, q: queue.SimpleQueue, limit: int, owner: AuditLog):
-        super().__init__(q)
-        self._limit = limit
-        self._owner = owner
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
-
-    def enqueue(self, record: logging.LogRecord) -> None:
-        if self.queue.qsize() >= self._limit:
-            self._owner._drop()
-        else:
-            self.queue.put(record)
+def _record(message: str, lines: int) -> logging.LogRecord:
+    """A record of ``lines`` audit lines (LogRecord.__init__ costs microseconds)."""
+    rec = _new_record(_LogRecord)
+    rec.__dict__.update(_TEMPLATE)
+    rec.created = time.time()
+    rec.msg = message
+    rec.lines = lines
+    return rec
 
 
-class _Writer(QueueListener):
-    """The writer thread: turns each record into its line, then hands it to the handler."""
-
-    def __init__(self, q: queue.SimpleQueue, handler: logging.Handler, owner: AuditLog):
-        super().__init__(q, handler)
-        self._owner = owner
-
-    def handle(self, record: Any) -> None:
-        if isinstance(record, _Flush):
-            for h in self.handlers:
-                h.flush()
-            record.done.set()
-        else:
-            super().handle(record)
-
-    def dequeue(self, block: bool) -> Any:
-        # Caught up: flush the file, then let lines gather for a moment, so that under
-        # load the thread wakes (and takes the interpreter's lock) once per batch, not
-        # once per request.
-        if block and self.queue.empty():
-            for h in self.handlers:
-                h.flush()
-            time.sleep(_LINGER)
-        return self.queue.get(block)
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        data = record.__dict__.pop("audit", None)
-        if data is not None:
-            try:
-                record.msg = self._owner._line(record.created, data)
-            except Exception:           # noqa: BLE001 - the thread must live on
-                self._owner._fail("an audit line could not be formatted")
-                record.msg = json.dumps({"timestamp": _rfc3339(record.created),
-                                         "error": "unformattable"})
-            record.args = None
-            self._owner._count_written()
-        return record
+def _document(value: Any) -> tuple[bytes | None, bool]:
+    """A line's document for the queue: (JSON text, True) or (canonical JSON, False)."""
+    if value is None:
+        return None, False
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value), True
+    return canonical(value), False     # (read now: the caller may change it later)
 
 
 class _AuditFile(RotatingFileHandler):
@@ -233,30 +158,44 @@ class _AuditFile(RotatingFileHandler):
     _size: int | None = None        # (the file's size, counted by the writer)
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Write the line, rotating first when it would reach ``maxBytes``; the writer
-        flushes when its queue is empty (the base class flushes every line and stats
-        the file before each)."""
+        """Write the record's lines (``record.lines`` of them: the writer's batch),
+        rotating first before a line that would make the file reach ``maxBytes``; the
+        writer flushes when its queue is empty (the base class flushes every line and
+        stats the file before each)."""
         try:
-            line = record.getMessage() + "\n"
+            text = record.getMessage() + "\n"
             if self.stream is None or self._size is None:
                 if self.stream is None:
                     self.stream = self._open()
                 self.stream.flush()
                 self._size = os.fstat(self.stream.fileno()).st_size
-            size = len(line.encode("utf-8", "surrogatepass")) if not line.isascii() \
-                else len(line)
+            size = _size(text)
             if self.maxBytes > 0 and self._size + size >= self.maxBytes:
-                self.doRollover()
-                self._size = 0
-            self.stream.write(line)
-            self._size += size
+                for line in text[:-1].split("\n"):
+                    self._write(line + "\n")
+            else:
+                self.stream.write(text)
+                self._size += size
         except Exception:  # noqa: BLE001 - counted by handleError
             self._size = None
             self.handleError(record)
 
+    def _write(self, line: str) -> None:
+        size = _size(line)
+        if self._size + size >= self.maxBytes:
+            self.doRollover()
+            self._size = 0
+        self.stream.write(line)
+        self._size += size
+
     def handleError(self, record: logging.LogRecord) -> None:
         if self.owner is not None:
-            self.owner._fail("an audit line could not be written to the file")
+            self.owner._fail("an audit line could not be written to the file",
+                             getattr(record, "lines", 1))
+
+
+def _size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 class AuditLog:
@@ -304,7 +243,6 @@ class AuditLog:
         self._written = 0
         self._closed = handler is None
         if handler is None:
-            self._mac = None
             return
         if not isinstance(handler, logging.Handler):
             raise TypeError(f"AuditLog: handler must be a logging.Handler, got "
@@ -316,13 +254,15 @@ class AuditLog:
         if not key:
             raise ConfigError("AuditLog: the HMAC key must not be empty", key="secrets.audit_key",
                               value="***")
-        self._mac = hmac.new(bytes(key), digestmod=hashlib.sha256)   # (the key's state, made once)
         handler.setFormatter(logging.Formatter("%(message)s"))
         if isinstance(handler, _AuditFile):
             handler.owner = self
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._enqueue = _Enqueue(self._queue, queue_size, self)
-        self._writer = _Writer(self._queue, handler, self)
+        self._lines = AuditLines(bytes(key), FIELDS, queue_size, MAX_DEPTH)
+        self._flushes = threading.Condition()
+        self._flushed = 0             # lines written and flushed
+        self._flush_wanted = 0        # flush() calls waiting
+        self._writer = threading.Thread(target=self._write, name="fugue-audit-writer",
+                                        daemon=True)
         self._writer.start()
 
     @classmethod
@@ -357,42 +297,57 @@ class AuditLog:
                timestamp: float | None = None) -> None:
         """Queue the audit line of one request; never waits.
 
-        ``input`` and ``output`` (JSON values, or JSON text as bytes: what a
-        service has at hand, and nothing for the collector to trace while
-        the line waits) are read later, by the writer thread: pass values
-        the caller no longer changes. ``timestamp`` (seconds since the
-        epoch) defaults to now.
+        ``input`` and ``output`` are JSON values (canonicalised now), or
+        JSON text as bytes (what a service has at hand: copied now, read by
+        the writer). ``timestamp`` (seconds since the epoch) defaults to now.
         """
         if self._closed:
             if self._handler is not None:
                 self._drop()
             return
-        rec = _new_record(_LogRecord)          # (LogRecord.__init__ costs microseconds)
-        rec.__dict__.update(_TEMPLATE)
-        rec.created = time.time() if timestamp is None else timestamp
-        rec.audit = (request_id, traceparent, key_id, model, version, action, outcome,
-                     http_status, duration, input, output)
-        self._enqueue.emit(rec)            # (no handler lock, no filters: nothing to wait on)
+        if timestamp is None:
+            created = time.time()
+        else:
+            created = _number(timestamp)
+            created = math.nan if created is None else created      # (a null timestamp)
+        inp, inp_text = (input, True) if type(input) is bytes else _document(input)
+        out, out_text = (output, True) if type(output) is bytes else _document(output)
+        if not self._lines.push(
+                created, _text(request_id), _text(traceparent), _text(key_id), _text(model),
+                _text(version), _text(action), _text(outcome),
+                http_status if type(http_status) is int and http_status in _STATUS else None,
+                _number(duration), inp, inp_text, out, out_text):
+            self._drop()
 
-    def _line(self, created: float, data: tuple) -> str:
-        """The writer thread's work: one record's JSON line."""
-        (request_id, traceparent, key_id, model, version, action, outcome, status, duration,
-         inp, out) = data
-        fields = {
-            "timestamp": _rfc3339(created),
-            "request_id": _text(request_id),
-            "traceparent": _text(traceparent),
-            "key_id": _text(key_id),
-            "model": _text(model),
-            "version": _text(version),
-            "action": _text(action),
-            "outcome": _text(outcome),
-            "http_status": status if type(status) is int else None,
-            "duration": _number(duration),
-            "input_hmac": None if inp is None else _hmac(self._mac, inp),
-            "output_hmac": None if out is None else _hmac(self._mac, out),
-        }
-        return orjson.dumps(fields).decode("utf-8")
+    def _write(self) -> None:
+        """The writer thread: the lines, a batch at a time, to the handler."""
+        lines, handler = self._lines, self._handler
+        whole = isinstance(handler, _AuditFile)     # (others get a record per line)
+        while True:
+            batch = lines.take(_LINGER, _BATCH)
+            if batch is None:
+                break
+            text, n = batch
+            if n:
+                try:
+                    if whole:
+                        handler.handle(_record(text[:-1], n))
+                    else:
+                        for line in text[:-1].split("\n"):
+                            handler.handle(_record(line, 1))
+                except Exception:       # noqa: BLE001 - the thread must live on
+                    self._fail("audit lines could not be written", n)
+                self._written += n
+                lines.done(n)
+            if self._flush_wanted or not lines.queued:
+                try:
+                    handler.flush()
+                except Exception:       # noqa: BLE001
+                    self._fail("the audit log could not be flushed")
+                with self._flushes:
+                    self._flushed = self._written
+                    self._flushes.notify_all()
+        handler.flush()
 
     # ------------------------------------------------------------ accounting
 
@@ -404,16 +359,13 @@ class AuditLog:
             log.warning("audit lines are being dropped: the writer is behind (audit.queue_size)"
                         " or the log is closed")
 
-    def _fail(self, what: str) -> None:
+    def _fail(self, what: str, lines: int = 1) -> None:
         with self._lock:
-            self._errors += 1
-            first = self._errors == 1
+            first = self._errors == 0
+            self._errors += lines
         if first:
             exc = sys.exc_info()[1]
             log.warning("%s (%s)", what, type(exc).__name__ if exc is not None else "error")
-
-    def _count_written(self) -> None:
-        self._written += 1      # (the writer thread only)
 
     @property
     def enabled(self) -> bool:
@@ -441,9 +393,14 @@ class AuditLog:
         """Wait until every line queued so far is written; False if ``timeout`` passed first."""
         if self._closed:
             return True
-        marker = _Flush()
-        self._queue.put(marker)
-        return marker.done.wait(timeout)
+        with self._flushes:
+            target = self._lines.accepted
+            self._flush_wanted += 1
+            self._lines.wake()
+            try:
+                return self._flushes.wait_for(lambda: self._flushed >= target, timeout)
+            finally:
+                self._flush_wanted -= 1
 
     def close(self) -> None:
         """Write the lines still queued, stop the writer and close the handler (idempotent)."""
@@ -451,7 +408,8 @@ class AuditLog:
             if self._closed:
                 return
             self._closed = True
-        self._writer.stop()
+        self._lines.close()
+        self._writer.join()
         self._handler.close()
 
     def __enter__(self) -> AuditLog:
