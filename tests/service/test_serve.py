@@ -276,6 +276,90 @@ def test_a_kept_alive_connection_times_each_requests_headers_from_its_first_byte
     still_serving(server)
 
 
+def _read_response(sock):
+    """One response from a kept-alive connection: (head, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head, body[:length], body[length:]
+
+
+def test_head_and_body_go_in_one_write_and_every_response_shape_still_arrives(server):
+    # (_OneWrite holds a response's head for its body: a HEAD response, which has no
+    # body, an interim 100 Continue, which the client waits for, and pipelined
+    # requests must still get all their bytes, in order)
+    r = httpx.head(f"{server.url}/v2/health/live")
+    assert r.status_code == 200 and r.content == b""
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.settimeout(3.0)
+        s.sendall(b"POST /v2/models/sensor/infer HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+                  b"Content-Length: " + str(len(GOOD)).encode() + b"\r\n\r\n")
+        interim = s.recv(4096)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(GOOD)
+        head, body, rest = _read_response(s)
+        assert head.startswith(b"HTTP/1.1 200 ") and rest == b""
+        assert json.loads(body)["parameters"]["status"] == "ok"
+        # three requests in one send: three responses, in order
+        s.sendall(b"".join(b"GET /v2/models/sensor/versions/" + v + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+                           for v in (b"1", b"nope", b"1")))
+        statuses, pending = [], b""
+        for _ in range(3):
+            data = pending
+            while b"\r\n\r\n" not in data:
+                data += s.recv(65536)
+            head, body = data.split(b"\r\n\r\n", 1)
+            length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
+            while len(body) < length:
+                body += s.recv(65536)
+            body, pending = body[:length], body[length:]
+            statuses.append(int(head.split()[1]))
+            json.loads(body)
+        assert statuses == [200, 404, 200] and pending == b""
+    still_serving(server)
+
+
+def test_one_write_holds_only_a_final_response_s_head():
+    from fugue_ppl.service.server import _OneWrite
+
+    class Transport:
+        def __init__(self):
+            self.writes, self.closed = [], False
+
+        def write(self, data):
+            self.writes.append(bytes(data))
+
+        def close(self):
+            self.closed = True
+
+        def is_closing(self):
+            return self.closed
+
+    t = Transport()
+    w = _OneWrite(t)
+    w.write(b"HTTP/1.1 100 Continue\r\n\r\n")          # (at once: the client waits)
+    w.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    assert t.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    w.write(b"{}")
+    assert t.writes[1:] == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
+    w.write(b"HTTP/1.1 204 No Content\r\n\r\n")        # (no body: sent at the end)
+    w.flush()
+    w.flush()
+    assert t.writes[2:] == [b"HTTP/1.1 204 No Content\r\n\r\n"]
+    w.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    w.close()                                            # (a HEAD response, then close)
+    assert t.writes[3:] == [b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close"
+                            b"\r\n\r\n"]
+    assert t.closed and w.is_closing()
+
+
 def test_a_body_sent_too_slowly_gets_408(server):
     with socket.create_connection(("127.0.0.1", server.port)) as s:
         s.sendall(b"POST /v2/models/sensor/infer HTTP/1.1\r\nHost: x\r\n"

@@ -72,9 +72,47 @@ def _drop_colour(record: logging.LogRecord) -> bool:
     return True
 
 
+class _OneWrite:
+    """A connection's transport as its requests' cycles see it: a response's head is
+    held until the next write (its first body bytes), the response's end or the
+    close, so that head and body leave in one system call. uvicorn writes them
+    apart, and on loopback each write costs the server as much as the rest of its
+    HTTP handling of a small request. An interim ``1xx`` response (``100
+    Continue``) goes at once: the client waits for it.
+    """
+
+    __slots__ = ("_transport", "_head")
+
+    def __init__(self, transport: Any):
+        self._transport = transport
+        self._head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._head is not None:
+            data = self._head + data
+            self._head = None
+        elif data[:7] == b"HTTP/1." and data[9:10] != b"1":     # (a final response's head)
+            self._head = data
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 def _protocol_class(settings: ServiceConfig) -> type:
-    """uvicorn's httptools protocol with a timeout on the request's headers, and
-    ``Connection: close`` on every request once the server is shutting down."""
+    """uvicorn's httptools protocol with a timeout on the request's headers,
+    ``Connection: close`` on every request once the server is shutting down, and
+    each response's head and body written at once (:class:`_OneWrite`)."""
     require("serve", "httptools", feature="fugue-ppl serve")
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -92,9 +130,11 @@ def _protocol_class(settings: ServiceConfig) -> type:
         # cancelled for every request cost more than the rest of this class.
         _header_deadline: float | None = None      # (None: no request's headers pending)
         _header_timer: asyncio.TimerHandle | None = None
+        _one_write: _OneWrite | None = None
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
+            self._one_write = _OneWrite(transport)
             self._expect_headers()
 
         def _expect_headers(self) -> None:
@@ -111,8 +151,14 @@ def _protocol_class(settings: ServiceConfig) -> type:
         def on_headers_complete(self) -> None:
             self._header_deadline = None
             super().on_headers_complete()
-            if getattr(self.server_state, "draining", False) and self.cycle is not None:
-                self.cycle.keep_alive = False
+            if self.cycle is not None:
+                self.cycle.transport = self._one_write
+                if getattr(self.server_state, "draining", False):
+                    self.cycle.keep_alive = False
+
+        def on_response_complete(self) -> None:
+            self._one_write.flush()       # (a response without body bytes: HEAD, 204)
+            super().on_response_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._header_deadline = None
