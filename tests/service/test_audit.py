@@ -651,6 +651,24 @@ def test_the_hmacs_are_hmac_sha256_across_block_boundaries(tmp_path, key_size):
         assert g["output_hmac"] is None
 
 
+@given(st.binary(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_sha256_portable_and_accelerated_are_hashlib_s(data):
+    from fugue_ppl.service._audit_lines import _sha256
+    for portable in (True, False):
+        digest, _ = _sha256(data, portable)
+        assert digest == hashlib.sha256(data).digest()
+
+
+@pytest.mark.parametrize("size", [55, 56, 63, 64, 65, 119, 120, 128, 1000, 100_003])
+def test_sha256_across_block_and_padding_boundaries(size):
+    from fugue_ppl.service._audit_lines import _sha256
+    data = bytes((31 * i + 7) % 256 for i in range(size))
+    for portable in (True, False):
+        assert _sha256(data, portable)[0] == hashlib.sha256(data).digest()
+    assert _sha256(data, True)[1] is False      # (the portable code was used)
+
+
 def test_a_lone_surrogate_in_a_field_and_a_bad_timestamp_still_give_a_line(tmp_path):
     log = file_log(tmp_path)
     log.record(**fields(request_id="r-\udc80", model="m\ud800"), timestamp=float("nan"))

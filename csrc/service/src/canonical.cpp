@@ -140,7 +140,9 @@ public:
     Reader(const char* p, std::size_t n, int max_depth, bool python_ints, std::string& out)
         : p_(reinterpret_cast<const unsigned char*>(p)),
           end_(reinterpret_cast<const unsigned char*>(p) + n),
-          max_depth_(max_depth), python_ints_(python_ints), out_(out) {}
+          max_depth_(max_depth), python_ints_(python_ints), out_(out) {
+        members_.reserve(32);
+    }
 
     Stop document() {
         ws();
@@ -204,45 +206,55 @@ private:
         ++p_;
         ws();
         if (p_ < end_ && *p_ == '}') { ++p_; out_.append("{}"); return true; }
-        std::size_t base = out_.size();
-        std::vector<Member> members;
+        // The members of the objects being read are a stack (this object's from
+        // `first`); their values are written to `out` from `base` as they are read.
+        std::size_t base = out_.size(), first = members_.size();
         for (;;) {
             ws();
             if (p_ == end_ || *p_ != '"') return fail();
-            members.emplace_back();
-            if (!string(members.back().key)) return false;
+            std::size_t i = members_.size();
+            members_.emplace_back();
+            if (!string(members_[i].key)) return false;
             ws();
             if (p_ == end_ || *p_ != ':') return fail();
             ++p_;
             ws();
-            members.back().begin = out_.size() - base;
+            members_[i].begin = out_.size() - base;
             if (!value(depth + 1)) return false;
-            members.back().end = out_.size() - base;
+            members_[i].end = out_.size() - base;
             ws();
             if (p_ == end_) return fail();
             if (*p_ == '}') { ++p_; break; }
             if (*p_ != ',') return fail();
             ++p_;
         }
-        // Sort by key (stable: of equal keys, the last read is the last kept), keep the
-        // last value of each key, then write the members in order over their values.
-        std::stable_sort(members.begin(), members.end(), [](const Member& a, const Member& b) {
+        // Sort by key, stably (of equal keys, the last read is the last kept), keep
+        // the last value of each key, then write the members in order over the values.
+        auto m0 = members_.begin() + static_cast<std::ptrdiff_t>(first);
+        auto before = [](const Member& a, const Member& b) {
             return utf16_before(a.key.data(), a.key.size(), b.key.data(), b.key.size());
-        });
-        std::string values(out_, base);
+        };
+        if (members_.end() - m0 > 16) {
+            std::stable_sort(m0, members_.end(), before);
+        } else {                                    // (insertion sort for the usual few)
+            for (auto it = m0 + 1; it < members_.end(); ++it) {
+                for (auto j = it; j > m0 && before(*j, *(j - 1)); --j) std::swap(*j, *(j - 1));
+            }
+        }
+        values_.assign(out_, base, std::string::npos);
         out_.resize(base);
         out_.push_back('{');
-        bool first = true;
-        for (std::size_t i = 0; i < members.size(); ++i) {
-            const Member& m = members[i];
-            if (i + 1 < members.size() && members[i + 1].key == m.key) continue;
-            if (!first) out_.push_back(',');
-            first = false;
-            put_string(out_, m.key.data(), m.key.size());
+        bool comma = false;
+        for (auto it = m0; it < members_.end(); ++it) {
+            if (it + 1 < members_.end() && (it + 1)->key == it->key) continue;
+            if (comma) out_.push_back(',');
+            comma = true;
+            put_string(out_, it->key.data(), it->key.size());
             out_.push_back(':');
-            out_.append(values, m.begin, m.end - m.begin);
+            out_.append(values_, it->begin, it->end - it->begin);
         }
         out_.push_back('}');
+        members_.resize(first);
         return true;
     }
 
@@ -424,7 +436,9 @@ private:
     int max_depth_;
     bool python_ints_;
     std::string& out_;
-    std::string scratch_;
+    std::string scratch_;                   // (a string value's text)
+    std::string values_;                    // (an object's values, while it is rewritten)
+    std::vector<Member> members_;
     Stop stop_ = Stop::none;
 };
 

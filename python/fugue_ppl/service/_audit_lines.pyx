@@ -52,6 +52,25 @@ cdef extern from "fugue/audit_lines.hpp" namespace "fugue::audit" nogil:
         unsigned long long accepted()
 
 
+cdef extern from "fugue/sha256.hpp" namespace "fugue" nogil:
+    cppclass Sha256:
+        Sha256(bint portable)
+        void update(const void* data, size_t n)
+        void digest(unsigned char* out)
+    bint sha256_accelerated()
+
+
+def _sha256(bytes data not None, bint portable):
+    """SHA-256 of ``data`` by the portable code or (where the CPU has them) the SHA
+    extensions, and whether the extensions were used (for the tests)."""
+    cdef Sha256* h = new Sha256(portable)
+    cdef unsigned char out[32]
+    h.update(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+    h.digest(out)
+    del h
+    return out[:32], sha256_accelerated() and not portable
+
+
 cdef int _text(Entry* e, int i, object v) except -1:
     # A str field (None: null); a lone surrogate is written as its escape.
     cdef Py_ssize_t n
