@@ -168,6 +168,39 @@ def test_every_call_returns_by_its_deadline_whatever_the_model_does(runners, mod
     assert r.workers.threads == 1
 
 
+def _sleep_for(x):
+    time.sleep(x)
+    return fp.sample("a", fp.Normal(0.0, 1.0))
+
+
+def test_each_call_ends_by_its_own_deadline_whatever_the_calls_around_it_do(runners):
+    # (one timer watches a runner's deadlines, in the order the calls came: a slow
+    # call at the front must neither hold back the answers after it nor move their
+    # deadlines, and a call made once all are settled arms the timer again)
+    deadline = 0.3
+    r = runners(_sleep_for, deadline=deadline, fallback=-1.0)
+    plan = [(1.0, 0.0), (0.0, 0.0), (0.0, 0.05), (1.0, 0.1), (0.0, 0.15), (0.0, 0.35),
+            (1.0, 0.8)]
+
+    async def call(delay, start):
+        await asyncio.sleep(start)
+        out, took = await _timed(r.infer_async(delay))
+        return out.status, took
+
+    async def main():
+        return await asyncio.gather(*(call(d, s) for d, s in plan))
+
+    results = asyncio.run(main())
+    assert [status for status, _ in results] == ["timeout", "ok", "ok", "timeout", "ok", "ok",
+                                                  "timeout"]
+    for status, took in results:
+        if status == "ok":
+            assert took < deadline               # (answered at once, not at a deadline)
+        else:
+            assert deadline - 0.01 <= took < deadline + MARGIN
+    assert r.metrics.timeouts == 3
+
+
 def test_an_abandoned_run_is_stopped_at_its_next_effect(runners):
     reached = []
 

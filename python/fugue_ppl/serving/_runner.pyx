@@ -412,6 +412,7 @@ cdef class ModelRunner:
     cdef double _deadline_s          # _deadline in seconds, 0 for none
     cdef int64_t _deadline_ticks     # _deadline in clock ticks, 0 for none
     cdef readonly WorkerPool workers
+    cdef _Deadlines _deadlines       # the deadlines of the calls awaited in the last loop
     cdef CCircuitBreaker* _br        # self.breaker's C++ breaker, kept alive by _brk
     cdef shared_ptr[CCircuitBreaker] _brk
     cdef double _spt
@@ -931,6 +932,7 @@ cdef class ModelRunner:
         # future and a timer at its deadline in `loop`; none for a background call).
         cdef int64_t t0 = ticks()
         cdef WorkerPool w = self.workers
+        cdef _Deadlines dl
         if seed is not None:
             seed = check_seed(self.handler, seed, "ModelRunner.infer_async")
         if not kwargs:
@@ -975,8 +977,11 @@ cdef class ModelRunner:
             self._failed(admitted, t0, ticks(), exc)
             raise
         if self._deadline_ticks and loop is not None:
-            job.timer = loop.call_at(
-                loop.time() + self._deadline_s - (ticks() - t0) * self._spt, _expire, job)
+            dl = self._deadlines
+            if dl is None or dl.loop is not loop:
+                dl = self._deadlines = _Deadlines(loop)
+            job.deadline = loop.time() + self._deadline_s - (ticks() - t0) * self._spt
+            dl.add(job)
         return job
 
     cdef int _run_job(self, _Job job) except -1:
@@ -1038,8 +1043,6 @@ cdef class ModelRunner:
         if job.state != QUEUED and job.state != RUNNING:
             return 0
         self.workers.abandon(job)
-        if job.timer is not None:
-            job.timer.cancel()
         self._failed(job.admitted, job.t0, ticks(), asyncio.CancelledError())
         return 0
 

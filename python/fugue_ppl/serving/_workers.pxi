@@ -15,6 +15,7 @@ import os
 import queue
 import threading
 import weakref
+from collections import deque
 
 # A job's states. QUEUED -> RUNNING -> CLAIMED (the worker decides the
 # outcome); QUEUED or RUNNING -> SETTLED (the deadline or a cancellation
@@ -46,7 +47,8 @@ cdef class _Job:
     cdef int64_t t0
     cdef object loop               # the caller's event loop; None: a background call
     cdef object future
-    cdef object timer
+    cdef double deadline           # in the loop's time
+    cdef _Deadlines deadlines      # where the deadline is watched; None: no deadline
     cdef object callback           # a background call's callback(outcome, raised)
     cdef tuple log_ids             # the caller's (request_id, traceparent), for the events
     cdef int state
@@ -64,13 +66,58 @@ cdef class _Job:
 def _deliver(_Job job, object outcome, bint raised):
     # In the caller's event loop: the worker's outcome, unless the caller
     # stopped waiting.
-    if job.timer is not None:
-        job.timer.cancel()
     if not job.future.done():
         if raised:
             job.future.set_exception(outcome)
         else:
             job.future.set_result(outcome)
+    if job.deadlines is not None:
+        job.deadlines.trim()
+
+
+@cython.final
+cdef class _Deadlines:
+    # The deadlines of a runner's calls awaited in one event loop. The calls come in
+    # the order of their deadlines (the runner's deadline after each call's start),
+    # so one timer, at the earliest, watches them all: a timer made and cancelled
+    # for every call cost the loop more than the hand-off to the worker. A call
+    # settled first leaves the queue when it reaches the front. Used by the loop's
+    # thread only.
+    cdef object loop
+    cdef object jobs               # the calls, by deadline
+    cdef object timer              # at the front's deadline; None with no call waiting
+
+    def __cinit__(self, loop):
+        self.loop = loop
+        self.jobs = deque()
+
+    cdef int add(self, _Job job) except -1:
+        job.deadlines = self
+        self.jobs.append(job)
+        if self.timer is None:
+            self.timer = self.loop.call_at(job.deadline, self.due)
+        return 0
+
+    cdef int trim(self) except -1:
+        jobs = self.jobs
+        while jobs and (<_Job>jobs[0]).future.done():
+            jobs.popleft()
+        return 0
+
+    def due(self):
+        # At the front's deadline: every call past its deadline is a timeout.
+        cdef _Job job
+        self.timer = None
+        now = self.loop.time()
+        jobs = self.jobs
+        while jobs:
+            job = <_Job>jobs[0]
+            if not job.future.done():
+                if job.deadline > now:
+                    self.timer = self.loop.call_at(job.deadline, self.due)
+                    return
+                _expire(job)
+            jobs.popleft()
 
 
 cdef int _call_back(object callback, object outcome, bint raised) except -1:
